@@ -1,0 +1,184 @@
+//! Builds a rulehost plugin crate into a component ready to upload.
+//!
+//! A Rust plugin compiles to a core module for `wasm32-unknown-unknown`
+//! (the fast path: no WASI imports, so a fresh instance costs the least) and
+//! becomes a component through `wit-component`, using the contract types
+//! that wit-bindgen embedded in the module. `wasm32-wasip2` builds are
+//! components already; they are supported for plugins that need the standard
+//! library's WASI paths, and for testing the host's WASI sandbox.
+//!
+//! Used by `rulehost build` and by build scripts that compile the example and
+//! test plugins, so every path to a component goes through this one place.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use cargo_metadata::Message;
+
+/// The compilation target of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// `wasm32-unknown-unknown`, made a component with `wit-component`.
+    #[default]
+    Component,
+    /// `wasm32-wasip2`: a component that imports WASI.
+    WasiP2,
+}
+
+impl Target {
+    /// The Rust target triple.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::Component => "wasm32-unknown-unknown",
+            Target::WasiP2 => "wasm32-wasip2",
+        }
+    }
+}
+
+/// How to build one plugin crate.
+#[derive(Debug, Clone)]
+pub struct Build {
+    manifest_path: PathBuf,
+    target: Target,
+    target_dir: Option<PathBuf>,
+    out: Option<PathBuf>,
+    quiet: bool,
+}
+
+/// A built plugin.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The crate's name.
+    pub name: String,
+    /// Where the component was written.
+    pub path: PathBuf,
+}
+
+impl Build {
+    /// Builds the crate in `crate_dir` (the folder holding its Cargo.toml).
+    pub fn new(crate_dir: impl AsRef<Path>) -> Self {
+        Self {
+            manifest_path: crate_dir.as_ref().join("Cargo.toml"),
+            target: Target::default(),
+            target_dir: None,
+            out: None,
+            quiet: false,
+        }
+    }
+
+    /// Chooses the target.
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Uses a cargo target directory of its own (build scripts need one, or
+    /// the nested cargo would wait for the outer one's lock).
+    pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.target_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes the component here instead of `<target dir>/rulehost/<crate>.wasm`.
+    pub fn out(mut self, path: impl Into<PathBuf>) -> Self {
+        self.out = Some(path.into());
+        self
+    }
+
+    /// Hides cargo's progress output.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Runs cargo and writes the component.
+    pub fn run(&self) -> Result<Built> {
+        if !self.manifest_path.is_file() {
+            bail!("no Cargo.toml at {}", self.manifest_path.display());
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--release", "--lib", "--message-format=json-render-diagnostics"])
+            .arg("--target")
+            .arg(self.target.triple())
+            .arg("--manifest-path")
+            .arg(&self.manifest_path)
+            // Plugins ship without debug info: smaller uploads, same code.
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            // Settings meant for an outer build (a build script's host
+            // flags, clippy's wrapper) must not leak into the guest build.
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_TARGET_DIR")
+            .stdout(Stdio::piped())
+            .stderr(if self.quiet { Stdio::piped() } else { Stdio::inherit() });
+        if let Some(dir) = &self.target_dir {
+            cmd.arg("--target-dir").arg(dir);
+        }
+        let output = cmd.output().context("running cargo")?;
+        let mut artifact = None;
+        let mut target_directory = None;
+        for message in Message::parse_stream(&output.stdout[..]) {
+            match message.context("reading cargo's output")? {
+                Message::CompilerArtifact(a) if a.target.is_kind(cargo_metadata::TargetKind::CDyLib) => {
+                    let wasm = a.filenames.iter().find(|f| f.extension() == Some("wasm")).cloned();
+                    if let Some(wasm) = wasm {
+                        artifact = Some((a.target.name.clone(), wasm.into_std_path_buf()));
+                    }
+                }
+                Message::BuildFinished(_) => {}
+                _ => {}
+            }
+        }
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("cargo build failed for {}\n{stderr}", self.manifest_path.display());
+        }
+        let Some((name, wasm)) = artifact else {
+            bail!(
+                "{} built no cdylib: a plugin crate needs `[lib] crate-type = [\"cdylib\", \"rlib\"]`",
+                self.manifest_path.display()
+            );
+        };
+        if let Some(dir) = wasm.parent().and_then(Path::parent).and_then(Path::parent) {
+            target_directory = Some(dir.to_path_buf());
+        }
+        let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let component = match self.target {
+            Target::Component => componentize(&bytes).with_context(|| format!("making a component of {}", wasm.display()))?,
+            Target::WasiP2 => bytes,
+        };
+        let path = match &self.out {
+            Some(out) => out.clone(),
+            None => {
+                let dir = target_directory.context("locating cargo's target directory")?.join("rulehost");
+                let suffix = match self.target {
+                    Target::Component => "",
+                    Target::WasiP2 => ".wasip2",
+                };
+                dir.join(format!("{name}{suffix}.wasm"))
+            }
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, component).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Built {
+            name: name.replace('_', "-"),
+            path,
+        })
+    }
+}
+
+/// Turns a core module built with the rulehost SDK into a component.
+pub fn componentize(core_module: &[u8]) -> Result<Vec<u8>> {
+    wit_component::ComponentEncoder::default()
+        .module(core_module)?
+        .validate(true)
+        .encode()
+}

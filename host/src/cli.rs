@@ -1,0 +1,270 @@
+//! The `rulehost` command: `build`, `eval` and `test`.
+//!
+//! Exit codes: 0 success; 1 the decision or a fixture failed (the error is
+//! printed as JSON on stdout for `eval`); 2 the command could not run (bad
+//! arguments, unreadable files, an invalid plugin for `test`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{Engine, EngineConfig, Limits, Plugin};
+use crate::model::{self, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
+use crate::{fixtures, pipeline, Error};
+
+/// Runs brands' customer rules as sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "rulehost", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a plugin crate into a component ready to upload; prints its path.
+    Build(BuildArgs),
+    /// Run plugins on one profile and print the decision as JSON.
+    Eval(EvalArgs),
+    /// Run a plugin against a folder of fixtures.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BuildTarget {
+    /// wasm32-unknown-unknown made a component: no WASI, fastest to start.
+    Component,
+    /// wasm32-wasip2: for plugins that need the standard library's WASI.
+    Wasip2,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The plugin crate's folder.
+    #[arg(default_value = ".")]
+    crate_dir: PathBuf,
+    /// Where to write the component (default: <target>/rulehost/<crate>.wasm).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// What to compile for.
+    #[arg(long, value_enum, default_value = "component")]
+    target: BuildTarget,
+}
+
+#[derive(Debug, Args)]
+struct EngineArgs {
+    /// Keep precompiled plugins here [default: $XDG_CACHE_HOME/rulehost].
+    #[arg(long, env = "RULEHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile plugins every time instead of caching them.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Memory limit of a decision, in MiB.
+    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mib: u64,
+    /// Wall-clock deadline of a decision, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().deadline_ms)]
+    deadline_ms: u64,
+    /// Fuel (instruction budget) of a decision.
+    #[arg(long, default_value_t = Limits::default().fuel)]
+    fuel: u64,
+}
+
+impl EngineArgs {
+    fn engine(&self) -> Result<Engine, Error> {
+        let cache_dir = match (&self.cache_dir, self.no_cache) {
+            (_, true) => None,
+            (Some(dir), false) => Some(dir.clone()),
+            (None, false) => default_cache_dir(),
+        };
+        Engine::new(EngineConfig {
+            cache_dir,
+            max_memory_bytes: EngineConfig::default().max_memory_bytes.max(self.memory_mib << 20),
+            ..EngineConfig::default()
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_mib << 20,
+            deadline_ms: self.deadline_ms,
+            fuel: self.fuel,
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("rulehost"))
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A plugin component; repeat for a pipeline (run in the given order).
+    #[arg(long = "plugin", required = true)]
+    plugins: Vec<PathBuf>,
+    /// The profile JSON ("-" reads stdin).
+    #[arg(long)]
+    profile: PathBuf,
+    /// The offer catalog JSON (an array).
+    #[arg(long)]
+    offers: Option<PathBuf>,
+    /// The tenant config JSON (an object).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The decision's time, RFC 3339 [default: now].
+    #[arg(long)]
+    now: Option<String>,
+    /// The tenant's offset from UTC in minutes (480 = UTC+8).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    tz_offset_minutes: i32,
+    /// The seed plugins get.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// The plugin component.
+    plugin: PathBuf,
+    /// The folder of fixture files (*.json).
+    fixtures: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Build(args) => build(args),
+        Command::Eval(args) => eval(args),
+        Command::Test(args) => test(args),
+    }
+}
+
+/// A failure that stops a command before it can do its work.
+fn fatal(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn build(args: BuildArgs) -> ExitCode {
+    let target = match args.target {
+        BuildTarget::Component => rulehost_builder::Target::Component,
+        BuildTarget::Wasip2 => rulehost_builder::Target::WasiP2,
+    };
+    let mut build = rulehost_builder::Build::new(&args.crate_dir).target(target);
+    if let Some(out) = args.out {
+        build = build.out(out);
+    }
+    match build.run() {
+        Ok(built) => {
+            println!("{}", built.path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fatal(format!("{e:#}")),
+    }
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::InvalidInput(format!("reading stdin: {e}")))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))
+}
+
+fn load_plugin(engine: &Engine, path: &Path) -> Result<Arc<Plugin>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::InvalidPlugin(format!("reading {}: {e}", path.display())))?;
+    engine
+        .load(&bytes)
+        .map(Arc::new)
+        .map_err(|e| match e {
+            Error::InvalidPlugin(m) => Error::InvalidPlugin(format!("{}: {m}", path.display())),
+            other => other,
+        })
+}
+
+fn eval(args: EvalArgs) -> ExitCode {
+    match run_eval(&args) {
+        Ok(decision) => {
+            println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", serde_json::to_string_pretty(&e.to_body()).unwrap_or_default());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
+    let profile: Profile = model::from_json("profile", &read(&args.profile)?)?;
+    let offers: Vec<Offer> = match &args.offers {
+        Some(path) => model::from_json("offers", &read(path)?)?,
+        None => Vec::new(),
+    };
+    let config: TenantConfig = match &args.config {
+        Some(path) => model::from_json("config", &read(path)?)?,
+        None => TenantConfig::default(),
+    };
+    let now = match &args.now {
+        Some(text) => Timestamp::parse(text).map_err(|e| Error::InvalidInput(format!("--now: {e}")))?,
+        None => Timestamp::now(),
+    };
+    let engine = args.engine.engine()?;
+    let plugins = args
+        .plugins
+        .iter()
+        .map(|p| load_plugin(&engine, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = Request {
+        now,
+        tz_offset_minutes: args.tz_offset_minutes,
+        seed: args.seed,
+        mode: Mode::Live,
+        trigger: None,
+        profile,
+        offers,
+    };
+    pipeline::decide(&engine, &plugins, &request, Arc::new(config), &args.engine.limits())
+}
+
+fn test(args: TestArgs) -> ExitCode {
+    let engine = match args.engine.engine() {
+        Ok(engine) => engine,
+        Err(e) => return fatal(e),
+    };
+    let plugin = match load_plugin(&engine, &args.plugin) {
+        Ok(plugin) => plugin,
+        Err(e) => return fatal(e),
+    };
+    match fixtures::run_dir(&engine, &[plugin], &args.fixtures, &args.engine.limits()) {
+        Ok(outcomes) => {
+            print!("{}", fixtures::report(&outcomes));
+            if outcomes.iter().all(fixtures::Outcome::passed) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => fatal(e),
+    }
+}

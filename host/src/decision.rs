@@ -1,0 +1,109 @@
+//! The JSON a decision answers with.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::LogLine;
+use crate::model::{Stage, Timestamp};
+
+/// A decision for one customer: what the plugins concluded, with reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The customer decided for.
+    pub customer_id: String,
+    /// The lifecycle stage, if a plugin set one (the last plugin that did).
+    pub stage: Option<StageVerdict>,
+    /// Every plugin's tags, in pipeline order.
+    pub tags: Vec<Tag>,
+    /// Every plugin's scores, in pipeline order.
+    pub scores: Vec<Score>,
+    /// Every plugin's proposals, in pipeline order.
+    pub proposals: Vec<Proposal>,
+    /// The plugins that ran.
+    pub plugins: Vec<PluginRef>,
+    /// What the decision used.
+    pub usage: Usage,
+    /// What the plugins logged.
+    pub logs: Vec<LogLine>,
+}
+
+/// A stage with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageVerdict {
+    /// The stage.
+    pub value: Stage,
+    /// Why.
+    pub reason: String,
+    /// The rule that decided it.
+    pub rule_id: String,
+}
+
+/// A tag with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    /// The group.
+    pub group: String,
+    /// The name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+    /// The rule that set it.
+    pub rule_id: String,
+    /// When it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A score with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Score {
+    /// The name.
+    pub name: String,
+    /// The value (always finite).
+    pub value: f64,
+    /// Why.
+    pub reason: String,
+    /// The rule that computed it.
+    pub rule_id: String,
+}
+
+/// A proposed offer with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// The offer, from the catalog.
+    pub offer_id: String,
+    /// One of the offer's channels.
+    pub channel: String,
+    /// The plugin's ranking score (always finite).
+    pub score: f64,
+    /// Why.
+    pub reason: String,
+    /// The rule that proposed it.
+    pub rule_id: String,
+}
+
+/// A plugin version that took part in a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The sha256 of its component, hex.
+    pub sha256: String,
+}
+
+/// Resources a decision used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    /// Fuel burnt by all plugins together.
+    pub fuel: u64,
+    /// Wall-clock time of the decision in microseconds.
+    pub duration_us: u64,
+}

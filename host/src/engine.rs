@@ -1,0 +1,298 @@
+//! The only module that talks to wasmtime.
+//!
+//! One [`Engine`] per process: Cranelift, the pooling allocator, fuel, and
+//! epoch interruption driven by a ticker thread. A plugin is validated and
+//! compiled once per content hash ([`Engine::load`]) into a [`Plugin`] that
+//! keeps its pre-linked instance; every decision then gets a fresh store
+//! with its own memory limit, deadline and fuel ([`Engine::start`]).
+
+mod cache;
+pub mod contract;
+mod inspect;
+mod limits;
+mod run;
+mod state;
+mod wasi;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use inspect::PluginInfo;
+pub use limits::{Limits, OutputLimits};
+pub use run::{Run, RunReport};
+pub use state::{LogLevel, LogLine};
+
+use crate::Error;
+use cache::ArtifactCache;
+use contract::latest;
+use state::StoreState;
+
+/// Engine-wide settings, fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where precompiled components are kept; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch advances: deadlines are enforced to within one
+    /// tick.
+    pub epoch_tick: Duration,
+    /// The largest memory limit any tenant may be given (the pool's slot
+    /// size).
+    pub max_memory_bytes: u64,
+    /// Instance slots in the pool: bounds concurrent plugin instances.
+    pub pool_instances: u32,
+    /// The largest plugin accepted, in bytes.
+    pub max_plugin_bytes: usize,
+    /// Bounds on plugin output and logs.
+    pub output: OutputLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(1),
+            max_memory_bytes: 256 << 20,
+            pool_instances: 256,
+            max_plugin_bytes: 16 << 20,
+            output: OutputLimits::default(),
+        }
+    }
+}
+
+/// The compiled-code runtime shared by all tenants.
+pub struct Engine {
+    inner: wasmtime::Engine,
+    /// Links only the contract's imports: for plugins without WASI.
+    linker: Linker<StoreState>,
+    /// Also links a locked-down WASI p2: for plugins whose toolchain needs it.
+    wasi_linker: Linker<StoreState>,
+    cache: Option<ArtifactCache>,
+    config: EngineConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// A validated, compiled plugin, ready to instantiate per decision.
+pub struct Plugin {
+    info: PluginInfo,
+    sha256: String,
+    size: usize,
+    pre: PluginPre,
+}
+
+/// The pre-linked instance, by contract version.
+enum PluginPre {
+    V0_1_0(latest::BindingsPre<StoreState>),
+}
+
+impl Plugin {
+    /// The plugin's identity (from the SDK record, or as overridden).
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The sha256 of the component's bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The component's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Renames the plugin (for components without an SDK record).
+    pub fn with_name(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.info.name = name.into();
+        self.info.version = version.into();
+        self
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).finish()
+    }
+}
+
+impl Engine {
+    /// Creates the engine and starts its epoch ticker.
+    pub fn new(config: EngineConfig) -> Result<Self, Error> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.pool_instances)
+            .total_core_instances(config.pool_instances.saturating_mul(4))
+            .total_memories(config.pool_instances)
+            .total_tables(config.pool_instances.saturating_mul(2))
+            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .wasm_component_model(true);
+        let inner = wasmtime::Engine::new(&wasm).map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
+
+        let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));
+        let mut linker = Linker::new(&inner);
+        latest::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| internal("linking the contract", e))?;
+        let mut wasi_linker = linker.clone();
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(|e| internal("linking WASI", e))?;
+
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(
+                ArtifactCache::open(dir, &inner)
+                    .map_err(|e| Error::Internal(format!("opening the cache {}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop, tick) = (inner.weak(), ticker_stop.clone(), config.epoch_tick);
+        std::thread::Builder::new()
+            .name("rulehost-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("starting the epoch ticker: {e}")))?;
+
+        Ok(Self {
+            inner,
+            linker,
+            wasi_linker,
+            cache,
+            config,
+            ticker_stop,
+        })
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Validates and compiles a plugin (or loads it precompiled from the
+    /// cache). Nothing about the plugin is trusted: every failure is an
+    /// [`Error::InvalidPlugin`] saying what is wrong.
+    pub fn load(&self, bytes: &[u8]) -> Result<Plugin, Error> {
+        if bytes.len() > self.config.max_plugin_bytes {
+            return Err(Error::InvalidPlugin(format!(
+                "the plugin is {} bytes; the limit is {} bytes",
+                bytes.len(),
+                self.config.max_plugin_bytes
+            )));
+        }
+        if let Some(why) = inspect::reject_non_component(bytes) {
+            return Err(Error::InvalidPlugin(why));
+        }
+        let embedded = inspect::embedded_info(bytes).map_err(Error::InvalidPlugin)?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+
+        let component = match self.cache.as_ref().and_then(|c| c.load(&self.inner, &sha256)) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.inner, bytes)
+                    .map_err(|e| Error::InvalidPlugin(format!("the component does not compile: {e:#}")))?;
+                if let Some(cache) = &self.cache {
+                    cache.store(&sha256, &component);
+                }
+                component
+            }
+        };
+
+        let contract = self.check_exports(&component)?;
+        let uses_wasi = self.check_imports(&component)?;
+        let linker = if uses_wasi { &self.wasi_linker } else { &self.linker };
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::InvalidPlugin(format!("the component does not link against the host: {e:#}")))?;
+        let pre = match contract.as_str() {
+            "0.1.0" => PluginPre::V0_1_0(latest::BindingsPre::new(instance_pre).map_err(|e| {
+                Error::InvalidPlugin(format!("the component does not implement the contract's world: {e:#}"))
+            })?),
+            other => return Err(Error::InvalidPlugin(format!("unsupported contract version {other}"))),
+        };
+        let info = match embedded {
+            Some(info) if info.contract != contract => {
+                return Err(Error::InvalidPlugin(format!(
+                    "the plugin says it targets contract {} but exports contract {contract}",
+                    info.contract
+                )));
+            }
+            Some(info) => info,
+            None => PluginInfo {
+                name: "unnamed".into(),
+                version: "0.0.0".into(),
+                contract,
+                sdk: None,
+            },
+        };
+        Ok(Plugin {
+            info,
+            sha256,
+            size: bytes.len(),
+            pre,
+        })
+    }
+
+    /// The contract version of the component's `rules` export.
+    fn check_exports(&self, component: &Component) -> Result<String, Error> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&self.inner).map(|(name, _)| name.to_owned()).collect();
+        let version = exports
+            .iter()
+            .find_map(|name| name.strip_prefix("rulehost:plugin/rules@"))
+            .map(str::to_owned);
+        match version {
+            Some(v) if contract::SUPPORTED.contains(&v.as_str()) => Ok(v),
+            Some(v) => Err(Error::InvalidPlugin(format!(
+                "the plugin targets contract {v}; this host supports {}",
+                contract::SUPPORTED.join(", ")
+            ))),
+            None => Err(Error::InvalidPlugin(format!(
+                "the component does not export `{}` (it exports: {})",
+                contract::rules_export(contract::SUPPORTED[contract::SUPPORTED.len() - 1]),
+                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+            ))),
+        }
+    }
+
+    /// Whether the component needs WASI; refuses imports the host does not
+    /// offer.
+    fn check_imports(&self, component: &Component) -> Result<bool, Error> {
+        let ty = component.component_type();
+        let mut uses_wasi = false;
+        for (name, _) in ty.imports(&self.inner) {
+            if name.starts_with("wasi:") {
+                uses_wasi = true;
+            } else if !name.starts_with("rulehost:plugin/") {
+                return Err(Error::InvalidPlugin(format!(
+                    "the component imports `{name}`, which rulehost does not provide (plugins may import only \
+                     rulehost:plugin/host and WASI p2)"
+                )));
+            }
+        }
+        Ok(uses_wasi)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

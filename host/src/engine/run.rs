@@ -1,0 +1,227 @@
+//! One decision's plugin instances: a fresh store, a session per plugin, and
+//! the translation of every way a call can fail into a typed [`Error`].
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+
+use super::contract::latest::{types, Bindings};
+use super::limits::Limits;
+use super::state::{LogFlood, LogLevel, LogLine, StoreState};
+use super::{Engine, Plugin, PluginPre};
+use crate::model::TenantConfig;
+use crate::Error;
+
+/// The plugin instances of one decision. All of them live in one store, so
+/// the decision has one memory limit, one deadline and one fuel budget, and
+/// each plugin has its own linear memory.
+pub struct Run<'p> {
+    store: Store<StoreState>,
+    plugins: &'p [Arc<Plugin>],
+    sessions: Vec<Session>,
+    limits: Limits,
+}
+
+struct Session {
+    bindings: Bindings,
+    handle: ResourceAny,
+}
+
+/// What a finished decision used and logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Fuel burnt by all plugins.
+    pub fuel: u64,
+    /// Every captured log line, in order.
+    pub logs: Vec<LogLine>,
+}
+
+impl Engine {
+    /// Instantiates every plugin of a pipeline in a fresh store and opens a
+    /// session on each with the decision's context and input.
+    pub fn start<'p>(
+        &self,
+        plugins: &'p [Arc<Plugin>],
+        limits: &Limits,
+        config: Arc<TenantConfig>,
+        ctx: &types::Context,
+        input: &types::Input,
+    ) -> Result<Run<'p>, Error> {
+        let memory = limits.memory_bytes.min(self.config.max_memory_bytes);
+        let state = StoreState::new(memory, config, self.config.output, ctx.seed, ctx.now);
+        let mut store = Store::new(&self.inner, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| Error::Internal(format!("setting fuel: {e}")))?;
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        // One extra tick: the current tick is already partly over, and the
+        // deadline must never cut a plugin short.
+        let ticks = limits.deadline().as_nanos().div_ceil(tick) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.set_hostcall_fuel(self.config.output.call_bytes);
+
+        let mut run = Run {
+            store,
+            plugins,
+            sessions: Vec::with_capacity(plugins.len()),
+            limits: *limits,
+        };
+        for (i, plugin) in plugins.iter().enumerate() {
+            run.store.data_mut().current = Arc::from(plugin.name());
+            let bindings = match &plugin.pre {
+                PluginPre::V0_1_0(pre) => pre.instantiate(&mut run.store),
+            }
+            .map_err(|e| run.classify(i, e))?;
+            let handle = bindings
+                .rulehost_plugin_rules()
+                .session()
+                .call_constructor(&mut run.store, ctx.clone(), input)
+                .map_err(|e| run.classify(i, e))?;
+            run.sessions.push(Session { bindings, handle });
+        }
+        Ok(run)
+    }
+}
+
+impl Run<'_> {
+    fn enter(&mut self, i: usize) {
+        self.store.data_mut().current = Arc::from(self.plugins[i].name());
+    }
+
+    /// Runs plugin `i`'s tag stage.
+    pub fn tag(&mut self, i: usize) -> Result<Vec<types::Tag>, Error> {
+        self.enter(i);
+        let s = &self.sessions[i];
+        let answer = s.bindings.rulehost_plugin_rules().session().call_tag(&mut self.store, s.handle);
+        self.answer(i, answer)
+    }
+
+    /// Runs plugin `i`'s score stage.
+    pub fn score(&mut self, i: usize, findings: &types::Findings) -> Result<types::Scoring, Error> {
+        self.enter(i);
+        let s = &self.sessions[i];
+        let answer = s
+            .bindings
+            .rulehost_plugin_rules()
+            .session()
+            .call_score(&mut self.store, s.handle, findings);
+        self.answer(i, answer)
+    }
+
+    /// Runs plugin `i`'s target stage.
+    pub fn target(&mut self, i: usize, findings: &types::Findings) -> Result<Vec<types::Proposal>, Error> {
+        self.enter(i);
+        let s = &self.sessions[i];
+        let answer = s
+            .bindings
+            .rulehost_plugin_rules()
+            .session()
+            .call_target(&mut self.store, s.handle, findings);
+        self.answer(i, answer)
+    }
+
+    /// Ends the decision: fuel used and the logs, with any WASI output.
+    pub fn finish(mut self) -> RunReport {
+        let remaining = self.store.get_fuel().unwrap_or(0);
+        let mut state = std::mem::replace(
+            self.store.data_mut(),
+            StoreState::new(0, Arc::default(), Default::default(), 0, 0),
+        );
+        if let Some(wasi) = state.wasi.take() {
+            for (capture, level, stream) in [(&wasi.stdout, LogLevel::Info, "stdout"), (&wasi.stderr, LogLevel::Warn, "stderr")] {
+                if let Some(text) = capture.text() {
+                    state.logs.push(LogLine {
+                        plugin: "wasi".into(),
+                        level,
+                        message: format!("{stream}: {text}"),
+                    });
+                }
+            }
+        }
+        RunReport {
+            fuel: self.limits.fuel.saturating_sub(remaining),
+            logs: state.logs,
+        }
+    }
+
+    fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, types::PluginError>>) -> Result<T, Error> {
+        let plugin = self.plugins[i].name();
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                let limit = self.store.data().output.reason_bytes;
+                if e.code.is_empty() || e.code.len() > 64 || e.message.len() > limit {
+                    return Err(Error::invalid_output(
+                        plugin,
+                        format!("its error has an empty or oversized code or message (limits 64 and {limit} bytes)"),
+                    ));
+                }
+                Err(Error::PluginError {
+                    plugin: plugin.to_owned(),
+                    code: e.code,
+                    message: e.message,
+                })
+            }
+            Err(e) => Err(self.classify(i, e)),
+        }
+    }
+
+    /// Turns a failed call into the error a client sees.
+    fn classify(&self, i: usize, err: wasmtime::Error) -> Error {
+        let plugin = self.plugins[i].name().to_owned();
+        let state = self.store.data();
+        if let Some(flood) = err.downcast_ref::<LogFlood>() {
+            return Error::invalid_output(&plugin, format!("log flood: {flood}"));
+        }
+        let refused = state.limiter.refused.map(|wanted| Error::PluginOutOfMemory {
+            plugin: plugin.clone(),
+            wanted: wanted as u64,
+            limit: state.limiter.limit() as u64,
+        });
+        if let Some(trap) = err.downcast_ref::<Trap>() {
+            match trap {
+                Trap::OutOfFuel => {
+                    return Error::PluginOutOfFuel {
+                        plugin,
+                        fuel: self.limits.fuel,
+                    };
+                }
+                Trap::Interrupt => {
+                    return Error::PluginTimeout {
+                        plugin,
+                        deadline_ms: self.limits.deadline_ms,
+                    };
+                }
+                _ => {}
+            }
+            // A refused allocation usually ends in an abort: report the cause.
+            if let Some(oom) = refused {
+                return oom;
+            }
+            let message = match trap {
+                Trap::StackOverflow => "call stack exhausted (unbounded recursion?)".to_owned(),
+                other => match state.last_words() {
+                    Some(words) => format!("{other}; the plugin said: {words}"),
+                    None => other.to_string(),
+                },
+            };
+            return Error::PluginTrap { plugin, message };
+        }
+        if let Some(oom) = refused {
+            return oom;
+        }
+        let text = format!("{err:#}");
+        if text.contains("fuel allocated for hostcalls has been exhausted") {
+            return Error::invalid_output(
+                &plugin,
+                format!("returned or logged more than {} bytes in one call", state.output.call_bytes),
+            );
+        }
+        if text.contains("concurrent") && text.contains("limit") {
+            return Error::Internal(format!("the host is at its instance capacity: {text}"));
+        }
+        Error::invalid_output(&plugin, format!("its answer breaks the contract's encoding: {text}"))
+    }
+}

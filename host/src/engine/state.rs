@@ -1,0 +1,133 @@
+//! The per-decision store data and the host side of the contract's imports.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::contract::latest::host;
+use super::limits::{MemoryLimiter, OutputLimits};
+use super::wasi::WasiState;
+use crate::model::TenantConfig;
+
+/// Severity of a captured log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Very detailed.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal.
+    Info,
+    /// Suspicious.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+/// One line a plugin logged during a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLine {
+    /// The plugin that wrote it.
+    pub plugin: String,
+    /// Its severity.
+    pub level: LogLevel,
+    /// The text, cut at the line limit.
+    pub message: String,
+}
+
+/// Raised from the `log` import when a plugin writes past the decision's log
+/// bound; the call traps and the decision fails as invalid output.
+#[derive(Debug, thiserror::Error)]
+#[error("logged more than {lines} lines or {bytes} bytes in one decision")]
+pub(crate) struct LogFlood {
+    pub(crate) lines: usize,
+    pub(crate) bytes: usize,
+}
+
+/// Everything a decision's store holds.
+pub(crate) struct StoreState {
+    pub(crate) limiter: MemoryLimiter,
+    config: Arc<TenantConfig>,
+    pub(crate) output: OutputLimits,
+    /// The name of the plugin being called, for log attribution.
+    pub(crate) current: Arc<str>,
+    pub(crate) logs: Vec<LogLine>,
+    log_bytes: usize,
+    /// Set up only for plugins that import WASI, and only when first used.
+    pub(crate) wasi: Option<WasiState>,
+    pub(crate) seed: u64,
+    pub(crate) now_ms: i64,
+}
+
+impl StoreState {
+    pub(crate) fn new(memory_bytes: u64, config: Arc<TenantConfig>, output: OutputLimits, seed: u64, now_ms: i64) -> Self {
+        Self {
+            limiter: MemoryLimiter::new(memory_bytes),
+            config,
+            output,
+            current: Arc::from(""),
+            logs: Vec::new(),
+            log_bytes: 0,
+            wasi: None,
+            seed,
+            now_ms,
+        }
+    }
+
+    /// Appends a line; fails once the decision's log bound is passed.
+    pub(crate) fn push_log(&mut self, level: LogLevel, mut message: String) -> Result<(), LogFlood> {
+        let limits = self.output;
+        if message.len() > limits.log_line_bytes {
+            let mut cut = limits.log_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [cut]");
+        }
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.logs.len() >= limits.log_lines || self.log_bytes > limits.log_bytes {
+            return Err(LogFlood {
+                lines: limits.log_lines,
+                bytes: limits.log_bytes,
+            });
+        }
+        self.logs.push(LogLine {
+            plugin: self.current.to_string(),
+            level,
+            message,
+        });
+        Ok(())
+    }
+
+    /// The last error-level line the current plugin logged: a Rust plugin's
+    /// panic message, logged by the SDK just before it traps.
+    pub(crate) fn last_words(&self) -> Option<&str> {
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.level == LogLevel::Error && *l.plugin == *self.current)
+            .map(|l| l.message.as_str())
+    }
+}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            host::Level::Trace => LogLevel::Trace,
+            host::Level::Debug => LogLevel::Debug,
+            host::Level::Info => LogLevel::Info,
+            host::Level::Warn => LogLevel::Warn,
+            host::Level::Error => LogLevel::Error,
+        };
+        self.push_log(level, message).map_err(wasmtime::Error::new)
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.0.get(&key).cloned()
+    }
+}
+
+impl super::contract::latest::types::Host for StoreState {}

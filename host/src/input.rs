@@ -1,0 +1,304 @@
+//! Turning a request into the contract's compact input.
+//!
+//! Every string goes into one string table and is referred to by index, so
+//! the whole profile crosses into the guest as a few flat copies (see
+//! DESIGN.md §2.1 for why). Events are sorted by time here, once, so plugins
+//! can rely on the order. The request is checked against [`InputLimits`]
+//! first: a malformed or oversized request is `invalid_input`.
+
+use std::collections::HashMap;
+
+use crate::engine::contract::latest::types as wire;
+use crate::model::{self, Request, Value};
+use crate::Error;
+
+/// Bounds on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLimits {
+    /// Events per profile.
+    pub events: usize,
+    /// Attributes per profile.
+    pub attributes: usize,
+    /// Identities per profile.
+    pub identities: usize,
+    /// Properties per event.
+    pub props: usize,
+    /// Tags from the previous decision.
+    pub prior_tags: usize,
+    /// Offers in the catalog.
+    pub offers: usize,
+    /// Channels per offer.
+    pub channels: usize,
+    /// Bytes of any one string (ids, keys, values, kinds).
+    pub string_bytes: usize,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        Self {
+            events: 10_000,
+            attributes: 1_000,
+            identities: 100,
+            props: 100,
+            prior_tags: 1_000,
+            offers: 1_000,
+            channels: 32,
+            string_bytes: 4 << 10,
+        }
+    }
+}
+
+/// Interns strings into a contract string table.
+#[derive(Default)]
+pub(crate) struct Interner<'a> {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    index: HashMap<&'a str, u32>,
+}
+
+impl<'a> Interner<'a> {
+    pub(crate) fn intern(&mut self, s: &'a str) -> u32 {
+        if let Some(&atom) = self.index.get(s) {
+            return atom;
+        }
+        self.bytes.extend_from_slice(s.as_bytes());
+        let atom = self.ends.len() as u32;
+        // Total size is bounded by the input limits, far below 4 GiB.
+        self.ends.push(self.bytes.len() as u32);
+        self.index.insert(s, atom);
+        atom
+    }
+
+    pub(crate) fn finish(self) -> wire::StringTable {
+        wire::StringTable {
+            bytes: self.bytes,
+            ends: self.ends,
+        }
+    }
+}
+
+struct Builder<'a> {
+    strings: Interner<'a>,
+    props: Vec<wire::Attribute>,
+    limits: InputLimits,
+}
+
+impl<'a> Builder<'a> {
+    fn text(&mut self, what: &dyn Fn() -> String, s: &'a str) -> Result<u32, Error> {
+        if s.len() > self.limits.string_bytes {
+            return Err(Error::InvalidInput(format!(
+                "{} is {} bytes long; the limit is {} bytes",
+                what(),
+                s.len(),
+                self.limits.string_bytes
+            )));
+        }
+        Ok(self.strings.intern(s))
+    }
+
+    fn value(&mut self, what: &dyn Fn() -> String, value: &'a Value) -> Result<wire::Value, Error> {
+        Ok(match value {
+            Value::Text(s) => wire::Value::Text(self.text(what, s)?),
+            Value::Int(i) => wire::Value::Int(*i),
+            Value::Float(f) => wire::Value::Float(*f),
+            Value::Flag(b) => wire::Value::Flag(*b),
+            Value::Time(t) => wire::Value::Time(t.0),
+        })
+    }
+
+    fn event(&mut self, path: &str, event: &'a model::Event) -> Result<wire::Event, Error> {
+        if event.props.len() > self.limits.props {
+            return Err(Error::InvalidInput(format!(
+                "{path}.props has {} entries; the limit is {}",
+                event.props.len(),
+                self.limits.props
+            )));
+        }
+        let start = self.props.len() as u32;
+        for (key, value) in &event.props {
+            let what = || format!("{path}.props.{key}");
+            let key = self.text(&what, key)?;
+            let value = self.value(&what, value)?;
+            self.props.push(wire::Attribute { key, value });
+        }
+        let mut opt = |field: &str, s: &'a Option<String>| -> Result<Option<u32>, Error> {
+            s.as_deref().map(|s| self.text(&|| format!("{path}.{field}"), s)).transpose()
+        };
+        let channel = opt("channel", &event.channel)?;
+        let sku = opt("sku", &event.sku)?;
+        let category = opt("category", &event.category)?;
+        Ok(wire::Event {
+            kind: self.text(&|| format!("{path}.kind"), &event.kind)?,
+            at: event.at.0,
+            channel,
+            amount_minor: event.amount_minor,
+            sku,
+            category,
+            props: wire::Span {
+                start,
+                len: self.props.len() as u32 - start,
+            },
+        })
+    }
+}
+
+fn count(what: &str, n: usize, limit: usize) -> Result<(), Error> {
+    if n > limit {
+        return Err(Error::InvalidInput(format!("{what} has {n} entries; the limit is {limit}")));
+    }
+    Ok(())
+}
+
+/// Checks a request and builds the contract's context and input from it.
+pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, wire::Input), Error> {
+    let profile = &request.profile;
+    if profile.customer_id.is_empty() {
+        return Err(Error::InvalidInput("profile.customer_id is empty".into()));
+    }
+    if !(-18 * 60..=18 * 60).contains(&request.tz_offset_minutes) {
+        return Err(Error::InvalidInput(format!(
+            "tz_offset_minutes is {}; it must be within ±1080 (±18 hours)",
+            request.tz_offset_minutes
+        )));
+    }
+    count("profile.events", profile.events.len(), limits.events)?;
+    count("profile.attributes", profile.attributes.len(), limits.attributes)?;
+    count("profile.identities", profile.identities.len(), limits.identities)?;
+    count("profile.prior.tags", profile.prior.tags.len(), limits.prior_tags)?;
+    count("offers", request.offers.len(), limits.offers)?;
+
+    let mut b = Builder {
+        strings: Interner::default(),
+        props: Vec::new(),
+        limits: *limits,
+    };
+    let customer_id = b.text(&|| "profile.customer_id".into(), &profile.customer_id)?;
+
+    let mut identities = Vec::with_capacity(profile.identities.len());
+    for (kind, id) in &profile.identities {
+        let what = || format!("profile.identities.{kind}");
+        identities.push(wire::Identity {
+            kind: b.text(&what, kind)?,
+            id: b.text(&what, id)?,
+        });
+    }
+
+    let mut attributes = Vec::with_capacity(profile.attributes.len());
+    for (key, value) in &profile.attributes {
+        let what = || format!("profile.attributes.{key}");
+        attributes.push(wire::Attribute {
+            key: b.text(&what, key)?,
+            value: b.value(&what, value)?,
+        });
+    }
+
+    // Stable sort: events at the same instant keep the client's order.
+    let mut order: Vec<usize> = (0..profile.events.len()).collect();
+    order.sort_by_key(|&i| profile.events[i].at);
+    let mut events = Vec::with_capacity(order.len());
+    for i in order {
+        events.push(b.event(&format!("profile.events[{i}]"), &profile.events[i])?);
+    }
+
+    let mut prior_tags = Vec::with_capacity(profile.prior.tags.len());
+    for (i, tag) in profile.prior.tags.iter().enumerate() {
+        let what = || format!("profile.prior.tags[{i}]");
+        prior_tags.push(wire::TagKey {
+            group: b.text(&what, &tag.group)?,
+            name: b.text(&what, &tag.name)?,
+        });
+    }
+
+    let trigger = match &request.trigger {
+        Some(event) => Some(b.event("trigger", event)?),
+        None => None,
+    };
+
+    let mut offers = Vec::with_capacity(request.offers.len());
+    let mut offer_channels = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, offer) in request.offers.iter().enumerate() {
+        let path = format!("offers[{i}]");
+        if offer.id.is_empty() {
+            return Err(Error::InvalidInput(format!("{path}.id is empty")));
+        }
+        if let Some(first) = seen.insert(offer.id.as_str(), i) {
+            return Err(Error::InvalidInput(format!(
+                "{path}.id {:?} is already used by offers[{first}]",
+                offer.id
+            )));
+        }
+        count(&format!("{path}.channels"), offer.channels.len(), limits.channels)?;
+        if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at) {
+            if start >= end {
+                return Err(Error::InvalidInput(format!("{path} ends_at {end} is not after starts_at {start}")));
+            }
+        }
+        let start = offer_channels.len() as u32;
+        for channel in &offer.channels {
+            offer_channels.push(b.text(&|| format!("{path}.channels"), channel)?);
+        }
+        offers.push(wire::Offer {
+            id: b.text(&|| format!("{path}.id"), &offer.id)?,
+            kind: b.text(&|| format!("{path}.kind"), &offer.kind)?,
+            channels: wire::Span {
+                start,
+                len: offer.channels.len() as u32,
+            },
+            value_minor: offer.value_minor,
+            starts_at: offer.starts_at.map(|t| t.0),
+            ends_at: offer.ends_at.map(|t| t.0),
+            priority: offer.priority,
+        });
+    }
+
+    let ctx = wire::Context {
+        now: request.now.0,
+        tz_offset_minutes: request.tz_offset_minutes,
+        seed: request.seed,
+        mode: match request.mode {
+            model::Mode::Live => wire::Mode::Live,
+            model::Mode::Batch => wire::Mode::Batch,
+            model::Mode::Simulate => wire::Mode::Simulate,
+            model::Mode::Shadow => wire::Mode::Shadow,
+        },
+        trigger,
+    };
+    let input = wire::Input {
+        profile: wire::Profile {
+            customer_id,
+            identities,
+            attributes,
+            events,
+            props: b.props,
+            prior_tags,
+            prior_stage: profile.prior.stage.map(stage_to_wire),
+        },
+        strings: b.strings.finish(),
+        offers,
+        offer_channels,
+    };
+    Ok((ctx, input))
+}
+
+pub(crate) fn stage_to_wire(stage: model::Stage) -> wire::LifecycleStage {
+    match stage {
+        model::Stage::Introduction => wire::LifecycleStage::Introduction,
+        model::Stage::Growth => wire::LifecycleStage::Growth,
+        model::Stage::Maturity => wire::LifecycleStage::Maturity,
+        model::Stage::Dormancy => wire::LifecycleStage::Dormancy,
+        model::Stage::Churned => wire::LifecycleStage::Churned,
+        model::Stage::Reactivated => wire::LifecycleStage::Reactivated,
+    }
+}
+
+pub(crate) fn stage_from_wire(stage: wire::LifecycleStage) -> model::Stage {
+    match stage {
+        wire::LifecycleStage::Introduction => model::Stage::Introduction,
+        wire::LifecycleStage::Growth => model::Stage::Growth,
+        wire::LifecycleStage::Maturity => model::Stage::Maturity,
+        wire::LifecycleStage::Dormancy => model::Stage::Dormancy,
+        wire::LifecycleStage::Churned => model::Stage::Churned,
+        wire::LifecycleStage::Reactivated => model::Stage::Reactivated,
+    }
+}

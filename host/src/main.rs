@@ -1,0 +1,5 @@
+//! The `rulehost` command.
+
+fn main() -> std::process::ExitCode {
+    rulehost::cli::main()
+}

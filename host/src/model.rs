@@ -1,0 +1,375 @@
+//! The JSON a client sends: profiles, offers, tenant config and the decision
+//! context.
+//!
+//! Timestamps are RFC 3339 strings and money is integer minor units
+//! (`amount_minor`: 2850 = ¥28.50). Unknown fields are rejected, so a typo
+//! is an error naming the field rather than silently ignored data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::Error;
+
+/// An instant, milliseconds since the Unix epoch (UTC); RFC 3339 in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses an RFC 3339 date-time.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))?;
+        let millis = t.unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(millis)
+            .map(Timestamp)
+            .map_err(|_| format!("{text:?} is out of range"))
+    }
+
+    /// The current time of this machine (for the CLI's default `--now`).
+    pub fn now() -> Self {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Timestamp(i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX))
+    }
+
+    /// RFC 3339 in UTC with millisecond precision when needed, or `None` if
+    /// the instant is outside the years 0000–9999.
+    pub fn to_rfc3339(self) -> Option<String> {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).ok()?;
+        if !(0..=9999).contains(&t.year()) {
+            return None;
+        }
+        t.format(&Rfc3339).ok()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_rfc3339() {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "{} ms since the epoch", self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.to_rfc3339() {
+            Some(text) => s.serialize_str(&text),
+            None => Err(serde::ser::Error::custom(format!("timestamp {} ms is out of range", self.0))),
+        }
+    }
+}
+
+/// An attribute or event property: a string, number or boolean. Strings in
+/// RFC 3339 date-time form are times.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction (or too big for an integer).
+    Float(f64),
+    /// A boolean.
+    Flag(bool),
+    /// An instant.
+    Time(Timestamp),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Flag(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(match Timestamp::parse(v) {
+                    Ok(t) if v.len() >= 20 => Value::Time(t),
+                    _ => Value::Text(v.to_owned()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Something the customer did.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The kind, e.g. "purchase" (an open set).
+    pub kind: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Where it happened, e.g. "wecom_1v1", "store", "tmall".
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Money involved, in minor units.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    /// The product's SKU.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// The product category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Anything else.
+    #[serde(default)]
+    pub props: BTreeMap<String, Value>,
+}
+
+/// A tag from the customer's previous decision. The whole tag object of a
+/// decision is accepted so a client can feed the last decision back; only
+/// the group and name reach plugins.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorTag {
+    /// The tag group.
+    pub group: String,
+    /// The tag name.
+    pub name: String,
+    /// Ignored.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    pub rule_id: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What the previous decision concluded.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prior {
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<PriorTag>,
+    /// Its stage.
+    #[serde(default)]
+    pub stage: Option<Stage>,
+}
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The brand's id for the customer.
+    pub customer_id: String,
+    /// Other identities by kind, e.g. `{"wechat_openid": "o-1"}`.
+    #[serde(default)]
+    pub identities: BTreeMap<String, String>,
+    /// Typed attributes, e.g. `{"member_level": "gold"}`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Value>,
+    /// What the customer did, in any order.
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// The previous decision's tags and stage.
+    #[serde(default)]
+    pub prior: Prior,
+}
+
+/// An entry of the tenant's offer catalog.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    /// Unique within the catalog.
+    pub id: String,
+    /// The brand's offer kind, e.g. "win_back_coupon".
+    pub kind: String,
+    /// Channels it may be sent on.
+    pub channels: Vec<String>,
+    /// Its value in minor units.
+    #[serde(default)]
+    pub value_minor: i64,
+    /// When it becomes valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
+    /// When it stops being valid (exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Timestamp>,
+    /// Higher goes first.
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// The lifecycle stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// New.
+    Introduction,
+    /// Forming a habit.
+    Growth,
+    /// Loyal.
+    Maturity,
+    /// Fading.
+    Dormancy,
+    /// Gone.
+    Churned,
+    /// Came back.
+    Reactivated,
+}
+
+/// Why a decision is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A real decision.
+    #[default]
+    Live,
+    /// Part of a bulk run.
+    Batch,
+    /// A what-if run.
+    Simulate,
+    /// Beside the live version, for comparison.
+    Shadow,
+}
+
+/// Everything one decision needs besides the plugins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The decision's time.
+    pub now: Timestamp,
+    /// The tenant's UTC offset in minutes.
+    pub tz_offset_minutes: i32,
+    /// The seed plugins get.
+    pub seed: u64,
+    /// Why the decision is made.
+    pub mode: Mode,
+    /// The event that triggered it, if any.
+    pub trigger: Option<Event>,
+    /// The customer.
+    pub profile: Profile,
+    /// The catalog.
+    pub offers: Vec<Offer>,
+}
+
+/// The tenant's settings that plugins read with `config(key)`. In JSON an
+/// object whose values are strings, numbers or booleans (numbers and
+/// booleans are passed to plugins as their JSON text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantConfig(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for TenantConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        let mut map = BTreeMap::new();
+        for (key, value) in raw {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "config key `{key}` must be a string, number or boolean, not {other}"
+                    )));
+                }
+            };
+            map.insert(key, text);
+        }
+        Ok(TenantConfig(map))
+    }
+}
+
+impl Serialize for TenantConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Parses JSON into `T`, naming the path of the first bad field
+/// (e.g. `events[3].at: "yesterday" is not an RFC 3339 timestamp`).
+pub fn from_json<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." { String::new() } else { format!(" at {path}") };
+        Error::InvalidInput(format!("{what}{at}: {inner}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = from_json::<Profile>(
+            "profile",
+            r#"{"customer_id":"c","events":[{"kind":"view","at":"2026-01-01T00:00:00Z"},{"kind":"x","at":"yesterday"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().starts_with("profile at events[1].at: \"yesterday\" is not an RFC 3339 timestamp"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `evnets`"), "{err}");
+    }
+
+    #[test]
+    fn attribute_values_are_typed() {
+        let p: Profile = from_json(
+            "profile",
+            r#"{"customer_id":"c","attributes":{"a":"gold","b":3,"c":2.5,"d":true,"e":"2026-03-07T10:00:00+08:00","f":"2026-03-07"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.attributes["a"], Value::Text("gold".into()));
+        assert_eq!(p.attributes["b"], Value::Int(3));
+        assert_eq!(p.attributes["c"], Value::Float(2.5));
+        assert_eq!(p.attributes["d"], Value::Flag(true));
+        assert_eq!(p.attributes["e"], Value::Time(Timestamp(1_772_848_800_000)));
+        assert_eq!(p.attributes["f"], Value::Text("2026-03-07".into()));
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#).unwrap_err();
+        assert!(err.to_string().contains("attributes.a"), "{err}");
+    }
+
+    #[test]
+    fn config_values_become_text() {
+        let c: TenantConfig = from_json("config", r#"{"a":"x","b":14,"c":true,"d":0.5}"#).unwrap();
+        assert_eq!(c.0["b"], "14");
+        assert_eq!(c.0["c"], "true");
+        assert_eq!(c.0["d"], "0.5");
+        let err = from_json::<TenantConfig>("config", r#"{"a":null}"#).unwrap_err();
+        assert!(err.to_string().contains("config key `a` must be a string, number or boolean"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_utc() {
+        let t = Timestamp::parse("2026-03-07T18:00:00.250+08:00").unwrap();
+        assert_eq!(t.to_rfc3339().unwrap(), "2026-03-07T10:00:00.25Z");
+        assert_eq!(Timestamp(i64::MAX).to_rfc3339(), None);
+    }
+}

@@ -1,0 +1,489 @@
+//! Borrowed, copy-free views over the input the host sends.
+//!
+//! The contract sends every string once, in a string table, and refers to it
+//! by index (an atom). These views turn atoms back into `&str` on demand and
+//! expose events, attributes and offers as iterators, so a plugin reads a
+//! profile as if it were ordinary Rust data while nothing is copied.
+
+use crate::time::Timestamp;
+use crate::wire;
+use crate::{Error, Stage};
+
+/// The string table of one input, its bytes already known to be UTF-8.
+#[derive(Clone, Copy)]
+pub(crate) struct Strings<'a> {
+    text: &'a str,
+    ends: &'a [u32],
+}
+
+impl<'a> Strings<'a> {
+    pub(crate) fn new(text: &'a str, ends: &'a [u32]) -> Self {
+        Self { text, ends }
+    }
+
+    /// The string behind an atom. An atom out of range, or offsets that do
+    /// not fall on character boundaries, read as "" rather than panicking:
+    /// a broken host must not crash the plugin.
+    pub(crate) fn get(&self, atom: u32) -> &'a str {
+        let i = atom as usize;
+        let Some(&end) = self.ends.get(i) else {
+            return "";
+        };
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        self.text.get(start as usize..end as usize).unwrap_or("")
+    }
+}
+
+/// A typed attribute or property value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A string.
+    Text(&'a str),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// A boolean.
+    Flag(bool),
+    /// An instant (JSON strings in RFC 3339 date-time form arrive as times).
+    Time(Timestamp),
+}
+
+impl<'a> Value<'a> {
+    fn from_wire(value: &wire::Value, strings: &Strings<'a>) -> Self {
+        match *value {
+            wire::Value::Text(atom) => Value::Text(strings.get(atom)),
+            wire::Value::Int(i) => Value::Int(i),
+            wire::Value::Float(f) => Value::Float(f),
+            wire::Value::Flag(b) => Value::Flag(b),
+            wire::Value::Time(t) => Value::Time(Timestamp(t)),
+        }
+    }
+
+    /// The text, if this is text.
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as an integer, if this is an integer (or a float with no
+    /// fraction).
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Value::Int(i) => Some(i),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            _ => None,
+        }
+    }
+
+    /// The number as a float, if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a flag.
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Value::Flag(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The instant, if this is a time.
+    pub fn as_time(&self) -> Option<Timestamp> {
+        match *self {
+            Value::Time(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A key and its value.
+pub type Attribute<'a> = (&'a str, Value<'a>);
+
+fn attributes<'a>(
+    list: &'a [wire::Attribute],
+    strings: Strings<'a>,
+) -> impl ExactSizeIterator<Item = Attribute<'a>> + Clone + 'a {
+    list.iter()
+        .map(move |a| (strings.get(a.key), Value::from_wire(&a.value, &strings)))
+}
+
+fn span<T>(list: &[T], span: wire::Span) -> &[T] {
+    let start = (span.start as usize).min(list.len());
+    let end = start.saturating_add(span.len as usize).min(list.len());
+    &list[start..end]
+}
+
+/// One thing the customer did.
+#[derive(Clone, Copy)]
+pub struct Event<'a> {
+    raw: &'a wire::Event,
+    props: &'a [wire::Attribute],
+    strings: Strings<'a>,
+}
+
+impl<'a> Event<'a> {
+    pub(crate) fn new(raw: &'a wire::Event, all_props: &'a [wire::Attribute], strings: Strings<'a>) -> Self {
+        Self {
+            raw,
+            props: span(all_props, raw.props),
+            strings,
+        }
+    }
+
+    /// The kind, e.g. "purchase" (see [`kinds`](crate::kinds)).
+    pub fn kind(&self) -> &'a str {
+        self.strings.get(self.raw.kind)
+    }
+
+    /// Whether the kind is `kind`.
+    pub fn is(&self, kind: &str) -> bool {
+        self.kind() == kind
+    }
+
+    /// When it happened.
+    pub fn at(&self) -> Timestamp {
+        Timestamp(self.raw.at)
+    }
+
+    /// The channel it happened on, e.g. "wecom_1v1" or "store".
+    pub fn channel(&self) -> Option<&'a str> {
+        self.raw.channel.map(|a| self.strings.get(a))
+    }
+
+    /// The amount of money involved, in minor units.
+    pub fn amount_minor(&self) -> Option<i64> {
+        self.raw.amount_minor
+    }
+
+    /// The product's SKU.
+    pub fn sku(&self) -> Option<&'a str> {
+        self.raw.sku.map(|a| self.strings.get(a))
+    }
+
+    /// The product category.
+    pub fn category(&self) -> Option<&'a str> {
+        self.raw.category.map(|a| self.strings.get(a))
+    }
+
+    /// All properties of the event.
+    pub fn props(&self) -> impl ExactSizeIterator<Item = Attribute<'a>> + 'a {
+        attributes(self.props, self.strings)
+    }
+
+    /// One property by key.
+    pub fn prop(&self, key: &str) -> Option<Value<'a>> {
+        self.props().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+impl std::fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("kind", &self.kind())
+            .field("at", &self.at())
+            .field("channel", &self.channel())
+            .field("amount_minor", &self.amount_minor())
+            .field("category", &self.category())
+            .finish()
+    }
+}
+
+/// A tag by group and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagKey<'a> {
+    /// The tag group, e.g. "rfm-segment".
+    pub group: &'a str,
+    /// The tag name within its group, e.g. "champions".
+    pub name: &'a str,
+}
+
+/// The customer as the host knows them, at the decision's `now`.
+#[derive(Clone, Copy)]
+pub struct Profile<'a> {
+    raw: &'a wire::Profile,
+    strings: Strings<'a>,
+    /// Events at or before `now`: the host sends events sorted by time, so
+    /// this is a prefix of all events.
+    past: usize,
+}
+
+impl<'a> Profile<'a> {
+    pub(crate) fn new(raw: &'a wire::Profile, strings: Strings<'a>, now: Timestamp) -> Self {
+        let past = raw.events.partition_point(|e| e.at <= now.0);
+        Self { raw, strings, past }
+    }
+
+    /// The customer's id.
+    pub fn customer_id(&self) -> &'a str {
+        self.strings.get(self.raw.customer_id)
+    }
+
+    /// The customer's identities as (kind, id), e.g. ("wechat_openid", "o-1").
+    pub fn identities(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
+        let strings = self.strings;
+        self.raw
+            .identities
+            .iter()
+            .map(move |i| (strings.get(i.kind), strings.get(i.id)))
+    }
+
+    /// One identity by kind.
+    pub fn identity(&self, kind: &str) -> Option<&'a str> {
+        self.identities().find(|(k, _)| *k == kind).map(|(_, id)| id)
+    }
+
+    /// All attributes.
+    pub fn attributes(&self) -> impl ExactSizeIterator<Item = Attribute<'a>> + 'a {
+        attributes(&self.raw.attributes, self.strings)
+    }
+
+    /// One attribute by key.
+    pub fn attr(&self, key: &str) -> Option<Value<'a>> {
+        self.attributes().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Events up to and including `now`, oldest first. Events dated after
+    /// `now` (clock skew, scheduled orders) are left out; see
+    /// [`Profile::all_events`].
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+        self.event_slice(&self.raw.events[..self.past])
+    }
+
+    /// Every event the host sent, including any dated after `now`.
+    pub fn all_events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+        self.event_slice(&self.raw.events)
+    }
+
+    fn event_slice(
+        &self,
+        events: &'a [wire::Event],
+    ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+        let strings = self.strings;
+        let props = &self.raw.props[..];
+        events.iter().map(move |e| Event::new(e, props, strings))
+    }
+
+    /// Past events of one kind, oldest first.
+    pub fn events_of<'k>(&self, kind: &'k str) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
+    where
+        'a: 'k,
+    {
+        self.events().filter(move |e| e.is(kind))
+    }
+
+    /// Tags from the customer's previous decision.
+    pub fn prior_tags(&self) -> impl ExactSizeIterator<Item = TagKey<'a>> + 'a {
+        let strings = self.strings;
+        self.raw.prior_tags.iter().map(move |t| TagKey {
+            group: strings.get(t.group),
+            name: strings.get(t.name),
+        })
+    }
+
+    /// The stage from the customer's previous decision.
+    pub fn prior_stage(&self) -> Option<Stage> {
+        self.raw.prior_stage.map(Stage::from_wire)
+    }
+}
+
+impl std::fmt::Debug for Profile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("customer_id", &self.customer_id())
+            .field("events", &self.raw.events.len())
+            .field("attributes", &self.raw.attributes.len())
+            .finish()
+    }
+}
+
+/// One offer from the tenant's catalog.
+#[derive(Clone, Copy)]
+pub struct Offer<'a> {
+    raw: &'a wire::Offer,
+    channels: &'a [u32],
+    strings: Strings<'a>,
+}
+
+impl<'a> Offer<'a> {
+    /// The offer's id, used in proposals.
+    pub fn id(&self) -> &'a str {
+        self.strings.get(self.raw.id)
+    }
+
+    /// The offer's kind, e.g. "win_back_coupon" (each brand names its own).
+    pub fn kind(&self) -> &'a str {
+        self.strings.get(self.raw.kind)
+    }
+
+    /// The channels it may be sent on, in the catalog's order.
+    pub fn channels(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
+        let strings = self.strings;
+        self.channels.iter().map(move |&a| strings.get(a))
+    }
+
+    /// Whether it may be sent on `channel`.
+    pub fn has_channel(&self, channel: &str) -> bool {
+        self.channels().any(|c| c == channel)
+    }
+
+    /// Its value to the customer in minor units (a coupon's face value).
+    pub fn value_minor(&self) -> i64 {
+        self.raw.value_minor
+    }
+
+    /// When it becomes valid.
+    pub fn starts_at(&self) -> Option<Timestamp> {
+        self.raw.starts_at.map(Timestamp)
+    }
+
+    /// When it stops being valid (exclusive).
+    pub fn ends_at(&self) -> Option<Timestamp> {
+        self.raw.ends_at.map(Timestamp)
+    }
+
+    /// The catalog's priority: higher goes first.
+    pub fn priority(&self) -> i32 {
+        self.raw.priority
+    }
+
+    /// Whether `at` lies in the validity window `[starts_at, ends_at)`.
+    pub fn is_valid_at(&self, at: Timestamp) -> bool {
+        self.starts_at().is_none_or(|s| s <= at) && self.ends_at().is_none_or(|e| at < e)
+    }
+}
+
+impl std::fmt::Debug for Offer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Offer")
+            .field("id", &self.id())
+            .field("kind", &self.kind())
+            .field("priority", &self.priority())
+            .finish()
+    }
+}
+
+/// The tenant's offer catalog.
+#[derive(Clone, Copy)]
+pub struct Offers<'a> {
+    list: &'a [wire::Offer],
+    channels: &'a [u32],
+    strings: Strings<'a>,
+}
+
+impl<'a> Offers<'a> {
+    pub(crate) fn new(input: &'a wire::Input, strings: Strings<'a>) -> Self {
+        Self::new_parts(&input.offers, &input.offer_channels, strings)
+    }
+
+    pub(crate) fn new_parts(list: &'a [wire::Offer], channels: &'a [u32], strings: Strings<'a>) -> Self {
+        Self {
+            list,
+            channels,
+            strings,
+        }
+    }
+
+    /// Every offer, in catalog order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Offer<'a>> + Clone + 'a {
+        let (channels, strings) = (self.channels, self.strings);
+        self.list.iter().map(move |raw| Offer {
+            raw,
+            channels: span(channels, raw.channels),
+            strings,
+        })
+    }
+
+    /// The number of offers.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether the catalog is empty.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// One offer by id.
+    pub fn get(&self, id: &str) -> Option<Offer<'a>> {
+        self.iter().find(|o| o.id() == id)
+    }
+
+    /// The best offer of `kind` valid at `at`: highest priority, then lowest
+    /// id, so the choice never depends on catalog order.
+    pub fn best_of_kind(&self, kind: &str, at: Timestamp) -> Option<Offer<'a>> {
+        self.iter()
+            .filter(|o| o.kind() == kind && o.is_valid_at(at))
+            .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())))
+    }
+}
+
+/// What earlier stages of the pipeline concluded: every plugin's tags, the
+/// scores so far and the stage so far.
+#[derive(Clone, Copy)]
+pub struct Findings<'a> {
+    raw: &'a wire::Findings,
+    strings: Strings<'a>,
+}
+
+impl<'a> Findings<'a> {
+    pub(crate) fn new(raw: &'a wire::Findings) -> Result<Self, Error> {
+        let text = std::str::from_utf8(&raw.strings.bytes)
+            .map_err(|_| Error::new("invalid_input", "the host sent findings that are not UTF-8"))?;
+        Ok(Self {
+            raw,
+            strings: Strings::new(text, &raw.strings.ends),
+        })
+    }
+
+    /// All tags so far.
+    pub fn tags(&self) -> impl ExactSizeIterator<Item = TagKey<'a>> + 'a {
+        let strings = self.strings;
+        self.raw.tags.iter().map(move |t| TagKey {
+            group: strings.get(t.group),
+            name: strings.get(t.name),
+        })
+    }
+
+    /// Whether the tag `group`/`name` is present.
+    pub fn has_tag(&self, group: &str, name: &str) -> bool {
+        self.tags().any(|t| t.group == group && t.name == name)
+    }
+
+    /// The names of the tags in `group`.
+    pub fn tags_in<'g>(&self, group: &'g str) -> impl Iterator<Item = &'a str> + 'g
+    where
+        'a: 'g,
+    {
+        self.tags().filter(move |t| t.group == group).map(|t| t.name)
+    }
+
+    /// All scores so far as (name, value).
+    pub fn scores(&self) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
+        let strings = self.strings;
+        self.raw
+            .scores
+            .iter()
+            .map(move |s| (strings.get(s.name), s.value))
+    }
+
+    /// One score by name (the last one if several plugins set it).
+    pub fn score(&self, name: &str) -> Option<f64> {
+        self.scores().filter(|(n, _)| *n == name).map(|(_, v)| v).last()
+    }
+
+    /// The lifecycle stage so far.
+    pub fn stage(&self) -> Option<Stage> {
+        self.raw.stage.map(Stage::from_wire)
+    }
+}
