@@ -55,7 +55,18 @@ pub use host::Level;
 pub use output::{Error, Proposal, Score, Scoring, Stage, StageVerdict, Tag};
 pub use session::{Ctx, Mode};
 pub use time::{Date, Timestamp};
-pub use view::{Attribute, Event, Findings, Offer, Offers, Profile, TagKey, Value};
+pub use view::{Attribute, ChannelChoice, Event, Findings, Offer, Offers, Profile, TagKey, Value};
+
+/// "1 purchase", "3 purchases": a count with its noun, for reasons.
+///
+/// ```
+/// assert_eq!(rulehost_sdk::counted(1u32, "purchase", "purchases"), "1 purchase");
+/// assert_eq!(rulehost_sdk::counted(0u32, "purchase", "purchases"), "0 purchases");
+/// ```
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// The version of the contract (`rulehost:plugin`) this SDK builds against.
 pub const CONTRACT_VERSION: &str = bindings::CONTRACT_VERSION;

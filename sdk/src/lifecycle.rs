@@ -152,7 +152,6 @@ impl Lifecycle {
             "(growth from {}, maturity from {})",
             self.growth_min_purchases, self.maturity_min_purchases
         );
-        let noun = if count == 1 { "purchase" } else { "purchases" };
         let stage = if count >= self.maturity_min_purchases as usize {
             Stage::Maturity
         } else if count >= self.growth_min_purchases as usize {
@@ -160,7 +159,8 @@ impl Lifecycle {
         } else {
             Stage::Introduction
         };
-        verdict(stage, format!("{count} {noun} {window} {thresholds}"))
+        let purchases = crate::counted(count as u64, "purchase", "purchases");
+        verdict(stage, format!("{purchases} {window} {thresholds}"))
     }
 }
 

@@ -179,6 +179,6 @@ impl<P: Plugin> crate::bindings::exports::rulehost::plugin::rules::GuestSession 
 #[cfg(target_arch = "wasm32")]
 fn report_panics_to_the_host() {
     std::panic::set_hook(Box::new(|info| {
-        crate::host::log(Level::Error, &format!("panicked: {info}"));
+        crate::host::log(Level::Error, &info.to_string());
     }));
 }

@@ -357,6 +357,23 @@ impl<'a> Offer<'a> {
         self.raw.priority
     }
 
+    /// The channel to send this offer on for `profile`: the channel of the
+    /// customer's most recent event that has one, if the offer allows it
+    /// (they are active there), else the offer's first channel. `None` if
+    /// the offer has no channels.
+    pub fn channel_for(&self, profile: &Profile<'a>) -> Option<ChannelChoice<'a>> {
+        match profile.events().rev().find_map(|e| e.channel()) {
+            Some(channel) if self.has_channel(channel) => Some(ChannelChoice {
+                channel,
+                why: "last active there",
+            }),
+            _ => self.channels().next().map(|channel| ChannelChoice {
+                channel,
+                why: "the offer's first channel",
+            }),
+        }
+    }
+
     /// Whether `at` lies in the validity window `[starts_at, ends_at)`.
     pub fn is_valid_at(&self, at: Timestamp) -> bool {
         self.starts_at().is_none_or(|s| s <= at) && self.ends_at().is_none_or(|e| at < e)
@@ -371,6 +388,15 @@ impl std::fmt::Debug for Offer<'_> {
             .field("priority", &self.priority())
             .finish()
     }
+}
+
+/// A channel picked for an offer, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelChoice<'a> {
+    /// The channel.
+    pub channel: &'a str,
+    /// Why it was picked, for the proposal's reason.
+    pub why: &'static str,
 }
 
 /// The tenant's offer catalog.

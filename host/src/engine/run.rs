@@ -130,10 +130,11 @@ impl Run<'_> {
             StoreState::new(0, Arc::default(), Default::default(), 0, 0),
         );
         if let Some(wasi) = state.wasi.take() {
+            let users = state.wasi_users.join("+");
             for (capture, level, stream) in [(&wasi.stdout, LogLevel::Info, "stdout"), (&wasi.stderr, LogLevel::Warn, "stderr")] {
                 if let Some(text) = capture.text() {
                     state.logs.push(LogLine {
-                        plugin: "wasi".into(),
+                        plugin: users.clone(),
                         level,
                         message: format!("{stream}: {text}"),
                     });

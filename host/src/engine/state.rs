@@ -57,6 +57,8 @@ pub(crate) struct StoreState {
     log_bytes: usize,
     /// Set up only for plugins that import WASI, and only when first used.
     pub(crate) wasi: Option<WasiState>,
+    /// The plugins that used WASI, to attribute captured stdout and stderr.
+    pub(crate) wasi_users: Vec<Arc<str>>,
     pub(crate) seed: u64,
     pub(crate) now_ms: i64,
 }
@@ -71,6 +73,7 @@ impl StoreState {
             logs: Vec::new(),
             log_bytes: 0,
             wasi: None,
+            wasi_users: Vec::new(),
             seed,
             now_ms,
         }

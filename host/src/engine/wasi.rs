@@ -56,6 +56,9 @@ impl WasiState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        if !self.wasi_users.contains(&self.current) {
+            self.wasi_users.push(self.current.clone());
+        }
         let (seed, now_ms, stdio_bytes) = (self.seed, self.now_ms, self.output.stdio_bytes);
         let wasi = self.wasi.get_or_insert_with(|| WasiState::new(seed, now_ms, stdio_bytes));
         WasiCtxView {

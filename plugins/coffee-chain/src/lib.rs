@@ -9,7 +9,7 @@ use std::cell::OnceCell;
 use rulehost_sdk::lifecycle::Lifecycle;
 use rulehost_sdk::rfm::Rfm;
 use rulehost_sdk::{
-    kinds, Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Stage,
+    counted, kinds, Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Stage,
     Tag, Timestamp,
 };
 
@@ -129,8 +129,8 @@ impl Plugin for CoffeeChain {
                 Tag::new("favourite-category", category)
                     .rule("coffee.tag.favourite-category")
                     .reason(format!(
-                        "{category} in {count} of {} purchases {}",
-                        rfm.frequency,
+                        "{category} in {count} of {} {}",
+                        counted(rfm.frequency, "purchase", "purchases"),
                         settings.window()
                     )),
             );
@@ -180,7 +180,7 @@ impl Plugin for CoffeeChain {
         scores.push(
             Score::new("coffee.purchases", f64::from(rfm.frequency))
                 .rule("coffee.score.frequency")
-                .reason(format!("{} purchases {}", rfm.frequency, settings.window())),
+                .reason(format!("{} {}", counted(rfm.frequency, "purchase", "purchases"), settings.window())),
         );
         scores.push(
             Score::new("coffee.spend_minor", rfm.monetary_minor as f64)
@@ -230,7 +230,9 @@ impl Plugin for CoffeeChain {
                     .filter(|o| o.kind() == "win_back_coupon" && o.is_valid_at(now) && o.ends_at().is_some())
                     .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())));
                 if let Some(offer) = offer {
-                    let until = offer.ends_at().unwrap_or(now).local_date(ctx.tz_offset_minutes());
+                    // The last local day on which the coupon still works.
+                    let last = offer.ends_at().unwrap_or(now).plus_millis(-1);
+                    let until = last.local_date(ctx.tz_offset_minutes());
                     picks.extend(Pick::of(
                         Some(offer),
                         "coffee.offer.dormancy",
@@ -267,19 +269,15 @@ impl Plugin for CoffeeChain {
         }
         keep_one_coupon(ctx, &mut picks);
 
-        let last_channel = profile.events().rev().find_map(|e| e.channel());
         Ok(picks
             .into_iter()
             .filter_map(|Pick { offer, rule, reason }| {
-                let (channel, why) = match last_channel {
-                    Some(c) if offer.has_channel(c) => (c, "last active there"),
-                    _ => (offer.channels().next()?, "the offer's first channel"),
-                };
+                let choice = offer.channel_for(profile)?;
                 Some(
-                    Proposal::new(offer.id(), channel)
+                    Proposal::new(offer.id(), choice.channel)
                         .score(f64::from(offer.priority()))
                         .rule(rule)
-                        .reason(format!("{reason}; on {channel} ({why})")),
+                        .reason(format!("{reason}; on {} ({})", choice.channel, choice.why)),
                 )
             })
             .collect())
