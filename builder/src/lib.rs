@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use cargo_metadata::Message;
 
 /// The compilation target of a plugin.
@@ -97,26 +97,37 @@ impl Build {
         if !self.manifest_path.is_file() {
             bail!("no Cargo.toml at {}", self.manifest_path.display());
         }
+        let crate_dir = self.manifest_path.parent().unwrap_or(Path::new("."));
+        ensure_target_installed(self.target, crate_dir)?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--release", "--lib", "--message-format=json-render-diagnostics"])
-            .arg("--target")
-            .arg(self.target.triple())
-            .arg("--manifest-path")
-            .arg(&self.manifest_path)
-            // Plugins ship without debug info: smaller uploads, same code.
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-            // Settings meant for an outer build (a build script's host
-            // flags, clippy's wrapper) must not leak into the guest build.
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .env_remove("RUSTC_WRAPPER")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("CARGO_TARGET_DIR")
-            .stdout(Stdio::piped())
-            .stderr(if self.quiet { Stdio::piped() } else { Stdio::inherit() });
+        cmd.args([
+            "build",
+            "--release",
+            "--lib",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--target")
+        .arg(self.target.triple())
+        .arg("--manifest-path")
+        .arg(&self.manifest_path)
+        // Plugins ship without debug info: smaller uploads, same code.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        // Settings meant for an outer build (a build script's host
+        // flags, clippy's wrapper) must not leak into the guest build.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .stdout(Stdio::piped())
+        .stderr(if self.quiet {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
         if let Some(dir) = &self.target_dir {
             cmd.arg("--target-dir").arg(dir);
         }
@@ -125,8 +136,14 @@ impl Build {
         let mut target_directory = None;
         for message in Message::parse_stream(&output.stdout[..]) {
             match message.context("reading cargo's output")? {
-                Message::CompilerArtifact(a) if a.target.is_kind(cargo_metadata::TargetKind::CDyLib) => {
-                    let wasm = a.filenames.iter().find(|f| f.extension() == Some("wasm")).cloned();
+                Message::CompilerArtifact(a)
+                    if a.target.is_kind(cargo_metadata::TargetKind::CDyLib) =>
+                {
+                    let wasm = a
+                        .filenames
+                        .iter()
+                        .find(|f| f.extension() == Some("wasm"))
+                        .cloned();
                     if let Some(wasm) = wasm {
                         artifact = Some((a.target.name.clone(), wasm.into_std_path_buf()));
                     }
@@ -137,7 +154,10 @@ impl Build {
         }
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!("cargo build failed for {}\n{stderr}", self.manifest_path.display());
+            bail!(
+                "cargo build failed for {}\n{stderr}",
+                self.manifest_path.display()
+            );
         }
         let Some((name, wasm)) = artifact else {
             bail!(
@@ -148,15 +168,21 @@ impl Build {
         if let Some(dir) = wasm.parent().and_then(Path::parent).and_then(Path::parent) {
             target_directory = Some(dir.to_path_buf());
         }
+        // Cargo names the artifact after the lib target (`coffee_chain`);
+        // people know the crate by its package name (`coffee-chain`).
+        let name = name.replace('_', "-");
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let component = match self.target {
-            Target::Component => componentize(&bytes).with_context(|| format!("making a component of {}", wasm.display()))?,
+            Target::Component => componentize(&bytes)
+                .with_context(|| format!("making a component of {}", wasm.display()))?,
             Target::WasiP2 => bytes,
         };
         let path = match &self.out {
             Some(out) => out.clone(),
             None => {
-                let dir = target_directory.context("locating cargo's target directory")?.join("rulehost");
+                let dir = target_directory
+                    .context("locating cargo's target directory")?
+                    .join("rulehost");
                 let suffix = match self.target {
                     Target::Component => "",
                     Target::WasiP2 => ".wasip2",
@@ -165,14 +191,39 @@ impl Build {
             }
         };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, component).with_context(|| format!("writing {}", path.display()))?;
-        Ok(Built {
-            name: name.replace('_', "-"),
-            path,
-        })
+        Ok(Built { name, path })
     }
+}
+
+/// Installs the Rust standard library for `target` with rustup if the
+/// toolchain lacks it. `rust-toolchain.toml` lists the targets, but rustup
+/// only reads that list when it installs a whole toolchain: on a machine
+/// that already has the toolchain, the targets would be missing.
+fn ensure_target_installed(target: Target, crate_dir: &Path) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(crate_dir)
+        .output()
+        .context("running rustc --print sysroot")?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(target.triple()).is_dir() {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", target.triple()])
+        .current_dir(crate_dir)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("the Rust target {} is missing and rustup could not be run", target.triple()))?;
+    if !status.success() {
+        bail!("the Rust target {} is missing and `rustup target add` failed", target.triple());
+    }
+    Ok(())
 }
 
 /// Turns a core module built with the rulehost SDK into a component.

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::{Engine, EngineConfig, Limits, Plugin};
 use crate::model::{self, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
-use crate::{fixtures, pipeline, Error};
+use crate::{Error, fixtures, pipeline};
 
 /// Runs brands' customer rules as sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -52,6 +52,9 @@ struct BuildArgs {
     /// What to compile for.
     #[arg(long, value_enum, default_value = "component")]
     target: BuildTarget,
+    /// Cargo's target directory [default: the crate's workspace target].
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +85,9 @@ impl EngineArgs {
         };
         Engine::new(EngineConfig {
             cache_dir,
-            max_memory_bytes: EngineConfig::default().max_memory_bytes.max(self.memory_mib << 20),
+            max_memory_bytes: EngineConfig::default()
+                .max_memory_bytes
+                .max(self.memory_mib << 20),
             ..EngineConfig::default()
         })
     }
@@ -156,6 +161,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Prints to stdout; a closed pipe (`rulehost eval … | head`) is not an
+/// error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// A failure that stops a command before it can do its work.
 fn fatal(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
@@ -171,9 +184,12 @@ fn build(args: BuildArgs) -> ExitCode {
     if let Some(out) = args.out {
         build = build.out(out);
     }
+    if let Some(dir) = args.target_dir {
+        build = build.target_dir(dir);
+    }
     match build.run() {
         Ok(built) => {
-            println!("{}", built.path.display());
+            emit(&format!("{}\n", built.path.display()));
             ExitCode::SUCCESS
         }
         Err(e) => fatal(format!("{e:#}")),
@@ -188,28 +204,33 @@ fn read(path: &Path) -> Result<String, Error> {
             .map_err(|e| Error::InvalidInput(format!("reading stdin: {e}")))?;
         return Ok(text);
     }
-    std::fs::read_to_string(path).map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))
 }
 
 fn load_plugin(engine: &Engine, path: &Path) -> Result<Arc<Plugin>, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::InvalidPlugin(format!("reading {}: {e}", path.display())))?;
-    engine
-        .load(&bytes)
-        .map(Arc::new)
-        .map_err(|e| match e {
-            Error::InvalidPlugin(m) => Error::InvalidPlugin(format!("{}: {m}", path.display())),
-            other => other,
-        })
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::InvalidPlugin(format!("reading {}: {e}", path.display())))?;
+    engine.load(&bytes).map(Arc::new).map_err(|e| match e {
+        Error::InvalidPlugin(m) => Error::InvalidPlugin(format!("{}: {m}", path.display())),
+        other => other,
+    })
 }
 
 fn eval(args: EvalArgs) -> ExitCode {
     match run_eval(&args) {
         Ok(decision) => {
-            println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default());
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&decision).unwrap_or_default()
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("{}", serde_json::to_string_pretty(&e.to_body()).unwrap_or_default());
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&e.to_body()).unwrap_or_default()
+            ));
             ExitCode::from(1)
         }
     }
@@ -226,7 +247,9 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         None => TenantConfig::default(),
     };
     let now = match &args.now {
-        Some(text) => Timestamp::parse(text).map_err(|e| Error::InvalidInput(format!("--now: {e}")))?,
+        Some(text) => {
+            Timestamp::parse(text).map_err(|e| Error::InvalidInput(format!("--now: {e}")))?
+        }
         None => Timestamp::now(),
     };
     let engine = args.engine.engine()?;
@@ -244,7 +267,13 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         profile,
         offers,
     };
-    pipeline::decide(&engine, &plugins, &request, Arc::new(config), &args.engine.limits())
+    pipeline::decide(
+        &engine,
+        &plugins,
+        &request,
+        Arc::new(config),
+        &args.engine.limits(),
+    )
 }
 
 fn test(args: TestArgs) -> ExitCode {
@@ -258,7 +287,7 @@ fn test(args: TestArgs) -> ExitCode {
     };
     match fixtures::run_dir(&engine, &[plugin], &args.fixtures, &args.engine.limits()) {
         Ok(outcomes) => {
-            print!("{}", fixtures::report(&outcomes));
+            emit(&fixtures::report(&outcomes));
             if outcomes.iter().all(fixtures::Outcome::passed) {
                 ExitCode::SUCCESS
             } else {

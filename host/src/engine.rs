@@ -15,8 +15,8 @@ mod state;
 mod wasi;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -121,7 +121,10 @@ impl Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("info", &self.info).field("sha256", &self.sha256).finish()
+        f.debug_struct("Plugin")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .finish()
     }
 }
 
@@ -139,20 +142,21 @@ impl Engine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_component_model(true);
-        let inner = wasmtime::Engine::new(&wasm).map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
+        let inner = wasmtime::Engine::new(&wasm)
+            .map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
 
         let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));
         let mut linker = Linker::new(&inner);
         latest::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| internal("linking the contract", e))?;
         let mut wasi_linker = linker.clone();
-        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(|e| internal("linking WASI", e))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker)
+            .map_err(|e| internal("linking WASI", e))?;
 
         let cache = match &config.cache_dir {
-            Some(dir) => Some(
-                ArtifactCache::open(dir, &inner)
-                    .map_err(|e| Error::Internal(format!("opening the cache {}: {e}", dir.display())))?,
-            ),
+            Some(dir) => Some(ArtifactCache::open(dir, &inner).map_err(|e| {
+                Error::Internal(format!("opening the cache {}: {e}", dir.display()))
+            })?),
             None => None,
         };
 
@@ -203,11 +207,16 @@ impl Engine {
         let embedded = inspect::embedded_info(bytes).map_err(Error::InvalidPlugin)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
 
-        let component = match self.cache.as_ref().and_then(|c| c.load(&self.inner, &sha256)) {
+        let component = match self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.inner, &sha256))
+        {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.inner, bytes)
-                    .map_err(|e| Error::InvalidPlugin(format!("the component does not compile: {e:#}")))?;
+                let component = Component::new(&self.inner, bytes).map_err(|e| {
+                    Error::InvalidPlugin(format!("the component does not compile: {e:#}"))
+                })?;
                 if let Some(cache) = &self.cache {
                     cache.store(&sha256, &component);
                 }
@@ -215,17 +224,29 @@ impl Engine {
             }
         };
 
-        let contract = self.check_exports(&component)?;
         let uses_wasi = self.check_imports(&component)?;
-        let linker = if uses_wasi { &self.wasi_linker } else { &self.linker };
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| Error::InvalidPlugin(format!("the component does not link against the host: {e:#}")))?;
+        let contract = self.check_exports(&component)?;
+        let linker = if uses_wasi {
+            &self.wasi_linker
+        } else {
+            &self.linker
+        };
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            Error::InvalidPlugin(format!(
+                "the component does not link against the host: {e:#}"
+            ))
+        })?;
         let pre = match contract.as_str() {
             "0.1.0" => PluginPre::V0_1_0(latest::BindingsPre::new(instance_pre).map_err(|e| {
-                Error::InvalidPlugin(format!("the component does not implement the contract's world: {e:#}"))
+                Error::InvalidPlugin(format!(
+                    "the component does not implement the contract's world: {e:#}"
+                ))
             })?),
-            other => return Err(Error::InvalidPlugin(format!("unsupported contract version {other}"))),
+            other => {
+                return Err(Error::InvalidPlugin(format!(
+                    "unsupported contract version {other}"
+                )));
+            }
         };
         let info = match embedded {
             Some(info) if info.contract != contract => {
@@ -253,7 +274,10 @@ impl Engine {
     /// The contract version of the component's `rules` export.
     fn check_exports(&self, component: &Component) -> Result<String, Error> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.inner).map(|(name, _)| name.to_owned()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.inner)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         let version = exports
             .iter()
             .find_map(|name| name.strip_prefix("rulehost:plugin/rules@"))
@@ -267,7 +291,11 @@ impl Engine {
             None => Err(Error::InvalidPlugin(format!(
                 "the component does not export `{}` (it exports: {})",
                 contract::rules_export(contract::SUPPORTED[contract::SUPPORTED.len() - 1]),
-                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports.join(", ")
+                }
             ))),
         }
     }

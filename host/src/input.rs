@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 
+use crate::Error;
 use crate::engine::contract::latest::types as wire;
 use crate::model::{self, Request, Value};
-use crate::Error;
 
 /// Bounds on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,9 @@ impl<'a> Builder<'a> {
             self.props.push(wire::Attribute { key, value });
         }
         let mut opt = |field: &str, s: &'a Option<String>| -> Result<Option<u32>, Error> {
-            s.as_deref().map(|s| self.text(&|| format!("{path}.{field}"), s)).transpose()
+            s.as_deref()
+                .map(|s| self.text(&|| format!("{path}.{field}"), s))
+                .transpose()
         };
         let channel = opt("channel", &event.channel)?;
         let sku = opt("sku", &event.sku)?;
@@ -144,13 +146,18 @@ impl<'a> Builder<'a> {
 
 fn count(what: &str, n: usize, limit: usize) -> Result<(), Error> {
     if n > limit {
-        return Err(Error::InvalidInput(format!("{what} has {n} entries; the limit is {limit}")));
+        return Err(Error::InvalidInput(format!(
+            "{what} has {n} entries; the limit is {limit}"
+        )));
     }
     Ok(())
 }
 
 /// Checks a request and builds the contract's context and input from it.
-pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, wire::Input), Error> {
+pub fn build(
+    request: &Request,
+    limits: &InputLimits,
+) -> Result<(wire::Context, wire::Input), Error> {
     let profile = &request.profile;
     if profile.customer_id.is_empty() {
         return Err(Error::InvalidInput("profile.customer_id is empty".into()));
@@ -162,9 +169,21 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
         )));
     }
     count("profile.events", profile.events.len(), limits.events)?;
-    count("profile.attributes", profile.attributes.len(), limits.attributes)?;
-    count("profile.identities", profile.identities.len(), limits.identities)?;
-    count("profile.prior.tags", profile.prior.tags.len(), limits.prior_tags)?;
+    count(
+        "profile.attributes",
+        profile.attributes.len(),
+        limits.attributes,
+    )?;
+    count(
+        "profile.identities",
+        profile.identities.len(),
+        limits.identities,
+    )?;
+    count(
+        "profile.prior.tags",
+        profile.prior.tags.len(),
+        limits.prior_tags,
+    )?;
     count("offers", request.offers.len(), limits.offers)?;
 
     let mut b = Builder {
@@ -228,11 +247,17 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
                 offer.id
             )));
         }
-        count(&format!("{path}.channels"), offer.channels.len(), limits.channels)?;
-        if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at) {
-            if start >= end {
-                return Err(Error::InvalidInput(format!("{path} ends_at {end} is not after starts_at {start}")));
-            }
+        count(
+            &format!("{path}.channels"),
+            offer.channels.len(),
+            limits.channels,
+        )?;
+        if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at)
+            && start >= end
+        {
+            return Err(Error::InvalidInput(format!(
+                "{path} ends_at {end} is not after starts_at {start}"
+            )));
         }
         let start = offer_channels.len() as u32;
         for channel in &offer.channels {

@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::Error;
 
@@ -67,7 +67,10 @@ impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.to_rfc3339() {
             Some(text) => s.serialize_str(&text),
-            None => Err(serde::ser::Error::custom(format!("timestamp {} ms is out of range", self.0))),
+            None => Err(serde::ser::Error::custom(format!(
+                "timestamp {} ms is out of range",
+                self.0
+            ))),
         }
     }
 }
@@ -313,7 +316,11 @@ pub fn from_json<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path == "." { String::new() } else { format!(" at {path}") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
         Error::InvalidInput(format!("{what}{at}: {inner}"))
     })
 }
@@ -330,12 +337,17 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), "invalid_input");
-        assert!(err.to_string().starts_with("profile at events[1].at: \"yesterday\" is not an RFC 3339 timestamp"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("profile at events[1].at: \"yesterday\" is not an RFC 3339 timestamp"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_fields_are_named() {
-        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
+        let err =
+            from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `evnets`"), "{err}");
     }
 
@@ -352,7 +364,8 @@ mod tests {
         assert_eq!(p.attributes["d"], Value::Flag(true));
         assert_eq!(p.attributes["e"], Value::Time(Timestamp(1_772_848_800_000)));
         assert_eq!(p.attributes["f"], Value::Text("2026-03-07".into()));
-        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#).unwrap_err();
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("attributes.a"), "{err}");
     }
 
@@ -363,7 +376,11 @@ mod tests {
         assert_eq!(c.0["c"], "true");
         assert_eq!(c.0["d"], "0.5");
         let err = from_json::<TenantConfig>("config", r#"{"a":null}"#).unwrap_err();
-        assert!(err.to_string().contains("config key `a` must be a string, number or boolean"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("config key `a` must be a string, number or boolean"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@ mod checks;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::Error;
 use crate::decision::{Decision, PluginRef, Usage};
 use crate::engine::contract::latest::types as wire;
 use crate::engine::{Engine, Limits, Plugin};
 use crate::input::{self, InputLimits, Interner};
 use crate::model::{Request, TenantConfig};
-use crate::Error;
 
 /// Makes one decision: builds the input, runs every plugin's stages, checks
 /// their answers and assembles the explained result.
@@ -53,7 +53,12 @@ pub fn decide(
     let findings = findings(&tags, &scores, stage.as_ref());
     for (i, plugin) in plugins.iter().enumerate() {
         let answer = run.target(i, &findings)?;
-        proposals.extend(checks::proposals(plugin.name(), &output, answer, &request.offers)?);
+        proposals.extend(checks::proposals(
+            plugin.name(),
+            &output,
+            answer,
+            &request.offers,
+        )?);
     }
 
     let report = run.finish();

@@ -113,7 +113,11 @@ impl Config {
         raw.split(',')
             .map(|item| {
                 T::parse(item.trim()).ok_or_else(|| {
-                    invalid(key, &raw, &format!("comma-separated items, each {}", T::EXPECTED))
+                    invalid(
+                        key,
+                        &raw,
+                        &format!("comma-separated items, each {}", T::EXPECTED),
+                    )
                 })
             })
             .collect()
@@ -139,9 +143,14 @@ mod tests {
     #[test]
     fn missing_required_key_names_the_key() {
         native::set_config([("other", "1")]);
-        let err = Config::new().required::<u32>("coffee.churned_after_days").unwrap_err();
+        let err = Config::new()
+            .required::<u32>("coffee.churned_after_days")
+            .unwrap_err();
         assert_eq!(err.code, "config_missing");
-        assert_eq!(err.message, "config key `coffee.churned_after_days` is not set");
+        assert_eq!(
+            err.message,
+            "config key `coffee.churned_after_days` is not set"
+        );
     }
 
     #[test]
@@ -163,7 +172,10 @@ mod tests {
     #[test]
     fn non_finite_floats_are_invalid() {
         native::set_config([("k", "NaN")]);
-        assert_eq!(Config::new().required::<f64>("k").unwrap_err().code, "config_invalid");
+        assert_eq!(
+            Config::new().required::<f64>("k").unwrap_err().code,
+            "config_invalid"
+        );
     }
 
     #[test]
@@ -176,6 +188,9 @@ mod tests {
             err.message,
             "config key `bad` is \"7,thirty\", expected comma-separated items, each a whole number from 0 to 4294967295"
         );
-        assert_eq!(config.list::<u32>("absent").unwrap_err().code, "config_missing");
+        assert_eq!(
+            config.list::<u32>("absent").unwrap_err().code,
+            "config_missing"
+        );
     }
 }

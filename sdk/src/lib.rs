@@ -86,7 +86,12 @@ pub trait Plugin: Default + 'static {
     }
 
     /// Scores the customer and, optionally, places them in a lifecycle stage.
-    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, findings: &Findings<'_>) -> Result<Scoring, Error> {
+    fn score(
+        &self,
+        ctx: &Ctx<'_>,
+        profile: &Profile<'_>,
+        findings: &Findings<'_>,
+    ) -> Result<Scoring, Error> {
         let _ = (ctx, profile, findings);
         Ok(Scoring::default())
     }
@@ -142,7 +147,12 @@ pub mod __private {
     pub use crate::session::Session;
     pub use wit_bindgen;
 
-    const PARTS: [&str; 4] = ["{\"name\":\"", "\",\"version\":\"", "\",\"contract\":\"", "\",\"sdk\":\"", ];
+    const PARTS: [&str; 4] = [
+        "{\"name\":\"",
+        "\",\"version\":\"",
+        "\",\"contract\":\"",
+        "\",\"sdk\":\"",
+    ];
     const END: &str = "\"}";
 
     /// The length of the plugin info record (see [`info`]).
@@ -161,7 +171,12 @@ pub mod __private {
     /// `{"name":…,"version":…,"contract":…,"sdk":…}`. Package names and
     /// versions never contain quotes or backslashes, so no escaping is needed.
     pub const fn info<const N: usize>(name: &str, version: &str) -> [u8; N] {
-        let values = [name, version, crate::CONTRACT_VERSION, env!("CARGO_PKG_VERSION")];
+        let values = [
+            name,
+            version,
+            crate::CONTRACT_VERSION,
+            env!("CARGO_PKG_VERSION"),
+        ];
         let mut out = [0u8; N];
         let mut at = 0;
         let mut i = 0;

@@ -35,12 +35,12 @@
 //! assert_eq!(verdict.reason, "3 purchases in the last 90 days (growth from 3, maturity from 10)");
 //! ```
 
-use crate::config::{invalid, Config};
+use crate::Error;
+use crate::config::{Config, invalid};
 use crate::kinds;
 use crate::output::{Stage, StageVerdict};
 use crate::time::Timestamp;
 use crate::view::Profile;
-use crate::Error;
 
 /// Stage thresholds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,11 @@ impl Lifecycle {
             return Err(invalid(
                 &name,
                 &raw,
-                &format!("more than {} (`{}`)", rules.dormant_after_days, key("dormant_after_days")),
+                &format!(
+                    "more than {} (`{}`)",
+                    rules.dormant_after_days,
+                    key("dormant_after_days")
+                ),
             ));
         }
         if rules.maturity_min_purchases < rules.growth_min_purchases {
@@ -94,7 +98,11 @@ impl Lifecycle {
             return Err(invalid(
                 &name,
                 &raw,
-                &format!("at least {} (`{}`)", rules.growth_min_purchases, key("growth_min_purchases")),
+                &format!(
+                    "at least {} (`{}`)",
+                    rules.growth_min_purchases,
+                    key("growth_min_purchases")
+                ),
             ));
         }
         Ok(rules)
@@ -115,13 +123,19 @@ impl Lifecycle {
         if days > i64::from(self.churned_after_days) {
             return verdict(
                 Stage::Churned,
-                format!("last purchase {days} days ago (churned after {})", self.churned_after_days),
+                format!(
+                    "last purchase {days} days ago (churned after {})",
+                    self.churned_after_days
+                ),
             );
         }
         if days > i64::from(self.dormant_after_days) {
             return verdict(
                 Stage::Dormancy,
-                format!("last purchase {days} days ago (dormant after {})", self.dormant_after_days),
+                format!(
+                    "last purchase {days} days ago (dormant after {})",
+                    self.dormant_after_days
+                ),
             );
         }
         if let Some(previous) = purchases.next() {
@@ -129,7 +143,10 @@ impl Lifecycle {
             if gap > i64::from(self.dormant_after_days) {
                 return verdict(
                     Stage::Reactivated,
-                    format!("bought {days} days ago after a {gap}-day gap (dormant after {})", self.dormant_after_days),
+                    format!(
+                        "bought {days} days ago after a {gap}-day gap (dormant after {})",
+                        self.dormant_after_days
+                    ),
                 );
             }
         }
@@ -191,7 +208,10 @@ mod tests {
     #[test]
     fn no_purchase_is_introduction() {
         let input = TestInput::at(NOW).event(kinds::VIEW, "2026-03-01T00:00:00Z");
-        assert_eq!(stage_of(&input), (Stage::Introduction, "no purchase yet".into()));
+        assert_eq!(
+            stage_of(&input),
+            (Stage::Introduction, "no purchase yet".into())
+        );
     }
 
     #[test]
@@ -206,7 +226,10 @@ mod tests {
         assert_eq!(stage_of(&at(45)).0, Stage::Dormancy);
         assert_eq!(
             stage_of(&at(46)),
-            (Stage::Churned, "last purchase 46 days ago (churned after 45)".into())
+            (
+                Stage::Churned,
+                "last purchase 46 days ago (churned after 45)".into()
+            )
         );
     }
 
@@ -217,7 +240,10 @@ mod tests {
             .purchase("2026-03-05T00:00:00Z", 100);
         assert_eq!(
             stage_of(&input),
-            (Stage::Reactivated, "bought 2 days ago after a 94-day gap (dormant after 14)".into())
+            (
+                Stage::Reactivated,
+                "bought 2 days ago after a 94-day gap (dormant after 14)".into()
+            )
         );
     }
 
@@ -238,7 +264,10 @@ mod tests {
         }
         assert_eq!(
             stage_of(&input),
-            (Stage::Maturity, "6 purchases in the last 90 days (growth from 3, maturity from 6)".into())
+            (
+                Stage::Maturity,
+                "6 purchases in the last 90 days (growth from 3, maturity from 6)".into()
+            )
         );
     }
 
@@ -269,6 +298,9 @@ mod tests {
         ]);
         let rules = Lifecycle::from_config(&Config::new(), "s", "r").unwrap();
         assert_eq!(rules.window_days, None);
-        assert_eq!((rules.dormant_after_days, rules.maturity_min_purchases), (30, 5));
+        assert_eq!(
+            (rules.dormant_after_days, rules.maturity_min_purchases),
+            (30, 5)
+        );
     }
 }

@@ -28,18 +28,21 @@
 //! assert_eq!(native::take_logs(), vec![(Level::Info, "hi, c-1".to_owned())]);
 //! ```
 
+use crate::host::Level;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::host::{CONFIG, LOG};
-use crate::host::Level;
 
-pub use crate::session::Session;
 /// The contract's raw types (`rulehost:plugin/types@0.1.0`).
 pub use crate::bindings::rulehost::plugin::types as wire;
+pub use crate::session::Session;
 
 /// Replaces this thread's stand-in for the tenant config.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_config<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) {
-    let map = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let map = pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     CONFIG.with(|c| *c.borrow_mut() = map);
 }
 

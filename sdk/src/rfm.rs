@@ -24,11 +24,11 @@
 
 use std::fmt;
 
-use crate::config::{invalid, Config};
+use crate::Error;
+use crate::config::{Config, invalid};
 use crate::kinds;
 use crate::time::Timestamp;
 use crate::view::Profile;
-use crate::Error;
 
 /// Raw recency, frequency and monetary value of one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,9 @@ impl Breakpoints {
         if values.windows(2).all(|w| w[0] < w[1]) {
             Ok(Self(values))
         } else {
-            Err(format!("breakpoints must be strictly ascending, got {values:?}"))
+            Err(format!(
+                "breakpoints must be strictly ascending, got {values:?}"
+            ))
         }
     }
 
@@ -281,11 +283,18 @@ mod tests {
     fn breakpoints_from_config_need_exactly_four_ascending_values() {
         native::set_config([("ok", "1,2,3,4"), ("three", "1,2,3"), ("down", "4,3,2,1")]);
         let config = Config::new();
-        assert_eq!(Breakpoints::from_config(&config, "ok").unwrap().values(), [1, 2, 3, 4]);
+        assert_eq!(
+            Breakpoints::from_config(&config, "ok").unwrap().values(),
+            [1, 2, 3, 4]
+        );
         for key in ["three", "down"] {
             let err = Breakpoints::from_config(&config, key).unwrap_err();
             assert_eq!(err.code, "config_invalid", "{key}");
-            assert!(err.message.contains("4 comma-separated ascending numbers"), "{}", err.message);
+            assert!(
+                err.message.contains("4 comma-separated ascending numbers"),
+                "{}",
+                err.message
+            );
         }
     }
 
@@ -309,7 +318,14 @@ mod tests {
             .purchase("2026-03-09T00:00:00Z", 900)
             .event("teleport", "2026-03-02T00:00:00Z");
         let rfm = Rfm::compute(&input.profile(), input.now(), None);
-        assert_eq!(rfm, Rfm { recency_days: Some(6), frequency: 1, monetary_minor: 500 });
+        assert_eq!(
+            rfm,
+            Rfm {
+                recency_days: Some(6),
+                frequency: 1,
+                monetary_minor: 500
+            }
+        );
     }
 
     #[test]
@@ -317,18 +333,32 @@ mod tests {
         let refunded = TestInput::at("2026-03-07T00:00:00Z")
             .purchase("2026-03-01T00:00:00Z", 500)
             .refund("2026-03-02T00:00:00Z", 900);
-        assert_eq!(Rfm::compute(&refunded.profile(), refunded.now(), None).monetary_minor, 0);
+        assert_eq!(
+            Rfm::compute(&refunded.profile(), refunded.now(), None).monetary_minor,
+            0
+        );
 
         let huge = TestInput::at("2026-03-07T00:00:00Z")
             .purchase("2026-03-01T00:00:00Z", i64::MAX)
             .purchase("2026-03-02T00:00:00Z", i64::MAX);
-        assert_eq!(Rfm::compute(&huge.profile(), huge.now(), None).monetary_minor, i64::MAX);
+        assert_eq!(
+            Rfm::compute(&huge.profile(), huge.now(), None).monetary_minor,
+            i64::MAX
+        );
     }
 
     #[test]
     fn no_purchases_means_no_recency() {
-        let input = TestInput::at("2026-03-07T00:00:00Z").event(kinds::VIEW, "2026-03-01T00:00:00Z");
+        let input =
+            TestInput::at("2026-03-07T00:00:00Z").event(kinds::VIEW, "2026-03-01T00:00:00Z");
         let rfm = Rfm::compute(&input.profile(), input.now(), None);
-        assert_eq!(rfm, Rfm { recency_days: None, frequency: 0, monetary_minor: 0 });
+        assert_eq!(
+            rfm,
+            Rfm {
+                recency_days: None,
+                frequency: 0,
+                monetary_minor: 0
+            }
+        );
     }
 }

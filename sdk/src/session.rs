@@ -11,7 +11,7 @@ use crate::host::Level;
 use crate::output::{Proposal, Tag};
 use crate::time::{Date, Timestamp};
 use crate::view::{Event, Findings, Offers, Profile, Strings};
-use crate::{wire, Config, Error, Plugin};
+use crate::{Config, Error, Plugin, wire};
 
 /// Why the decision is being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(raw: &'a wire::Context, strings: Strings<'a>, props: &'a [wire::Attribute]) -> Self {
+    pub(crate) fn new(
+        raw: &'a wire::Context,
+        strings: Strings<'a>,
+        props: &'a [wire::Attribute],
+    ) -> Self {
         Self {
             raw,
             strings,
@@ -107,8 +111,12 @@ impl<P: Plugin> Session<P> {
     /// Starts a decision.
     pub fn new(ctx: wire::Context, mut input: wire::Input) -> Self {
         let bytes = std::mem::take(&mut input.strings.bytes);
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::new("invalid_input", "the host sent a string table that is not UTF-8"));
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::new(
+                "invalid_input",
+                "the host sent a string table that is not UTF-8",
+            )
+        });
         Self {
             plugin: P::default(),
             ctx,
@@ -117,7 +125,10 @@ impl<P: Plugin> Session<P> {
         }
     }
 
-    fn with_views<R>(&self, stage: impl FnOnce(&P, &Ctx<'_>, &Profile<'_>, &Offers<'_>) -> Result<R, Error>) -> Result<R, Error> {
+    fn with_views<R>(
+        &self,
+        stage: impl FnOnce(&P, &Ctx<'_>, &Profile<'_>, &Offers<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let text = self.text.as_ref().map_err(Clone::clone)?;
         let strings = Strings::new(text, &self.input.strings.ends);
         let ctx = Ctx::new(&self.ctx, strings, &self.input.profile.props);
@@ -144,7 +155,10 @@ impl<P: Plugin> Session<P> {
     }
 
     /// Runs the target stage.
-    pub fn target(&self, findings: wire::Findings) -> Result<Vec<wire::Proposal>, wire::PluginError> {
+    pub fn target(
+        &self,
+        findings: wire::Findings,
+    ) -> Result<Vec<wire::Proposal>, wire::PluginError> {
         self.with_views(|plugin, ctx, profile, offers| {
             let findings = Findings::new(&findings)?;
             plugin.target(ctx, profile, &findings, offers)

@@ -66,9 +66,9 @@ impl Timestamp {
         let b = text.as_bytes();
         let num = |range: std::ops::Range<usize>| -> Option<i64> {
             let part = b.get(range)?;
-            part.iter().all(u8::is_ascii_digit).then(|| {
-                part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
-            })
+            part.iter()
+                .all(u8::is_ascii_digit)
+                .then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
         };
         let sep = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
         if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
@@ -94,7 +94,9 @@ impl Timestamp {
                 return None;
             }
             let frac = &b[i..i + digits];
-            millis = (0..3).fold(0, |n, k| n * 10 + frac.get(k).map_or(0, |d| i64::from(d - b'0')));
+            millis = (0..3).fold(0, |n, k| {
+                n * 10 + frac.get(k).map_or(0, |d| i64::from(d - b'0'))
+            });
             i += digits;
         }
         let offset_minutes = match b.get(i)? {
@@ -252,7 +254,11 @@ mod tests {
         for days in [-700_000, -1, 0, 11_016, 20_513, 47_541, 2_000_000] {
             let d = Date::from_days_since_epoch(days);
             let text = format!("{d}T00:00:00Z");
-            assert_eq!(Timestamp::parse_rfc3339(&text), Some(Timestamp(days * MS_PER_DAY)), "{text}");
+            assert_eq!(
+                Timestamp::parse_rfc3339(&text),
+                Some(Timestamp(days * MS_PER_DAY)),
+                "{text}"
+            );
         }
     }
 

@@ -133,7 +133,11 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    pub(crate) fn new(raw: &'a wire::Event, all_props: &'a [wire::Attribute], strings: Strings<'a>) -> Self {
+    pub(crate) fn new(
+        raw: &'a wire::Event,
+        all_props: &'a [wire::Attribute],
+        strings: Strings<'a>,
+    ) -> Self {
         Self {
             raw,
             props: span(all_props, raw.props),
@@ -240,7 +244,9 @@ impl<'a> Profile<'a> {
 
     /// One identity by kind.
     pub fn identity(&self, kind: &str) -> Option<&'a str> {
-        self.identities().find(|(k, _)| *k == kind).map(|(_, id)| id)
+        self.identities()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, id)| id)
     }
 
     /// All attributes.
@@ -256,12 +262,16 @@ impl<'a> Profile<'a> {
     /// Events up to and including `now`, oldest first. Events dated after
     /// `now` (clock skew, scheduled orders) are left out; see
     /// [`Profile::all_events`].
-    pub fn events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+    pub fn events(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(&self.raw.events[..self.past])
     }
 
     /// Every event the host sent, including any dated after `now`.
-    pub fn all_events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+    pub fn all_events(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(&self.raw.events)
     }
 
@@ -275,7 +285,10 @@ impl<'a> Profile<'a> {
     }
 
     /// Past events of one kind, oldest first.
-    pub fn events_of<'k>(&self, kind: &'k str) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
+    pub fn events_of<'k>(
+        &self,
+        kind: &'k str,
+    ) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
     where
         'a: 'k,
     {
@@ -412,7 +425,11 @@ impl<'a> Offers<'a> {
         Self::new_parts(&input.offers, &input.offer_channels, strings)
     }
 
-    pub(crate) fn new_parts(list: &'a [wire::Offer], channels: &'a [u32], strings: Strings<'a>) -> Self {
+    pub(crate) fn new_parts(
+        list: &'a [wire::Offer],
+        channels: &'a [u32],
+        strings: Strings<'a>,
+    ) -> Self {
         Self {
             list,
             channels,
@@ -450,7 +467,11 @@ impl<'a> Offers<'a> {
     pub fn best_of_kind(&self, kind: &str, at: Timestamp) -> Option<Offer<'a>> {
         self.iter()
             .filter(|o| o.kind() == kind && o.is_valid_at(at))
-            .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())))
+            .max_by(|a, b| {
+                a.priority()
+                    .cmp(&b.priority())
+                    .then_with(|| b.id().cmp(a.id()))
+            })
     }
 }
 
@@ -464,8 +485,9 @@ pub struct Findings<'a> {
 
 impl<'a> Findings<'a> {
     pub(crate) fn new(raw: &'a wire::Findings) -> Result<Self, Error> {
-        let text = std::str::from_utf8(&raw.strings.bytes)
-            .map_err(|_| Error::new("invalid_input", "the host sent findings that are not UTF-8"))?;
+        let text = std::str::from_utf8(&raw.strings.bytes).map_err(|_| {
+            Error::new("invalid_input", "the host sent findings that are not UTF-8")
+        })?;
         Ok(Self {
             raw,
             strings: Strings::new(text, &raw.strings.ends),
@@ -491,7 +513,9 @@ impl<'a> Findings<'a> {
     where
         'a: 'g,
     {
-        self.tags().filter(move |t| t.group == group).map(|t| t.name)
+        self.tags()
+            .filter(move |t| t.group == group)
+            .map(|t| t.name)
     }
 
     /// All scores so far as (name, value).
@@ -505,7 +529,10 @@ impl<'a> Findings<'a> {
 
     /// One score by name (the last one if several plugins set it).
     pub fn score(&self, name: &str) -> Option<f64> {
-        self.scores().filter(|(n, _)| *n == name).map(|(_, v)| v).last()
+        self.scores()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .last()
     }
 
     /// The lifecycle stage so far.

@@ -58,7 +58,11 @@ impl ArtifactCache {
     }
 
     fn tag(&self, body: &[u8]) -> [u8; TAG_LEN] {
-        Sha256::new().chain_update(self.key).chain_update(body).finalize().into()
+        Sha256::new()
+            .chain_update(self.key)
+            .chain_update(body)
+            .finalize()
+            .into()
     }
 
     /// The precompiled component for `sha256`, if this host wrote one that is
@@ -70,7 +74,10 @@ impl ArtifactCache {
         }
         let (tag, body) = bytes.split_at(TAG_LEN);
         if tag != self.tag(body) {
-            tracing::warn!(sha256, "ignoring a precompiled artifact whose tag does not match");
+            tracing::warn!(
+                sha256,
+                "ignoring a precompiled artifact whose tag does not match"
+            );
             return None;
         }
         #[allow(unsafe_code, reason = "the tag proves this host wrote the artifact")]

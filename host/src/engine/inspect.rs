@@ -32,7 +32,9 @@ pub(crate) fn reject_non_component(bytes: &[u8]) -> Option<String> {
         );
     }
     if !bytes.starts_with(WASM_MAGIC) {
-        return Some("not a WebAssembly file: it does not start with the `\\0asm` magic bytes".into());
+        return Some(
+            "not a WebAssembly file: it does not start with the `\\0asm` magic bytes".into(),
+        );
     }
     if !Parser::is_component(bytes) {
         return Some(if Parser::is_core_wasm(bytes) {
@@ -51,12 +53,14 @@ pub(crate) fn embedded_info(bytes: &[u8]) -> Result<Option<PluginInfo>, String> 
     let mut info = None;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("malformed component: {e}"))?;
-        if let Payload::CustomSection(section) = payload {
-            if section.name() == INFO_SECTION && info.is_none() {
-                let parsed = serde_json::from_slice::<PluginInfo>(section.data())
-                    .map_err(|e| format!("the `{INFO_SECTION}` section is not valid plugin info: {e}"))?;
-                info = Some(parsed);
-            }
+        if let Payload::CustomSection(section) = payload
+            && section.name() == INFO_SECTION
+            && info.is_none()
+        {
+            let parsed = serde_json::from_slice::<PluginInfo>(section.data()).map_err(|e| {
+                format!("the `{INFO_SECTION}` section is not valid plugin info: {e}")
+            })?;
+            info = Some(parsed);
         }
     }
     Ok(info)
@@ -91,6 +95,9 @@ mod tests {
         )
         .unwrap();
         let info = embedded_info(&component).unwrap().unwrap();
-        assert_eq!((info.name.as_str(), info.contract.as_str(), info.sdk), ("a", "0.1.0", None));
+        assert_eq!(
+            (info.name.as_str(), info.contract.as_str(), info.sdk),
+            ("a", "0.1.0", None)
+        );
     }
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use super::contract::latest::{types, Bindings};
+use super::contract::latest::{Bindings, types};
 use super::limits::Limits;
 use super::state::{LogFlood, LogLevel, LogLine, StoreState};
 use super::{Engine, Plugin, PluginPre};
-use crate::model::TenantConfig;
 use crate::Error;
+use crate::model::TenantConfig;
 
 /// The plugin instances of one decision. All of them live in one store, so
 /// the decision has one memory limit, one deadline and one fuel budget, and
@@ -77,7 +77,7 @@ impl Engine {
             let handle = bindings
                 .rulehost_plugin_rules()
                 .session()
-                .call_constructor(&mut run.store, ctx.clone(), input)
+                .call_constructor(&mut run.store, *ctx, input)
                 .map_err(|e| run.classify(i, e))?;
             run.sessions.push(Session { bindings, handle });
         }
@@ -94,7 +94,11 @@ impl Run<'_> {
     pub fn tag(&mut self, i: usize) -> Result<Vec<types::Tag>, Error> {
         self.enter(i);
         let s = &self.sessions[i];
-        let answer = s.bindings.rulehost_plugin_rules().session().call_tag(&mut self.store, s.handle);
+        let answer = s
+            .bindings
+            .rulehost_plugin_rules()
+            .session()
+            .call_tag(&mut self.store, s.handle);
         self.answer(i, answer)
     }
 
@@ -102,23 +106,27 @@ impl Run<'_> {
     pub fn score(&mut self, i: usize, findings: &types::Findings) -> Result<types::Scoring, Error> {
         self.enter(i);
         let s = &self.sessions[i];
-        let answer = s
-            .bindings
-            .rulehost_plugin_rules()
-            .session()
-            .call_score(&mut self.store, s.handle, findings);
+        let answer = s.bindings.rulehost_plugin_rules().session().call_score(
+            &mut self.store,
+            s.handle,
+            findings,
+        );
         self.answer(i, answer)
     }
 
     /// Runs plugin `i`'s target stage.
-    pub fn target(&mut self, i: usize, findings: &types::Findings) -> Result<Vec<types::Proposal>, Error> {
+    pub fn target(
+        &mut self,
+        i: usize,
+        findings: &types::Findings,
+    ) -> Result<Vec<types::Proposal>, Error> {
         self.enter(i);
         let s = &self.sessions[i];
-        let answer = s
-            .bindings
-            .rulehost_plugin_rules()
-            .session()
-            .call_target(&mut self.store, s.handle, findings);
+        let answer = s.bindings.rulehost_plugin_rules().session().call_target(
+            &mut self.store,
+            s.handle,
+            findings,
+        );
         self.answer(i, answer)
     }
 
@@ -131,7 +139,10 @@ impl Run<'_> {
         );
         if let Some(wasi) = state.wasi.take() {
             let users = state.wasi_users.join("+");
-            for (capture, level, stream) in [(&wasi.stdout, LogLevel::Info, "stdout"), (&wasi.stderr, LogLevel::Warn, "stderr")] {
+            for (capture, level, stream) in [
+                (&wasi.stdout, LogLevel::Info, "stdout"),
+                (&wasi.stderr, LogLevel::Warn, "stderr"),
+            ] {
                 if let Some(text) = capture.text() {
                     state.logs.push(LogLine {
                         plugin: users.clone(),
@@ -147,7 +158,11 @@ impl Run<'_> {
         }
     }
 
-    fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, types::PluginError>>) -> Result<T, Error> {
+    fn answer<T>(
+        &mut self,
+        i: usize,
+        answer: wasmtime::Result<Result<T, types::PluginError>>,
+    ) -> Result<T, Error> {
         let plugin = self.plugins[i].name();
         match answer {
             Ok(Ok(value)) => Ok(value),
@@ -156,7 +171,9 @@ impl Run<'_> {
                 if e.code.is_empty() || e.code.len() > 64 || e.message.len() > limit {
                     return Err(Error::invalid_output(
                         plugin,
-                        format!("its error has an empty or oversized code or message (limits 64 and {limit} bytes)"),
+                        format!(
+                            "its error has an empty or oversized code or message (limits 64 and {limit} bytes)"
+                        ),
                     ));
                 }
                 Err(Error::PluginError {
@@ -176,11 +193,14 @@ impl Run<'_> {
         if let Some(flood) = err.downcast_ref::<LogFlood>() {
             return Error::invalid_output(&plugin, format!("log flood: {flood}"));
         }
-        let refused = state.limiter.refused.map(|wanted| Error::PluginOutOfMemory {
-            plugin: plugin.clone(),
-            wanted: wanted as u64,
-            limit: state.limiter.limit() as u64,
-        });
+        let refused = state
+            .limiter
+            .refused
+            .map(|wanted| Error::PluginOutOfMemory {
+                plugin: plugin.clone(),
+                wanted: wanted as u64,
+                limit: state.limiter.limit() as u64,
+            });
         if let Some(trap) = err.downcast_ref::<Trap>() {
             match trap {
                 Trap::OutOfFuel => {
@@ -217,12 +237,18 @@ impl Run<'_> {
         if text.contains("fuel allocated for hostcalls has been exhausted") {
             return Error::invalid_output(
                 &plugin,
-                format!("returned or logged more than {} bytes in one call", state.output.call_bytes),
+                format!(
+                    "returned or logged more than {} bytes in one call",
+                    state.output.call_bytes
+                ),
             );
         }
         if text.contains("concurrent") && text.contains("limit") {
             return Error::Internal(format!("the host is at its instance capacity: {text}"));
         }
-        Error::invalid_output(&plugin, format!("its answer breaks the contract's encoding: {text}"))
+        Error::invalid_output(
+            &plugin,
+            format!("its answer breaks the contract's encoding: {text}"),
+        )
     }
 }

@@ -64,7 +64,13 @@ pub(crate) struct StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(memory_bytes: u64, config: Arc<TenantConfig>, output: OutputLimits, seed: u64, now_ms: i64) -> Self {
+    pub(crate) fn new(
+        memory_bytes: u64,
+        config: Arc<TenantConfig>,
+        output: OutputLimits,
+        seed: u64,
+        now_ms: i64,
+    ) -> Self {
         Self {
             limiter: MemoryLimiter::new(memory_bytes),
             config,
@@ -80,7 +86,11 @@ impl StoreState {
     }
 
     /// Appends a line; fails once the decision's log bound is passed.
-    pub(crate) fn push_log(&mut self, level: LogLevel, mut message: String) -> Result<(), LogFlood> {
+    pub(crate) fn push_log(
+        &mut self,
+        level: LogLevel,
+        mut message: String,
+    ) -> Result<(), LogFlood> {
         let limits = self.output;
         if message.len() > limits.log_line_bytes {
             let mut cut = limits.log_line_bytes;

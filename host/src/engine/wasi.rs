@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView,
+};
 
 use super::state::StoreState;
 
@@ -60,7 +62,9 @@ impl WasiView for StoreState {
             self.wasi_users.push(self.current.clone());
         }
         let (seed, now_ms, stdio_bytes) = (self.seed, self.now_ms, self.output.stdio_bytes);
-        let wasi = self.wasi.get_or_insert_with(|| WasiState::new(seed, now_ms, stdio_bytes));
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| WasiState::new(seed, now_ms, stdio_bytes));
         WasiCtxView {
             ctx: &mut wasi.ctx,
             table: &mut wasi.table,
@@ -72,7 +76,10 @@ impl WasiView for StoreState {
 /// for every seed.
 fn random_stream(seed: u64, label: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    let mut block = Sha256::new().chain_update(label).chain_update(seed.to_le_bytes()).finalize();
+    let mut block = Sha256::new()
+        .chain_update(label)
+        .chain_update(seed.to_le_bytes())
+        .finalize();
     while out.len() < 256 {
         out.extend_from_slice(&block);
         block = Sha256::digest(block);
@@ -101,7 +108,9 @@ impl HostMonotonicClock for FrozenClock {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.now_ms).unwrap_or(0).saturating_mul(1_000_000)
+        u64::try_from(self.now_ms)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000)
     }
 }
 
@@ -187,7 +196,11 @@ impl OutputStream for Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }

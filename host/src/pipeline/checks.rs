@@ -3,37 +3,63 @@
 
 use std::collections::HashSet;
 
+use crate::Error;
 use crate::decision::{Proposal, Score, StageVerdict, Tag};
-use crate::engine::contract::latest::types as wire;
 use crate::engine::OutputLimits;
+use crate::engine::contract::latest::types as wire;
 use crate::input::stage_from_wire;
 use crate::model::{Offer, Timestamp};
-use crate::Error;
 
 /// Checks a short identifier: non-empty and within the name limit.
-fn name(plugin: &str, limits: &OutputLimits, item: &str, field: &str, value: &str) -> Result<(), Error> {
+fn name(
+    plugin: &str,
+    limits: &OutputLimits,
+    item: &str,
+    field: &str,
+    value: &str,
+) -> Result<(), Error> {
     if value.is_empty() {
-        return Err(Error::invalid_output(plugin, format!("{item} has an empty {field}")));
+        return Err(Error::invalid_output(
+            plugin,
+            format!("{item} has an empty {field}"),
+        ));
     }
     if value.len() > limits.name_bytes {
         return Err(Error::invalid_output(
             plugin,
-            format!("{item} has a {field} of {} bytes; the limit is {}", value.len(), limits.name_bytes),
+            format!(
+                "{item} has a {field} of {} bytes; the limit is {}",
+                value.len(),
+                limits.name_bytes
+            ),
         ));
     }
     Ok(())
 }
 
 /// Checks an explanation: a reason and a rule id are both required.
-fn explained(plugin: &str, limits: &OutputLimits, item: &str, reason: &str, rule_id: &str) -> Result<(), Error> {
+fn explained(
+    plugin: &str,
+    limits: &OutputLimits,
+    item: &str,
+    reason: &str,
+    rule_id: &str,
+) -> Result<(), Error> {
     name(plugin, limits, item, "rule_id", rule_id)?;
     if reason.is_empty() {
-        return Err(Error::invalid_output(plugin, format!("{item} has no reason")));
+        return Err(Error::invalid_output(
+            plugin,
+            format!("{item} has no reason"),
+        ));
     }
     if reason.len() > limits.reason_bytes {
         return Err(Error::invalid_output(
             plugin,
-            format!("{item} has a reason of {} bytes; the limit is {}", reason.len(), limits.reason_bytes),
+            format!(
+                "{item} has a reason of {} bytes; the limit is {}",
+                reason.len(),
+                limits.reason_bytes
+            ),
         ));
     }
     Ok(())
@@ -41,12 +67,19 @@ fn explained(plugin: &str, limits: &OutputLimits, item: &str, reason: &str, rule
 
 fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error> {
     if n > limit {
-        return Err(Error::invalid_output(plugin, format!("returned {n} {what}; the limit is {limit}")));
+        return Err(Error::invalid_output(
+            plugin,
+            format!("returned {n} {what}; the limit is {limit}"),
+        ));
     }
     Ok(())
 }
 
-pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) -> Result<Vec<Tag>, Error> {
+pub(super) fn tags(
+    plugin: &str,
+    limits: &OutputLimits,
+    tags: Vec<wire::Tag>,
+) -> Result<Vec<Tag>, Error> {
     at_most(plugin, "tags", tags.len(), limits.tags)?;
     let mut seen = HashSet::new();
     tags.into_iter()
@@ -56,13 +89,19 @@ pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) ->
             name(plugin, limits, &item, "name", &t.name)?;
             explained(plugin, limits, &item, &t.reason, &t.rule_id)?;
             if !seen.insert((t.group.clone(), t.name.clone())) {
-                return Err(Error::invalid_output(plugin, format!("{item} was returned twice")));
+                return Err(Error::invalid_output(
+                    plugin,
+                    format!("{item} was returned twice"),
+                ));
             }
             let expires_at = t.expires_at.map(Timestamp);
-            if let Some(at) = expires_at {
-                if at.to_rfc3339().is_none() {
-                    return Err(Error::invalid_output(plugin, format!("{item} expires at {} ms, outside years 0–9999", at.0)));
-                }
+            if let Some(at) = expires_at
+                && at.to_rfc3339().is_none()
+            {
+                return Err(Error::invalid_output(
+                    plugin,
+                    format!("{item} expires at {} ms, outside years 0–9999", at.0),
+                ));
             }
             Ok(Tag {
                 group: t.group,
@@ -89,7 +128,10 @@ pub(super) fn scoring(
             name(plugin, limits, &item, "name", &s.name)?;
             explained(plugin, limits, &item, &s.reason, &s.rule_id)?;
             if !s.value.is_finite() {
-                return Err(Error::invalid_output(plugin, format!("{item} is {}, not a finite number", s.value)));
+                return Err(Error::invalid_output(
+                    plugin,
+                    format!("{item} is {}, not a finite number", s.value),
+                ));
             }
             Ok(Score {
                 name: s.name,
@@ -128,7 +170,10 @@ pub(super) fn proposals(
             name(plugin, limits, &item, "channel", &p.channel)?;
             explained(plugin, limits, &item, &p.reason, &p.rule_id)?;
             let Some(offer) = offers.iter().find(|o| o.id == p.offer_id) else {
-                return Err(Error::invalid_output(plugin, format!("{item} names an offer that is not in the catalog")));
+                return Err(Error::invalid_output(
+                    plugin,
+                    format!("{item} names an offer that is not in the catalog"),
+                ));
             };
             if !offer.channels.contains(&p.channel) {
                 return Err(Error::invalid_output(
@@ -137,7 +182,10 @@ pub(super) fn proposals(
                 ));
             }
             if !p.score.is_finite() {
-                return Err(Error::invalid_output(plugin, format!("{item} has score {}, not a finite number", p.score)));
+                return Err(Error::invalid_output(
+                    plugin,
+                    format!("{item} has score {}, not a finite number", p.score),
+                ));
             }
             Ok(Proposal {
                 offer_id: p.offer_id,

@@ -12,7 +12,8 @@ use std::cell::OnceCell;
 use rulehost_sdk::lifecycle::Lifecycle;
 use rulehost_sdk::rfm::{Breakpoints, Rfm, Segment};
 use rulehost_sdk::{
-    counted, kinds, Config, Ctx, Error, Findings, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag, Timestamp,
+    Config, Ctx, Error, Findings, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag,
+    Timestamp, counted, kinds,
 };
 
 /// The fashion brand's rules.
@@ -37,7 +38,10 @@ struct Settings {
 }
 
 fn invalid(key: &str, raw: &str, expected: &str) -> Error {
-    Error::new("config_invalid", format!("config key `{key}` is {raw:?}, expected {expected}"))
+    Error::new(
+        "config_invalid",
+        format!("config key `{key}` is {raw:?}, expected {expected}"),
+    )
 }
 
 impl Settings {
@@ -140,13 +144,22 @@ impl Plugin for ApparelRfm {
             );
             let tier = s.tier(settings.tier_cutoffs);
             let rule = match tier {
-                1..=3 => format!("tier {tier} from {}", settings.tier_cutoffs[usize::from(tier) - 1]),
+                1..=3 => format!(
+                    "tier {tier} from {}",
+                    settings.tier_cutoffs[usize::from(tier) - 1]
+                ),
                 _ => format!("tier 4 below {}", settings.tier_cutoffs[2]),
             };
             tags.push(
                 Tag::new("value-tier", format!("tier-{tier}"))
                     .rule("apparel.value-tier")
-                    .reason(format!("RFM total {} (R{} F{} M{}): {rule}", s.total(), s.r, s.f, s.m)),
+                    .reason(format!(
+                        "RFM total {} (R{} F{} M{}): {rule}",
+                        s.total(),
+                        s.r,
+                        s.f,
+                        s.m
+                    )),
             );
         }
 
@@ -156,23 +169,28 @@ impl Plugin for ApparelRfm {
             .filter(|e| e.at() > since && KOC_KINDS.contains(&e.kind()))
             .count();
         if actions >= settings.koc_min_actions as usize {
-            tags.push(
-                Tag::new("koc", "koc")
-                    .rule("apparel.koc")
-                    .reason(format!(
-                        "{actions} shares, reviews or UGC posts in {} days (KOC from {})",
-                        settings.window_days, settings.koc_min_actions
-                    )),
-            );
+            tags.push(Tag::new("koc", "koc").rule("apparel.koc").reason(format!(
+                "{actions} shares, reviews or UGC posts in {} days (KOC from {})",
+                settings.window_days, settings.koc_min_actions
+            )));
         }
 
         if let Some((source, why)) = channel_source(profile) {
-            tags.push(Tag::new("channel-source", source).rule("apparel.channel-source").reason(why));
+            tags.push(
+                Tag::new("channel-source", source)
+                    .rule("apparel.channel-source")
+                    .reason(why),
+            );
         }
         Ok(tags)
     }
 
-    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
+    fn score(
+        &self,
+        ctx: &Ctx<'_>,
+        profile: &Profile<'_>,
+        _findings: &Findings<'_>,
+    ) -> Result<Scoring, Error> {
         let settings = self.settings(ctx)?;
         let now = ctx.now();
         let s = self.scored(settings, profile, now);
@@ -184,7 +202,10 @@ impl Plugin for ApparelRfm {
         let scores = vec![
             Score::new("rfm.r", f64::from(s.r))
                 .rule("apparel.rfm.r")
-                .reason(format!("{recency}; breakpoints {} days", b(&settings.recency))),
+                .reason(format!(
+                    "{recency}; breakpoints {} days",
+                    b(&settings.recency)
+                )),
             Score::new("rfm.f", f64::from(s.f))
                 .rule("apparel.rfm.f")
                 .reason(format!(
@@ -226,23 +247,23 @@ impl Plugin for ApparelRfm {
                 .reason(format!("{reason}; on {channel} ({why})"))
         };
         let mut proposals = Vec::new();
-        if findings.has_tag("value-tier", "tier-1") {
-            if let Some(offer) = offers.best_of_kind("one_on_one_followup", now) {
-                // A stylist follows up in 1:1 chat whenever the offer allows.
-                let choice = if offer.has_channel("wecom_1v1") {
-                    Some(("wecom_1v1", "a stylist's 1:1 chat"))
-                } else {
-                    offer.channel_for(profile).map(|c| (c.channel, c.why))
-                };
-                if let Some((channel, why)) = choice {
-                    proposals.push(propose(
-                        offer,
-                        channel,
-                        why,
-                        "apparel.offer.super-user",
-                        "top value tier: a stylist follows up 1:1".into(),
-                    ));
-                }
+        if findings.has_tag("value-tier", "tier-1")
+            && let Some(offer) = offers.best_of_kind("one_on_one_followup", now)
+        {
+            // A stylist follows up in 1:1 chat whenever the offer allows.
+            let choice = if offer.has_channel("wecom_1v1") {
+                Some(("wecom_1v1", "a stylist's 1:1 chat"))
+            } else {
+                offer.channel_for(profile).map(|c| (c.channel, c.why))
+            };
+            if let Some((channel, why)) = choice {
+                proposals.push(propose(
+                    offer,
+                    channel,
+                    why,
+                    "apparel.offer.super-user",
+                    "top value tier: a stylist follows up 1:1".into(),
+                ));
             }
         }
         let segment = findings.tags_in("rfm-segment").next();
@@ -259,25 +280,29 @@ impl Plugin for ApparelRfm {
             )),
             _ => None,
         };
-        if let (Some((kind, rule, why)), Some(segment)) = (by_segment, segment) {
-            if let Some(offer) = offers.best_of_kind(kind, now) {
-                if let Some(choice) = offer.channel_for(profile) {
-                    proposals.push(propose(offer, choice.channel, choice.why, rule, format!("{segment}: {why}")));
-                }
-            }
+        if let (Some((kind, rule, why)), Some(segment)) = (by_segment, segment)
+            && let Some(offer) = offers.best_of_kind(kind, now)
+            && let Some(choice) = offer.channel_for(profile)
+        {
+            proposals.push(propose(
+                offer,
+                choice.channel,
+                choice.why,
+                rule,
+                format!("{segment}: {why}"),
+            ));
         }
-        if findings.has_tag("koc", "koc") {
-            if let Some(offer) = offers.best_of_kind("ugc_reward", now) {
-                if let Some(choice) = offer.channel_for(profile) {
-                    proposals.push(propose(
-                        offer,
-                        choice.channel,
-                        choice.why,
-                        "apparel.offer.koc",
-                        "their posts bring customers: reward the next one".into(),
-                    ));
-                }
-            }
+        if findings.has_tag("koc", "koc")
+            && let Some(offer) = offers.best_of_kind("ugc_reward", now)
+            && let Some(choice) = offer.channel_for(profile)
+        {
+            proposals.push(propose(
+                offer,
+                choice.channel,
+                choice.why,
+                "apparel.offer.koc",
+                "their posts bring customers: reward the next one".into(),
+            ));
         }
         Ok(proposals)
     }
@@ -287,8 +312,15 @@ impl Plugin for ApparelRfm {
 /// channel of their first purchase, else of their first event with a
 /// channel.
 fn channel_source<'a>(profile: &Profile<'a>) -> Option<(&'a str, String)> {
-    if let Some(source) = profile.attr("channel_source").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
-        return Some((source, format!("profile attribute channel_source is {source:?}")));
+    if let Some(source) = profile
+        .attr("channel_source")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+    {
+        return Some((
+            source,
+            format!("profile attribute channel_source is {source:?}"),
+        ));
     }
     if let Some(channel) = profile.events_of(kinds::PURCHASE).find_map(|e| e.channel()) {
         return Some((channel, format!("first purchase was on {channel}")));
@@ -344,7 +376,11 @@ mod tests {
         config("7,10,13");
         let err = Settings::read(&Config::new()).unwrap_err();
         assert_eq!(err.code, "config_invalid");
-        assert!(err.message.contains("apparel.tier_cutoffs"), "{}", err.message);
+        assert!(
+            err.message.contains("apparel.tier_cutoffs"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -352,8 +388,14 @@ mod tests {
         let input = TestInput::at("2026-03-07T00:00:00Z")
             .push_event(TestEvent::new("view", "2026-01-01T00:00:00Z").channel("douyin"))
             .push_event(TestEvent::new("purchase", "2026-02-01T00:00:00Z").channel("tmall"));
-        assert_eq!(channel_source(&input.profile()).map(|(c, _)| c), Some("tmall"));
+        assert_eq!(
+            channel_source(&input.profile()).map(|(c, _)| c),
+            Some("tmall")
+        );
         let with_attr = TestInput::at("2026-03-07T00:00:00Z").attr("channel_source", "store-qr");
-        assert_eq!(channel_source(&with_attr.profile()).map(|(c, _)| c), Some("store-qr"));
+        assert_eq!(
+            channel_source(&with_attr.profile()).map(|(c, _)| c),
+            Some("store-qr")
+        );
     }
 }

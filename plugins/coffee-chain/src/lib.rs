@@ -9,8 +9,8 @@ use std::cell::OnceCell;
 use rulehost_sdk::lifecycle::Lifecycle;
 use rulehost_sdk::rfm::Rfm;
 use rulehost_sdk::{
-    counted, kinds, Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Stage,
-    Tag, Timestamp,
+    Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring,
+    Stage, Tag, Timestamp, counted, kinds,
 };
 
 /// The coffee brand's rules.
@@ -48,7 +48,9 @@ impl Settings {
         if !(1..=28).contains(&member_day) {
             return Err(Error::new(
                 "config_invalid",
-                format!("config key `coffee.member_day` is \"{member_day}\", expected a day of the month from 1 to 28"),
+                format!(
+                    "config key `coffee.member_day` is \"{member_day}\", expected a day of the month from 1 to 28"
+                ),
             ));
         }
         Ok(Self {
@@ -68,7 +70,12 @@ impl Settings {
 }
 
 /// Offer kinds that are coupons: at most one per decision.
-const COUPON_KINDS: [&str; 4] = ["new_customer_coupon", "win_back_coupon", "last_chance", "member_day_coupon"];
+const COUPON_KINDS: [&str; 4] = [
+    "new_customer_coupon",
+    "win_back_coupon",
+    "last_chance",
+    "member_day_coupon",
+];
 
 impl CoffeeChain {
     fn settings(&self, ctx: &Ctx<'_>) -> Result<&Settings, Error> {
@@ -93,17 +100,26 @@ impl Plugin for CoffeeChain {
                     .rule("coffee.tag.new-customer")
                     .reason("no purchase yet"),
             ),
-            (Some(first), None) if now.days_since(first.at()) <= i64::from(settings.lifecycle.dormant_after_days) => {
+            (Some(first), None)
+                if now.days_since(first.at())
+                    <= i64::from(settings.lifecycle.dormant_after_days) =>
+            {
                 tags.push(
                     Tag::new("customer", "new-customer")
                         .rule("coffee.tag.new-customer")
-                        .reason(format!("first purchase {} days ago", now.days_since(first.at()))),
+                        .reason(format!(
+                            "first purchase {} days ago",
+                            now.days_since(first.at())
+                        )),
                 )
             }
             _ => {}
         }
 
-        let level = profile.attr("member_level").and_then(|v| v.as_str()).filter(|l| !l.is_empty());
+        let level = profile
+            .attr("member_level")
+            .and_then(|v| v.as_str())
+            .filter(|l| !l.is_empty());
         if let Some(level) = level {
             tags.push(
                 Tag::new("member", level)
@@ -151,7 +167,9 @@ impl Plugin for CoffeeChain {
 
         if let Some(days) = rfm.recency_days {
             let lifecycle = &settings.lifecycle;
-            if days >= i64::from(settings.about_to_sleep_days) && days <= i64::from(lifecycle.dormant_after_days) {
+            if days >= i64::from(settings.about_to_sleep_days)
+                && days <= i64::from(lifecycle.dormant_after_days)
+            {
                 tags.push(
                     Tag::new("risk", "about-to-sleep")
                         .rule("coffee.tag.about-to-sleep")
@@ -165,7 +183,12 @@ impl Plugin for CoffeeChain {
         Ok(tags)
     }
 
-    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
+    fn score(
+        &self,
+        ctx: &Ctx<'_>,
+        profile: &Profile<'_>,
+        _findings: &Findings<'_>,
+    ) -> Result<Scoring, Error> {
         let settings = self.settings(ctx)?;
         let now = ctx.now();
         let rfm = Rfm::compute(profile, now, settings.lifecycle.window_days);
@@ -180,12 +203,20 @@ impl Plugin for CoffeeChain {
         scores.push(
             Score::new("coffee.purchases", f64::from(rfm.frequency))
                 .rule("coffee.score.frequency")
-                .reason(format!("{} {}", counted(rfm.frequency, "purchase", "purchases"), settings.window())),
+                .reason(format!(
+                    "{} {}",
+                    counted(rfm.frequency, "purchase", "purchases"),
+                    settings.window()
+                )),
         );
         scores.push(
             Score::new("coffee.spend_minor", rfm.monetary_minor as f64)
                 .rule("coffee.score.monetary")
-                .reason(format!("spent {} {}, net of refunds", yuan(rfm.monetary_minor), settings.window())),
+                .reason(format!(
+                    "spent {} {}, net of refunds",
+                    yuan(rfm.monetary_minor),
+                    settings.window()
+                )),
         );
         Ok(Scoring {
             scores,
@@ -214,7 +245,9 @@ impl Plugin for CoffeeChain {
                 best("cross_sell"),
                 "coffee.offer.growth",
                 match favourite {
-                    Some(category) => format!("growing habit around {category}: suggest something to go with it"),
+                    Some(category) => {
+                        format!("growing habit around {category}: suggest something to go with it")
+                    }
                     None => "growing habit: suggest something new".into(),
                 },
             )),
@@ -227,8 +260,14 @@ impl Plugin for CoffeeChain {
                 // Only a limited-time coupon creates urgency: it must end.
                 let offer = offers
                     .iter()
-                    .filter(|o| o.kind() == "win_back_coupon" && o.is_valid_at(now) && o.ends_at().is_some())
-                    .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())));
+                    .filter(|o| {
+                        o.kind() == "win_back_coupon" && o.is_valid_at(now) && o.ends_at().is_some()
+                    })
+                    .max_by(|a, b| {
+                        a.priority()
+                            .cmp(&b.priority())
+                            .then_with(|| b.id().cmp(a.id()))
+                    });
                 if let Some(offer) = offer {
                     // The last local day on which the coupon still works.
                     let last = offer.ends_at().unwrap_or(now).plus_millis(-1);
@@ -271,15 +310,21 @@ impl Plugin for CoffeeChain {
 
         Ok(picks
             .into_iter()
-            .filter_map(|Pick { offer, rule, reason }| {
-                let choice = offer.channel_for(profile)?;
-                Some(
-                    Proposal::new(offer.id(), choice.channel)
-                        .score(f64::from(offer.priority()))
-                        .rule(rule)
-                        .reason(format!("{reason}; on {} ({})", choice.channel, choice.why)),
-                )
-            })
+            .filter_map(
+                |Pick {
+                     offer,
+                     rule,
+                     reason,
+                 }| {
+                    let choice = offer.channel_for(profile)?;
+                    Some(
+                        Proposal::new(offer.id(), choice.channel)
+                            .score(f64::from(offer.priority()))
+                            .rule(rule)
+                            .reason(format!("{reason}; on {} ({})", choice.channel, choice.why)),
+                    )
+                },
+            )
             .collect())
     }
 }
@@ -293,20 +338,33 @@ struct Pick<'a> {
 
 impl<'a> Pick<'a> {
     fn of(offer: Option<Offer<'a>>, rule: &'static str, reason: String) -> Option<Self> {
-        offer.map(|offer| Self { offer, rule, reason })
+        offer.map(|offer| Self {
+            offer,
+            rule,
+            reason,
+        })
     }
 }
 
 /// The most purchased category in the window: ties go to the category with
 /// the most recent purchase.
-fn favourite_category<'a>(profile: &Profile<'a>, now: Timestamp, settings: &Settings) -> Option<(&'a str, usize)> {
-    let since = settings.lifecycle.window_days.map(|d| now.plus_days(-i64::from(d)));
+fn favourite_category<'a>(
+    profile: &Profile<'a>,
+    now: Timestamp,
+    settings: &Settings,
+) -> Option<(&'a str, usize)> {
+    let since = settings
+        .lifecycle
+        .window_days
+        .map(|d| now.plus_days(-i64::from(d)));
     let mut counts: Vec<(&str, usize, Timestamp)> = Vec::new();
     for event in profile.events_of(kinds::PURCHASE) {
         if since.is_some_and(|s| event.at() <= s) {
             continue;
         }
-        let Some(category) = event.category() else { continue };
+        let Some(category) = event.category() else {
+            continue;
+        };
         match counts.iter_mut().find(|(c, _, _)| *c == category) {
             Some(entry) => {
                 entry.1 += 1;
@@ -340,7 +398,11 @@ fn keep_one_coupon(ctx: &Ctx<'_>, picks: &mut Vec<Pick<'_>>) {
         if !keep {
             ctx.log(
                 Level::Info,
-                format!("dropped coupon {}: one coupon per decision, kept {}", o.id(), best.unwrap_or("-")),
+                format!(
+                    "dropped coupon {}: one coupon per decision, kept {}",
+                    o.id(),
+                    best.unwrap_or("-")
+                ),
             );
         }
         keep
@@ -383,14 +445,22 @@ mod tests {
         // coupons compete; the higher priority wins.
         let input = TestInput::at("2026-03-07T10:00:00Z")
             .attr("member_level", "gold")
-            .push_event(TestEvent::new("purchase", "2026-02-10T09:00:00Z").amount(3_000).channel("sms"))
+            .push_event(
+                TestEvent::new("purchase", "2026-02-10T09:00:00Z")
+                    .amount(3_000)
+                    .channel("sms"),
+            )
             .offer(
                 TestOffer::new("winback", "win_back_coupon")
                     .channels(["sms"])
                     .priority(50)
                     .valid(None, Some("2026-03-31T00:00:00Z")),
             )
-            .offer(TestOffer::new("md", "member_day_coupon").channels(["sms"]).priority(60));
+            .offer(
+                TestOffer::new("md", "member_day_coupon")
+                    .channels(["sms"])
+                    .priority(60),
+            );
         let (ctx, wire) = input.into_wire();
         let session = Session::<CoffeeChain>::new(ctx, wire);
         let tags = session.tag().unwrap();
@@ -411,6 +481,10 @@ mod tests {
         let ids: Vec<_> = proposals.iter().map(|p| p.offer_id.as_str()).collect();
         assert_eq!(ids, ["md"]);
         let logs = native::take_logs();
-        assert!(logs.iter().any(|(_, m)| m == "dropped coupon winback: one coupon per decision, kept md"), "{logs:?}");
+        assert!(
+            logs.iter()
+                .any(|(_, m)| m == "dropped coupon winback: one coupon per decision, kept md"),
+            "{logs:?}"
+        );
     }
 }

@@ -30,13 +30,22 @@ impl Plugin for BadOutput {
         })
     }
 
-    fn score(&self, ctx: &Ctx<'_>, _profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
+    fn score(
+        &self,
+        ctx: &Ctx<'_>,
+        _profile: &Profile<'_>,
+        _findings: &Findings<'_>,
+    ) -> Result<Scoring, Error> {
         let value = match mode(ctx)?.as_str() {
             "nan-score" => f64::NAN,
             _ => 1.0,
         };
         Ok(Scoring {
-            scores: vec![Score::new("test.score", value).rule("bad.score").reason("on request")],
+            scores: vec![
+                Score::new("test.score", value)
+                    .rule("bad.score")
+                    .reason("on request"),
+            ],
             stage: None,
         })
     }
@@ -52,11 +61,24 @@ impl Plugin for BadOutput {
         let (offer, channel, score) = match (mode(ctx)?.as_str(), first) {
             ("unknown-offer", _) => ("no-such-offer".to_owned(), "sms".to_owned(), 1.0),
             ("wrong-channel", Some(o)) => (o.id().to_owned(), "carrier-pigeon".to_owned(), 1.0),
-            ("infinite-proposal-score", Some(o)) => (o.id().to_owned(), o.channels().next().unwrap_or("").to_owned(), f64::INFINITY),
-            (_, Some(o)) => (o.id().to_owned(), o.channels().next().unwrap_or("").to_owned(), 1.0),
+            ("infinite-proposal-score", Some(o)) => (
+                o.id().to_owned(),
+                o.channels().next().unwrap_or("").to_owned(),
+                f64::INFINITY,
+            ),
+            (_, Some(o)) => (
+                o.id().to_owned(),
+                o.channels().next().unwrap_or("").to_owned(),
+                1.0,
+            ),
             (_, None) => return Ok(Vec::new()),
         };
-        Ok(vec![Proposal::new(offer, channel).score(score).rule("bad.offer").reason("on request")])
+        Ok(vec![
+            Proposal::new(offer, channel)
+                .score(score)
+                .rule("bad.offer")
+                .reason("on request"),
+        ])
     }
 }
 

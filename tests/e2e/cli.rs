@@ -1,0 +1,254 @@
+//! The `rulehost` binary: exit codes, JSON on stdout, readable reports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rulehost::ErrorBody;
+use rulehost::decision::Decision;
+use rulehost_test_artifacts::{COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
+
+use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
+
+fn rulehost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let files = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        files.write("profile.json", COFFEE_PROFILE);
+        files.write("offers.json", COFFEE_OFFERS);
+        files.write("config.json", COFFEE_CONFIG);
+        files
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+fn eval(files: &Files, plugin: &str, extra: &[&str]) -> Output {
+    let (profile, offers, config) = (
+        files.path("profile.json"),
+        files.path("offers.json"),
+        files.path("config.json"),
+    );
+    let mut args = vec![
+        "eval",
+        "--no-cache",
+        "--plugin",
+        plugin,
+        "--profile",
+        &profile,
+        "--offers",
+        &offers,
+        "--config",
+        &config,
+        "--now",
+        NOW,
+        "--tz-offset-minutes",
+        "480",
+    ];
+    args.extend_from_slice(extra);
+    rulehost(&args)
+}
+
+#[test]
+fn eval_prints_the_decision_and_exits_zero() {
+    let files = Files::new();
+    let out = eval(&files, COFFEE_CHAIN, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let decision: Decision = serde_json::from_str(&stdout(&out)).expect("a decision on stdout");
+    assert_eq!(decision.customer_id, "c-1");
+    assert_eq!(
+        decision.stage.expect("stage").rule_id,
+        "coffee.stage.growth"
+    );
+}
+
+#[test]
+fn eval_reports_a_plugin_error_as_json_and_exits_one() {
+    let files = Files::new();
+    files.write("config.json", "{}");
+    let out = eval(&files, COFFEE_CHAIN, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let body: ErrorBody = serde_json::from_str(&stdout(&out)).expect("an error on stdout");
+    assert_eq!(body.error.code, "plugin_error");
+}
+
+#[test]
+fn eval_stops_an_endless_loop_well_under_a_second() {
+    let files = Files::new();
+    let started = Instant::now();
+    let out = eval(&files, LOOP_FOREVER, &["--fuel", "1000000000000000"]);
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let body: ErrorBody = serde_json::from_str(&stdout(&out)).expect("an error on stdout");
+    assert_eq!(body.error.code, "plugin_timeout");
+    // The whole process, compiling the plugin included.
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn eval_names_the_bad_field_of_the_input() {
+    let files = Files::new();
+    files.write(
+        "profile.json",
+        r#"{"customer_id":"c","events":[{"kind":"purchase","at":"last tuesday"}]}"#,
+    );
+    let out = eval(&files, COFFEE_CHAIN, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let body: ErrorBody = serde_json::from_str(&stdout(&out)).expect("an error on stdout");
+    assert_eq!(body.error.code, "invalid_input");
+    assert!(
+        body.error
+            .message
+            .starts_with("profile at events[0].at: \"last tuesday\""),
+        "{}",
+        body.error.message
+    );
+}
+
+#[test]
+fn eval_refuses_a_file_that_is_not_a_plugin() {
+    let files = Files::new();
+    let bogus = files.write("bogus.wasm", "not wasm");
+    let out = eval(&files, &bogus, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let body: ErrorBody = serde_json::from_str(&stdout(&out)).expect("an error on stdout");
+    assert_eq!(body.error.code, "invalid_plugin");
+    assert!(
+        body.error.message.contains("not a WebAssembly file"),
+        "{}",
+        body.error.message
+    );
+}
+
+#[test]
+fn test_runs_every_fixture_and_ends_with_the_count() {
+    let dir = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
+    let out = rulehost(&[
+        "test",
+        "--no-cache",
+        COFFEE_CHAIN,
+        &dir.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    let fixtures = std::fs::read_dir(&dir).expect("fixtures").count();
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("{fixtures} passed, 0 failed").as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        fixtures
+    );
+}
+
+#[test]
+fn test_shows_a_diff_and_exits_one_when_a_fixture_fails() {
+    let files = Files::new();
+    let source = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
+    let good = std::fs::read_to_string(source.join("01-no-events.json")).expect("fixture");
+    let bad = std::fs::read_to_string(source.join("02-first-purchase.json"))
+        .expect("fixture")
+        .replace("first purchase 2 days ago", "first purchase 3 days ago");
+    let dir = files.dir.path().join("fixtures");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("a.json"), good).expect("write");
+    std::fs::write(dir.join("b.json"), bad).expect("write");
+    let out = rulehost(&[
+        "test",
+        "--no-cache",
+        COFFEE_CHAIN,
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL   first purchase (b.json)"), "{text}");
+    assert!(
+        text.contains("-    \"reason\": \"first purchase 3 days ago\","),
+        "{text}"
+    );
+    assert!(
+        text.contains("+    \"reason\": \"first purchase 2 days ago\","),
+        "{text}"
+    );
+    assert_eq!(text.lines().last(), Some("1 passed, 1 failed"));
+}
+
+#[test]
+fn test_without_fixtures_cannot_run() {
+    let files = Files::new();
+    let empty = files.dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = rulehost(&[
+        "test",
+        "--no-cache",
+        COFFEE_CHAIN,
+        &empty.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no fixtures"));
+}
+
+#[test]
+fn bad_arguments_exit_two() {
+    let out = rulehost(&["eval", "--profile", "p.json"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn build_produces_a_component_that_loads() {
+    let files = Files::new();
+    let out_path = files.path("trap.wasm");
+    // The test artifacts' own cargo target dir: already built, and not
+    // locked by the cargo running this test.
+    let target_dir: PathBuf = Path::new(COFFEE_CHAIN)
+        .ancestors()
+        .nth(2)
+        .expect("artifacts live in <target>/components")
+        .to_owned();
+    let crate_dir = Path::new(PLUGINS_DIR).join("hostile/trap");
+    let out = rulehost(&[
+        "build",
+        &crate_dir.display().to_string(),
+        "--out",
+        &out_path,
+        "--target-dir",
+        &target_dir.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out).trim(), out_path);
+    let plugin = crate::engine()
+        .load(&std::fs::read(&out_path).expect("written"))
+        .expect("loads");
+    assert_eq!(plugin.name(), "hostile-trap");
+}

@@ -1,0 +1,265 @@
+//! Hostile plugins are stopped with their typed error, and the next decision
+//! works.
+
+use std::time::{Duration, Instant};
+
+use rulehost::Error;
+use rulehost::engine::Limits;
+use rulehost_test_artifacts as artifacts;
+
+use crate::{NOW, coffee_decision, config, decide, heavy, plugin, request};
+
+const PROFILE: &str = r#"{"customer_id":"c-hostile"}"#;
+
+fn run(
+    artifact: &str,
+    config_json: &str,
+    limits: Limits,
+) -> Result<rulehost::decision::Decision, Error> {
+    decide(
+        &[plugin(artifact)],
+        &request(NOW, PROFILE, "[]"),
+        config(config_json),
+        &limits,
+    )
+}
+
+fn assert_next_decision_works() {
+    let decision = coffee_decision().expect("an ordinary decision after a hostile one");
+    assert_eq!(decision.customer_id, "c-1");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline_as_plugin_timeout() {
+    let _guard = heavy();
+    let limits = Limits {
+        deadline_ms: 100,
+        fuel: u64::MAX / 4,
+        ..Limits::default()
+    };
+    let looping = plugin(artifacts::LOOP_FOREVER);
+    let req = request(NOW, PROFILE, "[]");
+    let started = Instant::now();
+    let err = decide(&[looping], &req, config("{}"), &limits).unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.code(), "plugin_timeout", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "hostile-loop-forever: ran past its deadline of 100 ms"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(100),
+        "stopped early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(200),
+        "stopped late: {elapsed:?}"
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn an_endless_loop_with_a_small_budget_runs_out_of_fuel() {
+    let limits = Limits {
+        fuel: 1_000_000,
+        deadline_ms: 10_000,
+        ..Limits::default()
+    };
+    let err = run(artifacts::LOOP_FOREVER, "{}", limits).unwrap_err();
+    assert_eq!(err.code(), "plugin_out_of_fuel", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "hostile-loop-forever: used up its budget of 1000000 fuel"
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn the_same_input_burns_the_same_fuel() {
+    let fuel: Vec<u64> = (0..3)
+        .map(|_| coffee_decision().expect("decision").usage.fuel)
+        .collect();
+    assert!(fuel[0] > 0);
+    assert!(fuel.iter().all(|&f| f == fuel[0]), "{fuel:?}");
+}
+
+#[test]
+fn a_memory_bomb_is_refused_at_the_limit_and_its_memory_is_returned() {
+    let _guard = heavy();
+    // Time and fuel to spare: what must stop the bomb is the memory limit.
+    let limits = Limits {
+        deadline_ms: 5_000,
+        fuel: u64::MAX / 4,
+        ..Limits::default()
+    };
+    let before = resident_bytes();
+    for _ in 0..10 {
+        let err = run(artifacts::MEMORY_BOMB, "{}", limits).unwrap_err();
+        let Error::PluginOutOfMemory { wanted, limit, .. } = &err else {
+            panic!("expected plugin_out_of_memory, got {err}");
+        };
+        assert_eq!(*limit, 64 << 20);
+        assert!(*wanted > *limit, "{err}");
+    }
+    let after = resident_bytes();
+    // Ten bombs each touched ~64 MiB; if the host kept that memory the
+    // process would have grown by ~640 MiB.
+    assert!(
+        after < before + (96 << 20),
+        "resident memory grew from {} MiB to {} MiB",
+        before >> 20,
+        after >> 20
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn a_smaller_memory_limit_is_enforced_too() {
+    let limits = Limits {
+        memory_bytes: 8 << 20,
+        deadline_ms: 5_000,
+        fuel: u64::MAX / 4,
+    };
+    let err = run(artifacts::MEMORY_BOMB, "{}", limits).unwrap_err();
+    assert_eq!(err.code(), "plugin_out_of_memory", "{err}");
+    assert!(
+        err.to_string().contains("the limit is 8388608 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unbounded_recursion_traps_cleanly() {
+    let err = run(artifacts::DEEP_RECURSION, "{}", Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "plugin_trap", "{err}");
+    assert!(err.to_string().contains("call stack exhausted"), "{err}");
+    assert_next_decision_works();
+}
+
+#[test]
+fn a_panic_is_a_trap_with_the_plugins_message() {
+    let err = run(artifacts::TRAP, "{}", Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "plugin_trap", "{err}");
+    let message = err.to_string();
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(
+        message.contains("deliberate panic for customer c-hostile"),
+        "{message}"
+    );
+    // A fresh store per decision: the same plugin traps the same way again.
+    assert_eq!(
+        run(artifacts::TRAP, "{}", Limits::default()).unwrap_err(),
+        err
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn a_million_tags_are_refused_without_the_host_building_them() {
+    let _guard = heavy();
+    // Enough memory and time for the guest to build its answer, so that the
+    // host's own bound is what stops it.
+    let limits = Limits {
+        memory_bytes: 256 << 20,
+        deadline_ms: 10_000,
+        fuel: u64::MAX / 4,
+    };
+    let err = run(artifacts::OVERSIZED_OUTPUT, "{}", limits).unwrap_err();
+    assert_eq!(err.code(), "plugin_invalid_output", "{err}");
+    assert!(
+        err.to_string()
+            .contains("more than 1048576 bytes in one call"),
+        "{err}"
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn more_tags_than_allowed_are_refused_by_count() {
+    let err = run(
+        artifacts::OVERSIZED_OUTPUT,
+        r#"{"count": 300}"#,
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "plugin_invalid_output", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "hostile-oversized-output: invalid output: returned 300 tags; the limit is 256"
+    );
+}
+
+#[test]
+fn a_log_flood_is_cut_off() {
+    let err = run(artifacts::LOG_FLOOD, "{}", Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "plugin_invalid_output", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "hostile-log-flood: invalid output: log flood: logged more than 256 lines or 65536 bytes in one decision"
+    );
+    assert_next_decision_works();
+}
+
+#[test]
+fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
+    let offers = r#"[{"id":"o1","kind":"k","channels":["sms"]}]"#;
+    let cases = [
+        ("no-reason", r#"tag "test"/"a" has no reason"#),
+        ("no-rule", r#"tag "test"/"a" has an empty rule_id"#),
+        ("duplicate-tag", r#"tag "test"/"a" was returned twice"#),
+        ("long-name", "has a name of 1000 bytes; the limit is 128"),
+        ("too-many-tags", "returned 300 tags; the limit is 256"),
+        (
+            "nan-score",
+            r#"score "test.score" is NaN, not a finite number"#,
+        ),
+        (
+            "infinite-proposal-score",
+            r#"proposal "o1" on "sms" has score inf, not a finite number"#,
+        ),
+        (
+            "unknown-offer",
+            r#"proposal "no-such-offer" on "sms" names an offer that is not in the catalog"#,
+        ),
+        (
+            "wrong-channel",
+            r#"proposal "o1" on "carrier-pigeon": the offer may only be sent on ["sms"]"#,
+        ),
+        (
+            "bad-error",
+            "its error has an empty or oversized code or message",
+        ),
+    ];
+    for (mode, expected) in cases {
+        let err = decide(
+            &[plugin(artifacts::BAD_OUTPUT)],
+            &request(NOW, PROFILE, offers),
+            config(&format!(r#"{{"mode":"{mode}"}}"#)),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "plugin_invalid_output", "{mode}: {err}");
+        assert!(err.to_string().contains(expected), "{mode}: {err}");
+    }
+    // The same plugin with valid output is accepted: the checks are not
+    // refusing everything.
+    let ok = decide(
+        &[plugin(artifacts::BAD_OUTPUT)],
+        &request(NOW, PROFILE, offers),
+        config(r#"{"mode":"ok"}"#),
+        &Limits::default(),
+    )
+    .expect("valid output is accepted");
+    assert_eq!(ok.proposals.len(), 1);
+}
+
+/// The process's resident set size, from /proc.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc is mounted");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS is in /proc/self/status");
+    kib * 1024
+}
