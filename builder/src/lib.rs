@@ -219,9 +219,17 @@ fn ensure_target_installed(target: Target, crate_dir: &Path) -> Result<()> {
         .current_dir(crate_dir)
         .stdout(Stdio::null())
         .status()
-        .with_context(|| format!("the Rust target {} is missing and rustup could not be run", target.triple()))?;
+        .with_context(|| {
+            format!(
+                "the Rust target {} is missing and rustup could not be run",
+                target.triple()
+            )
+        })?;
     if !status.success() {
-        bail!("the Rust target {} is missing and `rustup target add` failed", target.triple());
+        bail!(
+            "the Rust target {} is missing and `rustup target add` failed",
+            target.triple()
+        );
     }
     Ok(())
 }

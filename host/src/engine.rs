@@ -110,13 +110,6 @@ impl Plugin {
     pub fn size(&self) -> usize {
         self.size
     }
-
-    /// Renames the plugin (for components without an SDK record).
-    pub fn with_name(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
-        self.info.name = name.into();
-        self.info.version = version.into();
-        self
-    }
 }
 
 impl std::fmt::Debug for Plugin {

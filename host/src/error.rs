@@ -64,6 +64,9 @@ pub enum Error {
     /// The request (profile, offers, config, context) is malformed.
     #[error("{0}")]
     InvalidInput(String),
+    /// The host is running as many plugin instances as it can; retry later.
+    #[error("the host is at capacity: {0}")]
+    HostBusy(String),
     /// Something failed in the host itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +84,7 @@ impl Error {
             Error::PluginError { .. } => "plugin_error",
             Error::InvalidPlugin(_) => "invalid_plugin",
             Error::InvalidInput(_) => "invalid_input",
+            Error::HostBusy(_) => "host_busy",
             Error::Internal(_) => "internal",
         }
     }

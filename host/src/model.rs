@@ -113,8 +113,8 @@ impl<'de> Deserialize<'de> for Value {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
                 Ok(match Timestamp::parse(v) {
-                    Ok(t) if v.len() >= 20 => Value::Time(t),
-                    _ => Value::Text(v.to_owned()),
+                    Ok(t) => Value::Time(t),
+                    Err(_) => Value::Text(v.to_owned()),
                 })
             }
         }

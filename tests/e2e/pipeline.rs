@@ -198,3 +198,40 @@ fn events_reach_plugins_in_time_order_whatever_order_they_were_sent_in() {
     assert_eq!(a.stage, b.stage);
     assert_eq!(a.proposals, b.proposals);
 }
+
+#[test]
+fn a_full_instance_pool_is_host_busy_not_a_crash() {
+    use rulehost::engine::{Engine, EngineConfig};
+    use std::sync::Arc;
+    // One instance slot, two plugins in the pipeline: the second cannot get
+    // a slot.
+    let small = Engine::new(EngineConfig {
+        pool_instances: 1,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let coffee = Arc::new(
+        small
+            .load(&std::fs::read(COFFEE_CHAIN).expect("artifact"))
+            .expect("loads"),
+    );
+    let req = request(NOW, COFFEE_PROFILE, COFFEE_OFFERS);
+    let err = rulehost::pipeline::decide(
+        &small,
+        &[coffee.clone(), coffee.clone()],
+        &req,
+        config(COFFEE_CONFIG),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "host_busy", "{err}");
+    // With the slot free again, a one-plugin decision works.
+    rulehost::pipeline::decide(
+        &small,
+        &[coffee],
+        &req,
+        config(COFFEE_CONFIG),
+        &Limits::default(),
+    )
+    .expect("decision");
+}

@@ -131,12 +131,9 @@ impl Run<'_> {
     }
 
     /// Ends the decision: fuel used and the logs, with any WASI output.
-    pub fn finish(mut self) -> RunReport {
+    pub fn finish(self) -> RunReport {
         let remaining = self.store.get_fuel().unwrap_or(0);
-        let mut state = std::mem::replace(
-            self.store.data_mut(),
-            StoreState::new(0, Arc::default(), Default::default(), 0, 0),
-        );
+        let mut state = self.store.into_data();
         if let Some(wasi) = state.wasi.take() {
             let users = state.wasi_users.join("+");
             for (capture, level, stream) in [
@@ -167,12 +164,16 @@ impl Run<'_> {
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
-                let limit = self.store.data().output.reason_bytes;
-                if e.code.is_empty() || e.code.len() > 64 || e.message.len() > limit {
+                let limits = self.store.data().output;
+                if e.code.is_empty()
+                    || e.code.len() > limits.name_bytes
+                    || e.message.len() > limits.reason_bytes
+                {
                     return Err(Error::invalid_output(
                         plugin,
                         format!(
-                            "its error has an empty or oversized code or message (limits 64 and {limit} bytes)"
+                            "its error has an empty or oversized code or message (limits {} and {} bytes)",
+                            limits.name_bytes, limits.reason_bytes
                         ),
                     ));
                 }
@@ -190,6 +191,12 @@ impl Run<'_> {
     fn classify(&self, i: usize, err: wasmtime::Error) -> Error {
         let plugin = self.plugins[i].name().to_owned();
         let state = self.store.data();
+        if err
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return Error::HostBusy(format!("{err}"));
+        }
         if let Some(flood) = err.downcast_ref::<LogFlood>() {
             return Error::invalid_output(&plugin, format!("log flood: {flood}"));
         }
@@ -234,6 +241,8 @@ impl Run<'_> {
             return oom;
         }
         let text = format!("{err:#}");
+        // wasmtime's hostcall-fuel error type is private; its message is
+        // pinned by a test (a million tags).
         if text.contains("fuel allocated for hostcalls has been exhausted") {
             return Error::invalid_output(
                 &plugin,
@@ -242,9 +251,6 @@ impl Run<'_> {
                     state.output.call_bytes
                 ),
             );
-        }
-        if text.contains("concurrent") && text.contains("limit") {
-            return Error::Internal(format!("the host is at its instance capacity: {text}"));
         }
         Error::invalid_output(
             &plugin,
