@@ -210,9 +210,12 @@ fn read(path: &Path) -> Result<String, Error> {
 
 fn load_plugin(engine: &Engine, path: &Path) -> Result<Arc<Plugin>, Error> {
     let bytes = std::fs::read(path)
-        .map_err(|e| Error::InvalidPlugin(format!("reading {}: {e}", path.display())))?;
+        .map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))?;
     engine.load(&bytes).map(Arc::new).map_err(|e| match e {
-        Error::InvalidPlugin(m) => Error::InvalidPlugin(format!("{}: {m}", path.display())),
+        Error::InvalidPlugin { defect, message } => Error::InvalidPlugin {
+            defect,
+            message: format!("{}: {message}", path.display()),
+        },
         other => other,
     })
 }

@@ -29,6 +29,7 @@ pub use run::{Run, RunReport};
 pub use state::{LogLevel, LogLine};
 
 use crate::Error;
+use crate::error::Defect;
 use cache::ArtifactCache;
 use contract::latest;
 use state::StoreState;
@@ -77,8 +78,9 @@ pub struct Engine {
     ticker_stop: Arc<AtomicBool>,
 }
 
-/// A validated, compiled plugin, ready to instantiate per decision.
-pub struct Plugin {
+/// A compiled component: validated once per sha256, shared by every
+/// tenant and pipeline that runs the same bytes.
+pub struct Compiled {
     info: PluginInfo,
     sha256: String,
     size: usize,
@@ -90,15 +92,11 @@ enum PluginPre {
     V0_1_0(latest::BindingsPre<StoreState>),
 }
 
-impl Plugin {
-    /// The plugin's identity (from the SDK record, or as overridden).
+impl Compiled {
+    /// The identity the component records about itself (from the SDK), or
+    /// `unnamed` 0.0.0 if it records none.
     pub fn info(&self) -> &PluginInfo {
         &self.info
-    }
-
-    /// The plugin's name.
-    pub fn name(&self) -> &str {
-        &self.info.name
     }
 
     /// The sha256 of the component's bytes, hex.
@@ -112,11 +110,66 @@ impl Plugin {
     }
 }
 
+/// A compiled component under the name and version it runs as. A tenant may
+/// register the same bytes under its own name; decisions and logs use it.
+#[derive(Clone)]
+pub struct Plugin {
+    name: String,
+    version: String,
+    compiled: Arc<Compiled>,
+}
+
+impl Plugin {
+    /// Runs `compiled` as `name` `version`.
+    pub fn new(
+        compiled: Arc<Compiled>,
+        name: impl Into<String>,
+        version: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            compiled,
+        }
+    }
+
+    /// The name it runs as.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version it runs as.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What the component records about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.compiled.info
+    }
+
+    /// The sha256 of the component's bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.compiled.sha256
+    }
+
+    /// The component's size in bytes.
+    pub fn size(&self) -> usize {
+        self.compiled.size
+    }
+
+    /// The shared compiled component.
+    pub fn compiled(&self) -> &Arc<Compiled> {
+        &self.compiled
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
-            .field("info", &self.info)
-            .field("sha256", &self.sha256)
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("sha256", &self.compiled.sha256)
             .finish()
     }
 }
@@ -184,20 +237,31 @@ impl Engine {
     }
 
     /// Validates and compiles a plugin (or loads it precompiled from the
-    /// cache). Nothing about the plugin is trusted: every failure is an
-    /// [`Error::InvalidPlugin`] saying what is wrong.
+    /// cache), named as the component says. Nothing about the plugin is
+    /// trusted: every failure is an [`Error::InvalidPlugin`] saying what is
+    /// wrong.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, Error> {
+        let compiled = Arc::new(self.compile(bytes)?);
+        let (name, version) = (compiled.info.name.clone(), compiled.info.version.clone());
+        Ok(Plugin::new(compiled, name, version))
+    }
+
+    /// Validates and compiles a component (see [`Engine::load`]).
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, Error> {
         if bytes.len() > self.config.max_plugin_bytes {
-            return Err(Error::InvalidPlugin(format!(
-                "the plugin is {} bytes; the limit is {} bytes",
-                bytes.len(),
-                self.config.max_plugin_bytes
-            )));
+            return Err(Error::invalid_plugin(
+                Defect::TooLarge,
+                format!(
+                    "the plugin is {} bytes; the limit is {} bytes",
+                    bytes.len(),
+                    self.config.max_plugin_bytes
+                ),
+            ));
         }
-        if let Some(why) = inspect::reject_non_component(bytes) {
-            return Err(Error::InvalidPlugin(why));
+        if let Some(err) = inspect::reject_non_component(bytes) {
+            return Err(err);
         }
-        let embedded = inspect::embedded_info(bytes).map_err(Error::InvalidPlugin)?;
+        let embedded = inspect::embedded_info(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
 
         let component = match self
@@ -208,7 +272,10 @@ impl Engine {
             Some(component) => component,
             None => {
                 let component = Component::new(&self.inner, bytes).map_err(|e| {
-                    Error::InvalidPlugin(format!("the component does not compile: {e:#}"))
+                    Error::invalid_plugin(
+                        Defect::Malformed,
+                        format!("the component does not compile: {e:#}"),
+                    )
                 })?;
                 if let Some(cache) = &self.cache {
                     cache.store(&sha256, &component);
@@ -225,28 +292,34 @@ impl Engine {
             &self.linker
         };
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-            Error::InvalidPlugin(format!(
-                "the component does not link against the host: {e:#}"
-            ))
+            Error::invalid_plugin(
+                Defect::LinkFailed,
+                format!("the component does not link against the host: {e:#}"),
+            )
         })?;
         let pre = match contract.as_str() {
             "0.1.0" => PluginPre::V0_1_0(latest::BindingsPre::new(instance_pre).map_err(|e| {
-                Error::InvalidPlugin(format!(
-                    "the component does not implement the contract's world: {e:#}"
-                ))
+                Error::invalid_plugin(
+                    Defect::WrongWorld,
+                    format!("the component does not implement the contract's world: {e:#}"),
+                )
             })?),
             other => {
-                return Err(Error::InvalidPlugin(format!(
-                    "unsupported contract version {other}"
-                )));
+                return Err(Error::invalid_plugin(
+                    Defect::UnsupportedContract,
+                    format!("unsupported contract version {other}"),
+                ));
             }
         };
         let info = match embedded {
             Some(info) if info.contract != contract => {
-                return Err(Error::InvalidPlugin(format!(
-                    "the plugin says it targets contract {} but exports contract {contract}",
-                    info.contract
-                )));
+                return Err(Error::invalid_plugin(
+                    Defect::UnsupportedContract,
+                    format!(
+                        "the plugin says it targets contract {} but exports contract {contract}",
+                        info.contract
+                    ),
+                ));
             }
             Some(info) => info,
             None => PluginInfo {
@@ -256,7 +329,7 @@ impl Engine {
                 sdk: None,
             },
         };
-        Ok(Plugin {
+        Ok(Compiled {
             info,
             sha256,
             size: bytes.len(),
@@ -277,19 +350,25 @@ impl Engine {
             .map(str::to_owned);
         match version {
             Some(v) if contract::SUPPORTED.contains(&v.as_str()) => Ok(v),
-            Some(v) => Err(Error::InvalidPlugin(format!(
-                "the plugin targets contract {v}; this host supports {}",
-                contract::SUPPORTED.join(", ")
-            ))),
-            None => Err(Error::InvalidPlugin(format!(
-                "the component does not export `{}` (it exports: {})",
-                contract::rules_export(contract::SUPPORTED[contract::SUPPORTED.len() - 1]),
-                if exports.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    exports.join(", ")
-                }
-            ))),
+            Some(v) => Err(Error::invalid_plugin(
+                Defect::UnsupportedContract,
+                format!(
+                    "the plugin targets contract {v}; this host supports {}",
+                    contract::SUPPORTED.join(", ")
+                ),
+            )),
+            None => Err(Error::invalid_plugin(
+                Defect::WrongWorld,
+                format!(
+                    "the component does not export `{}` (it exports: {})",
+                    contract::rules_export(contract::SUPPORTED[contract::SUPPORTED.len() - 1]),
+                    if exports.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        exports.join(", ")
+                    }
+                ),
+            )),
         }
     }
 
@@ -302,10 +381,13 @@ impl Engine {
             if name.starts_with("wasi:") {
                 uses_wasi = true;
             } else if !name.starts_with("rulehost:plugin/") {
-                return Err(Error::InvalidPlugin(format!(
-                    "the component imports `{name}`, which rulehost does not provide (plugins may import only \
-                     rulehost:plugin/host and WASI p2)"
-                )));
+                return Err(Error::invalid_plugin(
+                    Defect::UnknownImport,
+                    format!(
+                        "the component imports `{name}`, which rulehost does not provide (plugins may import only \
+                         rulehost:plugin/host and WASI p2)"
+                    ),
+                ));
             }
         }
         Ok(uses_wasi)

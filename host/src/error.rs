@@ -59,8 +59,13 @@ pub enum Error {
         message: String,
     },
     /// The bytes are not a plugin this host can run.
-    #[error("{0}")]
-    InvalidPlugin(String),
+    #[error("{message}")]
+    InvalidPlugin {
+        /// Which check it failed.
+        defect: Defect,
+        /// What is wrong, for people.
+        message: String,
+    },
     /// The request (profile, offers, config, context) is malformed.
     #[error("{0}")]
     InvalidInput(String),
@@ -82,20 +87,36 @@ impl Error {
             Error::PluginTrap { .. } => "plugin_trap",
             Error::PluginInvalidOutput { .. } => "plugin_invalid_output",
             Error::PluginError { .. } => "plugin_error",
-            Error::InvalidPlugin(_) => "invalid_plugin",
+            Error::InvalidPlugin { .. } => "invalid_plugin",
             Error::InvalidInput(_) => "invalid_input",
             Error::HostBusy(_) => "host_busy",
             Error::Internal(_) => "internal",
         }
     }
 
-    /// The error as `{"error": {"code": …, "message": …}}`.
+    /// The specific check an invalid plugin failed, e.g. `core_module`.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidPlugin { defect, .. } => Some(defect.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The error as `{"error": {"code": …, "reason"?: …, "message": …}}`.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 code: self.code().to_owned(),
+                reason: self.reason().map(str::to_owned),
                 message: self.to_string(),
             },
+        }
+    }
+
+    pub(crate) fn invalid_plugin(defect: Defect, message: impl Into<String>) -> Self {
+        Error::InvalidPlugin {
+            defect,
+            message: message.into(),
         }
     }
 
@@ -121,6 +142,68 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// The stable code.
     pub code: String,
+    /// For `invalid_plugin`: the specific check that failed (a stable code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The message for people.
     pub message: String,
+}
+
+/// Why a plugin was refused. Each has a stable code (the `reason` of an
+/// `invalid_plugin` error) and an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Defect {
+    /// Larger than the size limit.
+    TooLarge,
+    /// Not WebAssembly at all.
+    NotWasm,
+    /// A core module, not a component.
+    CoreModule,
+    /// A precompiled host artifact (an ELF file).
+    Precompiled,
+    /// Truncated, malformed or failing validation.
+    Malformed,
+    /// Targets a contract version this host does not support.
+    UnsupportedContract,
+    /// Does not export the contract's `rules` interface, or not all of it.
+    WrongWorld,
+    /// Imports an interface the host does not provide.
+    UnknownImport,
+    /// Its imports do not match what the host provides.
+    LinkFailed,
+    /// Compiling it took longer than the limit.
+    CompileTimeout,
+}
+
+impl Defect {
+    /// The stable code, e.g. `core_module`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Defect::TooLarge => "too_large",
+            Defect::NotWasm => "not_wasm",
+            Defect::CoreModule => "core_module",
+            Defect::Precompiled => "precompiled_artifact",
+            Defect::Malformed => "malformed",
+            Defect::UnsupportedContract => "unsupported_contract",
+            Defect::WrongWorld => "wrong_world",
+            Defect::UnknownImport => "unknown_import",
+            Defect::LinkFailed => "link_failed",
+            Defect::CompileTimeout => "compile_timeout",
+        }
+    }
+
+    /// The HTTP status an upload refused for this reason gets: 413 when too
+    /// large, 400 when the bytes are not a component at all, 422 when they
+    /// are a component this host cannot run.
+    pub fn status(self) -> u16 {
+        match self {
+            Defect::TooLarge => 413,
+            Defect::NotWasm | Defect::CoreModule | Defect::Precompiled | Defect::Malformed => 400,
+            Defect::UnsupportedContract
+            | Defect::WrongWorld
+            | Defect::UnknownImport
+            | Defect::LinkFailed
+            | Defect::CompileTimeout => 422,
+        }
+    }
 }

@@ -71,8 +71,8 @@ pub fn decide(
         plugins: plugins
             .iter()
             .map(|p| PluginRef {
-                name: p.info().name.clone(),
-                version: p.info().version.clone(),
+                name: p.name().to_owned(),
+                version: p.version().to_owned(),
                 sha256: p.sha256().to_owned(),
             })
             .collect(),

@@ -8,9 +8,12 @@ use rulehost_test_artifacts::{COFFEE_CHAIN, TRAP};
 
 use crate::engine;
 
-fn refused(bytes: &[u8]) -> String {
+/// The refusal's reason code and message.
+fn refused(bytes: &[u8]) -> (&'static str, String) {
     match engine().load(bytes) {
-        Err(Error::InvalidPlugin(message)) => message,
+        Err(err @ Error::InvalidPlugin { .. }) => {
+            (err.reason().unwrap_or_default(), err.to_string())
+        }
         Err(other) => panic!("expected invalid_plugin, got {other}"),
         Ok(plugin) => panic!("expected invalid_plugin, loaded {plugin:?}"),
     }
@@ -40,31 +43,41 @@ fn a_plugin_reports_its_name_version_and_contract() {
 
 #[test]
 fn garbage_is_not_webassembly() {
-    assert!(refused(b"MZ this is not a plugin").contains("not a WebAssembly file"));
-    assert!(refused(b"").contains("not a WebAssembly file"));
+    for bytes in [&b"MZ this is not a plugin"[..], b""] {
+        let (reason, message) = refused(bytes);
+        assert_eq!(reason, "not_wasm");
+        assert!(message.contains("not a WebAssembly file"), "{message}");
+    }
 }
 
 #[test]
 fn a_core_module_is_not_a_component() {
     let core = wat::parse_str("(module (func (export \"tag\")))").expect("valid module");
-    assert!(refused(&core).contains("core WebAssembly module, not a component"));
+    let (reason, message) = refused(&core);
+    assert_eq!(reason, "core_module");
+    assert!(
+        message.contains("core WebAssembly module, not a component"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_truncated_component_is_malformed() {
     let bytes = std::fs::read(COFFEE_CHAIN).expect("artifact");
-    let message = refused(&bytes[..bytes.len() / 2]);
+    let (reason, message) = refused(&bytes[..bytes.len() / 2]);
+    assert_eq!(reason, "malformed");
     assert!(message.starts_with("malformed component"), "{message}");
 }
 
 #[test]
 fn a_component_of_another_world_is_refused() {
-    let message = refused(&component(
+    let (reason, message) = refused(&component(
         r#"(component
             (core module $m (func (export "f")))
             (core instance $i (instantiate $m))
             (func (export "hello") (canon lift (core func $i "f"))))"#,
     ));
+    assert_eq!(reason, "wrong_world");
     assert_eq!(
         message,
         "the component does not export `rulehost:plugin/rules@0.1.0` (it exports: hello)"
@@ -73,9 +86,10 @@ fn a_component_of_another_world_is_refused() {
 
 #[test]
 fn another_contract_version_is_refused() {
-    let message = refused(&component(
+    let (reason, message) = refused(&component(
         r#"(component (instance $i) (export "rulehost:plugin/rules@9.9.9" (instance $i)))"#,
     ));
+    assert_eq!(reason, "unsupported_contract");
     assert_eq!(
         message,
         "the plugin targets contract 9.9.9; this host supports 0.1.0"
@@ -84,9 +98,10 @@ fn another_contract_version_is_refused() {
 
 #[test]
 fn a_component_missing_the_stage_functions_is_refused() {
-    let message = refused(&component(
+    let (reason, message) = refused(&component(
         r#"(component (instance $i) (export "rulehost:plugin/rules@0.1.0" (instance $i)))"#,
     ));
+    assert_eq!(reason, "wrong_world");
     assert!(
         message.starts_with("the component does not implement the contract's world"),
         "{message}"
@@ -95,9 +110,10 @@ fn a_component_missing_the_stage_functions_is_refused() {
 
 #[test]
 fn imports_the_host_does_not_provide_are_refused() {
-    let message = refused(&component(
+    let (reason, message) = refused(&component(
         r#"(component (import "acme:spy/camera" (instance)))"#,
     ));
+    assert_eq!(reason, "unknown_import");
     assert!(
         message.starts_with(
             "the component imports `acme:spy/camera`, which rulehost does not provide"
@@ -115,9 +131,11 @@ fn plugins_over_the_size_limit_are_refused_before_parsing() {
     })
     .expect("engine");
     let bytes = std::fs::read(COFFEE_CHAIN).expect("artifact");
-    let Err(Error::InvalidPlugin(message)) = small.load(&bytes) else {
+    let Err(err @ Error::InvalidPlugin { .. }) = small.load(&bytes) else {
         panic!("expected invalid_plugin");
     };
+    assert_eq!(err.reason(), Some("too_large"));
+    let message = err.to_string();
     assert_eq!(
         message,
         format!(
@@ -176,6 +194,6 @@ fn the_cache_serves_its_own_artifacts_and_ignores_tampered_or_planted_ones() {
 
     // A precompiled artifact uploaded as a plugin is refused outright.
     let elf = &written[32..];
-    assert!(refused(elf).contains("precompiled artifact"));
-    assert!(refused(&written).contains("not a WebAssembly file"));
+    assert_eq!(refused(elf).0, "precompiled_artifact");
+    assert_eq!(refused(&written).0, "not_wasm");
 }

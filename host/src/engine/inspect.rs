@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use wasmparser::{Parser, Payload};
 
+use crate::Error;
+use crate::error::Defect;
+
 /// The custom section in which the SDK records a plugin's identity.
 pub const INFO_SECTION: &str = "rulehost:plugin";
 
@@ -22,25 +25,32 @@ pub struct PluginInfo {
 }
 
 /// Why bytes are not a component, in words a user can act on.
-pub(crate) fn reject_non_component(bytes: &[u8]) -> Option<String> {
+pub(crate) fn reject_non_component(bytes: &[u8]) -> Option<Error> {
     const WASM_MAGIC: &[u8] = b"\0asm";
     if bytes.starts_with(b"\x7fELF") {
-        return Some(
+        return Some(Error::invalid_plugin(
+            Defect::Precompiled,
             "this is a precompiled artifact (an ELF file), not a component: only .wasm components are accepted, and \
-             the host compiles them itself"
-                .into(),
-        );
+             the host compiles them itself",
+        ));
     }
     if !bytes.starts_with(WASM_MAGIC) {
-        return Some(
-            "not a WebAssembly file: it does not start with the `\\0asm` magic bytes".into(),
-        );
+        return Some(Error::invalid_plugin(
+            Defect::NotWasm,
+            "not a WebAssembly file: it does not start with the `\\0asm` magic bytes",
+        ));
     }
     if !Parser::is_component(bytes) {
         return Some(if Parser::is_core_wasm(bytes) {
-            "this is a core WebAssembly module, not a component: build plugins with `rulehost build`".into()
+            Error::invalid_plugin(
+                Defect::CoreModule,
+                "this is a core WebAssembly module, not a component: build plugins with `rulehost build`",
+            )
         } else {
-            "unsupported WebAssembly version or encoding".into()
+            Error::invalid_plugin(
+                Defect::Malformed,
+                "unsupported WebAssembly version or encoding",
+            )
         });
     }
     None
@@ -49,16 +59,19 @@ pub(crate) fn reject_non_component(bytes: &[u8]) -> Option<String> {
 /// Reads the SDK's identity record, if the component carries one. Also
 /// walks the whole binary, so a truncated or malformed file is caught here
 /// with the offset of the damage.
-pub(crate) fn embedded_info(bytes: &[u8]) -> Result<Option<PluginInfo>, String> {
+pub(crate) fn embedded_info(bytes: &[u8]) -> Result<Option<PluginInfo>, Error> {
+    let malformed = |message: String| Error::invalid_plugin(Defect::Malformed, message);
     let mut info = None;
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| format!("malformed component: {e}"))?;
+        let payload = payload.map_err(|e| malformed(format!("malformed component: {e}")))?;
         if let Payload::CustomSection(section) = payload
             && section.name() == INFO_SECTION
             && info.is_none()
         {
             let parsed = serde_json::from_slice::<PluginInfo>(section.data()).map_err(|e| {
-                format!("the `{INFO_SECTION}` section is not valid plugin info: {e}")
+                malformed(format!(
+                    "the `{INFO_SECTION}` section is not valid plugin info: {e}"
+                ))
             })?;
             info = Some(parsed);
         }
@@ -72,11 +85,15 @@ mod tests {
 
     #[test]
     fn names_what_the_bytes_are() {
-        let said = |b: &[u8]| reject_non_component(b).unwrap_or_default();
-        assert!(said(b"\x7fELF\x02\x01").contains("precompiled artifact"));
-        assert!(said(b"hello world").contains("not a WebAssembly file"));
+        let said = |b: &[u8]| {
+            reject_non_component(b)
+                .and_then(|e| e.reason())
+                .unwrap_or_default()
+        };
+        assert_eq!(said(b"\x7fELF\x02\x01"), "precompiled_artifact");
+        assert_eq!(said(b"hello world"), "not_wasm");
         let core = wat::parse_str("(module)").unwrap();
-        assert!(said(&core).contains("core WebAssembly module"));
+        assert_eq!(said(&core), "core_module");
         let component = wat::parse_str("(component)").unwrap();
         assert_eq!(reject_non_component(&component), None);
     }
@@ -85,7 +102,8 @@ mod tests {
     fn truncation_is_malformed() {
         let component = wat::parse_str(r#"(component (core module (func (export "f"))))"#).unwrap();
         let err = embedded_info(&component[..component.len() - 3]).unwrap_err();
-        assert!(err.starts_with("malformed component"), "{err}");
+        assert_eq!(err.reason(), Some("malformed"));
+        assert!(err.to_string().starts_with("malformed component"), "{err}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Engine {
         };
         for (i, plugin) in plugins.iter().enumerate() {
             run.store.data_mut().current = Arc::from(plugin.name());
-            let bindings = match &plugin.pre {
+            let bindings = match &plugin.compiled().pre {
                 PluginPre::V0_1_0(pre) => pre.instantiate(&mut run.store),
             }
             .map_err(|e| run.classify(i, e))?;
