@@ -6,7 +6,7 @@ use crate::engine::LogLine;
 use crate::model::{Stage, Timestamp};
 
 /// A decision for one customer: what the plugins concluded, with reasons.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// The customer decided for.
@@ -28,7 +28,7 @@ pub struct Decision {
 }
 
 /// A stage with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageVerdict {
     /// The stage.
@@ -40,7 +40,7 @@ pub struct StageVerdict {
 }
 
 /// A tag with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tag {
     /// The group.
@@ -57,7 +57,7 @@ pub struct Tag {
 }
 
 /// A score with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Score {
     /// The name.
@@ -71,7 +71,7 @@ pub struct Score {
 }
 
 /// A proposed offer with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proposal {
     /// The offer, from the catalog.
@@ -87,7 +87,7 @@ pub struct Proposal {
 }
 
 /// A plugin version that took part in a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginRef {
     /// Its name.
@@ -99,7 +99,7 @@ pub struct PluginRef {
 }
 
 /// Resources a decision used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Usage {
     /// Fuel burnt by all plugins together.

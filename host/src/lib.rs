@@ -12,11 +12,13 @@
 
 pub mod cli;
 pub mod decision;
+mod durable;
 pub mod engine;
 mod error;
 pub mod fixtures;
 pub mod input;
 pub mod model;
 pub mod pipeline;
+pub mod registry;
 
 pub use error::{Error, ErrorBody, ErrorDetail};

@@ -75,6 +75,19 @@ impl Serialize for Timestamp {
     }
 }
 
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("An RFC 3339 date-time"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 /// An attribute or event property: a string, number or boolean. Strings in
 /// RFC 3339 date-time form are times.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +135,22 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+impl utoipa::PartialSchema for Value {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .description(Some("A string, number or boolean; RFC 3339 date-time strings are times"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Value {}
+
 /// Something the customer did.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// The kind, e.g. "purchase" (an open set).
@@ -150,7 +177,7 @@ pub struct Event {
 /// A tag from the customer's previous decision. The whole tag object of a
 /// decision is accepted so a client can feed the last decision back; only
 /// the group and name reach plugins.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorTag {
     /// The tag group.
@@ -169,7 +196,7 @@ pub struct PriorTag {
 }
 
 /// What the previous decision concluded.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prior {
     /// Its tags.
@@ -181,7 +208,7 @@ pub struct Prior {
 }
 
 /// A customer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// The brand's id for the customer.
@@ -201,7 +228,7 @@ pub struct Profile {
 }
 
 /// An entry of the tenant's offer catalog.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Offer {
     /// Unique within the catalog.
@@ -225,7 +252,7 @@ pub struct Offer {
 }
 
 /// The lifecycle stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// New.
@@ -243,7 +270,7 @@ pub enum Stage {
 }
 
 /// Why a decision is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// A real decision.
@@ -302,6 +329,19 @@ impl<'de> Deserialize<'de> for TenantConfig {
         Ok(TenantConfig(map))
     }
 }
+
+impl utoipa::PartialSchema for TenantConfig {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .description(Some("Setting keys to strings, numbers or booleans"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TenantConfig {}
 
 impl Serialize for TenantConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -10,11 +10,12 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
+
+use crate::durable;
 
 const TAG_LEN: usize = 32;
 
@@ -30,6 +31,7 @@ impl ArtifactCache {
     /// Opens (creating if needed) a cache directory for `engine`.
     pub(crate) fn open(dir: &Path, engine: &wasmtime::Engine) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
+        durable::sweep(dir);
         let key_path = dir.join("cache.key");
         let key = match fs::read(&key_path) {
             Ok(bytes) if bytes.len() == 32 => {
@@ -40,7 +42,7 @@ impl ArtifactCache {
             _ => {
                 let mut key = [0u8; 32];
                 getrandom::fill(&mut key).map_err(std::io::Error::other)?;
-                write_atomically(&key_path, &key)?;
+                durable::write(dir, &key_path, &key)?;
                 key
             }
         };
@@ -97,38 +99,10 @@ impl ArtifactCache {
                 let mut file = Vec::with_capacity(TAG_LEN + body.len());
                 file.extend_from_slice(&self.tag(&body));
                 file.extend_from_slice(&body);
-                write_atomically(&self.path(sha256), &file)
+                durable::write(&self.dir, &self.path(sha256), &file)
             });
         if let Err(e) = result {
             tracing::warn!(sha256, error = %e, "could not cache a precompiled component");
         }
     }
-}
-
-/// Writes a file under a temporary name, syncs it and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir)?;
-    tmp.1.write_all(bytes)?;
-    tmp.1.sync_all()?;
-    fs::rename(&tmp.0, path)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
-    let path = dir.join(format!(".tmp-{}", hex::encode(suffix)));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&path)?;
-    Ok((path, file))
 }

@@ -10,7 +10,7 @@ use super::wasi::WasiState;
 use crate::model::TenantConfig;
 
 /// Severity of a captured log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     /// Very detailed.
@@ -26,7 +26,7 @@ pub enum LogLevel {
 }
 
 /// One line a plugin logged during a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogLine {
     /// The plugin that wrote it.

@@ -1,0 +1,1080 @@
+//! The only module that talks to storage: tenants, API keys, plugin
+//! versions, pipelines, config, offer catalogs and the audit log.
+//!
+//! The embedded default is SQLite in WAL mode with `synchronous=FULL` under
+//! the data directory, plugin bytes in a content-addressed blob directory
+//! beside it. Every change is one transaction that also appends its audit
+//! entry, so a crash at any point leaves the previous state, and anything
+//! acknowledged is on disk. Methods are blocking; the server calls them
+//! from its blocking pool.
+
+mod blobs;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::engine::Limits;
+use crate::model::{Offer, TenantConfig, Timestamp};
+use blobs::Blobs;
+
+/// What can go wrong with a registry operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The named thing does not exist (or belongs to another tenant).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The change is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<rusqlite::Error> for RegistryError {
+    fn from(e: rusqlite::Error) -> Self {
+        RegistryError::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::Storage(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// A tenant's resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// The largest plugin the tenant may upload, in bytes.
+    pub max_plugin_bytes: u64,
+    /// Memory of one decision's plugin instances together, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline of one decision, in milliseconds.
+    pub deadline_ms: u64,
+    /// Fuel (instruction budget) of one decision.
+    pub fuel: u64,
+    /// Decisions running at once; past this, requests get 429.
+    pub max_concurrent_decisions: u32,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        let decision = Limits::default();
+        Self {
+            max_plugin_bytes: 4 << 20,
+            memory_bytes: decision.memory_bytes,
+            deadline_ms: decision.deadline_ms,
+            fuel: decision.fuel,
+            max_concurrent_decisions: 8,
+        }
+    }
+}
+
+impl TenantLimits {
+    /// The per-decision part.
+    pub fn decision(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes,
+            deadline_ms: self.deadline_ms,
+            fuel: self.fuel,
+        }
+    }
+
+    /// Checks the limits against the host's ceilings.
+    pub fn check(&self, ceiling: &TenantLimits) -> Result<()> {
+        let bad = |field: &str, value: u64, max: u64| {
+            Err(RegistryError::Invalid(format!(
+                "limits.{field} is {value}; it must be between 1 and {max}"
+            )))
+        };
+        let fields = [
+            ("max_plugin_bytes", self.max_plugin_bytes, ceiling.max_plugin_bytes),
+            ("memory_bytes", self.memory_bytes, ceiling.memory_bytes),
+            ("deadline_ms", self.deadline_ms, ceiling.deadline_ms),
+            ("fuel", self.fuel, ceiling.fuel),
+            (
+                "max_concurrent_decisions",
+                u64::from(self.max_concurrent_decisions),
+                u64::from(ceiling.max_concurrent_decisions),
+            ),
+        ];
+        for (field, value, max) in fields {
+            if value == 0 || value > max {
+                return bad(field, value, max);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A tenant: one brand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    /// The tenant's id, used in paths.
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// The brand's offset from UTC in minutes (480 = UTC+8).
+    pub tz_offset_minutes: i32,
+    /// A disabled tenant's keys and decisions are refused.
+    pub disabled: bool,
+    /// Its limits.
+    pub limits: TenantLimits,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// An API key's public part (the secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    /// The key's id (the part of the key before the secret).
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// What it is for.
+    pub label: String,
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// What the host needs to check a key: kept in memory, compared in constant
+/// time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheck {
+    /// The key's id.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// sha256 of its secret.
+    pub secret_sha256: [u8; 32],
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// An uploaded plugin version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PluginVersion {
+    /// The plugin's name in this tenant.
+    pub name: String,
+    /// The version.
+    pub version: String,
+    /// sha256 of the component's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The contract version it targets.
+    pub contract: String,
+    /// The SDK version it was built with, if known.
+    pub sdk: Option<String>,
+    /// When it was uploaded.
+    pub created_at: Timestamp,
+}
+
+/// A plugin version by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VersionRef {
+    /// The plugin's name.
+    pub name: String,
+    /// The version.
+    pub version: String,
+    /// sha256 of its component.
+    pub sha256: String,
+}
+
+/// One slot of a tenant's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Slot {
+    /// The slot's name.
+    pub slot: String,
+    /// The version it runs, if any.
+    pub active: Option<VersionRef>,
+    /// The version a rollback would return to, if any.
+    pub previous: Option<VersionRef>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Increasing id.
+    pub id: i64,
+    /// When.
+    pub at: Timestamp,
+    /// Who: `operator` or `key:<id>`.
+    pub actor: String,
+    /// What, e.g. `pipeline.activate`.
+    pub action: String,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<String>,
+    /// Which hash, version, slot…
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Which page to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Read items after this cursor.
+    pub after: Option<String>,
+    /// At most this many items (1–500; default 50).
+    pub limit: Option<u32>,
+}
+
+impl PageRequest {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(50).clamp(1, 500) as usize
+    }
+}
+
+fn page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// Checks an identifier used in paths: 1–64 characters of `a-z 0-9 -`,
+/// starting with a letter or digit.
+pub fn check_id(what: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "{what} {id:?} must be 1-64 characters of a-z, 0-9 and '-', not starting with '-'"
+        )))
+    }
+}
+
+/// Checks a version string: 1–64 characters of `A-Z a-z 0-9 . _ + -`.
+pub fn check_version(version: &str) -> Result<()> {
+    let ok = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "version {version:?} must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '+' and '-'"
+        )))
+    }
+}
+
+fn now() -> i64 {
+    Timestamp::now().0
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp(ms)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| RegistryError::Storage(e.to_string()))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| RegistryError::Storage(format!("corrupt stored JSON: {e}")))
+}
+
+/// Appends an audit entry inside the change's transaction.
+fn audit(tx: &Transaction<'_>, tenant: Option<&str>, actor: &str, action: &str, detail: serde_json::Value) -> Result<()> {
+    tx.execute(
+        "INSERT INTO audit (tenant_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tenant, now(), actor, action, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+/// The registry.
+pub struct Registry {
+    conn: Mutex<Connection>,
+    blobs: Blobs,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("dir", &self.dir).finish()
+    }
+}
+
+fn tenant_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Tenant, String)> {
+    Ok((
+        Tenant {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            tz_offset_minutes: row.get(2)?,
+            disabled: row.get::<_, i64>(3)? != 0,
+            limits: TenantLimits::default(),
+            created_at: ts(row.get(5)?),
+        },
+        row.get(4)?,
+    ))
+}
+
+const TENANT_COLUMNS: &str = "id, name, tz_offset_minutes, disabled, limits, created_at";
+
+impl Registry {
+    /// Opens (creating if needed) the registry in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut conn = Connection::open(dir.join("registry.sqlite3"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            blobs: Blobs::open(dir.join("blobs"))?,
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction half
+        // applied (it rolls back on drop), so the connection is still good.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- tenants -------------------------------------------------------
+
+    /// Creates a tenant.
+    pub fn create_tenant(&self, actor: &str, tenant: &Tenant) -> Result<Tenant> {
+        check_id("tenant id", &tenant.id)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: Option<String> = tx
+            .query_row("SELECT id FROM tenants WHERE id = ?1", [&tenant.id], |r| r.get(0))
+            .optional()?;
+        if exists.is_some() {
+            return Err(RegistryError::Conflict(format!("tenant {:?} already exists", tenant.id)));
+        }
+        let created = Tenant {
+            created_at: Timestamp::now(),
+            ..tenant.clone()
+        };
+        tx.execute(
+            "INSERT INTO tenants (id, name, tz_offset_minutes, disabled, limits, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                created.id,
+                created.name,
+                created.tz_offset_minutes,
+                created.disabled as i64,
+                to_json(&created.limits)?,
+                created.created_at.0
+            ],
+        )?;
+        audit(&tx, Some(&created.id), actor, "tenant.create", serde_json::to_value(&created).unwrap_or_default())?;
+        tx.commit()?;
+        Ok(created)
+    }
+
+    /// One tenant.
+    pub fn tenant(&self, id: &str) -> Result<Tenant> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), [id], tenant_row)
+            .optional()?;
+        let (mut tenant, limits) = row.ok_or_else(|| RegistryError::NotFound(format!("no tenant {id:?}")))?;
+        tenant.limits = from_json(&limits)?;
+        Ok(tenant)
+    }
+
+    /// A page of tenants by id.
+    pub fn tenants(&self, page_request: &PageRequest) -> Result<Page<Tenant>> {
+        let limit = page_request.limit();
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
+            tenant_row,
+        )?;
+        let mut tenants = Vec::new();
+        for row in rows {
+            let (mut tenant, limits) = row?;
+            tenant.limits = from_json(&limits)?;
+            tenants.push(tenant);
+        }
+        Ok(page(tenants, limit, |t| t.id.clone()))
+    }
+
+    /// Changes a tenant's name, time zone, disabled flag or limits.
+    pub fn update_tenant(&self, actor: &str, id: &str, change: &TenantChange) -> Result<Tenant> {
+        let mut tenant = self.tenant(id)?;
+        if let Some(name) = &change.name {
+            tenant.name = name.clone();
+        }
+        if let Some(tz) = change.tz_offset_minutes {
+            tenant.tz_offset_minutes = tz;
+        }
+        if let Some(disabled) = change.disabled {
+            tenant.disabled = disabled;
+        }
+        if let Some(limits) = change.limits {
+            tenant.limits = limits;
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE tenants SET name = ?2, tz_offset_minutes = ?3, disabled = ?4, limits = ?5 WHERE id = ?1",
+            params![id, tenant.name, tenant.tz_offset_minutes, tenant.disabled as i64, to_json(&tenant.limits)?],
+        )?;
+        audit(&tx, Some(id), actor, "tenant.update", serde_json::to_value(change).unwrap_or_default())?;
+        tx.commit()?;
+        Ok(tenant)
+    }
+
+    // ---- keys ----------------------------------------------------------
+
+    /// Issues a key for a tenant; returns the record and the full key,
+    /// `rh_<id>_<secret>`, which is not stored and cannot be shown again.
+    pub fn create_key(&self, actor: &str, tenant_id: &str, label: &str) -> Result<(ApiKey, String)> {
+        let mut id = [0u8; 6];
+        let mut secret = [0u8; 24];
+        getrandom::fill(&mut id).map_err(|e| RegistryError::Storage(e.to_string()))?;
+        getrandom::fill(&mut secret).map_err(|e| RegistryError::Storage(e.to_string()))?;
+        self.insert_key(actor, tenant_id, label, &hex::encode(id), &hex::encode(secret))
+    }
+
+    /// Inserts a key with a chosen id and secret (the demo's documented
+    /// keys); ordinary keys come from [`Registry::create_key`].
+    pub fn insert_key(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        label: &str,
+        id: &str,
+        secret: &str,
+    ) -> Result<(ApiKey, String)> {
+        self.tenant(tenant_id)?;
+        let key = ApiKey {
+            id: id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            label: label.to_owned(),
+            created_at: Timestamp::now(),
+            revoked_at: None,
+        };
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO api_keys (id, tenant_id, label, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.id, key.tenant_id, key.label, &hash[..], key.created_at.0],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                RegistryError::Conflict(format!("key id {id:?} is taken"))
+            }
+            other => other.into(),
+        })?;
+        audit(&tx, Some(tenant_id), actor, "key.create", serde_json::json!({"key_id": key.id, "label": label}))?;
+        tx.commit()?;
+        Ok((key, format!("rh_{id}_{secret}")))
+    }
+
+    /// A page of a tenant's keys by id.
+    pub fn keys(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<ApiKey>> {
+        self.tenant(tenant_id)?;
+        let limit = page_request.limit();
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys
+             WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let keys = stmt
+            .query_map(
+                params![tenant_id, page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
+                |r| {
+                    Ok(ApiKey {
+                        id: r.get(0)?,
+                        tenant_id: r.get(1)?,
+                        label: r.get(2)?,
+                        created_at: ts(r.get(3)?),
+                        revoked_at: r.get::<_, Option<i64>>(4)?.map(ts),
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(page(keys, limit, |k| k.id.clone()))
+    }
+
+    /// Revokes a key; revoking twice is harmless.
+    pub fn revoke_key(&self, actor: &str, tenant_id: &str, key_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant_id, key_id, now()],
+        )?;
+        if changed == 0 {
+            return Err(RegistryError::NotFound(format!("no key {key_id:?}")));
+        }
+        audit(&tx, Some(tenant_id), actor, "key.revoke", serde_json::json!({"key_id": key_id}))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every key, for the in-memory check.
+    pub fn key_checks(&self) -> Result<Vec<KeyCheck>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, tenant_id, secret_sha256, revoked_at FROM api_keys")?;
+        let rows = stmt.query_map([], |r| {
+            let hash: Vec<u8> = r.get(2)?;
+            Ok(KeyCheck {
+                id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                secret_sha256: hash.try_into().unwrap_or([0; 32]),
+                revoked: r.get::<_, Option<i64>>(3)?.is_some(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    // ---- plugin versions -------------------------------------------------
+
+    /// Stores an uploaded plugin version: the bytes first (durably), then
+    /// the row. Uploading the same bytes under the same name and version
+    /// again is accepted and changes nothing (`Ok(false)`); other bytes
+    /// under an existing name and version are a conflict.
+    pub fn put_version(&self, actor: &str, tenant_id: &str, version: &PluginVersion, bytes: &[u8]) -> Result<bool> {
+        check_id("plugin name", &version.name)?;
+        check_version(&version.version)?;
+        if let Some(existing) = self.version(tenant_id, &version.name, &version.version).ok() {
+            return if existing.sha256 == version.sha256 {
+                Ok(false)
+            } else {
+                Err(RegistryError::Conflict(format!(
+                    "{} {} already exists with other bytes (sha256 {}); versions are immutable, upload a new version",
+                    version.name, version.version, existing.sha256
+                )))
+            };
+        }
+        self.blobs.put(&version.sha256, bytes)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO plugin_versions (tenant_id, name, version, sha256, size, contract, sdk, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                tenant_id,
+                version.name,
+                version.version,
+                version.sha256,
+                version.size as i64,
+                version.contract,
+                version.sdk,
+                version.created_at.0
+            ],
+        )?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            "plugin.upload",
+            serde_json::json!({"name": version.name, "version": version.version, "sha256": version.sha256, "size": version.size}),
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// One plugin version.
+    pub fn version(&self, tenant_id: &str, name: &str, version: &str) -> Result<PluginVersion> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
+             WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+            params![tenant_id, name, version],
+            version_row,
+        )
+        .optional()?
+        .ok_or_else(|| RegistryError::NotFound(format!("no plugin {name} {version}")))
+    }
+
+    /// A page of a tenant's plugin versions by name, then version.
+    pub fn versions(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<PluginVersion>> {
+        let limit = page_request.limit();
+        let (after_name, after_version) = match page_request.after.as_deref().and_then(|a| a.split_once('@')) {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
+             WHERE tenant_id = ?1 AND (name, version) > (?2, ?3) ORDER BY name, version LIMIT ?4",
+        )?;
+        let versions = stmt
+            .query_map(params![tenant_id, after_name, after_version, limit as i64 + 1], version_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(page(versions, limit, |v| format!("{}@{}", v.name, v.version)))
+    }
+
+    /// Deletes a version no slot runs. It also leaves every slot's rollback
+    /// history, so a rollback never lands on it.
+    pub fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()> {
+        let record = self.version(tenant_id, name, version)?;
+        let slots = self.pipeline(tenant_id)?;
+        if let Some(slot) = slots
+            .iter()
+            .find(|s| s.active.as_ref().is_some_and(|a| a.name == name && a.version == version))
+        {
+            return Err(RegistryError::Conflict(format!(
+                "{name} {version} is active in slot {:?}; activate another version first",
+                slot.slot
+            )));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE activations SET rolled_back = 1 WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+            params![tenant_id, name, version],
+        )?;
+        tx.execute(
+            "DELETE FROM plugin_versions WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+            params![tenant_id, name, version],
+        )?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            "plugin.delete",
+            serde_json::json!({"name": name, "version": version, "sha256": record.sha256}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The bytes of a stored component.
+    pub fn blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        Ok(self.blobs.get(sha256)?)
+    }
+
+    // ---- pipeline --------------------------------------------------------
+
+    /// Sets the ordered slots of a tenant's pipeline. Slots that stay keep
+    /// their active version and history; removed slots lose theirs.
+    pub fn set_pipeline(&self, actor: &str, tenant_id: &str, slots: &[String]) -> Result<Vec<Slot>> {
+        self.tenant(tenant_id)?;
+        for (i, slot) in slots.iter().enumerate() {
+            check_id("slot", slot)?;
+            if slots[..i].contains(slot) {
+                return Err(RegistryError::Invalid(format!("slot {slot:?} is listed twice")));
+            }
+        }
+        if slots.len() > 16 {
+            return Err(RegistryError::Invalid(format!("{} slots; a pipeline has at most 16", slots.len())));
+        }
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM pipeline_slots WHERE tenant_id = ?1", [tenant_id])?;
+            for (position, slot) in slots.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO pipeline_slots (tenant_id, position, slot) VALUES (?1, ?2, ?3)",
+                    params![tenant_id, position as i64, slot],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM activations WHERE tenant_id = ?1 AND slot NOT IN (SELECT slot FROM pipeline_slots WHERE tenant_id = ?1)",
+                [tenant_id],
+            )?;
+            audit(&tx, Some(tenant_id), actor, "pipeline.set", serde_json::json!({"slots": slots}))?;
+            tx.commit()?;
+        }
+        self.pipeline(tenant_id)
+    }
+
+    /// The tenant's pipeline: slots in order with their active and previous
+    /// versions.
+    pub fn pipeline(&self, tenant_id: &str) -> Result<Vec<Slot>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
+        let names = stmt
+            .query_map([tenant_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut history = conn.prepare(
+            "SELECT a.name, a.version, v.sha256 FROM activations a
+             JOIN plugin_versions v ON v.tenant_id = a.tenant_id AND v.name = a.name AND v.version = a.version
+             WHERE a.tenant_id = ?1 AND a.slot = ?2 AND a.rolled_back = 0 ORDER BY a.id DESC LIMIT 2",
+        )?;
+        let mut slots = Vec::with_capacity(names.len());
+        for slot in names {
+            let mut refs = history
+                .query_map(params![tenant_id, slot], |r| {
+                    Ok(VersionRef {
+                        name: r.get(0)?,
+                        version: r.get(1)?,
+                        sha256: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter();
+            slots.push(Slot {
+                slot,
+                active: refs.next(),
+                previous: refs.next(),
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Makes `name` `version` the active version of `slot`.
+    pub fn activate(&self, actor: &str, tenant_id: &str, slot: &str, name: &str, version: &str) -> Result<Vec<Slot>> {
+        let record = self.version(tenant_id, name, version)?;
+        let current = self.pipeline(tenant_id)?;
+        let Some(state) = current.iter().find(|s| s.slot == slot) else {
+            return Err(RegistryError::NotFound(format!(
+                "no slot {slot:?} in the pipeline (slots: {:?})",
+                current.iter().map(|s| s.slot.as_str()).collect::<Vec<_>>()
+            )));
+        };
+        if state.active.as_ref().is_some_and(|a| a.name == name && a.version == version) {
+            return Ok(current);
+        }
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO activations (tenant_id, slot, name, version, activated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![tenant_id, slot, name, version, now()],
+            )?;
+            audit(
+                &tx,
+                Some(tenant_id),
+                actor,
+                "pipeline.activate",
+                serde_json::json!({"slot": slot, "name": name, "version": version, "sha256": record.sha256,
+                                   "replaced": state.active}),
+            )?;
+            tx.commit()?;
+        }
+        self.pipeline(tenant_id)
+    }
+
+    /// Returns `slot` to the version it ran before the current one.
+    pub fn rollback(&self, actor: &str, tenant_id: &str, slot: &str) -> Result<Vec<Slot>> {
+        let current = self.pipeline(tenant_id)?;
+        let Some(state) = current.iter().find(|s| s.slot == slot) else {
+            return Err(RegistryError::NotFound(format!("no slot {slot:?} in the pipeline")));
+        };
+        let (Some(active), Some(previous)) = (&state.active, &state.previous) else {
+            return Err(RegistryError::Conflict(format!("slot {slot:?} has no previous version to roll back to")));
+        };
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE activations SET rolled_back = 1 WHERE id =
+                 (SELECT id FROM activations WHERE tenant_id = ?1 AND slot = ?2 AND rolled_back = 0 ORDER BY id DESC LIMIT 1)",
+                params![tenant_id, slot],
+            )?;
+            audit(
+                &tx,
+                Some(tenant_id),
+                actor,
+                "pipeline.rollback",
+                serde_json::json!({"slot": slot, "from": active, "to": previous}),
+            )?;
+            tx.commit()?;
+        }
+        self.pipeline(tenant_id)
+    }
+
+    // ---- config and offers -------------------------------------------------
+
+    /// Replaces the tenant's config; returns its new version.
+    pub fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
+        self.put_document(actor, tenant_id, "tenant_config", "config.replace", &to_json(config)?)
+    }
+
+    /// The tenant's config and its version (0 and empty if never set).
+    pub fn config(&self, tenant_id: &str) -> Result<(i64, TenantConfig)> {
+        match self.document(tenant_id, "tenant_config")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, TenantConfig::default())),
+        }
+    }
+
+    /// Replaces the tenant's offer catalog; returns its new version.
+    pub fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
+        self.put_document(actor, tenant_id, "offer_catalogs", "offers.replace", &to_json(&offers)?)
+    }
+
+    /// The tenant's offer catalog and its version (0 and empty if never set).
+    pub fn offers(&self, tenant_id: &str) -> Result<(i64, Vec<Offer>)> {
+        match self.document(tenant_id, "offer_catalogs")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, Vec::new())),
+        }
+    }
+
+    fn put_document(&self, actor: &str, tenant_id: &str, table: &str, action: &str, body: &str) -> Result<i64> {
+        self.tenant(tenant_id)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let version: i64 = tx.query_row(
+            &format!("SELECT coalesce(max(version), 0) + 1 FROM {table} WHERE tenant_id = ?1"),
+            [tenant_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            &format!("INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"),
+            params![tenant_id, version, body, now()],
+        )?;
+        let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+        audit(&tx, Some(tenant_id), actor, action, serde_json::json!({"version": version, "sha256": sha256}))?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    fn document(&self, tenant_id: &str, table: &str) -> Result<Option<(i64, String)>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("SELECT version, body FROM {table} WHERE tenant_id = ?1 ORDER BY version DESC LIMIT 1"),
+                [tenant_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    // ---- audit -------------------------------------------------------------
+
+    /// A page of a tenant's audit log, oldest first.
+    pub fn audit(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<AuditEntry>> {
+        let limit = page_request.limit();
+        let after: i64 = match &page_request.after {
+            Some(a) => a
+                .parse()
+                .map_err(|_| RegistryError::Invalid(format!("cursor {a:?} is not an audit id")))?,
+            None => 0,
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, actor, action, tenant_id, detail FROM audit
+             WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant_id, after, limit as i64 + 1], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, at, actor, action, tenant_id, detail) = row?;
+            entries.push(AuditEntry {
+                id,
+                at: ts(at),
+                actor,
+                action,
+                tenant_id,
+                detail: from_json(&detail)?,
+            });
+        }
+        Ok(page(entries, limit, |e| e.id.to_string()))
+    }
+}
+
+fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginVersion> {
+    Ok(PluginVersion {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        sha256: r.get(2)?,
+        size: r.get::<_, i64>(3)? as u64,
+        contract: r.get(4)?,
+        sdk: r.get(5)?,
+        created_at: ts(r.get(6)?),
+    })
+}
+
+/// A change to a tenant: fields left out stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantChange {
+    /// A new display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new UTC offset in minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz_offset_minutes: Option<i32>,
+    /// Disable (true) or enable (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// New limits (all fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TenantLimits>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(dir.path()).unwrap();
+        (dir, registry)
+    }
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            name: id.into(),
+            tz_offset_minutes: 480,
+            disabled: false,
+            limits: TenantLimits::default(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn version(name: &str, version: &str, sha: &str) -> PluginVersion {
+        PluginVersion {
+            name: name.into(),
+            version: version.into(),
+            sha256: sha.into(),
+            size: 3,
+            contract: "0.1.0".into(),
+            sdk: None,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("tenant id", "coffee-chain-2").is_ok());
+        for bad in ["", "Coffee", "-x", "a b", &"x".repeat(65)] {
+            assert!(check_id("tenant id", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_version("1.2.0-rc.1+build5").is_ok());
+        assert!(check_version("1 2").is_err());
+    }
+
+    #[test]
+    fn activation_and_rollback_keep_a_history() {
+        let (_dir, r) = registry();
+        r.create_tenant("operator", &tenant("t")).unwrap();
+        for (v, sha) in [("1", "aa"), ("2", "bb"), ("3", "cc")] {
+            assert!(r.put_version("operator", "t", &version("p", v, sha), b"abc").unwrap());
+        }
+        r.set_pipeline("operator", "t", &["main".into()]).unwrap();
+        r.activate("operator", "t", "main", "p", "1").unwrap();
+        r.activate("operator", "t", "main", "p", "2").unwrap();
+        let slots = r.activate("operator", "t", "main", "p", "3").unwrap();
+        assert_eq!(slots[0].active.as_ref().unwrap().version, "3");
+        assert_eq!(slots[0].previous.as_ref().unwrap().version, "2");
+        let slots = r.rollback("operator", "t", "main").unwrap();
+        assert_eq!(slots[0].active.as_ref().unwrap().version, "2");
+        let slots = r.rollback("operator", "t", "main").unwrap();
+        assert_eq!(slots[0].active.as_ref().unwrap().version, "1");
+        assert!(matches!(r.rollback("operator", "t", "main"), Err(RegistryError::Conflict(_))));
+    }
+
+    #[test]
+    fn versions_are_immutable_and_active_ones_cannot_be_deleted() {
+        let (_dir, r) = registry();
+        r.create_tenant("operator", &tenant("t")).unwrap();
+        assert!(r.put_version("operator", "t", &version("p", "1", "aa"), b"abc").unwrap());
+        assert!(!r.put_version("operator", "t", &version("p", "1", "aa"), b"abc").unwrap());
+        assert!(matches!(
+            r.put_version("operator", "t", &version("p", "1", "bb"), b"xyz"),
+            Err(RegistryError::Conflict(_))
+        ));
+        r.set_pipeline("operator", "t", &["main".into()]).unwrap();
+        r.activate("operator", "t", "main", "p", "1").unwrap();
+        assert!(matches!(r.delete_version("operator", "t", "p", "1"), Err(RegistryError::Conflict(_))));
+    }
+
+    #[test]
+    fn deleted_versions_leave_the_rollback_history() {
+        let (_dir, r) = registry();
+        r.create_tenant("operator", &tenant("t")).unwrap();
+        r.put_version("operator", "t", &version("p", "1", "aa"), b"a").unwrap();
+        r.put_version("operator", "t", &version("p", "2", "bb"), b"b").unwrap();
+        r.set_pipeline("operator", "t", &["main".into()]).unwrap();
+        r.activate("operator", "t", "main", "p", "1").unwrap();
+        r.activate("operator", "t", "main", "p", "2").unwrap();
+        r.delete_version("operator", "t", "p", "1").unwrap();
+        let slots = r.pipeline("t").unwrap();
+        assert_eq!(slots[0].previous, None);
+    }
+
+    #[test]
+    fn lists_are_paginated() {
+        let (_dir, r) = registry();
+        for id in ["a", "b", "c", "d", "e"] {
+            r.create_tenant("operator", &tenant(id)).unwrap();
+        }
+        let first = r.tenants(&PageRequest { after: None, limit: Some(2) }).unwrap();
+        assert_eq!(first.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let second = r.tenants(&PageRequest { after: first.next, limit: Some(2) }).unwrap();
+        assert_eq!(second.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
+        let third = r.tenants(&PageRequest { after: second.next, limit: Some(2) }).unwrap();
+        assert_eq!(third.items.len(), 1);
+        assert_eq!(third.next, None);
+    }
+
+    #[test]
+    fn every_change_is_audited_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let r = Registry::open(dir.path()).unwrap();
+            r.create_tenant("operator", &tenant("t")).unwrap();
+            r.put_config("key:k1", "t", &TenantConfig([("a".to_owned(), "1".to_owned())].into())).unwrap();
+            r.put_offers("key:k1", "t", &[]).unwrap();
+        }
+        let r = Registry::open(dir.path()).unwrap();
+        assert_eq!(r.config("t").unwrap().0, 1);
+        let actions: Vec<_> = r
+            .audit("t", &PageRequest::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| (e.actor, e.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("operator".to_owned(), "tenant.create".to_owned()),
+                ("key:k1".to_owned(), "config.replace".to_owned()),
+                ("key:k1".to_owned(), "offers.replace".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The registry's schema, as numbered migrations.
+//!
+//! `PRAGMA user_version` records how many migrations a database has had;
+//! opening a database applies the rest, each in its own transaction. A
+//! released migration is never edited: a change is a new entry.
+
+use rusqlite::Connection;
+
+/// The migrations, in order. Entry `i` takes the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: tenants, keys, plugins, pipelines, config, offers, audit.
+    r#"
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        tz_offset_minutes INTEGER NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        limits TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        label TEXT NOT NULL,
+        secret_sha256 BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) STRICT;
+    CREATE INDEX api_keys_by_tenant ON api_keys(tenant_id, id);
+
+    CREATE TABLE plugin_versions (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        contract TEXT NOT NULL,
+        sdk TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name, version)
+    ) STRICT;
+    CREATE INDEX plugin_versions_by_sha ON plugin_versions(sha256);
+
+    CREATE TABLE pipeline_slots (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        position INTEGER NOT NULL,
+        slot TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, slot)
+    ) STRICT;
+
+    -- Every activation of a slot, oldest first. The slot runs its newest
+    -- row that was not rolled back; rolling back marks that row.
+    CREATE TABLE activations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        slot TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        activated_at INTEGER NOT NULL,
+        rolled_back INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX activations_by_slot ON activations(tenant_id, slot, id);
+
+    CREATE TABLE tenant_config (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, version)
+    ) STRICT;
+
+    CREATE TABLE offer_catalogs (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, version)
+    ) STRICT;
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_tenant ON audit(tenant_id, id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations the database has not had yet.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if applied > CURRENT {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database has schema version {applied}, newer than this build's {CURRENT}; \
+             upgrade rulehost"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
