@@ -1,8 +1,10 @@
-//! The `rulehost` command: `build`, `eval` and `test`.
+//! The `rulehost` command: `serve`, `build`, `eval`, `test`, and the
+//! client commands `plugin …` and `decide` that talk to a server.
 //!
-//! Exit codes: 0 success; 1 the decision or a fixture failed (the error is
-//! printed as JSON on stdout for `eval`); 2 the command could not run (bad
-//! arguments, unreadable files, an invalid plugin for `test`).
+//! Exit codes: 0 success; 1 the decision, a fixture or a server request
+//! failed (the error is printed as JSON on stdout); 2 the command could not
+//! run (bad arguments, unreadable files, an invalid plugin for `test`, a
+//! server that cannot start).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::client::{Client, Reply};
 use crate::engine::{Engine, EngineConfig, Limits, Plugin};
 use crate::model::{self, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
+use crate::server::{Overrides, Server, ServerConfig};
 use crate::{Error, fixtures, pipeline};
 
 /// Runs brands' customer rules as sandboxed WebAssembly plugins.
@@ -25,12 +29,113 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server: the API over an embedded data directory.
+    Serve(ServeArgs),
+    /// Manage a tenant's plugins on a running server.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Ask a running server for a decision.
+    Decide(DecideArgs),
     /// Build a plugin crate into a component ready to upload; prints its path.
     Build(BuildArgs),
     /// Run plugins on one profile and print the decision as JSON.
     Eval(EvalArgs),
     /// Run a plugin against a folder of fixtures.
     Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A TOML settings file (see README for every setting).
+    #[arg(long, env = "RULEHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080; env RULEHOST_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory [default: ./data; env RULEHOST_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Preload the demo tenants (coffee, apparel) with their plugins,
+    /// config, offers and documented keys.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, env = "RULEHOST_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The tenant.
+    #[arg(long, env = "RULEHOST_TENANT")]
+    tenant: String,
+    /// The tenant's API key (or the operator token).
+    #[arg(long, env = "RULEHOST_KEY", hide_env_values = true)]
+    key: String,
+}
+
+impl ServerArgs {
+    fn client(&self) -> Client {
+        Client::new(&self.server, &self.tenant, &self.key)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Upload a component as a new version.
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Name in the tenant [default: what the component records].
+        #[arg(long)]
+        name: Option<String>,
+        /// Version [default: what the component records].
+        #[arg(long)]
+        version: Option<String>,
+        /// Also activate it in this slot.
+        #[arg(long)]
+        activate: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the tenant's plugin versions.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a version the one a slot runs.
+    Activate {
+        /// Plugin name.
+        name: String,
+        /// Version.
+        version: String,
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Return a slot to its previous version.
+    Rollback {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DecideArgs {
+    /// A profile JSON file ("-" reads stdin), or a whole decide request
+    /// (`{"profile": …, "now": …}`).
+    #[arg(long)]
+    profile: PathBuf,
+    /// The decision's time, RFC 3339 [default: the server's clock].
+    #[arg(long)]
+    now: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -145,16 +250,29 @@ struct TestArgs {
     engine: EngineArgs,
 }
 
+fn init_logging(default: &str, json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging("warn", false);
+    }
     match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Plugin(command) => plugin(command),
+        Command::Decide(args) => decide(args),
         Command::Build(args) => build(args),
         Command::Eval(args) => eval(args),
         Command::Test(args) => test(args),
@@ -299,4 +417,121 @@ fn test(args: TestArgs) -> ExitCode {
         }
         Err(e) => fatal(e),
     }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        config_file: args.config,
+        listen: args.listen,
+        data_dir: args.data_dir,
+    };
+    let config = match ServerConfig::load(&overrides, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => return fatal(e),
+    };
+    init_logging("info", config.log_format == "json");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fatal(format!("starting the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let server = Server::bind(&config, args.demo).await?;
+        let addr = server.local_addr().map_err(|e| e.to_string())?;
+        if args.demo {
+            let token = config
+                .operator_token
+                .as_deref()
+                .unwrap_or(crate::demo::OPERATOR_TOKEN);
+            emit(&crate::server::demo_banner(addr, token));
+        } else {
+            emit(&format!("rulehost listening on http://{addr}\n"));
+        }
+        server.run(crate::server::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fatal(e),
+    }
+}
+
+/// Prints a server reply; exit 0 on 2xx, 1 otherwise.
+fn reply(result: Result<Reply, String>) -> ExitCode {
+    match result {
+        Ok(reply) => {
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&reply.body).unwrap_or_default()
+            ));
+            if reply.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => fatal(e),
+    }
+}
+
+fn plugin(command: PluginCommand) -> ExitCode {
+    match command {
+        PluginCommand::Push {
+            file,
+            name,
+            version,
+            activate,
+            server,
+        } => {
+            let bytes = match std::fs::read(&file) {
+                Ok(bytes) => bytes,
+                Err(e) => return fatal(format!("reading {}: {e}", file.display())),
+            };
+            let client = server.client();
+            let pushed = match client.push(&bytes, name.as_deref(), version.as_deref()) {
+                Ok(pushed) => pushed,
+                Err(e) => return fatal(e),
+            };
+            let Some(slot) = activate.filter(|_| pushed.ok()) else {
+                return reply(Ok(pushed));
+            };
+            let field = |k: &str| {
+                pushed
+                    .body
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            reply(client.activate(&slot, &field("name"), &field("version")))
+        }
+        PluginCommand::List { server } => reply(server.client().list(None)),
+        PluginCommand::Activate {
+            name,
+            version,
+            slot,
+            server,
+        } => reply(server.client().activate(&slot, &name, &version)),
+        PluginCommand::Rollback { slot, server } => reply(server.client().rollback(&slot)),
+    }
+}
+
+fn decide(args: DecideArgs) -> ExitCode {
+    let text = match read(&args.profile) {
+        Ok(text) => text,
+        Err(e) => return fatal(e),
+    };
+    let mut request: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(e) => return fatal(format!("{}: {e}", args.profile.display())),
+    };
+    // A bare profile is wrapped into a request.
+    if request.get("profile").is_none() {
+        request = serde_json::json!({ "profile": request });
+    }
+    if let Some(now) = args.now {
+        request["now"] = serde_json::Value::String(now);
+    }
+    reply(args.server.client().decide(&request))
 }

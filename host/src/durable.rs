@@ -38,7 +38,9 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 /// Removes temporary files a crash left in `dir`.
 pub(crate) fn sweep(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
             let _ = fs::remove_file(entry.path());

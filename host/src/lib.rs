@@ -10,15 +10,21 @@
 //! - [`fixtures`] runs plugins against expected outputs (`rulehost test`);
 //! - [`cli`] is the `rulehost` command.
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod decision;
+pub mod demo;
 mod durable;
 pub mod engine;
 mod error;
 pub mod fixtures;
 pub mod input;
+pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod registry;
+pub mod server;
 
-pub use error::{Error, ErrorBody, ErrorDetail};
+pub use error::{Defect, Error, ErrorBody, ErrorDetail};

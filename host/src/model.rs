@@ -142,7 +142,9 @@ impl utoipa::PartialSchema for Value {
             .item(ObjectBuilder::new().schema_type(Type::String))
             .item(ObjectBuilder::new().schema_type(Type::Number))
             .item(ObjectBuilder::new().schema_type(Type::Boolean))
-            .description(Some("A string, number or boolean; RFC 3339 date-time strings are times"))
+            .description(Some(
+                "A string, number or boolean; RFC 3339 date-time strings are times",
+            ))
             .into()
     }
 }

@@ -14,7 +14,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -101,7 +101,11 @@ impl TenantLimits {
             )))
         };
         let fields = [
-            ("max_plugin_bytes", self.max_plugin_bytes, ceiling.max_plugin_bytes),
+            (
+                "max_plugin_bytes",
+                self.max_plugin_bytes,
+                ceiling.max_plugin_bytes,
+            ),
             ("memory_bytes", self.memory_bytes, ceiling.memory_bytes),
             ("deadline_ms", self.deadline_ms, ceiling.deadline_ms),
             ("fuel", self.fuel, ceiling.fuel),
@@ -264,7 +268,9 @@ fn page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Pa
 pub fn check_id(what: &str, id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-');
     if ok {
         Ok(())
@@ -304,11 +310,18 @@ fn to_json<T: Serialize>(value: &T) -> Result<String> {
 }
 
 fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| RegistryError::Storage(format!("corrupt stored JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| RegistryError::Storage(format!("corrupt stored JSON: {e}")))
 }
 
 /// Appends an audit entry inside the change's transaction.
-fn audit(tx: &Transaction<'_>, tenant: Option<&str>, actor: &str, action: &str, detail: serde_json::Value) -> Result<()> {
+fn audit(
+    tx: &Transaction<'_>,
+    tenant: Option<&str>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO audit (tenant_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![tenant, now(), actor, action, detail.to_string()],
@@ -376,10 +389,15 @@ impl Registry {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: Option<String> = tx
-            .query_row("SELECT id FROM tenants WHERE id = ?1", [&tenant.id], |r| r.get(0))
+            .query_row("SELECT id FROM tenants WHERE id = ?1", [&tenant.id], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_some() {
-            return Err(RegistryError::Conflict(format!("tenant {:?} already exists", tenant.id)));
+            return Err(RegistryError::Conflict(format!(
+                "tenant {:?} already exists",
+                tenant.id
+            )));
         }
         let created = Tenant {
             created_at: Timestamp::now(),
@@ -396,7 +414,13 @@ impl Registry {
                 created.created_at.0
             ],
         )?;
-        audit(&tx, Some(&created.id), actor, "tenant.create", serde_json::to_value(&created).unwrap_or_default())?;
+        audit(
+            &tx,
+            Some(&created.id),
+            actor,
+            "tenant.create",
+            serde_json::to_value(&created).unwrap_or_default(),
+        )?;
         tx.commit()?;
         Ok(created)
     }
@@ -405,9 +429,14 @@ impl Registry {
     pub fn tenant(&self, id: &str) -> Result<Tenant> {
         let conn = self.conn();
         let row = conn
-            .query_row(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"), [id], tenant_row)
+            .query_row(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
+                [id],
+                tenant_row,
+            )
             .optional()?;
-        let (mut tenant, limits) = row.ok_or_else(|| RegistryError::NotFound(format!("no tenant {id:?}")))?;
+        let (mut tenant, limits) =
+            row.ok_or_else(|| RegistryError::NotFound(format!("no tenant {id:?}")))?;
         tenant.limits = from_json(&limits)?;
         Ok(tenant)
     }
@@ -420,7 +449,10 @@ impl Registry {
             "SELECT {TENANT_COLUMNS} FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(
-            params![page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
+            params![
+                page_request.after.as_deref().unwrap_or(""),
+                limit as i64 + 1
+            ],
             tenant_row,
         )?;
         let mut tenants = Vec::new();
@@ -453,7 +485,13 @@ impl Registry {
             "UPDATE tenants SET name = ?2, tz_offset_minutes = ?3, disabled = ?4, limits = ?5 WHERE id = ?1",
             params![id, tenant.name, tenant.tz_offset_minutes, tenant.disabled as i64, to_json(&tenant.limits)?],
         )?;
-        audit(&tx, Some(id), actor, "tenant.update", serde_json::to_value(change).unwrap_or_default())?;
+        audit(
+            &tx,
+            Some(id),
+            actor,
+            "tenant.update",
+            serde_json::to_value(change).unwrap_or_default(),
+        )?;
         tx.commit()?;
         Ok(tenant)
     }
@@ -462,12 +500,23 @@ impl Registry {
 
     /// Issues a key for a tenant; returns the record and the full key,
     /// `rh_<id>_<secret>`, which is not stored and cannot be shown again.
-    pub fn create_key(&self, actor: &str, tenant_id: &str, label: &str) -> Result<(ApiKey, String)> {
+    pub fn create_key(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        label: &str,
+    ) -> Result<(ApiKey, String)> {
         let mut id = [0u8; 6];
         let mut secret = [0u8; 24];
         getrandom::fill(&mut id).map_err(|e| RegistryError::Storage(e.to_string()))?;
         getrandom::fill(&mut secret).map_err(|e| RegistryError::Storage(e.to_string()))?;
-        self.insert_key(actor, tenant_id, label, &hex::encode(id), &hex::encode(secret))
+        self.insert_key(
+            actor,
+            tenant_id,
+            label,
+            &hex::encode(id),
+            &hex::encode(secret),
+        )
     }
 
     /// Inserts a key with a chosen id and secret (the demo's documented
@@ -501,7 +550,13 @@ impl Registry {
             }
             other => other.into(),
         })?;
-        audit(&tx, Some(tenant_id), actor, "key.create", serde_json::json!({"key_id": key.id, "label": label}))?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            "key.create",
+            serde_json::json!({"key_id": key.id, "label": label}),
+        )?;
         tx.commit()?;
         Ok((key, format!("rh_{id}_{secret}")))
     }
@@ -517,7 +572,11 @@ impl Registry {
         )?;
         let keys = stmt
             .query_map(
-                params![tenant_id, page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
+                params![
+                    tenant_id,
+                    page_request.after.as_deref().unwrap_or(""),
+                    limit as i64 + 1
+                ],
                 |r| {
                     Ok(ApiKey {
                         id: r.get(0)?,
@@ -543,7 +602,13 @@ impl Registry {
         if changed == 0 {
             return Err(RegistryError::NotFound(format!("no key {key_id:?}")));
         }
-        audit(&tx, Some(tenant_id), actor, "key.revoke", serde_json::json!({"key_id": key_id}))?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            "key.revoke",
+            serde_json::json!({"key_id": key_id}),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -551,7 +616,8 @@ impl Registry {
     /// Every key, for the in-memory check.
     pub fn key_checks(&self) -> Result<Vec<KeyCheck>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, tenant_id, secret_sha256, revoked_at FROM api_keys")?;
+        let mut stmt =
+            conn.prepare("SELECT id, tenant_id, secret_sha256, revoked_at FROM api_keys")?;
         let rows = stmt.query_map([], |r| {
             let hash: Vec<u8> = r.get(2)?;
             Ok(KeyCheck {
@@ -570,18 +636,25 @@ impl Registry {
     /// the row. Uploading the same bytes under the same name and version
     /// again is accepted and changes nothing (`Ok(false)`); other bytes
     /// under an existing name and version are a conflict.
-    pub fn put_version(&self, actor: &str, tenant_id: &str, version: &PluginVersion, bytes: &[u8]) -> Result<bool> {
+    pub fn put_version(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        version: &PluginVersion,
+        bytes: &[u8],
+    ) -> Result<bool> {
         check_id("plugin name", &version.name)?;
         check_version(&version.version)?;
-        if let Some(existing) = self.version(tenant_id, &version.name, &version.version).ok() {
-            return if existing.sha256 == version.sha256 {
-                Ok(false)
-            } else {
-                Err(RegistryError::Conflict(format!(
+        match self.version(tenant_id, &version.name, &version.version) {
+            Ok(existing) if existing.sha256 == version.sha256 => return Ok(false),
+            Ok(existing) => {
+                return Err(RegistryError::Conflict(format!(
                     "{} {} already exists with other bytes (sha256 {}); versions are immutable, upload a new version",
                     version.name, version.version, existing.sha256
-                )))
-            };
+                )));
+            }
+            Err(RegistryError::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
         self.blobs.put(&version.sha256, bytes)?;
         let mut conn = self.conn();
@@ -625,9 +698,17 @@ impl Registry {
     }
 
     /// A page of a tenant's plugin versions by name, then version.
-    pub fn versions(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<PluginVersion>> {
+    pub fn versions(
+        &self,
+        tenant_id: &str,
+        page_request: &PageRequest,
+    ) -> Result<Page<PluginVersion>> {
         let limit = page_request.limit();
-        let (after_name, after_version) = match page_request.after.as_deref().and_then(|a| a.split_once('@')) {
+        let (after_name, after_version) = match page_request
+            .after
+            .as_deref()
+            .and_then(|a| a.split_once('@'))
+        {
             Some((n, v)) => (n.to_owned(), v.to_owned()),
             None => (String::new(), String::new()),
         };
@@ -637,20 +718,32 @@ impl Registry {
              WHERE tenant_id = ?1 AND (name, version) > (?2, ?3) ORDER BY name, version LIMIT ?4",
         )?;
         let versions = stmt
-            .query_map(params![tenant_id, after_name, after_version, limit as i64 + 1], version_row)?
+            .query_map(
+                params![tenant_id, after_name, after_version, limit as i64 + 1],
+                version_row,
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(page(versions, limit, |v| format!("{}@{}", v.name, v.version)))
+        Ok(page(versions, limit, |v| {
+            format!("{}@{}", v.name, v.version)
+        }))
     }
 
     /// Deletes a version no slot runs. It also leaves every slot's rollback
     /// history, so a rollback never lands on it.
-    pub fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()> {
+    pub fn delete_version(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<()> {
         let record = self.version(tenant_id, name, version)?;
         let slots = self.pipeline(tenant_id)?;
-        if let Some(slot) = slots
-            .iter()
-            .find(|s| s.active.as_ref().is_some_and(|a| a.name == name && a.version == version))
-        {
+        if let Some(slot) = slots.iter().find(|s| {
+            s.active
+                .as_ref()
+                .is_some_and(|a| a.name == name && a.version == version)
+        }) {
             return Err(RegistryError::Conflict(format!(
                 "{name} {version} is active in slot {:?}; activate another version first",
                 slot.slot
@@ -686,21 +779,34 @@ impl Registry {
 
     /// Sets the ordered slots of a tenant's pipeline. Slots that stay keep
     /// their active version and history; removed slots lose theirs.
-    pub fn set_pipeline(&self, actor: &str, tenant_id: &str, slots: &[String]) -> Result<Vec<Slot>> {
+    pub fn set_pipeline(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        slots: &[String],
+    ) -> Result<Vec<Slot>> {
         self.tenant(tenant_id)?;
         for (i, slot) in slots.iter().enumerate() {
             check_id("slot", slot)?;
             if slots[..i].contains(slot) {
-                return Err(RegistryError::Invalid(format!("slot {slot:?} is listed twice")));
+                return Err(RegistryError::Invalid(format!(
+                    "slot {slot:?} is listed twice"
+                )));
             }
         }
         if slots.len() > 16 {
-            return Err(RegistryError::Invalid(format!("{} slots; a pipeline has at most 16", slots.len())));
+            return Err(RegistryError::Invalid(format!(
+                "{} slots; a pipeline has at most 16",
+                slots.len()
+            )));
         }
         {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            tx.execute("DELETE FROM pipeline_slots WHERE tenant_id = ?1", [tenant_id])?;
+            tx.execute(
+                "DELETE FROM pipeline_slots WHERE tenant_id = ?1",
+                [tenant_id],
+            )?;
             for (position, slot) in slots.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO pipeline_slots (tenant_id, position, slot) VALUES (?1, ?2, ?3)",
@@ -711,7 +817,13 @@ impl Registry {
                 "DELETE FROM activations WHERE tenant_id = ?1 AND slot NOT IN (SELECT slot FROM pipeline_slots WHERE tenant_id = ?1)",
                 [tenant_id],
             )?;
-            audit(&tx, Some(tenant_id), actor, "pipeline.set", serde_json::json!({"slots": slots}))?;
+            audit(
+                &tx,
+                Some(tenant_id),
+                actor,
+                "pipeline.set",
+                serde_json::json!({"slots": slots}),
+            )?;
             tx.commit()?;
         }
         self.pipeline(tenant_id)
@@ -721,7 +833,8 @@ impl Registry {
     /// versions.
     pub fn pipeline(&self, tenant_id: &str) -> Result<Vec<Slot>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
+        let mut stmt =
+            conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
         let names = stmt
             .query_map([tenant_id], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -752,7 +865,14 @@ impl Registry {
     }
 
     /// Makes `name` `version` the active version of `slot`.
-    pub fn activate(&self, actor: &str, tenant_id: &str, slot: &str, name: &str, version: &str) -> Result<Vec<Slot>> {
+    pub fn activate(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<Slot>> {
         let record = self.version(tenant_id, name, version)?;
         let current = self.pipeline(tenant_id)?;
         let Some(state) = current.iter().find(|s| s.slot == slot) else {
@@ -761,7 +881,11 @@ impl Registry {
                 current.iter().map(|s| s.slot.as_str()).collect::<Vec<_>>()
             )));
         };
-        if state.active.as_ref().is_some_and(|a| a.name == name && a.version == version) {
+        if state
+            .active
+            .as_ref()
+            .is_some_and(|a| a.name == name && a.version == version)
+        {
             return Ok(current);
         }
         {
@@ -788,10 +912,14 @@ impl Registry {
     pub fn rollback(&self, actor: &str, tenant_id: &str, slot: &str) -> Result<Vec<Slot>> {
         let current = self.pipeline(tenant_id)?;
         let Some(state) = current.iter().find(|s| s.slot == slot) else {
-            return Err(RegistryError::NotFound(format!("no slot {slot:?} in the pipeline")));
+            return Err(RegistryError::NotFound(format!(
+                "no slot {slot:?} in the pipeline"
+            )));
         };
         let (Some(active), Some(previous)) = (&state.active, &state.previous) else {
-            return Err(RegistryError::Conflict(format!("slot {slot:?} has no previous version to roll back to")));
+            return Err(RegistryError::Conflict(format!(
+                "slot {slot:?} has no previous version to roll back to"
+            )));
         };
         {
             let mut conn = self.conn();
@@ -817,7 +945,13 @@ impl Registry {
 
     /// Replaces the tenant's config; returns its new version.
     pub fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
-        self.put_document(actor, tenant_id, "tenant_config", "config.replace", &to_json(config)?)
+        self.put_document(
+            actor,
+            tenant_id,
+            "tenant_config",
+            "config.replace",
+            &to_json(config)?,
+        )
     }
 
     /// The tenant's config and its version (0 and empty if never set).
@@ -830,7 +964,13 @@ impl Registry {
 
     /// Replaces the tenant's offer catalog; returns its new version.
     pub fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
-        self.put_document(actor, tenant_id, "offer_catalogs", "offers.replace", &to_json(&offers)?)
+        self.put_document(
+            actor,
+            tenant_id,
+            "offer_catalogs",
+            "offers.replace",
+            &to_json(&offers)?,
+        )
     }
 
     /// The tenant's offer catalog and its version (0 and empty if never set).
@@ -841,7 +981,14 @@ impl Registry {
         }
     }
 
-    fn put_document(&self, actor: &str, tenant_id: &str, table: &str, action: &str, body: &str) -> Result<i64> {
+    fn put_document(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        table: &str,
+        action: &str,
+        body: &str,
+    ) -> Result<i64> {
         self.tenant(tenant_id)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -851,11 +998,19 @@ impl Registry {
             |r| r.get(0),
         )?;
         tx.execute(
-            &format!("INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"),
+            &format!(
+                "INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"
+            ),
             params![tenant_id, version, body, now()],
         )?;
         let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
-        audit(&tx, Some(tenant_id), actor, action, serde_json::json!({"version": version, "sha256": sha256}))?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            action,
+            serde_json::json!({"version": version, "sha256": sha256}),
+        )?;
         tx.commit()?;
         Ok(version)
     }
@@ -991,7 +1146,10 @@ mod tests {
         let (_dir, r) = registry();
         r.create_tenant("operator", &tenant("t")).unwrap();
         for (v, sha) in [("1", "aa"), ("2", "bb"), ("3", "cc")] {
-            assert!(r.put_version("operator", "t", &version("p", v, sha), b"abc").unwrap());
+            assert!(
+                r.put_version("operator", "t", &version("p", v, sha), b"abc")
+                    .unwrap()
+            );
         }
         r.set_pipeline("operator", "t", &["main".into()]).unwrap();
         r.activate("operator", "t", "main", "p", "1").unwrap();
@@ -1003,30 +1161,44 @@ mod tests {
         assert_eq!(slots[0].active.as_ref().unwrap().version, "2");
         let slots = r.rollback("operator", "t", "main").unwrap();
         assert_eq!(slots[0].active.as_ref().unwrap().version, "1");
-        assert!(matches!(r.rollback("operator", "t", "main"), Err(RegistryError::Conflict(_))));
+        assert!(matches!(
+            r.rollback("operator", "t", "main"),
+            Err(RegistryError::Conflict(_))
+        ));
     }
 
     #[test]
     fn versions_are_immutable_and_active_ones_cannot_be_deleted() {
         let (_dir, r) = registry();
         r.create_tenant("operator", &tenant("t")).unwrap();
-        assert!(r.put_version("operator", "t", &version("p", "1", "aa"), b"abc").unwrap());
-        assert!(!r.put_version("operator", "t", &version("p", "1", "aa"), b"abc").unwrap());
+        assert!(
+            r.put_version("operator", "t", &version("p", "1", "aa"), b"abc")
+                .unwrap()
+        );
+        assert!(
+            !r.put_version("operator", "t", &version("p", "1", "aa"), b"abc")
+                .unwrap()
+        );
         assert!(matches!(
             r.put_version("operator", "t", &version("p", "1", "bb"), b"xyz"),
             Err(RegistryError::Conflict(_))
         ));
         r.set_pipeline("operator", "t", &["main".into()]).unwrap();
         r.activate("operator", "t", "main", "p", "1").unwrap();
-        assert!(matches!(r.delete_version("operator", "t", "p", "1"), Err(RegistryError::Conflict(_))));
+        assert!(matches!(
+            r.delete_version("operator", "t", "p", "1"),
+            Err(RegistryError::Conflict(_))
+        ));
     }
 
     #[test]
     fn deleted_versions_leave_the_rollback_history() {
         let (_dir, r) = registry();
         r.create_tenant("operator", &tenant("t")).unwrap();
-        r.put_version("operator", "t", &version("p", "1", "aa"), b"a").unwrap();
-        r.put_version("operator", "t", &version("p", "2", "bb"), b"b").unwrap();
+        r.put_version("operator", "t", &version("p", "1", "aa"), b"a")
+            .unwrap();
+        r.put_version("operator", "t", &version("p", "2", "bb"), b"b")
+            .unwrap();
         r.set_pipeline("operator", "t", &["main".into()]).unwrap();
         r.activate("operator", "t", "main", "p", "1").unwrap();
         r.activate("operator", "t", "main", "p", "2").unwrap();
@@ -1041,11 +1213,40 @@ mod tests {
         for id in ["a", "b", "c", "d", "e"] {
             r.create_tenant("operator", &tenant(id)).unwrap();
         }
-        let first = r.tenants(&PageRequest { after: None, limit: Some(2) }).unwrap();
-        assert_eq!(first.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        let second = r.tenants(&PageRequest { after: first.next, limit: Some(2) }).unwrap();
-        assert_eq!(second.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
-        let third = r.tenants(&PageRequest { after: second.next, limit: Some(2) }).unwrap();
+        let first = r
+            .tenants(&PageRequest {
+                after: None,
+                limit: Some(2),
+            })
+            .unwrap();
+        assert_eq!(
+            first
+                .items
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let second = r
+            .tenants(&PageRequest {
+                after: first.next,
+                limit: Some(2),
+            })
+            .unwrap();
+        assert_eq!(
+            second
+                .items
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>(),
+            ["c", "d"]
+        );
+        let third = r
+            .tenants(&PageRequest {
+                after: second.next,
+                limit: Some(2),
+            })
+            .unwrap();
         assert_eq!(third.items.len(), 1);
         assert_eq!(third.next, None);
     }
@@ -1056,7 +1257,12 @@ mod tests {
         {
             let r = Registry::open(dir.path()).unwrap();
             r.create_tenant("operator", &tenant("t")).unwrap();
-            r.put_config("key:k1", "t", &TenantConfig([("a".to_owned(), "1".to_owned())].into())).unwrap();
+            r.put_config(
+                "key:k1",
+                "t",
+                &TenantConfig([("a".to_owned(), "1".to_owned())].into()),
+            )
+            .unwrap();
             r.put_offers("key:k1", "t", &[]).unwrap();
         }
         let r = Registry::open(dir.path()).unwrap();

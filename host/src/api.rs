@@ -1,0 +1,228 @@
+//! The HTTP API: axum routes, authentication, errors and the OpenAPI
+//! document, which is generated from the same handler annotations that
+//! register the routes, so the two cannot drift apart.
+//!
+//! `app(state)` builds the whole service, so tests drive it with
+//! `tower::ServiceExt::oneshot` or over a real socket.
+
+mod auth;
+mod decide;
+mod error;
+mod operator;
+mod tenant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ApiJson};
+pub use operator::IssuedKey;
+pub use tenant::{Pipeline, Versioned};
+
+use crate::live::Live;
+
+/// Bounds on request bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// JSON bodies, in bytes.
+    pub max_body_bytes: usize,
+    /// One line of a batch, in bytes.
+    pub batch_line_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            batch_line_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The tenants' live state.
+    pub live: Arc<Live>,
+    /// Body bounds.
+    pub limits: ApiLimits,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rulehost", description = "Customer tagging, scoring and targeting rules as sandboxed WebAssembly plugins."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operator", description = "Tenants, limits and keys (operator token)"),
+        (name = "plugins", description = "Plugin versions"),
+        (name = "pipeline", description = "Which versions run, in which order"),
+        (name = "config", description = "Tenant config, offer catalog and audit log"),
+        (name = "decide", description = "Decisions"),
+        (name = "ops", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator token, or a tenant key `rh_<id>_<secret>`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(operator::create_tenant, operator::list_tenants))
+        .routes(routes!(operator::get_tenant, operator::update_tenant))
+        .routes(routes!(operator::create_key, operator::list_keys))
+        .routes(routes!(operator::revoke_key))
+        .routes(routes!(tenant::upload_plugin, tenant::list_plugins))
+        .routes(routes!(tenant::get_plugin, tenant::delete_plugin))
+        .routes(routes!(tenant::get_pipeline, tenant::set_pipeline))
+        .routes(routes!(tenant::activate))
+        .routes(routes!(tenant::rollback))
+        .routes(routes!(tenant::get_config, tenant::put_config))
+        .routes(routes!(tenant::get_offers, tenant::put_offers))
+        .routes(routes!(tenant::audit))
+        .routes(routes!(decide::decide))
+        .routes(routes!(decide::decide_batch))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Random request ids, so log lines of one request can be found together.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).ok()?;
+        HeaderValue::from_str(&hex::encode(bytes))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The whole service.
+pub fn app(state: AppState) -> Router {
+    let (router, doc) = routes().split_for_parts();
+    let doc = Arc::new(doc);
+    let max_body = state.limits.max_body_bytes;
+    router
+        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_panic",
+        "the server hit a bug handling this request; the server log has the details",
+    )
+    .into_response()
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: every active plugin is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = String), (status = 503, body = crate::ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    if state.live.is_ready() {
+        Ok("ready")
+    } else {
+        Err(crate::live::LiveError::NotReady.into())
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String, content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.live.compiled_in_memory();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.live.metrics().render(),
+    )
+        .into_response()
+}
+
+/// How long the server waits for in-flight requests after a shutdown signal.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);

@@ -1,0 +1,804 @@
+//! What every tenant runs right now, kept in memory and in step with the
+//! registry.
+//!
+//! Each tenant has an immutable [`Snapshot`] — its settings, config,
+//! offers and compiled pipeline — behind a lock that is held only to clone
+//! or swap the `Arc`. A decision clones the snapshot when it starts and
+//! finishes on it, so an activation takes effect for the next decision
+//! while the ones in flight complete on the version they started with.
+//! Every change is written to the registry first and the snapshot rebuilt
+//! from what was committed, under a per-tenant write lock.
+//!
+//! Compiled components are shared by sha256 through weak references: once
+//! no snapshot (and no decision in flight) uses a version, its compiled code
+//! is dropped from memory; the precompiled cache on disk makes bringing it
+//! back cheap.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::decision::Decision;
+use crate::engine::{Compiled, Engine, Plugin};
+use crate::metrics::Metrics;
+use crate::model::{Event, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
+use crate::registry::{
+    ApiKey, AuditEntry, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Slot,
+    Tenant, TenantChange, TenantLimits,
+};
+use crate::{Error, pipeline};
+
+/// Why a live operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// From the registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// From the engine: an invalid plugin or a failed decision.
+    #[error(transparent)]
+    Engine(#[from] Error),
+    /// The tenant is running as many decisions as its limit allows.
+    #[error("tenant {0:?} is running its limit of {1} decisions at once")]
+    Busy(String, u32),
+    /// The tenant is disabled.
+    #[error("tenant {0:?} is disabled")]
+    Disabled(String),
+    /// The tenant's pipeline runs no plugin.
+    #[error("tenant {0:?} has no active plugin: set a pipeline and activate a version")]
+    NoPipeline(String),
+    /// The server is still loading plugins.
+    #[error("the server is still loading plugins")]
+    NotReady,
+    /// Something failed in the server itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+type Result<T> = std::result::Result<T, LiveError>;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The platform operator.
+    Operator,
+    /// A tenant's API key.
+    Tenant {
+        /// The tenant.
+        tenant: String,
+        /// The key's id.
+        key: String,
+    },
+}
+
+impl Caller {
+    /// How the caller appears in the audit log.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Operator => "operator".into(),
+            Caller::Tenant { key, .. } => format!("key:{key}"),
+        }
+    }
+}
+
+/// One tenant's state for decisions, swapped whole on every change.
+pub struct Snapshot {
+    /// The tenant's settings.
+    pub tenant: Tenant,
+    /// Its config.
+    pub config: Arc<TenantConfig>,
+    /// Its config's version.
+    pub config_version: i64,
+    /// Its offer catalog.
+    pub offers: Arc<Vec<Offer>>,
+    /// Its catalog's version.
+    pub offers_version: i64,
+    /// Its pipeline as stored.
+    pub slots: Vec<Slot>,
+    /// The plugins the pipeline runs, in order.
+    pub plugins: Vec<Arc<Plugin>>,
+    /// Bounds its concurrent decisions.
+    permits: Arc<Semaphore>,
+}
+
+struct TenantState {
+    current: RwLock<Arc<Snapshot>>,
+    /// Serialises changes, so snapshots are swapped in commit order.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a decision request carries besides the tenant's stored state.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    /// The customer.
+    pub profile: Profile,
+    /// The decision's time (default: the server's clock).
+    #[serde(default)]
+    pub now: Option<Timestamp>,
+    /// The seed plugins get (default: derived from the tenant and customer,
+    /// so it is stable per customer).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Why the decision is made (default `live`).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// The event that triggered it.
+    #[serde(default)]
+    pub trigger: Option<Event>,
+}
+
+/// Settings of the live layer.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Limits of new tenants.
+    pub default_limits: TenantLimits,
+    /// The most any tenant may be given.
+    pub max_limits: TenantLimits,
+    /// How long an upload may take to compile.
+    pub compile_timeout: Duration,
+    /// The operator's token, if operator calls are allowed.
+    pub operator_token: Option<String>,
+}
+
+/// The live state of every tenant.
+pub struct Live {
+    engine: Arc<Engine>,
+    registry: Arc<Registry>,
+    settings: LiveSettings,
+    metrics: Arc<Metrics>,
+    tenants: RwLock<HashMap<String, Arc<TenantState>>>,
+    compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    keys: RwLock<HashMap<String, KeyCheck>>,
+    operator_sha256: Option<[u8; 32]>,
+    ready: AtomicBool,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Live {
+    /// Creates the live layer; call [`Live::load`] before serving decisions.
+    pub fn new(
+        engine: Arc<Engine>,
+        registry: Arc<Registry>,
+        settings: LiveSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let operator_sha256 = settings
+            .operator_token
+            .as_ref()
+            .map(|t| Sha256::digest(t.as_bytes()).into());
+        Self {
+            engine,
+            registry,
+            settings,
+            metrics,
+            tenants: RwLock::default(),
+            compiled: Mutex::default(),
+            keys: RwLock::default(),
+            operator_sha256,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &LiveSettings {
+        &self.settings
+    }
+
+    /// Whether every active plugin has been loaded.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Registry) -> std::result::Result<T, RegistryError> + Send + 'static,
+    ) -> Result<T> {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || f(&registry))
+            .await
+            .map_err(|e| LiveError::Internal(format!("registry task: {e}")))?
+            .map_err(LiveError::Registry)
+    }
+
+    /// Loads keys and every tenant, compiling (or loading precompiled) each
+    /// active plugin; the server is ready afterwards.
+    pub async fn load(&self) -> Result<()> {
+        let keys = self.blocking(|r| r.key_checks()).await?;
+        *write(&self.keys) = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
+        let mut after = None;
+        loop {
+            let page = self
+                .blocking(move |r| {
+                    r.tenants(&PageRequest {
+                        after,
+                        limit: Some(500),
+                    })
+                })
+                .await?;
+            for tenant in &page.items {
+                self.rebuild(&tenant.id).await?;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    // ---- callers -----------------------------------------------------------
+
+    /// Who a bearer token belongs to, if anyone. Secrets are compared as
+    /// sha256 digests in constant time.
+    pub fn authenticate(&self, token: &str) -> Option<Caller> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(operator) = &self.operator_sha256
+            && bool::from(operator.ct_eq(&digest))
+        {
+            return Some(Caller::Operator);
+        }
+        let (id, secret) = token.strip_prefix("rh_")?.split_once('_')?;
+        let keys = read(&self.keys);
+        let key = keys.get(id)?;
+        let secret_sha256: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        if key.revoked || !bool::from(key.secret_sha256.ct_eq(&secret_sha256)) {
+            return None;
+        }
+        Some(Caller::Tenant {
+            tenant: key.tenant_id.clone(),
+            key: key.id.clone(),
+        })
+    }
+
+    // ---- tenants -------------------------------------------------------------
+
+    /// Creates a tenant.
+    pub async fn create_tenant(
+        &self,
+        caller: &Caller,
+        mut tenant: Tenant,
+        limits: Option<TenantLimits>,
+    ) -> Result<Tenant> {
+        let limits = limits.unwrap_or(self.settings.default_limits);
+        limits.check(&self.settings.max_limits)?;
+        check_tz(tenant.tz_offset_minutes)?;
+        tenant.limits = limits;
+        let actor = caller.actor();
+        let created = self
+            .blocking(move |r| r.create_tenant(&actor, &tenant))
+            .await?;
+        self.rebuild(&created.id).await?;
+        Ok(created)
+    }
+
+    /// A page of tenants.
+    pub async fn tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
+        self.blocking(move |r| r.tenants(&page)).await
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, id: &str) -> Result<Tenant> {
+        let id = id.to_owned();
+        self.blocking(move |r| r.tenant(&id)).await
+    }
+
+    /// Changes a tenant.
+    pub async fn update_tenant(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: TenantChange,
+    ) -> Result<Tenant> {
+        if let Some(limits) = &change.limits {
+            limits.check(&self.settings.max_limits)?;
+        }
+        if let Some(tz) = change.tz_offset_minutes {
+            check_tz(tz)?;
+        }
+        let _guard = self.write_lock(id).await?;
+        let (actor, id_owned) = (caller.actor(), id.to_owned());
+        let tenant = self
+            .blocking(move |r| r.update_tenant(&actor, &id_owned, &change))
+            .await?;
+        self.rebuild(id).await?;
+        Ok(tenant)
+    }
+
+    /// Issues a key; the returned string is the only time the secret is seen.
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        label: String,
+    ) -> Result<(ApiKey, String)> {
+        let (actor, tenant) = (caller.actor(), tenant.to_owned());
+        let (key, secret) = self
+            .blocking(move |r| r.create_key(&actor, &tenant, &label))
+            .await?;
+        self.refresh_keys().await?;
+        Ok((key, secret))
+    }
+
+    /// Inserts a key with a fixed id and secret (the demo's documented keys).
+    pub async fn insert_key(
+        &self,
+        tenant: &str,
+        label: &str,
+        id: &str,
+        secret: &str,
+    ) -> Result<()> {
+        let (tenant, label, id, secret) = (
+            tenant.to_owned(),
+            label.to_owned(),
+            id.to_owned(),
+            secret.to_owned(),
+        );
+        self.blocking(move |r| r.insert_key("operator", &tenant, &label, &id, &secret))
+            .await?;
+        self.refresh_keys().await
+    }
+
+    /// A page of a tenant's keys.
+    pub async fn keys(&self, tenant: &str, page: PageRequest) -> Result<Page<ApiKey>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.keys(&tenant, &page)).await
+    }
+
+    /// Revokes a key; it stops working at once.
+    pub async fn revoke_key(&self, caller: &Caller, tenant: &str, key: &str) -> Result<()> {
+        let (actor, tenant, key) = (caller.actor(), tenant.to_owned(), key.to_owned());
+        self.blocking(move |r| r.revoke_key(&actor, &tenant, &key))
+            .await?;
+        self.refresh_keys().await
+    }
+
+    async fn refresh_keys(&self) -> Result<()> {
+        let keys = self.blocking(|r| r.key_checks()).await?;
+        *write(&self.keys) = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
+        Ok(())
+    }
+
+    // ---- plugins -------------------------------------------------------------
+
+    /// Validates, compiles and stores an uploaded plugin version. Nothing is
+    /// stored unless it compiles and links. Name and version default to
+    /// what the component records about itself.
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: Option<String>,
+        version: Option<String>,
+        bytes: Vec<u8>,
+    ) -> Result<(PluginVersion, bool)> {
+        let snapshot = self.snapshot(tenant)?;
+        let limit = snapshot.tenant.limits.max_plugin_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(LiveError::Engine(Error::InvalidPlugin {
+                defect: crate::error::Defect::TooLarge,
+                message: format!(
+                    "the plugin is {} bytes; the tenant's limit is {limit} bytes",
+                    bytes.len()
+                ),
+            }));
+        }
+        let bytes = Arc::new(bytes);
+        let compiled = self.compile_bytes(bytes.clone()).await?;
+        let info = compiled.info();
+        let record = PluginVersion {
+            name: name.unwrap_or_else(|| info.name.clone()),
+            version: version.unwrap_or_else(|| info.version.clone()),
+            sha256: compiled.sha256().to_owned(),
+            size: compiled.size() as u64,
+            contract: info.contract.clone(),
+            sdk: info.sdk.clone(),
+            created_at: Timestamp::now(),
+        };
+        let (actor, tenant, stored) = (caller.actor(), tenant.to_owned(), record.clone());
+        let created = self
+            .blocking(move |r| r.put_version(&actor, &tenant, &stored, &bytes))
+            .await?;
+        Ok((record, created))
+    }
+
+    /// Compiles bytes off the async runtime, under the compile time limit.
+    /// A compilation that overruns is abandoned (it cannot be interrupted;
+    /// its thread finishes in the background and the result is dropped).
+    async fn compile_bytes(&self, bytes: Arc<Vec<u8>>) -> Result<Arc<Compiled>> {
+        let engine = self.engine.clone();
+        let task = tokio::task::spawn_blocking(move || engine.compile(&bytes));
+        let limit = self.settings.compile_timeout;
+        let compiled = match tokio::time::timeout(limit, task).await {
+            Ok(joined) => {
+                joined.map_err(|e| LiveError::Internal(format!("compile task: {e}")))??
+            }
+            Err(_) => {
+                return Err(LiveError::Engine(Error::InvalidPlugin {
+                    defect: crate::error::Defect::CompileTimeout,
+                    message: format!("compiling took longer than {} ms", limit.as_millis()),
+                }));
+            }
+        };
+        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        // Someone else may have compiled the same bytes meanwhile: share theirs.
+        if let Some(existing) = cache.get(compiled.sha256()).and_then(Weak::upgrade) {
+            return Ok(existing);
+        }
+        let compiled = Arc::new(compiled);
+        cache.insert(compiled.sha256().to_owned(), Arc::downgrade(&compiled));
+        Ok(compiled)
+    }
+
+    /// The compiled component for a stored sha256, shared if in memory.
+    async fn compiled(&self, sha256: &str) -> Result<Arc<Compiled>> {
+        if let Some(compiled) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .and_then(Weak::upgrade)
+        {
+            return Ok(compiled);
+        }
+        let sha = sha256.to_owned();
+        let bytes = self.blocking(move |r| r.blob(&sha)).await?;
+        self.compile_bytes(Arc::new(bytes)).await
+    }
+
+    /// A page of a tenant's plugin versions.
+    pub async fn versions(&self, tenant: &str, page: PageRequest) -> Result<Page<PluginVersion>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.versions(&tenant, &page)).await
+    }
+
+    /// One plugin version.
+    pub async fn version(&self, tenant: &str, name: &str, version: &str) -> Result<PluginVersion> {
+        let (tenant, name, version) = (tenant.to_owned(), name.to_owned(), version.to_owned());
+        self.blocking(move |r| r.version(&tenant, &name, &version))
+            .await
+    }
+
+    /// Deletes a version no slot runs.
+    pub async fn delete_version(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<()> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, name, version) = (
+            caller.actor(),
+            tenant.to_owned(),
+            name.to_owned(),
+            version.to_owned(),
+        );
+        self.blocking(move |r| r.delete_version(&actor, &t, &name, &version))
+            .await?;
+        self.rebuild(tenant).await
+    }
+
+    // ---- pipeline ------------------------------------------------------------
+
+    /// The tenant's pipeline.
+    pub async fn pipeline(&self, tenant: &str) -> Result<Vec<Slot>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.pipeline(&tenant)).await
+    }
+
+    /// Sets the pipeline's slots.
+    pub async fn set_pipeline(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        slots: Vec<String>,
+    ) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let result = self
+            .blocking(move |r| r.set_pipeline(&actor, &t, &slots))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    /// Activates a version in a slot; the next decision uses it. The
+    /// version is compiled before the activation is committed, so a
+    /// committed activation always has code to run.
+    pub async fn activate(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let record = self.version(tenant, name, version).await?;
+        let _compiled = self.compiled(&record.sha256).await?;
+        let (actor, t, s, n, v) = (
+            caller.actor(),
+            tenant.to_owned(),
+            slot.to_owned(),
+            name.to_owned(),
+            version.to_owned(),
+        );
+        let result = self
+            .blocking(move |r| r.activate(&actor, &t, &s, &n, &v))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    /// Returns a slot to its previous version.
+    pub async fn rollback(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let result = self.blocking(move |r| r.rollback(&actor, &t, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    // ---- config, offers, audit ---------------------------------------------------
+
+    /// Replaces the tenant's config.
+    pub async fn put_config(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        config: TenantConfig,
+    ) -> Result<i64> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let version = self
+            .blocking(move |r| r.put_config(&actor, &t, &config))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(version)
+    }
+
+    /// Replaces the tenant's offer catalog, after checking it as decisions
+    /// would (unique ids, sane windows).
+    pub async fn put_offers(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        offers: Vec<Offer>,
+    ) -> Result<i64> {
+        check_offers(&offers)?;
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let version = self
+            .blocking(move |r| r.put_offers(&actor, &t, &offers))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(version)
+    }
+
+    /// A page of the tenant's audit log.
+    pub async fn audit(&self, tenant: &str, page: PageRequest) -> Result<Page<AuditEntry>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.audit(&tenant, &page)).await
+    }
+
+    // ---- snapshots ---------------------------------------------------------------
+
+    /// The tenant's current snapshot.
+    pub fn snapshot(&self, tenant: &str) -> Result<Arc<Snapshot>> {
+        let tenants = read(&self.tenants);
+        let state = tenants.get(tenant).ok_or_else(|| {
+            LiveError::Registry(RegistryError::NotFound(format!("no tenant {tenant:?}")))
+        })?;
+        Ok(read(&state.current).clone())
+    }
+
+    async fn write_lock(&self, tenant: &str) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        let writes = read(&self.tenants)
+            .get(tenant)
+            .map(|state| state.writes.clone());
+        match writes {
+            Some(writes) => Ok(writes.lock_owned().await),
+            None => Err(LiveError::Registry(RegistryError::NotFound(format!(
+                "no tenant {tenant:?}"
+            )))),
+        }
+    }
+
+    /// Rebuilds a tenant's snapshot from the registry and swaps it in.
+    async fn rebuild(&self, tenant_id: &str) -> Result<()> {
+        let id = tenant_id.to_owned();
+        let (tenant, (config_version, config), (offers_version, offers), slots) = self
+            .blocking(move |r| {
+                Ok((
+                    r.tenant(&id)?,
+                    r.config(&id)?,
+                    r.offers(&id)?,
+                    r.pipeline(&id)?,
+                ))
+            })
+            .await?;
+        let mut plugins = Vec::new();
+        for slot in &slots {
+            if let Some(active) = &slot.active {
+                let compiled = self.compiled(&active.sha256).await?;
+                plugins.push(Arc::new(Plugin::new(
+                    compiled,
+                    &active.name,
+                    &active.version,
+                )));
+            }
+        }
+        let previous = read(&self.tenants).get(tenant_id).cloned();
+        let max = tenant.limits.max_concurrent_decisions;
+        let permits = match &previous {
+            Some(state) => {
+                let old = read(&state.current).clone();
+                if old.tenant.limits.max_concurrent_decisions == max {
+                    old.permits.clone()
+                } else {
+                    Arc::new(Semaphore::new(max as usize))
+                }
+            }
+            None => Arc::new(Semaphore::new(max as usize)),
+        };
+        let snapshot = Arc::new(Snapshot {
+            tenant,
+            config: Arc::new(config),
+            config_version,
+            offers: Arc::new(offers),
+            offers_version,
+            slots,
+            plugins,
+            permits,
+        });
+        match previous {
+            Some(state) => *write(&state.current) = snapshot,
+            None => {
+                write(&self.tenants).insert(
+                    tenant_id.to_owned(),
+                    Arc::new(TenantState {
+                        current: RwLock::new(snapshot),
+                        writes: Arc::new(tokio::sync::Mutex::new(())),
+                    }),
+                );
+            }
+        }
+        self.prune_compiled();
+        Ok(())
+    }
+
+    /// Forgets compiled versions nobody holds any more.
+    fn prune_compiled(&self) {
+        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, weak| weak.strong_count() > 0);
+        self.metrics.set_versions(cache.len());
+    }
+
+    /// The number of compiled versions held in memory.
+    pub fn compiled_in_memory(&self) -> usize {
+        self.prune_compiled();
+        self.compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    // ---- decisions ---------------------------------------------------------------
+
+    /// Takes one of the tenant's decision slots, or says the tenant is busy.
+    pub fn admit(&self, tenant: &str) -> Result<(Arc<Snapshot>, OwnedSemaphorePermit)> {
+        if !self.is_ready() {
+            return Err(LiveError::NotReady);
+        }
+        let snapshot = self.snapshot(tenant)?;
+        if snapshot.tenant.disabled {
+            return Err(LiveError::Disabled(tenant.to_owned()));
+        }
+        match snapshot.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok((snapshot, permit)),
+            Err(_) => {
+                self.metrics.rejected(tenant);
+                Err(LiveError::Busy(
+                    tenant.to_owned(),
+                    snapshot.tenant.limits.max_concurrent_decisions,
+                ))
+            }
+        }
+    }
+
+    /// Decides for one request on an admitted snapshot; blocking (run it on
+    /// the blocking pool).
+    pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+        let tenant = &snapshot.tenant;
+        if snapshot.plugins.is_empty() {
+            return Err(LiveError::NoPipeline(tenant.id.clone()));
+        }
+        let seed = request.seed.unwrap_or_else(|| {
+            let digest = Sha256::new()
+                .chain_update(tenant.id.as_bytes())
+                .chain_update([0])
+                .chain_update(request.profile.customer_id.as_bytes())
+                .finalize();
+            u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+        });
+        let request = Request {
+            now: request.now.unwrap_or_else(Timestamp::now),
+            tz_offset_minutes: tenant.tz_offset_minutes,
+            seed,
+            mode: request.mode.unwrap_or_default(),
+            trigger: request.trigger,
+            profile: request.profile,
+            offers: (*snapshot.offers).clone(),
+        };
+        let started = Instant::now();
+        let result = pipeline::decide(
+            &self.engine,
+            &snapshot.plugins,
+            &request,
+            snapshot.config.clone(),
+            &tenant.limits.decision(),
+        );
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(decision) => self
+                .metrics
+                .decision(&tenant.id, "ok", seconds, decision.usage.fuel),
+            Err(e) => self.metrics.decision(&tenant.id, e.code(), seconds, 0),
+        }
+        Ok(result?)
+    }
+}
+
+fn check_tz(tz: i32) -> Result<()> {
+    if (-18 * 60..=18 * 60).contains(&tz) {
+        Ok(())
+    } else {
+        Err(LiveError::Registry(RegistryError::Invalid(format!(
+            "tz_offset_minutes is {tz}; it must be within ±1080 (±18 hours)"
+        ))))
+    }
+}
+
+fn check_offers(offers: &[Offer]) -> Result<()> {
+    // The same checks a decision makes, applied when the catalog is stored.
+    let request = Request {
+        now: Timestamp(0),
+        tz_offset_minutes: 0,
+        seed: 0,
+        mode: Mode::Live,
+        trigger: None,
+        profile: Profile {
+            customer_id: "catalog-check".into(),
+            identities: Default::default(),
+            attributes: Default::default(),
+            events: Vec::new(),
+            prior: Default::default(),
+        },
+        offers: offers.to_vec(),
+    };
+    crate::input::build(&request, &crate::input::InputLimits::default())?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Prometheus metrics: decisions by tenant and outcome, latency, fuel,
+//! traps, timeouts and the plugin versions held in memory.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    tenant: String,
+    /// `ok` or the error code.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: String,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<Outcome, Counter>,
+    latency: Family<TenantLabel, Histogram>,
+    fuel: Family<TenantLabel, Counter>,
+    traps: Family<TenantLabel, Counter>,
+    timeouts: Family<TenantLabel, Counter>,
+    rejected: Family<TenantLabel, Counter>,
+    versions: Gauge<i64, std::sync::atomic::AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rulehost");
+        let decisions = Family::<Outcome, Counter>::default();
+        let latency = Family::<TenantLabel, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~1.6 s.
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        let fuel = Family::<TenantLabel, Counter>::default();
+        let traps = Family::<TenantLabel, Counter>::default();
+        let timeouts = Family::<TenantLabel, Counter>::default();
+        let rejected = Family::<TenantLabel, Counter>::default();
+        let versions = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        registry.register(
+            "decisions",
+            "Decisions by tenant and outcome",
+            decisions.clone(),
+        );
+        registry.register(
+            "decision_duration_seconds",
+            "Decision latency",
+            latency.clone(),
+        );
+        registry.register("decision_fuel", "Fuel burnt by decisions", fuel.clone());
+        registry.register(
+            "plugin_traps",
+            "Decisions ended by a plugin trap",
+            traps.clone(),
+        );
+        registry.register(
+            "plugin_timeouts",
+            "Decisions ended by the deadline",
+            timeouts.clone(),
+        );
+        registry.register(
+            "decisions_rejected",
+            "Decisions refused at the tenant's concurrency limit",
+            rejected.clone(),
+        );
+        registry.register(
+            "active_plugin_versions",
+            "Compiled plugin versions held in memory",
+            versions.clone(),
+        );
+        Self {
+            registry,
+            decisions,
+            latency,
+            fuel,
+            traps,
+            timeouts,
+            rejected,
+            versions,
+        }
+    }
+
+    /// Records one decision: `outcome` is `ok` or the error code.
+    pub fn decision(&self, tenant: &str, outcome: &str, seconds: f64, fuel: u64) {
+        let label = TenantLabel {
+            tenant: tenant.to_owned(),
+        };
+        self.decisions
+            .get_or_create(&Outcome {
+                tenant: tenant.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.latency.get_or_create(&label).observe(seconds);
+        if fuel > 0 {
+            self.fuel.get_or_create(&label).inc_by(fuel);
+        }
+        match outcome {
+            "plugin_trap" => {
+                self.traps.get_or_create(&label).inc();
+            }
+            "plugin_timeout" => {
+                self.timeouts.get_or_create(&label).inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a decision refused at the concurrency limit.
+    pub fn rejected(&self, tenant: &str) {
+        self.rejected
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets the number of compiled versions in memory.
+    pub fn set_versions(&self, n: usize) {
+        self.versions.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,422 @@
+//! `rulehost serve`: settings, start-up, and a graceful shutdown.
+//!
+//! Settings come, later ones winning, from the defaults below, a TOML file
+//! (`--config`), `RULEHOST_*` environment variables (nested keys joined
+//! with `__`, e.g. `RULEHOST_DEFAULT_LIMITS__FUEL`) and the command line
+//! (`--listen`, `--data-dir`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiLimits, AppState};
+use crate::demo;
+use crate::engine::{Engine, EngineConfig};
+use crate::live::{Live, LiveSettings};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, TenantLimits};
+
+/// Every server setting, with its default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the registry, plugin blobs and precompiled cache live.
+    pub data_dir: PathBuf,
+    /// The operator's bearer token; without one, operator endpoints refuse
+    /// every call (with `--demo`: `demo-operator-token`).
+    pub operator_token: Option<String>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_grace_ms: u64,
+    /// How long compiling an uploaded plugin may take.
+    pub compile_timeout_ms: u64,
+    /// Largest JSON request body.
+    pub max_body_bytes: u64,
+    /// Largest line of a batch.
+    pub batch_line_bytes: u64,
+    /// Plugin instance slots in the engine's pool (bounds concurrent plugin
+    /// instances across all tenants).
+    pub pool_instances: u32,
+    /// Epoch tick: deadlines are enforced to within one tick.
+    pub epoch_tick_ms: u64,
+    /// `text` or `json` log lines (on stderr).
+    pub log_format: String,
+    /// Limits of new tenants.
+    pub default_limits: TenantLimits,
+    /// The most any tenant may be given.
+    pub max_limits: TenantLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            operator_token: None,
+            shutdown_grace_ms: 10_000,
+            compile_timeout_ms: 10_000,
+            max_body_bytes: 1 << 20,
+            batch_line_bytes: 1 << 20,
+            pool_instances: 1_000,
+            epoch_tick_ms: 1,
+            log_format: "text".into(),
+            default_limits: TenantLimits::default(),
+            max_limits: TenantLimits {
+                max_plugin_bytes: 16 << 20,
+                memory_bytes: 256 << 20,
+                deadline_ms: 10_000,
+                fuel: 10_000_000_000,
+                max_concurrent_decisions: 256,
+            },
+        }
+    }
+}
+
+/// The command line's say in the settings.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<String>,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// Defaults, then the file, then `RULEHOST_*` variables from `env`, then
+    /// the command line.
+    pub fn load(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
+        let mut table =
+            toml::Table::try_from(ServerConfig::default()).map_err(|e| e.to_string())?;
+        let known = table.clone();
+        if let Some(path) = &overrides.config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let file: toml::Table = text
+                .parse()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            merge(&mut table, file);
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("RULEHOST_") else {
+                continue;
+            };
+            let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+            if path.len() == 1 && path[0] == "operator_token" || lookup(&known, &path).is_some() {
+                // A TOML value if it reads as one (numbers, booleans), else text.
+                let value = format!("v = {value}")
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or(toml::Value::String(value));
+                set(&mut table, &path, value);
+            }
+        }
+        if let Some(listen) = &overrides.listen {
+            table.insert("listen".into(), toml::Value::String(listen.clone()));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            table.insert(
+                "data_dir".into(),
+                toml::Value::String(dir.display().to_string()),
+            );
+        }
+        let config: ServerConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("settings: {e}"))?;
+        config
+            .default_limits
+            .check(&config.max_limits)
+            .map_err(|e| format!("default_limits: {e}"))?;
+        Ok(config)
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn lookup<'t>(table: &'t toml::Table, path: &[String]) -> Option<&'t toml::Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get(first)?;
+    if rest.is_empty() {
+        return Some(value);
+    }
+    lookup(value.as_table()?, rest)
+}
+
+fn set(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return;
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(inner) = entry {
+        set(inner, rest, value);
+    }
+}
+
+/// A server ready to run: state built, socket bound.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+    demo: bool,
+}
+
+impl Server {
+    /// Opens the data directory, builds the engine and binds the socket.
+    /// Plugins are loaded by [`Server::run`] while `/readyz` says not ready.
+    pub async fn bind(config: &ServerConfig, demo: bool) -> Result<Self, String> {
+        let engine = Engine::new(EngineConfig {
+            cache_dir: Some(config.data_dir.join("cache")),
+            epoch_tick: Duration::from_millis(config.epoch_tick_ms.max(1)),
+            max_memory_bytes: config.max_limits.memory_bytes,
+            pool_instances: config.pool_instances,
+            max_plugin_bytes: usize::try_from(config.max_limits.max_plugin_bytes)
+                .unwrap_or(usize::MAX),
+            ..EngineConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let registry = Registry::open(&config.data_dir)
+            .map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+        let operator_token = match (&config.operator_token, demo) {
+            (Some(token), _) => Some(token.clone()),
+            (None, true) => Some(demo::OPERATOR_TOKEN.to_owned()),
+            (None, false) => None,
+        };
+        let live = Live::new(
+            Arc::new(engine),
+            Arc::new(registry),
+            LiveSettings {
+                default_limits: config.default_limits,
+                max_limits: config.max_limits,
+                compile_timeout: Duration::from_millis(config.compile_timeout_ms),
+                operator_token,
+            },
+            Arc::new(Metrics::new()),
+        );
+        let addr: SocketAddr = config
+            .listen
+            .parse()
+            .map_err(|e| format!("listen address {:?}: {e}", config.listen))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("binding {addr}: {e}"))?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                live: Arc::new(live),
+                limits: ApiLimits {
+                    max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+                    batch_line_bytes: usize::try_from(config.batch_line_bytes)
+                        .unwrap_or(usize::MAX),
+                },
+            },
+            grace: Duration::from_millis(config.shutdown_grace_ms),
+            demo,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The live state (for tests that look inside).
+    pub fn live(&self) -> &Arc<Live> {
+        &self.state.live
+    }
+
+    /// Loads plugins (setting up the demo tenants first with `--demo`),
+    /// serves until `shutdown` resolves, then lets requests in flight finish
+    /// within the grace period.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let live = self.state.live.clone();
+        let demo = self.demo;
+        let loading = tokio::spawn(async move {
+            if demo {
+                demo::ensure(&live)
+                    .await
+                    .map_err(|e| format!("setting up the demo tenants: {e}"))?;
+            }
+            live.load()
+                .await
+                .map_err(|e| format!("loading plugins: {e}"))?;
+            tracing::info!("ready");
+            Ok::<(), String>(())
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let mut graceful = stop_rx.clone();
+        let mut deadline = stop_rx;
+        let server =
+            axum::serve(self.listener, api::app(self.state)).with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|stop| *stop).await;
+                tracing::info!("shutting down: no new connections; finishing requests in flight");
+            });
+        let grace = self.grace;
+        let served = tokio::select! {
+            served = server.into_future() => served.map_err(|e| format!("serving: {e}")),
+            () = async move {
+                let _ = deadline.wait_for(|stop| *stop).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with requests in flight");
+                Ok(())
+            }
+        };
+        if loading.is_finished() {
+            if let Ok(Err(e)) = loading.await {
+                return Err(e);
+            }
+        } else {
+            loading.abort();
+        }
+        served
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// What `serve --demo` prints so a user can try it at once.
+pub fn demo_banner(addr: SocketAddr, operator_token: &str) -> String {
+    let mut out = format!("rulehost demo on http://{addr}\n  operator token: {operator_token}\n");
+    for tenant in &demo::TENANTS {
+        out.push_str(&format!(
+            "  tenant {:<8} key: {}   (plugin {})\n",
+            tenant.id,
+            tenant.key(),
+            tenant.plugin
+        ));
+    }
+    out.push_str(&format!(
+        "try:\n  curl -s -H 'Authorization: Bearer {}' --data @plugins/coffee-chain/sample/decide.json http://{addr}/v1/tenants/coffee/decide\n",
+        demo::TENANTS[0].key()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rulehost.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nshutdown_grace_ms = 500\n[default_limits]\nfuel = 1000000\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(file),
+            listen: None,
+            data_dir: Some("/tmp/x".into()),
+        };
+        let config = ServerConfig::load(
+            &overrides,
+            env(&[
+                ("RULEHOST_SHUTDOWN_GRACE_MS", "700"),
+                ("RULEHOST_DEFAULT_LIMITS__DEADLINE_MS", "80"),
+                ("RULEHOST_OPERATOR_TOKEN", "s3cret"),
+                ("RULEHOST_SERVER", "not a setting: ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.shutdown_grace_ms, 700);
+        assert_eq!(config.default_limits.fuel, 1_000_000);
+        assert_eq!(config.default_limits.deadline_ms, 80);
+        assert_eq!(config.operator_token.as_deref(), Some("s3cret"));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            config.compile_timeout_ms,
+            ServerConfig::default().compile_timeout_ms
+        );
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rulehost.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = ServerConfig::load(
+            &Overrides {
+                config_file: Some(file),
+                ..Overrides::default()
+            },
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_values_are_refused_with_the_setting_named() {
+        let err = ServerConfig::load(
+            &Overrides::default(),
+            env(&[("RULEHOST_POOL_INSTANCES", "many")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("pool_instances"), "{err}");
+    }
+}
