@@ -12,7 +12,6 @@ mod operator;
 mod tenant;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
@@ -141,11 +140,21 @@ pub fn app(state: AppState) -> Router {
     let (router, doc) = routes().split_for_parts();
     let doc = Arc::new(doc);
     let max_body = state.limits.max_body_bytes;
-    router
-        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+    let router = router
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    layered(router, max_body)
+}
+
+/// The layers every request goes through: request ids, tracing, panics
+/// turned into 500s, and the body limit.
+fn layered(router: Router, max_body: usize) -> Router {
+    router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(
@@ -224,5 +233,31 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// How long the server waits for in-flight requests after a shutdown signal.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_500_with_a_code_and_a_request_id() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let router = layered(Router::new().route("/boom", get(boom)), 1024);
+        let response = router
+            .oneshot(
+                Request::builder()
+                    .uri("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: crate::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.error.code, "internal_panic");
+    }
+}

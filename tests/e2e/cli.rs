@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rulehost::ErrorBody;
 use rulehost::decision::Decision;
-use rulehost_test_artifacts::{COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
 
 use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
 
@@ -251,4 +251,79 @@ fn build_produces_a_component_that_loads() {
         .load(&std::fs::read(&out_path).expect("written"))
         .expect("loads");
     assert_eq!(plugin.name(), "hostile-trap");
+}
+
+#[test]
+fn the_client_pushes_activates_rolls_back_and_decides() {
+    use crate::serve::{ChildServer, TestServer};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = ChildServer::start(dir.path());
+    let server = TestServer::remote(child.addr);
+    let key = server.coffee_tenant("brand");
+    let apparel_config =
+        std::fs::read_to_string(Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json"))
+            .expect("config");
+    let mut config: serde_json::Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
+    let extra: serde_json::Value = serde_json::from_str(&apparel_config).expect("json");
+    config
+        .as_object_mut()
+        .expect("object")
+        .extend(extra.as_object().expect("object").clone());
+    assert_eq!(
+        server
+            .call("PUT", "/v1/tenants/brand/config", &key, Some(config))
+            .0,
+        200
+    );
+
+    let files = Files::new();
+    let url = child.url("");
+    let client = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rulehost"))
+            .args(args)
+            .env("RULEHOST_SERVER", &url)
+            .env("RULEHOST_TENANT", "brand")
+            .env("RULEHOST_KEY", &key)
+            .output()
+            .expect("the client runs")
+    };
+    let groups = |out: &Output| -> Vec<String> {
+        let decision: Decision = serde_json::from_str(&stdout(out)).expect("a decision");
+        decision.tags.into_iter().map(|t| t.group).collect()
+    };
+    let profile = files.path("profile.json");
+    let decide = || client(&["decide", "--profile", &profile, "--now", NOW]);
+
+    assert_eq!(groups(&decide()), ["member", "favourite-category"]);
+    let pushed = client(&[
+        "plugin",
+        "push",
+        APPAREL_RFM,
+        "--version",
+        "9.9.9",
+        "--activate",
+        "main",
+    ]);
+    assert!(pushed.status.success(), "{}", stdout(&pushed));
+    assert_eq!(
+        groups(&decide()),
+        ["rfm-segment", "value-tier", "channel-source"]
+    );
+    let listed = client(&["plugin", "list"]);
+    assert!(stdout(&listed).contains("\"9.9.9\""), "{}", stdout(&listed));
+    let rolled = client(&["plugin", "rollback"]);
+    assert!(rolled.status.success(), "{}", stdout(&rolled));
+    assert_eq!(groups(&decide()), ["member", "favourite-category"]);
+    let activated = client(&["plugin", "activate", "apparel-rfm", "9.9.9"]);
+    assert!(activated.status.success(), "{}", stdout(&activated));
+    assert_eq!(
+        groups(&decide()),
+        ["rfm-segment", "value-tier", "channel-source"]
+    );
+
+    // A server error is printed as JSON and exits 1.
+    let missing = client(&["plugin", "activate", "apparel-rfm", "0.0.0"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let body: ErrorBody = serde_json::from_str(&stdout(&missing)).expect("an error");
+    assert_eq!(body.error.code, "not_found");
 }

@@ -254,7 +254,7 @@ fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
 }
 
 /// The process's resident set size, from /proc.
-fn resident_bytes() -> u64 {
+pub fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc is mounted");
     let kib: u64 = status
         .lines()

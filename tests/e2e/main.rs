@@ -10,6 +10,7 @@ mod hostile;
 mod loading;
 mod pipeline;
 mod sandbox;
+mod serve;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

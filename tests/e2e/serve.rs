@@ -1,0 +1,1253 @@
+//! The server, end to end over real HTTP: tenants, keys, uploads, live
+//! activation and rollback, restarts, batches and limits.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rulehost::live::Live;
+use rulehost::server::{Overrides, Server, ServerConfig};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
+use serde_json::{Value, json};
+
+use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
+
+const OPERATOR: &str = "test-operator-token";
+
+/// A server running in this process on a free port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// The in-process server's state (`None` for a remote server).
+    #[allow(dead_code, reason = "kept so a test can look inside the server")]
+    pub live: Option<Arc<Live>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl TestServer {
+    pub fn start(data_dir: &Path) -> Self {
+        let overrides = Overrides {
+            config_file: None,
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.to_owned()),
+        };
+        let env = vec![
+            ("RULEHOST_OPERATOR_TOKEN".to_owned(), OPERATOR.to_owned()),
+            ("RULEHOST_POOL_INSTANCES".to_owned(), "64".to_owned()),
+            ("RULEHOST_SHUTDOWN_GRACE_MS".to_owned(), "2000".to_owned()),
+        ];
+        let config = ServerConfig::load(&overrides, env).expect("settings");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = runtime
+            .block_on(Server::bind(&config, false))
+            .expect("binds");
+        let addr = server.local_addr().expect("address");
+        let live = server.live().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(server.run(async move {
+                let _ = stopped.await;
+            }))
+        });
+        let started = std::time::Instant::now();
+        while !live.is_ready() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            addr,
+            live: Some(live),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// A handle on a server running elsewhere (the HTTP helpers only).
+    pub fn remote(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            live: None,
+            stop: None,
+            thread: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .expect("server thread")
+                .expect("server ran cleanly");
+        }
+    }
+
+    /// A JSON request; returns the status and the JSON body.
+    pub fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = self.url(path);
+        let auth = format!("Bearer {token}");
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+            ("POST", Some(body)) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            ("POST", None) => agent.post(&url).header("Authorization", &auth).send_empty(),
+            ("PUT", Some(body)) => agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            ("PATCH", Some(body)) => agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            other => panic!("unsupported call {other:?}"),
+        };
+        finish(response)
+    }
+
+    /// Uploads raw bytes as a plugin version.
+    pub fn upload(&self, tenant: &str, token: &str, bytes: &[u8], version: &str) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        finish(
+            agent
+                .post(&self.url(&format!("/v1/tenants/{tenant}/plugins")))
+                .query("version", version)
+                .header("Authorization", &format!("Bearer {token}"))
+                .send(bytes),
+        )
+    }
+
+    /// Creates a tenant with a key; returns the key.
+    pub fn tenant(&self, id: &str, limits: Option<Value>) -> String {
+        let mut body = json!({"id": id, "tz_offset_minutes": 480});
+        if let Some(limits) = limits {
+            body["limits"] = limits;
+        }
+        let (status, created) = self.call("POST", "/v1/tenants", OPERATOR, Some(body));
+        assert_eq!(status, 201, "{created}");
+        let (status, key) = self.call(
+            "POST",
+            &format!("/v1/tenants/{id}/keys"),
+            OPERATOR,
+            Some(json!({"label": "test"})),
+        );
+        assert_eq!(status, 201, "{key}");
+        key["key"].as_str().expect("key").to_owned()
+    }
+
+    /// A tenant running the coffee plugin in slot `main`; returns its key.
+    pub fn coffee_tenant(&self, id: &str) -> String {
+        let key = self.tenant(id, None);
+        let config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
+        let offers: Value = serde_json::from_str(COFFEE_OFFERS).expect("json");
+        assert_eq!(
+            self.call(
+                "PUT",
+                &format!("/v1/tenants/{id}/config"),
+                &key,
+                Some(config)
+            )
+            .0,
+            200
+        );
+        assert_eq!(
+            self.call(
+                "PUT",
+                &format!("/v1/tenants/{id}/offers"),
+                &key,
+                Some(offers)
+            )
+            .0,
+            200
+        );
+        let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
+        let (status, uploaded) = self.upload(id, &key, &wasm, "1.0.0");
+        assert_eq!(status, 201, "{uploaded}");
+        assert_eq!(
+            self.call(
+                "PUT",
+                &format!("/v1/tenants/{id}/pipeline"),
+                &key,
+                Some(json!({"slots": ["main"]}))
+            )
+            .0,
+            200
+        );
+        let (status, body) = self.call(
+            "POST",
+            &format!("/v1/tenants/{id}/pipeline/main/activate"),
+            &key,
+            Some(json!({"name": "coffee-chain", "version": "1.0.0"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        key
+    }
+
+    pub fn decide(&self, tenant: &str, key: &str) -> (u16, Value) {
+        let profile: Value = serde_json::from_str(COFFEE_PROFILE).expect("json");
+        self.call(
+            "POST",
+            &format!("/v1/tenants/{tenant}/decide"),
+            key,
+            Some(json!({"profile": profile, "now": NOW})),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let mut response = response.expect("the request reaches the server");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+fn tag_groups(decision: &Value) -> Vec<String> {
+    decision["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["group"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_demo_setup_decides_with_a_documented_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    let (status, decision) = server.decide("brand", &key);
+    assert_eq!(status, 200, "{decision}");
+    assert_eq!(decision["stage"]["value"], "growth");
+    assert_eq!(decision["plugins"][0]["version"], "1.0.0");
+    assert!(decision["usage"]["fuel"].as_u64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn tenants_cannot_see_or_change_each_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let a = server.coffee_tenant("tenant-a");
+    let b = server.coffee_tenant("tenant-b");
+    for (method, path, body) in [
+        ("GET", "/v1/tenants/tenant-b/plugins", None),
+        ("GET", "/v1/tenants/tenant-b/config", None),
+        ("GET", "/v1/tenants/tenant-b/offers", None),
+        ("GET", "/v1/tenants/tenant-b/audit", None),
+        ("GET", "/v1/tenants/tenant-b/pipeline", None),
+        ("GET", "/v1/tenants/tenant-b", None),
+        ("PUT", "/v1/tenants/tenant-b/config", Some(json!({"x": 1}))),
+        ("PUT", "/v1/tenants/tenant-b/offers", Some(json!([]))),
+        ("POST", "/v1/tenants/tenant-b/pipeline/main/rollback", None),
+        (
+            "DELETE",
+            "/v1/tenants/tenant-b/plugins/coffee-chain/1.0.0",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/tenants/tenant-b/decide",
+            Some(json!({"profile": {"customer_id": "c"}})),
+        ),
+    ] {
+        let (status, body) = server.call(method, path, &a, body);
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{method} {path}");
+    }
+    // B's state is untouched and B's key works.
+    let (status, config) = server.call("GET", "/v1/tenants/tenant-b/config", &b, None);
+    assert_eq!(status, 200);
+    assert_eq!(config["body"]["coffee.window_days"], "90");
+    assert_eq!(server.decide("tenant-b", &b).0, 200);
+    // A tenant key cannot do operator work.
+    let (status, body) = server.call("GET", "/v1/tenants", &a, None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+}
+
+#[test]
+fn a_revoked_key_stops_working_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    assert_eq!(server.decide("brand", &key).0, 200);
+    let key_id = key.split('_').nth(1).expect("key id");
+    let (status, _) = server.call(
+        "DELETE",
+        &format!("/v1/tenants/brand/keys/{key_id}"),
+        OPERATOR,
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, body) = server.decide("brand", &key);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, keys) = server.call("GET", "/v1/tenants/brand/keys", OPERATOR, None);
+    assert_eq!(status, 200);
+    assert!(keys["items"][0]["revoked_at"].is_string(), "{keys}");
+    assert!(
+        !keys
+            .to_string()
+            .contains(key.split('_').nth(2).expect("secret")),
+        "secrets are never listed"
+    );
+}
+
+#[test]
+fn a_disabled_tenant_is_refused_and_enabling_it_restores_service() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    assert_eq!(
+        server
+            .call(
+                "PATCH",
+                "/v1/tenants/brand",
+                OPERATOR,
+                Some(json!({"disabled": true}))
+            )
+            .0,
+        200
+    );
+    let (status, body) = server.decide("brand", &key);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("tenant_disabled"))
+    );
+    assert_eq!(
+        server
+            .call(
+                "PATCH",
+                "/v1/tenants/brand",
+                OPERATOR,
+                Some(json!({"disabled": false}))
+            )
+            .0,
+        200
+    );
+    assert_eq!(server.decide("brand", &key).0, 200);
+}
+
+#[test]
+fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.tenant("brand", Some(json!({
+        "max_plugin_bytes": 200_000, "memory_bytes": 67108864, "deadline_ms": 50, "fuel": 50000000,
+        "max_concurrent_decisions": 4
+    })));
+    let coffee = std::fs::read(COFFEE_CHAIN).expect("artifact");
+    let component = |text: &str| wat::parse_str(text).expect("component text");
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("garbage", b"definitely not wasm".to_vec(), 400, "not_wasm"),
+        (
+            "core module",
+            wat::parse_str("(module)").expect("module"),
+            400,
+            "core_module",
+        ),
+        (
+            "precompiled",
+            b"\x7fELF\x02\x01\x01".to_vec(),
+            400,
+            "precompiled_artifact",
+        ),
+        (
+            "truncated",
+            coffee[..coffee.len() / 3].to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "another world",
+            component(r#"(component (instance $i) (export "acme:other/api" (instance $i)))"#),
+            422,
+            "wrong_world",
+        ),
+        (
+            "missing export",
+            component(
+                r#"(component (instance $i) (export "rulehost:plugin/rules@0.1.0" (instance $i)))"#,
+            ),
+            422,
+            "wrong_world",
+        ),
+        (
+            "newer contract",
+            component(
+                r#"(component (instance $i) (export "rulehost:plugin/rules@9.0.0" (instance $i)))"#,
+            ),
+            422,
+            "unsupported_contract",
+        ),
+        (
+            "unknown import",
+            component(r#"(component (import "acme:spy/camera" (instance)))"#),
+            422,
+            "unknown_import",
+        ),
+    ];
+    for (what, bytes, status, reason) in cases {
+        let (got, body) = server.upload("brand", &key, &bytes, "1.0.0");
+        assert_eq!(got, status, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_plugin", "{what}");
+        assert_eq!(body["error"]["reason"], reason, "{what}: {body}");
+    }
+    let (_, versions) = server.call("GET", "/v1/tenants/brand/plugins", &key, None);
+    assert_eq!(versions["items"], json!([]), "nothing stored");
+    let (_, audit) = server.call("GET", "/v1/tenants/brand/audit", &key, None);
+    assert!(!audit.to_string().contains("plugin.upload"), "{audit}");
+    let blobs = std::fs::read_dir(dir.path().join("blobs"))
+        .expect("blob dir")
+        .count();
+    assert_eq!(blobs, 0);
+}
+
+#[test]
+fn an_oversized_upload_is_refused_by_its_declared_length_without_reading_the_body() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.tenant("brand", None);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // Declare a gigabyte and send none of it: the answer must come anyway.
+    write!(
+        stream,
+        "POST /v1/tenants/brand/plugins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Length: 1073741824\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = [0u8; 1024];
+    let n = stream
+        .read(&mut response)
+        .expect("a response before the body was sent");
+    let text = String::from_utf8_lossy(&response[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("too_large"), "{text}");
+    let (_, versions) = server.call("GET", "/v1/tenants/brand/plugins", &key, None);
+    assert_eq!(versions["items"], json!([]), "nothing stored");
+}
+
+#[test]
+fn identical_bytes_are_stored_once_and_versions_are_immutable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.tenant("brand", None);
+    let coffee = std::fs::read(COFFEE_CHAIN).expect("artifact");
+    let apparel = std::fs::read(APPAREL_RFM).expect("artifact");
+    assert_eq!(server.upload("brand", &key, &coffee, "1").0, 201);
+    assert_eq!(
+        server.upload("brand", &key, &coffee, "1").0,
+        200,
+        "the same upload again is a no-op"
+    );
+    assert_eq!(server.upload("brand", &key, &coffee, "2").0, 201);
+    let (status, body) = server.call(
+        "POST",
+        "/v1/tenants/brand/plugins?name=coffee-chain&version=1",
+        &key,
+        None,
+    );
+    assert_eq!(status, 400, "an empty body is not a plugin: {body}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (status, body) = finish(
+        agent
+            .post(&server.url("/v1/tenants/brand/plugins"))
+            .query("name", "coffee-chain")
+            .query("version", "1")
+            .header("Authorization", &format!("Bearer {key}"))
+            .send(&apparel[..]),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let blobs = std::fs::read_dir(dir.path().join("blobs"))
+        .expect("blob dir")
+        .count();
+    assert_eq!(blobs, 1, "one blob for identical bytes under two versions");
+}
+
+#[test]
+fn activation_and_rollback_change_the_next_decision_without_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    // The apparel plugin in the same tenant, with its config beside coffee's.
+    let mut config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
+    let apparel_config: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json"))
+            .expect("config"),
+    )
+    .expect("json");
+    config
+        .as_object_mut()
+        .expect("object")
+        .extend(apparel_config.as_object().expect("object").clone());
+    assert_eq!(
+        server
+            .call("PUT", "/v1/tenants/brand/config", &key, Some(config))
+            .0,
+        200
+    );
+    let apparel = std::fs::read(APPAREL_RFM).expect("artifact");
+    assert_eq!(server.upload("brand", &key, &apparel, "2.0.0").0, 201);
+
+    let before = server.decide("brand", &key).1;
+    assert_eq!(tag_groups(&before), ["member", "favourite-category"]);
+
+    let (status, pipeline) = server.call(
+        "POST",
+        "/v1/tenants/brand/pipeline/main/activate",
+        &key,
+        Some(json!({"name": "apparel-rfm", "version": "2.0.0"})),
+    );
+    assert_eq!(status, 200, "{pipeline}");
+    assert_eq!(pipeline["slots"][0]["previous"]["name"], "coffee-chain");
+    let after = server.decide("brand", &key).1;
+    assert_eq!(
+        tag_groups(&after),
+        ["rfm-segment", "value-tier", "channel-source"]
+    );
+    assert_eq!(after["plugins"][0]["name"], "apparel-rfm");
+
+    let (status, _) = server.call(
+        "POST",
+        "/v1/tenants/brand/pipeline/main/rollback",
+        &key,
+        None,
+    );
+    assert_eq!(status, 200);
+    let rolled_back = server.decide("brand", &key).1;
+    assert_eq!(tag_groups(&rolled_back), ["member", "favourite-category"]);
+
+    // The active version cannot be deleted; an inactive one can.
+    let (status, body) = server.call(
+        "DELETE",
+        "/v1/tenants/brand/plugins/coffee-chain/1.0.0",
+        &key,
+        None,
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    assert_eq!(
+        server
+            .call(
+                "DELETE",
+                "/v1/tenants/brand/plugins/apparel-rfm/2.0.0",
+                &key,
+                None
+            )
+            .0,
+        204
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/v1/tenants/brand/pipeline/main/rollback",
+        &key,
+        None,
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+
+    // Every change is in the audit log, with who did it.
+    let (_, audit) = server.call("GET", "/v1/tenants/brand/audit?limit=500", OPERATOR, None);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in [
+        "tenant.create",
+        "key.create",
+        "config.replace",
+        "offers.replace",
+        "plugin.upload",
+        "pipeline.set",
+        "pipeline.activate",
+        "pipeline.rollback",
+        "plugin.delete",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let activation = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["action"] == "pipeline.activate" && e["detail"]["name"] == "apparel-rfm")
+        .expect("the activation");
+    assert!(
+        activation["actor"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("key:")
+    );
+    assert_eq!(activation["detail"]["version"], "2.0.0");
+    assert_eq!(
+        activation["detail"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+}
+
+#[test]
+fn a_restart_keeps_tenants_keys_versions_pipeline_config_offers_and_audit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (key, before, audit_before) = {
+        let server = TestServer::start(dir.path());
+        let key = server.coffee_tenant("brand");
+        let decision = server.decide("brand", &key).1;
+        let audit = server.call("GET", "/v1/tenants/brand/audit", &key, None).1;
+        server.stop();
+        (key, decision, audit)
+    };
+    let server = TestServer::start(dir.path());
+    let mut after = server.decide("brand", &key).1;
+    let mut before = before;
+    before["usage"] = Value::Null;
+    after["usage"] = Value::Null;
+    assert_eq!(after, before);
+    assert_eq!(
+        server.call("GET", "/v1/tenants/brand/audit", &key, None).1,
+        audit_before
+    );
+    let (_, pipeline) = server.call("GET", "/v1/tenants/brand/pipeline", &key, None);
+    assert_eq!(pipeline["slots"][0]["active"]["version"], "1.0.0");
+    let (_, offers) = server.call("GET", "/v1/tenants/brand/offers", &key, None);
+    assert_eq!(offers["version"], 1);
+}
+
+#[test]
+fn decisions_never_fail_while_versions_are_activated_over_and_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Arc::new(TestServer::start(dir.path()));
+    let key = server.coffee_tenant("brand");
+    let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
+    assert_eq!(server.upload("brand", &key, &wasm, "1.0.1").0, 201);
+    let done = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (server, key, done, ok, failed) = (
+                server.clone(),
+                key.clone(),
+                done.clone(),
+                ok.clone(),
+                failed.clone(),
+            );
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    match server.decide("brand", &key) {
+                        (200, _) => ok.fetch_add(1, Ordering::Relaxed),
+                        (status, body) => {
+                            eprintln!("failed decision: {status} {body}");
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    for i in 0..20 {
+        let version = if i % 2 == 0 { "1.0.1" } else { "1.0.0" };
+        let (status, body) = server.call(
+            "POST",
+            "/v1/tenants/brand/pipeline/main/activate",
+            &key,
+            Some(json!({"name": "coffee-chain", "version": version})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    done.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(
+        ok.load(Ordering::Relaxed) > 20,
+        "{} decisions",
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Arc::new(TestServer::start(dir.path()));
+    let key = server.tenant("slow", Some(json!({
+        "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 3000, "fuel": 10_000_000_000u64,
+        "max_concurrent_decisions": 1
+    })));
+    let wasm = std::fs::read(LOOP_FOREVER).expect("artifact");
+    assert_eq!(server.upload("slow", &key, &wasm, "1").0, 201);
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                "/v1/tenants/slow/pipeline",
+                &key,
+                Some(json!({"slots": ["main"]}))
+            )
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/tenants/slow/pipeline/main/activate",
+                &key,
+                Some(json!({"name": "hostile-loop-forever", "version": "1"}))
+            )
+            .0,
+        200
+    );
+    let first = {
+        let (server, key) = (server.clone(), key.clone());
+        std::thread::spawn(move || server.decide("slow", &key))
+    };
+    // Let the first decision take the only slot (it then loops for seconds).
+    std::thread::sleep(Duration::from_millis(500));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&server.url("/v1/tenants/slow/decide"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send_json(json!({"profile": {"customer_id": "c"}}))
+        .expect("request");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status().as_u16();
+    let body: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // The first decision is stopped by its deadline or its fuel, whichever
+    // comes first on this machine.
+    let (status, body) = first.join().expect("first decision");
+    assert!(
+        matches!(
+            (status, body["error"]["code"].as_str()),
+            (504, Some("plugin_timeout")) | (422, Some("plugin_out_of_fuel"))
+        ),
+        "{status} {body}"
+    );
+}
+
+/// The real `rulehost serve` binary in a child process, so its memory and
+/// its death can be observed from outside.
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ChildServer {
+    pub fn start(data_dir: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rulehost"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RULEHOST_OPERATOR_TOKEN", OPERATOR)
+            .env("RULEHOST_POOL_INSTANCES", "64")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("rulehost listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let server = Self { child, addr };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let started = std::time::Instant::now();
+        while agent
+            .get(&server.url("/readyz"))
+            .call()
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The server process's resident memory.
+    pub fn resident_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
+    /// Kills the process outright (SIGKILL): no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = ChildServer::start(dir.path());
+    let server = TestServer::remote(child.addr);
+    let key = server.coffee_tenant("brand");
+    const LINES: usize = 10_000;
+    // The body is generated as it is sent and the answer read as it arrives:
+    // neither side ever holds the whole batch.
+    struct Lines {
+        next: usize,
+        buffer: Vec<u8>,
+        at: usize,
+    }
+    impl Read for Lines {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.buffer.len() {
+                if self.next == LINES {
+                    return Ok(0);
+                }
+                self.buffer = if self.next == 5_000 {
+                    b"{\"profile\": \"not a profile\"}\n".to_vec()
+                } else {
+                    format!(
+                        "{{\"now\":\"{NOW}\",\"profile\":{{\"customer_id\":\"c-{}\",\"events\":[{{\"kind\":\"purchase\",\"at\":\"2026-03-0{}T09:00:00+08:00\",\"amount_minor\":2800,\"category\":\"latte\"}}]}}}}\n",
+                        self.next,
+                        1 + self.next % 9
+                    )
+                    .into_bytes()
+                };
+                self.at = 0;
+                self.next += 1;
+            }
+            let n = out.len().min(self.buffer.len() - self.at);
+            out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    // Warm up, so the baseline includes the compiled plugin and the pools.
+    for _ in 0..50 {
+        assert_eq!(server.decide("brand", &key).0, 200);
+    }
+    let baseline = child.resident_bytes();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut body = Lines {
+        next: 0,
+        buffer: Vec::new(),
+        at: 0,
+    };
+    let mut response = agent
+        .post(&child.url("/v1/tenants/brand/decide/batch"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .header("Content-Type", "application/x-ndjson")
+        .send(ureq::SendBody::from_reader(&mut body))
+        .expect("batch request");
+    assert_eq!(response.status().as_u16(), 200);
+    let reader = std::io::BufReader::new(response.body_mut().as_reader());
+    let (mut decisions, mut errors, mut peak) = (0usize, Vec::new(), 0u64);
+    for (i, line) in std::io::BufRead::lines(reader).enumerate() {
+        let line = line.expect("a line");
+        let value: Value = serde_json::from_str(&line).expect("each line is JSON");
+        if value.get("error").is_some() {
+            errors.push(value);
+        } else {
+            assert_eq!(value["customer_id"], format!("c-{i}"), "in order");
+            decisions += 1;
+        }
+        if i % 500 == 0 {
+            peak = peak.max(child.resident_bytes());
+        }
+    }
+    assert_eq!(decisions, LINES - 1);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["line"], 5_001);
+    assert_eq!(errors[0]["error"]["code"], "invalid_input");
+    // Holding the batch (its input or its ~20 MiB of decisions) would show.
+    let growth = peak.saturating_sub(baseline);
+    assert!(
+        growth < 16 << 20,
+        "server memory grew by {} MiB during the batch (baseline {} MiB)",
+        growth >> 20,
+        baseline >> 20
+    );
+}
+
+#[test]
+fn everything_acknowledged_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (key, decision) = {
+        let child = ChildServer::start(dir.path());
+        let server = TestServer::remote(child.addr);
+        let key = server.coffee_tenant("brand");
+        let apparel = std::fs::read(APPAREL_RFM).expect("artifact");
+        assert_eq!(server.upload("brand", &key, &apparel, "2.0.0").0, 201);
+        let decision = server.decide("brand", &key).1;
+        child.kill();
+        (key, decision)
+    };
+    let child = ChildServer::start(dir.path());
+    let server = TestServer::remote(child.addr);
+    let mut again = server.decide("brand", &key).1;
+    let mut decision = decision;
+    again["usage"] = Value::Null;
+    decision["usage"] = Value::Null;
+    assert_eq!(again, decision);
+    let (_, versions) = server.call("GET", "/v1/tenants/brand/plugins", &key, None);
+    assert_eq!(
+        versions["items"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_bad_values_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    let (status, body) = server.call(
+        "POST",
+        "/v1/tenants/brand/decide",
+        &key,
+        Some(json!({"profile": {"customer_id": "c"}, "nwo": NOW})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown field `nwo`"),
+        "{body}"
+    );
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/tenants/brand/offers",
+        &key,
+        Some(json!([{"id": "a", "kind": "k", "channels": []}, {"id": "a", "kind": "k", "channels": []}])),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_input")),
+        "{body}"
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/v1/tenants",
+        OPERATOR,
+        Some(json!({"id": "Bad Id"})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = server.call("GET", "/v1/nowhere", &key, None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("no_route"))
+    );
+}
+
+#[test]
+fn lists_are_paginated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    for id in ["t1", "t2", "t3"] {
+        server.tenant(id, None);
+    }
+    let (_, first) = server.call("GET", "/v1/tenants?limit=2", OPERATOR, None);
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_str().expect("a next cursor");
+    let (_, second) = server.call(
+        "GET",
+        &format!("/v1/tenants?limit=2&after={next}"),
+        OPERATOR,
+        None,
+    );
+    assert_eq!(second["items"][0]["id"], "t3");
+    assert_eq!(second["next"], Value::Null);
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    assert_eq!(server.decide("brand", &key).0, 200);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            agent
+                .get(&server.url(path))
+                .call()
+                .expect("call")
+                .status()
+                .as_u16(),
+            200,
+            "{path}"
+        );
+    }
+    let metrics = agent
+        .get(&server.url("/metrics"))
+        .call()
+        .expect("call")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(
+        metrics.contains(r#"rulehost_decisions_total{tenant="brand",outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rulehost_decision_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rulehost_active_plugin_versions 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_openapi_document_covers_every_route_and_every_route_exists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let doc: Value = serde_json::from_str(
+        &agent
+            .get(&server.url("/openapi.json"))
+            .call()
+            .expect("call")
+            .body_mut()
+            .read_to_string()
+            .expect("text"),
+    )
+    .expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            operations.push(format!("{} {path}", method.to_uppercase()));
+            // Every documented operation is routed: with placeholder values
+            // it may be refused, but never as an unknown route or method.
+            let concrete = path.replace('{', "x").replace('}', "");
+            let request = agent
+                .run(
+                    ureq::http::Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(server.url(&concrete))
+                        .header("Authorization", format!("Bearer {OPERATOR}"))
+                        .body(())
+                        .expect("request"),
+                )
+                .expect("call");
+            let status = request.status().as_u16();
+            assert!(
+                status != 405,
+                "{method} {path} is documented but not routed"
+            );
+            if status == 404 {
+                let mut request = request;
+                let body = request.body_mut().read_to_string().unwrap_or_default();
+                assert!(
+                    !body.contains("no_route"),
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+    }
+    for expected in [
+        "POST /v1/tenants",
+        "GET /v1/tenants",
+        "PATCH /v1/tenants/{tenant}",
+        "POST /v1/tenants/{tenant}/keys",
+        "DELETE /v1/tenants/{tenant}/keys/{key}",
+        "POST /v1/tenants/{tenant}/plugins",
+        "GET /v1/tenants/{tenant}/plugins",
+        "DELETE /v1/tenants/{tenant}/plugins/{name}/{version}",
+        "PUT /v1/tenants/{tenant}/pipeline",
+        "POST /v1/tenants/{tenant}/pipeline/{slot}/activate",
+        "POST /v1/tenants/{tenant}/pipeline/{slot}/rollback",
+        "PUT /v1/tenants/{tenant}/config",
+        "PUT /v1/tenants/{tenant}/offers",
+        "POST /v1/tenants/{tenant}/decide",
+        "POST /v1/tenants/{tenant}/decide/batch",
+        "GET /v1/tenants/{tenant}/audit",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+    ] {
+        assert!(
+            operations.contains(&expected.to_owned()),
+            "{expected} is not documented: {operations:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
+    use rulehost::api::{ApiLimits, AppState, app};
+    use rulehost::engine::{Engine, EngineConfig};
+    use rulehost::live::LiveSettings;
+    use rulehost::registry::{Registry, TenantLimits};
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::new(EngineConfig {
+        pool_instances: 8,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let live = Arc::new(Live::new(
+        Arc::new(engine),
+        Arc::new(Registry::open(dir.path()).expect("registry")),
+        LiveSettings {
+            default_limits: TenantLimits::default(),
+            max_limits: TenantLimits::default(),
+            compile_timeout: Duration::from_secs(10),
+            operator_token: Some(OPERATOR.into()),
+        },
+        Arc::new(rulehost::metrics::Metrics::new()),
+    ));
+    let service = app(AppState {
+        live: live.clone(),
+        limits: ApiLimits::default(),
+    });
+    let get = |path: &str| {
+        axum::http::Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let response = service
+        .clone()
+        .oneshot(get("/readyz"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 503);
+    let decide = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/tenants/any/decide")
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .body(axum::body::Body::from(r#"{"profile":{"customer_id":"c"}}"#))
+        .expect("request");
+    let response = service.clone().oneshot(decide).await.expect("response");
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    live.load().await.expect("loads");
+    let response = service.oneshot(get("/readyz")).await.expect("response");
+    assert_eq!(response.status(), 200);
+}
