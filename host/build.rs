@@ -13,13 +13,7 @@ fn main() {
         .expect("host/ sits in the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // target/<profile>/build/<pkg>/out → target/plugins: one nested target
-    // directory for every profile and for the test artifacts.
-    let target_dir = out_dir
-        .ancestors()
-        .nth(4)
-        .map(|t| t.join("plugins"))
-        .unwrap_or_else(|| out_dir.join("plugins"));
+    let target_dir = rulehost_builder::build_script_target_dir(&out_dir);
     for dir in ["sdk", "wit", "plugins/coffee-chain", "plugins/apparel-rfm"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }

@@ -199,6 +199,19 @@ impl Build {
     }
 }
 
+/// The cargo target directory build scripts should build plugins in:
+/// `<target>/plugins`, derived from the build script's `OUT_DIR`
+/// (`<target>/<profile>/build/<pkg>/out`). A directory of its own keeps the
+/// nested cargo from waiting on the outer one's lock; one shared by every
+/// profile and crate compiles each plugin once.
+pub fn build_script_target_dir(out_dir: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .nth(4)
+        .map(|target| target.join("plugins"))
+        .unwrap_or_else(|| out_dir.join("plugins"))
+}
+
 /// Installs the Rust standard library for `target` with rustup if the
 /// toolchain lacks it. `rust-toolchain.toml` lists the targets, but rustup
 /// only reads that list when it installs a whole toolchain: on a machine

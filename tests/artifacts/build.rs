@@ -53,13 +53,7 @@ fn main() {
         .nth(2)
         .expect("tests/artifacts sits two levels below the workspace");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // target/<profile>/build/<pkg>/out → target/plugins, shared by every
-    // profile so the plugins are compiled once.
-    let target_dir = out_dir
-        .ancestors()
-        .nth(4)
-        .map(|t| t.join("plugins"))
-        .unwrap_or_else(|| out_dir.join("plugins"));
+    let target_dir = rulehost_builder::build_script_target_dir(&out_dir);
 
     for dir in ["sdk", "wit", "plugins"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());

@@ -105,10 +105,7 @@ impl TestServer {
 
     /// A JSON request; returns the status and the JSON body.
     pub fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         let url = self.url(path);
         let auth = format!("Bearer {token}");
         let response = match (method, body) {
@@ -134,10 +131,7 @@ impl TestServer {
 
     /// Uploads raw bytes as a plugin version.
     pub fn upload(&self, tenant: &str, token: &str, bytes: &[u8], version: &str) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         finish(
             agent
                 .post(&self.url(&format!("/v1/tenants/{tenant}/plugins")))
@@ -233,6 +227,14 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
+}
+
+/// An HTTP client that returns error statuses instead of failing on them.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
@@ -499,10 +501,7 @@ fn identical_bytes_are_stored_once_and_versions_are_immutable() {
         None,
     );
     assert_eq!(status, 400, "an empty body is not a plugin: {body}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let (status, body) = finish(
         agent
             .post(&server.url("/v1/tenants/brand/plugins"))
@@ -770,10 +769,7 @@ fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
     };
     // Let the first decision take the only slot (it then loops for seconds).
     std::thread::sleep(Duration::from_millis(500));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let mut response = agent
         .post(&server.url("/v1/tenants/slow/decide"))
         .header("Authorization", &format!("Bearer {key}"))
@@ -833,10 +829,7 @@ impl ChildServer {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let server = Self { child, addr };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         let started = std::time::Instant::now();
         while agent
             .get(&server.url("/readyz"))
@@ -928,10 +921,7 @@ fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
         assert_eq!(server.decide("brand", &key).0, 200);
     }
     let baseline = child.resident_bytes();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let mut body = Lines {
         next: 0,
         buffer: Vec::new(),
@@ -1078,10 +1068,7 @@ fn health_readiness_and_metrics() {
     let server = TestServer::start(dir.path());
     let key = server.coffee_tenant("brand");
     assert_eq!(server.decide("brand", &key).0, 200);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     for path in ["/healthz", "/readyz"] {
         assert_eq!(
             agent
@@ -1119,10 +1106,7 @@ fn health_readiness_and_metrics() {
 fn the_openapi_document_covers_every_route_and_every_route_exists() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let doc: Value = serde_json::from_str(
         &agent
             .get(&server.url("/openapi.json"))
