@@ -260,21 +260,7 @@ fn the_client_pushes_activates_rolls_back_and_decides() {
     let child = ChildServer::start(dir.path());
     let server = TestServer::remote(child.addr);
     let key = server.coffee_tenant("brand");
-    let apparel_config =
-        std::fs::read_to_string(Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json"))
-            .expect("config");
-    let mut config: serde_json::Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
-    let extra: serde_json::Value = serde_json::from_str(&apparel_config).expect("json");
-    config
-        .as_object_mut()
-        .expect("object")
-        .extend(extra.as_object().expect("object").clone());
-    assert_eq!(
-        server
-            .call("PUT", "/v1/tenants/brand/config", &key, Some(config))
-            .0,
-        200
-    );
+    server.add_apparel_config("brand", &key);
 
     let files = Files::new();
     let url = child.url("");

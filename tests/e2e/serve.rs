@@ -207,6 +207,26 @@ impl TestServer {
         key
     }
 
+    /// Sets the tenant's config to the coffee and the apparel samples
+    /// together, so either plugin can run.
+    pub fn add_apparel_config(&self, tenant: &str, key: &str) {
+        let mut config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
+        let path = Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json");
+        let apparel: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("config")).expect("json");
+        config
+            .as_object_mut()
+            .expect("object")
+            .extend(apparel.as_object().expect("object").clone());
+        let (status, body) = self.call(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/config"),
+            key,
+            Some(config),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     pub fn decide(&self, tenant: &str, key: &str) -> (u16, Value) {
         let profile: Value = serde_json::from_str(COFFEE_PROFILE).expect("json");
         self.call(
@@ -527,22 +547,7 @@ fn activation_and_rollback_change_the_next_decision_without_a_restart() {
     let server = TestServer::start(dir.path());
     let key = server.coffee_tenant("brand");
     // The apparel plugin in the same tenant, with its config beside coffee's.
-    let mut config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
-    let apparel_config: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json"))
-            .expect("config"),
-    )
-    .expect("json");
-    config
-        .as_object_mut()
-        .expect("object")
-        .extend(apparel_config.as_object().expect("object").clone());
-    assert_eq!(
-        server
-            .call("PUT", "/v1/tenants/brand/config", &key, Some(config))
-            .0,
-        200
-    );
+    server.add_apparel_config("brand", &key);
     let apparel = std::fs::read(APPAREL_RFM).expect("artifact");
     assert_eq!(server.upload("brand", &key, &apparel, "2.0.0").0, 201);
 
@@ -1234,4 +1239,43 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
     live.load().await.expect("loads");
     let response = service.oneshot(get("/readyz")).await.expect("response");
     assert_eq!(response.status(), 200);
+}
+
+#[test]
+fn a_decision_in_flight_finishes_on_its_version_and_unused_versions_leave_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let live = server.live.clone().expect("in-process server");
+    let key = server.coffee_tenant("brand");
+    server.add_apparel_config("brand", &key);
+    let apparel = std::fs::read(APPAREL_RFM).expect("artifact");
+    assert_eq!(server.upload("brand", &key, &apparel, "2.0.0").0, 201);
+
+    // A decision admitted before the activation holds its snapshot...
+    let (snapshot, permit) = live.admit("brand").expect("admitted");
+    let (status, _) = server.call(
+        "POST",
+        "/v1/tenants/brand/pipeline/main/activate",
+        &key,
+        Some(json!({"name": "apparel-rfm", "version": "2.0.0"})),
+    );
+    assert_eq!(status, 200);
+    let request: rulehost::live::DecideRequest =
+        serde_json::from_value(json!({"profile": serde_json::from_str::<Value>(COFFEE_PROFILE).expect("json"), "now": NOW}))
+            .expect("request");
+    // ...and finishes on the version it started with, while the next
+    // decision runs the new one.
+    let in_flight = live.decide_blocking(&snapshot, request).expect("decision");
+    drop(permit);
+    assert_eq!(in_flight.plugins[0].name, "coffee-chain");
+    assert_eq!(
+        server.decide("brand", &key).1["plugins"][0]["name"],
+        "apparel-rfm"
+    );
+
+    // While the old snapshot lives, both versions are compiled in memory;
+    // once nothing uses coffee any more, its compiled code is dropped.
+    assert_eq!(live.compiled_in_memory(), 2);
+    drop(snapshot);
+    assert_eq!(live.compiled_in_memory(), 1);
 }
