@@ -37,6 +37,8 @@ pub struct StageVerdict {
     pub reason: String,
     /// The rule that decided it.
     pub rule_id: String,
+    /// The plugin that produced it.
+    pub plugin: String,
 }
 
 /// A tag with its explanation.
@@ -54,6 +56,8 @@ pub struct Tag {
     /// When it expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
+    /// The plugin that produced it.
+    pub plugin: String,
 }
 
 /// A score with its explanation.
@@ -68,6 +72,8 @@ pub struct Score {
     pub reason: String,
     /// The rule that computed it.
     pub rule_id: String,
+    /// The plugin that produced it.
+    pub plugin: String,
 }
 
 /// A proposed offer with its explanation.
@@ -84,6 +90,8 @@ pub struct Proposal {
     pub reason: String,
     /// The rule that proposed it.
     pub rule_id: String,
+    /// The plugin that produced it.
+    pub plugin: String,
 }
 
 /// A plugin version that took part in a decision.

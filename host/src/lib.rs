@@ -24,6 +24,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod policy;
 pub mod registry;
 pub mod server;
 

@@ -251,6 +251,23 @@ pub struct Offer {
     /// Higher goes first.
     #[serde(default)]
     pub priority: i32,
+    /// `marketing` (default): subject to every cap; `transactional` or
+    /// `mandatory`: bypasses caps, never consent.
+    #[serde(default)]
+    pub class: OfferClass,
+}
+
+/// What kind of message an offer is, for the contact policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferClass {
+    /// Promotions: capped.
+    #[default]
+    Marketing,
+    /// Triggered by the customer's own action (a receipt): not capped.
+    Transactional,
+    /// Required to send (a legal notice): not capped.
+    Mandatory,
 }
 
 /// The lifecycle stages.

@@ -109,6 +109,7 @@ pub(super) fn tags(
                 reason: t.reason,
                 rule_id: t.rule_id,
                 expires_at,
+                plugin: plugin.to_owned(),
             })
         })
         .collect()
@@ -138,6 +139,7 @@ pub(super) fn scoring(
                 value: s.value,
                 reason: s.reason,
                 rule_id: s.rule_id,
+                plugin: plugin.to_owned(),
             })
         })
         .collect::<Result<_, Error>>()?;
@@ -149,6 +151,7 @@ pub(super) fn scoring(
                 value: stage_from_wire(s.stage),
                 reason: s.reason,
                 rule_id: s.rule_id,
+                plugin: plugin.to_owned(),
             })
         })
         .transpose()?;
@@ -193,6 +196,7 @@ pub(super) fn proposals(
                 score: p.score,
                 reason: p.reason,
                 rule_id: p.rule_id,
+                plugin: plugin.to_owned(),
             })
         })
         .collect()
