@@ -88,6 +88,51 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX audit_by_tenant ON audit(tenant_id, id);
     "#,
+    // 2: contact policy, the contact ledger, offer budgets, the decision log.
+    r#"
+    CREATE TABLE policies (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, version)
+    ) STRICT;
+
+    -- Deliveries, recorded by the touches API or by committing decisions;
+    -- compacted past the longest cap window.
+    CREATE TABLE touches (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        offer_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        class TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        decision_id TEXT,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) STRICT;
+    CREATE INDEX touches_by_customer ON touches(tenant_id, customer_id, at);
+    CREATE INDEX touches_by_time ON touches(tenant_id, at);
+
+    -- Touches per offer over all time, for budgets (never compacted).
+    CREATE TABLE offer_budgets (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        offer_id TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, offer_id)
+    ) STRICT;
+
+    CREATE TABLE decisions (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        customer_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) STRICT;
+    CREATE INDEX decisions_by_customer ON decisions(tenant_id, customer_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

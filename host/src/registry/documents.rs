@@ -1,0 +1,150 @@
+//! Versioned tenant documents (config, offer catalog) and the audit log.
+
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{audit, from_json, now, page, to_json, ts, AuditEntry, Page, PageRequest, Registry, RegistryError, Result};
+use crate::model::{Offer, TenantConfig};
+use crate::policy::Policy;
+
+impl Registry {
+    // ---- config and offers -------------------------------------------------
+
+    /// Replaces the tenant's config; returns its new version.
+    pub fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
+        self.put_document(
+            actor,
+            tenant_id,
+            "tenant_config",
+            "config.replace",
+            &to_json(config)?,
+        )
+    }
+
+    /// The tenant's config and its version (0 and empty if never set).
+    pub fn config(&self, tenant_id: &str) -> Result<(i64, TenantConfig)> {
+        match self.document(tenant_id, "tenant_config")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, TenantConfig::default())),
+        }
+    }
+
+    /// Replaces the tenant's contact policy; returns its new version.
+    pub fn put_policy(&self, actor: &str, tenant_id: &str, policy: &Policy) -> Result<i64> {
+        self.put_document(actor, tenant_id, "policies", "policy.replace", &to_json(policy)?)
+    }
+
+    /// The tenant's policy and its version (0 and the empty policy if never
+    /// set).
+    pub fn policy(&self, tenant_id: &str) -> Result<(i64, Policy)> {
+        match self.document(tenant_id, "policies")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, Policy::default())),
+        }
+    }
+
+    /// Replaces the tenant's offer catalog; returns its new version.
+    pub fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
+        self.put_document(
+            actor,
+            tenant_id,
+            "offer_catalogs",
+            "offers.replace",
+            &to_json(&offers)?,
+        )
+    }
+
+    /// The tenant's offer catalog and its version (0 and empty if never set).
+    pub fn offers(&self, tenant_id: &str) -> Result<(i64, Vec<Offer>)> {
+        match self.document(tenant_id, "offer_catalogs")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, Vec::new())),
+        }
+    }
+
+    fn put_document(
+        &self,
+        actor: &str,
+        tenant_id: &str,
+        table: &str,
+        action: &str,
+        body: &str,
+    ) -> Result<i64> {
+        self.tenant(tenant_id)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let version: i64 = tx.query_row(
+            &format!("SELECT coalesce(max(version), 0) + 1 FROM {table} WHERE tenant_id = ?1"),
+            [tenant_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"
+            ),
+            params![tenant_id, version, body, now()],
+        )?;
+        let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            action,
+            serde_json::json!({"version": version, "sha256": sha256}),
+        )?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    fn document(&self, tenant_id: &str, table: &str) -> Result<Option<(i64, String)>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("SELECT version, body FROM {table} WHERE tenant_id = ?1 ORDER BY version DESC LIMIT 1"),
+                [tenant_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    // ---- audit -------------------------------------------------------------
+
+    /// A page of a tenant's audit log, oldest first.
+    pub fn audit(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<AuditEntry>> {
+        let limit = page_request.limit();
+        let after: i64 = match &page_request.after {
+            Some(a) => a
+                .parse()
+                .map_err(|_| RegistryError::Invalid(format!("cursor {a:?} is not an audit id")))?,
+            None => 0,
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, actor, action, tenant_id, detail FROM audit
+             WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant_id, after, limit as i64 + 1], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, at, actor, action, tenant_id, detail) = row?;
+            entries.push(AuditEntry {
+                id,
+                at: ts(at),
+                actor,
+                action,
+                tenant_id,
+                detail: from_json(&detail)?,
+            });
+        }
+        Ok(page(entries, limit, |e| e.id.to_string()))
+    }
+}
