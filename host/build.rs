@@ -6,12 +6,8 @@ use std::path::PathBuf;
 use rulehost_builder::Build;
 
 fn main() {
-    let manifest =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest
-        .parent()
-        .expect("host/ sits in the workspace")
-        .to_path_buf();
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest.parent().expect("host/ sits in the workspace").to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = rulehost_builder::build_script_target_dir(&out_dir);
     for dir in ["sdk", "wit", "plugins/coffee-chain", "plugins/apparel-rfm"] {

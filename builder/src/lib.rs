@@ -123,11 +123,7 @@ impl Build {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR")
         .stdout(Stdio::piped())
-        .stderr(if self.quiet {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        });
+        .stderr(if self.quiet { Stdio::piped() } else { Stdio::inherit() });
         if let Some(dir) = &self.target_dir {
             cmd.arg("--target-dir").arg(dir);
         }
@@ -136,14 +132,8 @@ impl Build {
         let mut target_directory = None;
         for message in Message::parse_stream(&output.stdout[..]) {
             match message.context("reading cargo's output")? {
-                Message::CompilerArtifact(a)
-                    if a.target.is_kind(cargo_metadata::TargetKind::CDyLib) =>
-                {
-                    let wasm = a
-                        .filenames
-                        .iter()
-                        .find(|f| f.extension() == Some("wasm"))
-                        .cloned();
+                Message::CompilerArtifact(a) if a.target.is_kind(cargo_metadata::TargetKind::CDyLib) => {
+                    let wasm = a.filenames.iter().find(|f| f.extension() == Some("wasm")).cloned();
                     if let Some(wasm) = wasm {
                         artifact = Some((a.target.name.clone(), wasm.into_std_path_buf()));
                     }
@@ -154,10 +144,7 @@ impl Build {
         }
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "cargo build failed for {}\n{stderr}",
-                self.manifest_path.display()
-            );
+            bail!("cargo build failed for {}\n{stderr}", self.manifest_path.display());
         }
         let Some((name, wasm)) = artifact else {
             bail!(
@@ -173,8 +160,9 @@ impl Build {
         let name = name.replace('_', "-");
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let component = match self.target {
-            Target::Component => componentize(&bytes)
-                .with_context(|| format!("making a component of {}", wasm.display()))?,
+            Target::Component => {
+                componentize(&bytes).with_context(|| format!("making a component of {}", wasm.display()))?
+            }
             Target::WasiP2 => bytes,
         };
         let path = match &self.out {
@@ -191,8 +179,7 @@ impl Build {
             }
         };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, component).with_context(|| format!("writing {}", path.display()))?;
         Ok(Built { name, path })

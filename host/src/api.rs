@@ -9,6 +9,7 @@ mod auth;
 mod decide;
 mod error;
 mod operator;
+mod policy;
 mod tenant;
 
 use std::sync::Arc;
@@ -19,9 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -71,6 +70,7 @@ pub struct AppState {
         (name = "pipeline", description = "Which versions run, in which order"),
         (name = "config", description = "Tenant config, offer catalog and audit log"),
         (name = "decide", description = "Decisions"),
+        (name = "policy", description = "Contact policy, contact ledger and the decision log"),
         (name = "ops", description = "Health, readiness, metrics")
     )
 )]
@@ -86,9 +86,7 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The operator token, or a tenant key `rh_<id>_<secret>`",
-                    ))
+                    .description(Some("The operator token, or a tenant key `rh_<id>_<secret>`"))
                     .build(),
             ),
         );
@@ -109,6 +107,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::get_config, tenant::put_config))
         .routes(routes!(tenant::get_offers, tenant::put_offers))
         .routes(routes!(tenant::audit))
+        .routes(routes!(policy::get_policy, policy::put_policy))
+        .routes(routes!(policy::record_touches))
+        .routes(routes!(policy::list_decisions))
+        .routes(routes!(policy::get_decision))
         .routes(routes!(decide::decide))
         .routes(routes!(decide::decide_batch))
         .routes(routes!(healthz))
@@ -129,9 +131,7 @@ impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).ok()?;
-        HeaderValue::from_str(&hex::encode(bytes))
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&hex::encode(bytes)).ok().map(RequestId::new)
     }
 }
 
@@ -141,10 +141,7 @@ pub fn app(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let max_body = state.limits.max_body_bytes;
     let router = router
-        .route(
-            "/openapi.json",
-            get(move || async move { Json(doc.as_ref().clone()) }),
-        )
+        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -157,16 +154,14 @@ fn layered(router: Router, max_body: usize) -> Router {
     router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
 }
@@ -187,11 +182,7 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn no_route() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_route",
-        "no such endpoint; see /openapi.json",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint; see /openapi.json")
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -246,12 +237,7 @@ mod tests {
         }
         let router = layered(Router::new().route("/boom", get(boom)), 1024);
         let response = router
-            .oneshot(
-                Request::builder()
-                    .uri("/boom")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
+            .oneshot(Request::builder().uri("/boom").body(axum::body::Body::empty()).unwrap())
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -190,9 +190,7 @@ impl EngineArgs {
         };
         Engine::new(EngineConfig {
             cache_dir,
-            max_memory_bytes: EngineConfig::default()
-                .max_memory_bytes
-                .max(self.memory_mib << 20),
+            max_memory_bytes: EngineConfig::default().max_memory_bytes.max(self.memory_mib << 20),
             ..EngineConfig::default()
         })
     }
@@ -251,8 +249,7 @@ struct TestArgs {
 }
 
 fn init_logging(default: &str, json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -322,13 +319,11 @@ fn read(path: &Path) -> Result<String, Error> {
             .map_err(|e| Error::InvalidInput(format!("reading stdin: {e}")))?;
         return Ok(text);
     }
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))
 }
 
 fn load_plugin(engine: &Engine, path: &Path) -> Result<Arc<Plugin>, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::InvalidInput(format!("reading {}: {e}", path.display())))?;
     engine.load(&bytes).map(Arc::new).map_err(|e| match e {
         Error::InvalidPlugin { defect, message } => Error::InvalidPlugin {
             defect,
@@ -368,9 +363,7 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         None => TenantConfig::default(),
     };
     let now = match &args.now {
-        Some(text) => {
-            Timestamp::parse(text).map_err(|e| Error::InvalidInput(format!("--now: {e}")))?
-        }
+        Some(text) => Timestamp::parse(text).map_err(|e| Error::InvalidInput(format!("--now: {e}")))?,
         None => Timestamp::now(),
     };
     let engine = args.engine.engine()?;
@@ -388,13 +381,7 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         profile,
         offers,
     };
-    pipeline::decide(
-        &engine,
-        &plugins,
-        &request,
-        Arc::new(config),
-        &args.engine.limits(),
-    )
+    pipeline::decide(&engine, &plugins, &request, Arc::new(config), &args.engine.limits())
 }
 
 fn test(args: TestArgs) -> ExitCode {
@@ -430,10 +417,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fatal(e),
     };
     init_logging("info", config.log_format == "json");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fatal(format!("starting the runtime: {e}")),
     };
@@ -441,10 +425,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         let server = Server::bind(&config, args.demo).await?;
         let addr = server.local_addr().map_err(|e| e.to_string())?;
         if args.demo {
-            let token = config
-                .operator_token
-                .as_deref()
-                .unwrap_or(crate::demo::OPERATOR_TOKEN);
+            let token = config.operator_token.as_deref().unwrap_or(crate::demo::OPERATOR_TOKEN);
             emit(&crate::server::demo_banner(addr, token));
         } else {
             emit(&format!("rulehost listening on http://{addr}\n"));

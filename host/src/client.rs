@@ -50,9 +50,7 @@ impl Client {
         format!("{}/v1/tenants/{}{path}", self.server, self.tenant)
     }
 
-    fn finish(
-        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Reply, String> {
+    fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, String> {
         let mut response = result.map_err(|e| format!("request failed: {e}"))?;
         let status = response.status().as_u16();
         let text = response
@@ -72,12 +70,7 @@ impl Client {
     }
 
     /// Uploads a component.
-    pub fn push(
-        &self,
-        wasm: &[u8],
-        name: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<Reply, String> {
+    pub fn push(&self, wasm: &[u8], name: Option<&str>, version: Option<&str>) -> Result<Reply, String> {
         let mut request = self
             .agent
             .post(&self.url("/plugins"))

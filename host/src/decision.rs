@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::LogLine;
 use crate::model::{Stage, Timestamp};
+use crate::policy::{Selected, Suppressed};
 
 /// A decision for one customer: what the plugins concluded, with reasons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -25,6 +26,22 @@ pub struct Decision {
     pub usage: Usage,
     /// What the plugins logged.
     pub logs: Vec<LogLine>,
+    /// The decision's id in the decision log (server decisions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// Whether the customer is in the holdout group (server decisions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<bool>,
+    /// What the host's policy decided to send (server decisions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Vec<Selected>>,
+    /// The proposals the policy dropped, each with its rule (server
+    /// decisions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Vec<Suppressed>>,
+    /// Whether the selected touches were recorded in the contact ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<bool>,
 }
 
 /// A stage with its explanation.

@@ -84,11 +84,8 @@ pub async fn ensure(live: &Live) -> Result<(), LiveError> {
         let offers: Vec<Offer> = model::from_json("demo offers", demo.offers)?;
         live.put_config(&caller, demo.id, config).await?;
         live.put_offers(&caller, demo.id, offers).await?;
-        let (version, _) = live
-            .upload(&caller, demo.id, None, None, demo.wasm.to_vec())
-            .await?;
-        live.set_pipeline(&caller, demo.id, vec!["main".into()])
-            .await?;
+        let (version, _) = live.upload(&caller, demo.id, None, None, demo.wasm.to_vec()).await?;
+        live.set_pipeline(&caller, demo.id, vec!["main".into()]).await?;
         live.activate(&caller, demo.id, "main", &version.name, &version.version)
             .await?;
         live.insert_key(demo.id, "demo key", demo.key_id, demo.key_secret)

@@ -121,11 +121,7 @@ pub struct Plugin {
 
 impl Plugin {
     /// Runs `compiled` as `name` `version`.
-    pub fn new(
-        compiled: Arc<Compiled>,
-        name: impl Into<String>,
-        version: impl Into<String>,
-    ) -> Self {
+    pub fn new(compiled: Arc<Compiled>, name: impl Into<String>, version: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             version: version.into(),
@@ -188,21 +184,20 @@ impl Engine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_component_model(true);
-        let inner = wasmtime::Engine::new(&wasm)
-            .map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
+        let inner = wasmtime::Engine::new(&wasm).map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
 
         let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));
         let mut linker = Linker::new(&inner);
         latest::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| internal("linking the contract", e))?;
         let mut wasi_linker = linker.clone();
-        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker)
-            .map_err(|e| internal("linking WASI", e))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(|e| internal("linking WASI", e))?;
 
         let cache = match &config.cache_dir {
-            Some(dir) => Some(ArtifactCache::open(dir, &inner).map_err(|e| {
-                Error::Internal(format!("opening the cache {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                ArtifactCache::open(dir, &inner)
+                    .map_err(|e| Error::Internal(format!("opening the cache {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
 
@@ -264,18 +259,11 @@ impl Engine {
         let embedded = inspect::embedded_info(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
 
-        let component = match self
-            .cache
-            .as_ref()
-            .and_then(|c| c.load(&self.inner, &sha256))
-        {
+        let component = match self.cache.as_ref().and_then(|c| c.load(&self.inner, &sha256)) {
             Some(component) => component,
             None => {
                 let component = Component::new(&self.inner, bytes).map_err(|e| {
-                    Error::invalid_plugin(
-                        Defect::Malformed,
-                        format!("the component does not compile: {e:#}"),
-                    )
+                    Error::invalid_plugin(Defect::Malformed, format!("the component does not compile: {e:#}"))
                 })?;
                 if let Some(cache) = &self.cache {
                     cache.store(&sha256, &component);
@@ -286,11 +274,7 @@ impl Engine {
 
         let uses_wasi = self.check_imports(&component)?;
         let contract = self.check_exports(&component)?;
-        let linker = if uses_wasi {
-            &self.wasi_linker
-        } else {
-            &self.linker
-        };
+        let linker = if uses_wasi { &self.wasi_linker } else { &self.linker };
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             Error::invalid_plugin(
                 Defect::LinkFailed,
@@ -340,10 +324,7 @@ impl Engine {
     /// The contract version of the component's `rules` export.
     fn check_exports(&self, component: &Component) -> Result<String, Error> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(&self.inner)
-            .map(|(name, _)| name.to_owned())
-            .collect();
+        let exports: Vec<String> = ty.exports(&self.inner).map(|(name, _)| name.to_owned()).collect();
         let version = exports
             .iter()
             .find_map(|name| name.strip_prefix("rulehost:plugin/rules@"))

@@ -68,11 +68,7 @@ impl Fixture {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
         let fixture: Fixture = model::from_json("fixture", &text).map_err(|e| e.to_string())?;
-        if let Some(bad) = fixture
-            .expect
-            .keys()
-            .find(|k| !EXPECTABLE.contains(&k.as_str()))
-        {
+        if let Some(bad) = fixture.expect.keys().find(|k| !EXPECTABLE.contains(&k.as_str())) {
             return Err(format!(
                 "expect.{bad} is not checkable; expect may hold {}",
                 EXPECTABLE.join(", ")
@@ -155,25 +151,16 @@ impl Outcome {
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
 }
 
 /// Runs one fixture through the real engine and compares.
-pub fn check(
-    engine: &Engine,
-    plugins: &[Arc<Plugin>],
-    fixture: &Fixture,
-    limits: &Limits,
-) -> Vec<Mismatch> {
+pub fn check(engine: &Engine, plugins: &[Arc<Plugin>], fixture: &Fixture, limits: &Limits) -> Vec<Mismatch> {
     let config = Arc::new(fixture.config.clone());
     let actual = match pipeline::decide(engine, plugins, &fixture.request(), config, limits) {
         Ok(decision) => serde_json::to_value(&decision).unwrap_or(Value::Null),
@@ -206,8 +193,7 @@ pub fn check(
 
 /// The fixture files of a folder (`*.json`), sorted by name.
 pub fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -220,12 +206,7 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Runs every fixture of a folder.
-pub fn run_dir(
-    engine: &Engine,
-    plugins: &[Arc<Plugin>],
-    dir: &Path,
-    limits: &Limits,
-) -> Result<Vec<Outcome>, String> {
+pub fn run_dir(engine: &Engine, plugins: &[Arc<Plugin>], dir: &Path, limits: &Limits) -> Result<Vec<Outcome>, String> {
     Ok(files(dir)?
         .into_iter()
         .map(|path| {
@@ -256,11 +237,7 @@ pub fn run_dir(
 pub fn report(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     for o in outcomes {
-        let file = o
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
+        let file = o.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
         if o.passed() {
             out.push_str(&format!("ok     {} ({file})\n", o.name));
             continue;
@@ -274,10 +251,7 @@ pub fn report(outcomes: &[Outcome]) -> String {
         }
     }
     let passed = outcomes.iter().filter(|o| o.passed()).count();
-    out.push_str(&format!(
-        "{passed} passed, {} failed\n",
-        outcomes.len() - passed
-    ));
+    out.push_str(&format!("{passed} passed, {} failed\n", outcomes.len() - passed));
     out
 }
 

@@ -154,10 +154,7 @@ fn count(what: &str, n: usize, limit: usize) -> Result<(), Error> {
 }
 
 /// Checks a request and builds the contract's context and input from it.
-pub fn build(
-    request: &Request,
-    limits: &InputLimits,
-) -> Result<(wire::Context, wire::Input), Error> {
+pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, wire::Input), Error> {
     let profile = &request.profile;
     if profile.customer_id.is_empty() {
         return Err(Error::InvalidInput("profile.customer_id is empty".into()));
@@ -169,21 +166,9 @@ pub fn build(
         )));
     }
     count("profile.events", profile.events.len(), limits.events)?;
-    count(
-        "profile.attributes",
-        profile.attributes.len(),
-        limits.attributes,
-    )?;
-    count(
-        "profile.identities",
-        profile.identities.len(),
-        limits.identities,
-    )?;
-    count(
-        "profile.prior.tags",
-        profile.prior.tags.len(),
-        limits.prior_tags,
-    )?;
+    count("profile.attributes", profile.attributes.len(), limits.attributes)?;
+    count("profile.identities", profile.identities.len(), limits.identities)?;
+    count("profile.prior.tags", profile.prior.tags.len(), limits.prior_tags)?;
     count("offers", request.offers.len(), limits.offers)?;
 
     let mut b = Builder {
@@ -247,11 +232,7 @@ pub fn build(
                 offer.id
             )));
         }
-        count(
-            &format!("{path}.channels"),
-            offer.channels.len(),
-            limits.channels,
-        )?;
+        count(&format!("{path}.channels"), offer.channels.len(), limits.channels)?;
         if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at)
             && start >= end
         {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod decision;
+pub mod decision_log;
 pub mod demo;
 mod durable;
 pub mod engine;

@@ -24,12 +24,14 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::decision::Decision;
+use crate::decision_log::DecisionLog;
 use crate::engine::{Compiled, Engine, Plugin};
 use crate::metrics::Metrics;
-use crate::model::{Event, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
+use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
+use crate::policy::{self, Outcome, Policy};
 use crate::registry::{
-    ApiKey, AuditEntry, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Slot,
-    Tenant, TenantChange, TenantLimits,
+    ApiKey, AuditEntry, DecisionSummary, KeyCheck, LoggedDecision, Page, PageRequest, PluginVersion, Registry,
+    RegistryError, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
 };
 use crate::{Error, pipeline};
 
@@ -97,6 +99,10 @@ pub struct Snapshot {
     pub offers: Arc<Vec<Offer>>,
     /// Its catalog's version.
     pub offers_version: i64,
+    /// Its contact policy.
+    pub policy: Arc<Policy>,
+    /// Its policy's version.
+    pub policy_version: i64,
     /// Its pipeline as stored.
     pub slots: Vec<Slot>,
     /// The plugins the pipeline runs, in order.
@@ -112,7 +118,7 @@ struct TenantState {
 }
 
 /// What a decision request carries besides the tenant's stored state.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     /// The customer.
@@ -130,6 +136,10 @@ pub struct DecideRequest {
     /// The event that triggered it.
     #[serde(default)]
     pub trigger: Option<Event>,
+    /// Record the selected touches in the contact ledger, in the same
+    /// transaction that checked the caps (default false: a dry run).
+    #[serde(default)]
+    pub commit: bool,
 }
 
 /// Settings of the live layer.
@@ -143,6 +153,10 @@ pub struct LiveSettings {
     pub compile_timeout: Duration,
     /// The operator's token, if operator calls are allowed.
     pub operator_token: Option<String>,
+    /// Days a logged decision is kept.
+    pub decision_log_days: u32,
+    /// Logged decisions kept per tenant at most (the oldest go first).
+    pub decision_log_max_per_tenant: u64,
 }
 
 /// The live state of every tenant.
@@ -156,6 +170,7 @@ pub struct Live {
     keys: RwLock<HashMap<String, KeyCheck>>,
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
+    log: DecisionLog,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -167,18 +182,20 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Live {
-    /// Creates the live layer; call [`Live::load`] before serving decisions.
+    /// Creates the live layer (and the decision log's writer thread); call
+    /// [`Live::load`] before serving decisions.
     pub fn new(
         engine: Arc<Engine>,
         registry: Arc<Registry>,
         settings: LiveSettings,
         metrics: Arc<Metrics>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let operator_sha256 = settings
             .operator_token
             .as_ref()
             .map(|t| Sha256::digest(t.as_bytes()).into());
-        Self {
+        let log = DecisionLog::start(registry.clone())?;
+        Ok(Self {
             engine,
             registry,
             settings,
@@ -188,7 +205,8 @@ impl Live {
             keys: RwLock::default(),
             operator_sha256,
             ready: AtomicBool::new(false),
-        }
+            log,
+        })
     }
 
     /// The engine.
@@ -287,9 +305,7 @@ impl Live {
         check_tz(tenant.tz_offset_minutes)?;
         tenant.limits = limits;
         let actor = caller.actor();
-        let created = self
-            .blocking(move |r| r.create_tenant(&actor, &tenant))
-            .await?;
+        let created = self.blocking(move |r| r.create_tenant(&actor, &tenant)).await?;
         self.rebuild(&created.id).await?;
         Ok(created)
     }
@@ -306,12 +322,7 @@ impl Live {
     }
 
     /// Changes a tenant.
-    pub async fn update_tenant(
-        &self,
-        caller: &Caller,
-        id: &str,
-        change: TenantChange,
-    ) -> Result<Tenant> {
+    pub async fn update_tenant(&self, caller: &Caller, id: &str, change: TenantChange) -> Result<Tenant> {
         if let Some(limits) = &change.limits {
             limits.check(&self.settings.max_limits)?;
         }
@@ -328,34 +339,16 @@ impl Live {
     }
 
     /// Issues a key; the returned string is the only time the secret is seen.
-    pub async fn create_key(
-        &self,
-        caller: &Caller,
-        tenant: &str,
-        label: String,
-    ) -> Result<(ApiKey, String)> {
+    pub async fn create_key(&self, caller: &Caller, tenant: &str, label: String) -> Result<(ApiKey, String)> {
         let (actor, tenant) = (caller.actor(), tenant.to_owned());
-        let (key, secret) = self
-            .blocking(move |r| r.create_key(&actor, &tenant, &label))
-            .await?;
+        let (key, secret) = self.blocking(move |r| r.create_key(&actor, &tenant, &label)).await?;
         self.refresh_keys().await?;
         Ok((key, secret))
     }
 
     /// Inserts a key with a fixed id and secret (the demo's documented keys).
-    pub async fn insert_key(
-        &self,
-        tenant: &str,
-        label: &str,
-        id: &str,
-        secret: &str,
-    ) -> Result<()> {
-        let (tenant, label, id, secret) = (
-            tenant.to_owned(),
-            label.to_owned(),
-            id.to_owned(),
-            secret.to_owned(),
-        );
+    pub async fn insert_key(&self, tenant: &str, label: &str, id: &str, secret: &str) -> Result<()> {
+        let (tenant, label, id, secret) = (tenant.to_owned(), label.to_owned(), id.to_owned(), secret.to_owned());
         self.blocking(move |r| r.insert_key("operator", &tenant, &label, &id, &secret))
             .await?;
         self.refresh_keys().await
@@ -370,8 +363,7 @@ impl Live {
     /// Revokes a key; it stops working at once.
     pub async fn revoke_key(&self, caller: &Caller, tenant: &str, key: &str) -> Result<()> {
         let (actor, tenant, key) = (caller.actor(), tenant.to_owned(), key.to_owned());
-        self.blocking(move |r| r.revoke_key(&actor, &tenant, &key))
-            .await?;
+        self.blocking(move |r| r.revoke_key(&actor, &tenant, &key)).await?;
         self.refresh_keys().await
     }
 
@@ -432,9 +424,7 @@ impl Live {
         let task = tokio::task::spawn_blocking(move || engine.compile(&bytes));
         let limit = self.settings.compile_timeout;
         let compiled = match tokio::time::timeout(limit, task).await {
-            Ok(joined) => {
-                joined.map_err(|e| LiveError::Internal(format!("compile task: {e}")))??
-            }
+            Ok(joined) => joined.map_err(|e| LiveError::Internal(format!("compile task: {e}")))??,
             Err(_) => {
                 return Err(LiveError::Engine(Error::InvalidPlugin {
                     defect: crate::error::Defect::CompileTimeout,
@@ -477,25 +467,13 @@ impl Live {
     /// One plugin version.
     pub async fn version(&self, tenant: &str, name: &str, version: &str) -> Result<PluginVersion> {
         let (tenant, name, version) = (tenant.to_owned(), name.to_owned(), version.to_owned());
-        self.blocking(move |r| r.version(&tenant, &name, &version))
-            .await
+        self.blocking(move |r| r.version(&tenant, &name, &version)).await
     }
 
     /// Deletes a version no slot runs.
-    pub async fn delete_version(
-        &self,
-        caller: &Caller,
-        tenant: &str,
-        name: &str,
-        version: &str,
-    ) -> Result<()> {
+    pub async fn delete_version(&self, caller: &Caller, tenant: &str, name: &str, version: &str) -> Result<()> {
         let _guard = self.write_lock(tenant).await?;
-        let (actor, t, name, version) = (
-            caller.actor(),
-            tenant.to_owned(),
-            name.to_owned(),
-            version.to_owned(),
-        );
+        let (actor, t, name, version) = (caller.actor(), tenant.to_owned(), name.to_owned(), version.to_owned());
         self.blocking(move |r| r.delete_version(&actor, &t, &name, &version))
             .await?;
         self.rebuild(tenant).await
@@ -510,17 +488,10 @@ impl Live {
     }
 
     /// Sets the pipeline's slots.
-    pub async fn set_pipeline(
-        &self,
-        caller: &Caller,
-        tenant: &str,
-        slots: Vec<String>,
-    ) -> Result<Vec<Slot>> {
+    pub async fn set_pipeline(&self, caller: &Caller, tenant: &str, slots: Vec<String>) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
         let (actor, t) = (caller.actor(), tenant.to_owned());
-        let result = self
-            .blocking(move |r| r.set_pipeline(&actor, &t, &slots))
-            .await?;
+        let result = self.blocking(move |r| r.set_pipeline(&actor, &t, &slots)).await?;
         self.rebuild(tenant).await?;
         Ok(result)
     }
@@ -546,9 +517,7 @@ impl Live {
             name.to_owned(),
             version.to_owned(),
         );
-        let result = self
-            .blocking(move |r| r.activate(&actor, &t, &s, &n, &v))
-            .await?;
+        let result = self.blocking(move |r| r.activate(&actor, &t, &s, &n, &v)).await?;
         self.rebuild(tenant).await?;
         Ok(result)
     }
@@ -565,37 +534,122 @@ impl Live {
     // ---- config, offers, audit ---------------------------------------------------
 
     /// Replaces the tenant's config.
-    pub async fn put_config(
-        &self,
-        caller: &Caller,
-        tenant: &str,
-        config: TenantConfig,
-    ) -> Result<i64> {
+    pub async fn put_config(&self, caller: &Caller, tenant: &str, config: TenantConfig) -> Result<i64> {
         let _guard = self.write_lock(tenant).await?;
         let (actor, t) = (caller.actor(), tenant.to_owned());
-        let version = self
-            .blocking(move |r| r.put_config(&actor, &t, &config))
-            .await?;
+        let version = self.blocking(move |r| r.put_config(&actor, &t, &config)).await?;
         self.rebuild(tenant).await?;
         Ok(version)
     }
 
     /// Replaces the tenant's offer catalog, after checking it as decisions
     /// would (unique ids, sane windows).
-    pub async fn put_offers(
-        &self,
-        caller: &Caller,
-        tenant: &str,
-        offers: Vec<Offer>,
-    ) -> Result<i64> {
+    pub async fn put_offers(&self, caller: &Caller, tenant: &str, offers: Vec<Offer>) -> Result<i64> {
         check_offers(&offers)?;
         let _guard = self.write_lock(tenant).await?;
         let (actor, t) = (caller.actor(), tenant.to_owned());
-        let version = self
-            .blocking(move |r| r.put_offers(&actor, &t, &offers))
-            .await?;
+        let version = self.blocking(move |r| r.put_offers(&actor, &t, &offers)).await?;
         self.rebuild(tenant).await?;
         Ok(version)
+    }
+
+    /// Replaces the tenant's contact policy.
+    pub async fn put_policy(&self, caller: &Caller, tenant: &str, policy: Policy) -> Result<i64> {
+        policy
+            .check()
+            .map_err(|e| LiveError::Registry(RegistryError::Invalid(format!("policy.{e}"))))?;
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let version = self.blocking(move |r| r.put_policy(&actor, &t, &policy)).await?;
+        self.rebuild(tenant).await?;
+        Ok(version)
+    }
+
+    /// Records deliveries in the contact ledger; a touch id seen before
+    /// changes nothing. A touch without a class takes its offer's class from
+    /// the catalog (marketing if the offer is unknown).
+    pub async fn record_touches(&self, tenant: &str, touches: Vec<NewTouch>) -> Result<(usize, usize)> {
+        let snapshot = self.snapshot(tenant)?;
+        let now = Timestamp::now();
+        let mut records = Vec::with_capacity(touches.len());
+        for (i, t) in touches.into_iter().enumerate() {
+            for (field, value) in [
+                ("id", &t.id),
+                ("customer_id", &t.customer_id),
+                ("offer_id", &t.offer_id),
+                ("channel", &t.channel),
+            ] {
+                if value.is_empty() || value.len() > 256 {
+                    return Err(LiveError::Registry(RegistryError::Invalid(format!(
+                        "touches[{i}].{field} must be 1-256 bytes"
+                    ))));
+                }
+            }
+            let class = t.class.unwrap_or_else(|| {
+                snapshot
+                    .offers
+                    .iter()
+                    .find(|o| o.id == t.offer_id)
+                    .map_or(OfferClass::Marketing, |o| o.class)
+            });
+            records.push(TouchRecord {
+                id: t.id,
+                customer_id: t.customer_id,
+                offer_id: t.offer_id,
+                channel: t.channel,
+                class,
+                at: t.at.unwrap_or(now),
+                decision_id: None,
+            });
+        }
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.record_touches(&tenant, &records)).await
+    }
+
+    /// A logged decision with its full explanation.
+    pub async fn logged_decision(&self, tenant: &str, id: &str) -> Result<serde_json::Value> {
+        self.log.flush();
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.blocking(move |r| r.logged_decision(&tenant, &id)).await
+    }
+
+    /// A page of logged decisions, newest first.
+    pub async fn logged_decisions(
+        &self,
+        tenant: &str,
+        customer: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<DecisionSummary>> {
+        self.log.flush();
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.logged_decisions(&tenant, customer.as_deref(), &page))
+            .await
+    }
+
+    /// Compacts every tenant's ledger past its longest cap window and its
+    /// decision log past retention.
+    pub async fn compact(&self) -> Result<(usize, usize)> {
+        let tenants: Vec<Arc<Snapshot>> = read(&self.tenants).values().map(|s| read(&s.current).clone()).collect();
+        let now = Timestamp::now();
+        let (mut touches, mut decisions) = (0, 0);
+        for snapshot in tenants {
+            let id = snapshot.tenant.id.clone();
+            // One day more than the window, for touches deferred into it.
+            let touches_before = Timestamp(now.0 - (snapshot.policy.ledger_days() + 1) * MS_PER_DAY);
+            let decisions_before = Timestamp(now.0 - i64::from(self.settings.decision_log_days) * MS_PER_DAY);
+            let max = self.settings.decision_log_max_per_tenant;
+            let (t, d) = self
+                .blocking(move |r| r.compact(&id, touches_before, decisions_before, max))
+                .await?;
+            touches += t;
+            decisions += d;
+        }
+        Ok((touches, decisions))
+    }
+
+    /// Decision log entries dropped because the writer fell behind.
+    pub fn log_dropped(&self) -> u64 {
+        self.log.dropped()
     }
 
     /// A page of the tenant's audit log.
@@ -609,16 +663,14 @@ impl Live {
     /// The tenant's current snapshot.
     pub fn snapshot(&self, tenant: &str) -> Result<Arc<Snapshot>> {
         let tenants = read(&self.tenants);
-        let state = tenants.get(tenant).ok_or_else(|| {
-            LiveError::Registry(RegistryError::NotFound(format!("no tenant {tenant:?}")))
-        })?;
+        let state = tenants
+            .get(tenant)
+            .ok_or_else(|| LiveError::Registry(RegistryError::NotFound(format!("no tenant {tenant:?}"))))?;
         Ok(read(&state.current).clone())
     }
 
     async fn write_lock(&self, tenant: &str) -> Result<tokio::sync::OwnedMutexGuard<()>> {
-        let writes = read(&self.tenants)
-            .get(tenant)
-            .map(|state| state.writes.clone());
+        let writes = read(&self.tenants).get(tenant).map(|state| state.writes.clone());
         match writes {
             Some(writes) => Ok(writes.lock_owned().await),
             None => Err(LiveError::Registry(RegistryError::NotFound(format!(
@@ -630,12 +682,13 @@ impl Live {
     /// Rebuilds a tenant's snapshot from the registry and swaps it in.
     async fn rebuild(&self, tenant_id: &str) -> Result<()> {
         let id = tenant_id.to_owned();
-        let (tenant, (config_version, config), (offers_version, offers), slots) = self
+        let (tenant, (config_version, config), (offers_version, offers), (policy_version, policy), slots) = self
             .blocking(move |r| {
                 Ok((
                     r.tenant(&id)?,
                     r.config(&id)?,
                     r.offers(&id)?,
+                    r.policy(&id)?,
                     r.pipeline(&id)?,
                 ))
             })
@@ -644,11 +697,7 @@ impl Live {
         for slot in &slots {
             if let Some(active) = &slot.active {
                 let compiled = self.compiled(&active.sha256).await?;
-                plugins.push(Arc::new(Plugin::new(
-                    compiled,
-                    &active.name,
-                    &active.version,
-                )));
+                plugins.push(Arc::new(Plugin::new(compiled, &active.name, &active.version)));
             }
         }
         let previous = read(&self.tenants).get(tenant_id).cloned();
@@ -670,6 +719,8 @@ impl Live {
             config_version,
             offers: Arc::new(offers),
             offers_version,
+            policy: Arc::new(policy),
+            policy_version,
             slots,
             plugins,
             permits,
@@ -700,10 +751,7 @@ impl Live {
     /// The number of compiled versions held in memory.
     pub fn compiled_in_memory(&self) -> usize {
         self.prune_compiled();
-        self.compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.compiled.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     // ---- decisions ---------------------------------------------------------------
@@ -729,13 +777,16 @@ impl Live {
         }
     }
 
-    /// Decides for one request on an admitted snapshot; blocking (run it on
-    /// the blocking pool).
+    /// Decides for one request on an admitted snapshot: the plugins
+    /// propose, the tenant's policy decides against the contact ledger
+    /// (recording the selected touches if the request commits), and the
+    /// decision is logged. Blocking: run it on the blocking pool.
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
         }
+        let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
         let seed = request.seed.unwrap_or_else(|| {
             let digest = Sha256::new()
                 .chain_update(tenant.id.as_bytes())
@@ -744,6 +795,7 @@ impl Live {
                 .finalize();
             u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
         });
+        let commit = request.commit;
         let request = Request {
             now: request.now.unwrap_or_else(Timestamp::now),
             tz_offset_minutes: tenant.tz_offset_minutes,
@@ -761,15 +813,131 @@ impl Live {
             snapshot.config.clone(),
             &tenant.limits.decision(),
         );
-        let seconds = started.elapsed().as_secs_f64();
-        match &result {
-            Ok(decision) => self
-                .metrics
-                .decision(&tenant.id, "ok", seconds, decision.usage.fuel),
-            Err(e) => self.metrics.decision(&tenant.id, e.code(), seconds, 0),
-        }
-        Ok(result?)
+        let mut decision = match result {
+            Ok(decision) => decision,
+            Err(e) => {
+                self.metrics
+                    .decision(&tenant.id, e.code(), started.elapsed().as_secs_f64(), 0);
+                return Err(e.into());
+            }
+        };
+        let decision_id = new_decision_id();
+        let outcome = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
+        self.metrics
+            .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
+        self.metrics.policy(&tenant.id, &outcome);
+        decision.decision_id = Some(decision_id.clone());
+        decision.holdout = Some(outcome.holdout);
+        decision.selected = Some(outcome.selected);
+        decision.suppressed = Some(outcome.suppressed);
+        decision.committed = Some(commit);
+        let logged_at = Timestamp::now();
+        let body = serde_json::json!({
+            "id": decision_id,
+            "logged_at": logged_at,
+            "now": request.now,
+            "mode": request.mode,
+            "customer_id": decision.customer_id,
+            "request_sha256": request_sha256,
+            "config_version": snapshot.config_version,
+            "offers_version": snapshot.offers_version,
+            "policy_version": snapshot.policy_version,
+            "plugins": decision.plugins,
+            "decision": decision,
+        });
+        self.log.push(LoggedDecision {
+            tenant_id: tenant.id.clone(),
+            id: decision_id,
+            at: logged_at,
+            customer_id: decision.customer_id.clone(),
+            body: body.to_string(),
+        });
+        Ok(decision)
     }
+
+    /// Runs the policy over the plugins' proposals against the customer's
+    /// ledger, recording the selected touches when `commit` is set.
+    fn apply_policy(
+        &self,
+        snapshot: &Snapshot,
+        request: &Request,
+        decision: &Decision,
+        decision_id: &str,
+        commit: bool,
+    ) -> Result<Outcome> {
+        let policy = snapshot.policy.clone();
+        let since = Timestamp(request.now.0 - policy.ledger_days() * MS_PER_DAY);
+        let budgets: Vec<String> = policy
+            .offers
+            .iter()
+            .filter(|(_, o)| o.budget.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let customer = &request.profile.customer_id;
+        let outcome = self
+            .registry
+            .with_ledger(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
+                let outcome = policy::apply(
+                    &policy,
+                    &policy::Input {
+                        now: request.now,
+                        tz_offset_minutes: request.tz_offset_minutes,
+                        customer_id: customer,
+                        attributes: &request.profile.attributes,
+                        offers: &request.offers,
+                        proposals: &decision.proposals,
+                        ledger,
+                    },
+                );
+                // Held-out customers are sent nothing, so nothing is recorded.
+                let touches = outcome
+                    .selected
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| TouchRecord {
+                        id: format!("{decision_id}-{i}"),
+                        customer_id: customer.clone(),
+                        offer_id: s.offer_id.clone(),
+                        channel: s.channel.clone(),
+                        class: s.class,
+                        at: s.send_at,
+                        decision_id: Some(decision_id.to_owned()),
+                    })
+                    .collect();
+                (outcome, touches)
+            })?;
+        Ok(outcome)
+    }
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// A decision id: the server's time in hex, then random bits, so ids sort by
+/// when decisions were made.
+fn new_decision_id() -> String {
+    let mut random = [0u8; 5];
+    let _ = getrandom::fill(&mut random);
+    format!("d{:012x}{}", Timestamp::now().0.max(0), hex::encode(random))
+}
+
+/// A delivery to record through the touches API.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTouch {
+    /// Unique per tenant: recording the same id again changes nothing.
+    pub id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The offer.
+    pub offer_id: String,
+    /// The channel it went out on.
+    pub channel: String,
+    /// When it was delivered (default: now).
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+    /// The offer's class (default: the catalog's class for the offer).
+    #[serde(default)]
+    pub class: Option<OfferClass>,
 }
 
 fn check_tz(tz: i32) -> Result<()> {

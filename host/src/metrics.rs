@@ -16,6 +16,12 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabel {
+    tenant: String,
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
     tenant: String,
 }
@@ -29,6 +35,8 @@ pub struct Metrics {
     traps: Family<TenantLabel, Counter>,
     timeouts: Family<TenantLabel, Counter>,
     rejected: Family<TenantLabel, Counter>,
+    selected: Family<TenantLabel, Counter>,
+    suppressed: Family<RuleLabel, Counter>,
     versions: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
@@ -51,32 +59,24 @@ impl Metrics {
         let traps = Family::<TenantLabel, Counter>::default();
         let timeouts = Family::<TenantLabel, Counter>::default();
         let rejected = Family::<TenantLabel, Counter>::default();
+        let selected = Family::<TenantLabel, Counter>::default();
+        let suppressed = Family::<RuleLabel, Counter>::default();
         let versions = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
-        registry.register(
-            "decisions",
-            "Decisions by tenant and outcome",
-            decisions.clone(),
-        );
-        registry.register(
-            "decision_duration_seconds",
-            "Decision latency",
-            latency.clone(),
-        );
+        registry.register("decisions", "Decisions by tenant and outcome", decisions.clone());
+        registry.register("decision_duration_seconds", "Decision latency", latency.clone());
         registry.register("decision_fuel", "Fuel burnt by decisions", fuel.clone());
-        registry.register(
-            "plugin_traps",
-            "Decisions ended by a plugin trap",
-            traps.clone(),
-        );
-        registry.register(
-            "plugin_timeouts",
-            "Decisions ended by the deadline",
-            timeouts.clone(),
-        );
+        registry.register("plugin_traps", "Decisions ended by a plugin trap", traps.clone());
+        registry.register("plugin_timeouts", "Decisions ended by the deadline", timeouts.clone());
         registry.register(
             "decisions_rejected",
             "Decisions refused at the tenant's concurrency limit",
             rejected.clone(),
+        );
+        registry.register("touches_selected", "Touches the policy selected", selected.clone());
+        registry.register(
+            "proposals_suppressed",
+            "Proposals the policy dropped, by rule",
+            suppressed.clone(),
         );
         registry.register(
             "active_plugin_versions",
@@ -91,6 +91,8 @@ impl Metrics {
             traps,
             timeouts,
             rejected,
+            selected,
+            suppressed,
             versions,
         }
     }
@@ -128,6 +130,25 @@ impl Metrics {
                 tenant: tenant.to_owned(),
             })
             .inc();
+    }
+
+    /// Records what the policy selected and dropped.
+    pub fn policy(&self, tenant: &str, outcome: &crate::policy::Outcome) {
+        if !outcome.selected.is_empty() {
+            self.selected
+                .get_or_create(&TenantLabel {
+                    tenant: tenant.to_owned(),
+                })
+                .inc_by(outcome.selected.len() as u64);
+        }
+        for s in &outcome.suppressed {
+            self.suppressed
+                .get_or_create(&RuleLabel {
+                    tenant: tenant.to_owned(),
+                    rule: s.rule.as_str().to_owned(),
+                })
+                .inc();
+        }
     }
 
     /// Sets the number of compiled versions in memory.

@@ -104,6 +104,18 @@ pub enum Value {
     Time(Timestamp),
 }
 
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Text(t) => s.serialize_str(t),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Flag(b) => s.serialize_bool(*b),
+            Value::Time(t) => t.serialize(s),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -152,7 +164,7 @@ impl utoipa::PartialSchema for Value {
 impl utoipa::ToSchema for Value {}
 
 /// Something the customer did.
-#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// The kind, e.g. "purchase" (an open set).
@@ -179,7 +191,7 @@ pub struct Event {
 /// A tag from the customer's previous decision. The whole tag object of a
 /// decision is accepted so a client can feed the last decision back; only
 /// the group and name reach plugins.
-#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorTag {
     /// The tag group.
@@ -198,7 +210,7 @@ pub struct PriorTag {
 }
 
 /// What the previous decision concluded.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prior {
     /// Its tags.
@@ -210,7 +222,7 @@ pub struct Prior {
 }
 
 /// A customer.
-#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// The brand's id for the customer.
@@ -405,8 +417,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let err =
-            from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `evnets`"), "{err}");
     }
 
@@ -423,8 +434,7 @@ mod tests {
         assert_eq!(p.attributes["d"], Value::Flag(true));
         assert_eq!(p.attributes["e"], Value::Time(Timestamp(1_772_848_800_000)));
         assert_eq!(p.attributes["f"], Value::Text("2026-03-07".into()));
-        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#)
-            .unwrap_err();
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#).unwrap_err();
         assert!(err.to_string().contains("attributes.a"), "{err}");
     }
 

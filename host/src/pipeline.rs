@@ -53,12 +53,7 @@ pub fn decide(
     let findings = findings(&tags, &scores, stage.as_ref());
     for (i, plugin) in plugins.iter().enumerate() {
         let answer = run.target(i, &findings)?;
-        proposals.extend(checks::proposals(
-            plugin.name(),
-            &output,
-            answer,
-            &request.offers,
-        )?);
+        proposals.extend(checks::proposals(plugin.name(), &output, answer, &request.offers)?);
     }
 
     let report = run.finish();
@@ -81,6 +76,11 @@ pub fn decide(
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         },
         logs: report.logs,
+        decision_id: None,
+        holdout: None,
+        selected: None,
+        suppressed: None,
+        committed: None,
     })
 }
 

@@ -264,7 +264,12 @@ impl Policy {
 
     /// How far back the ledger must reach for these caps.
     pub fn ledger_days(&self) -> i64 {
-        let offers = self.offers.values().map(|o| i64::from(o.per_customer_days)).max().unwrap_or(0);
+        let offers = self
+            .offers
+            .values()
+            .map(|o| i64::from(o.per_customer_days))
+            .max()
+            .unwrap_or(0);
         // A week cap needs at most the last 7 days; one more for deferrals.
         offers.max(8)
     }
@@ -531,18 +536,28 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
         });
     };
     let tz = input.tz_offset_minutes;
-    let valid_at = |at: Timestamp| {
-        c.offer.starts_at.is_none_or(|s| s <= at) && c.offer.ends_at.is_none_or(|e| at < e)
-    };
+    let valid_at = |at: Timestamp| c.offer.starts_at.is_none_or(|s| s <= at) && c.offer.ends_at.is_none_or(|e| at < e);
     if !valid_at(input.now) {
-        return drop(outcome, Rule::Validity, format!("the offer is not valid at {}", input.now));
+        return drop(
+            outcome,
+            Rule::Validity,
+            format!("the offer is not valid at {}", input.now),
+        );
     }
     if !c.offer.channels.iter().any(|ch| ch == c.channel) {
-        return drop(outcome, Rule::Validity, format!("the offer may not be sent on {}", c.channel));
+        return drop(
+            outcome,
+            Rule::Validity,
+            format!("the offer may not be sent on {}", c.channel),
+        );
     }
     let consent_key = format!("{}{}", policy.consent.attribute_prefix, c.channel);
     if refuses(input.attributes.get(&consent_key)) {
-        return drop(outcome, Rule::Consent, format!("profile attribute {consent_key} refuses the channel"));
+        return drop(
+            outcome,
+            Rule::Consent,
+            format!("profile attribute {consent_key} refuses the channel"),
+        );
     }
     let channel = policy.channels.get(c.channel);
     let mut send_at = input.now;
@@ -553,7 +568,10 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
                 return drop(
                     outcome,
                     Rule::QuietHours,
-                    format!("{} is quiet {}–{} (skip); quiet until {end}", c.channel, quiet.start, quiet.end),
+                    format!(
+                        "{} is quiet {}–{} (skip); quiet until {end}",
+                        c.channel, quiet.start, quiet.end
+                    ),
                 );
             }
         }
@@ -568,7 +586,10 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
     let capped = c.offer.class == OfferClass::Marketing;
     if capped {
         // Marketing touches so far: the ledger plus this decision's picks.
-        let planned = outcome.selected.iter().map(|s| (s.offer_id.as_str(), s.channel.as_str(), s.send_at, s.class));
+        let planned = outcome
+            .selected
+            .iter()
+            .map(|s| (s.offer_id.as_str(), s.channel.as_str(), s.send_at, s.class));
         let touches: Vec<(&str, &str, Timestamp)> = input
             .ledger
             .touches
@@ -587,12 +608,20 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
             if let Some(cap) = ch.per_day
                 && count(&|t| same(t) && on_day(t)) >= u64::from(cap)
             {
-                return drop(outcome, Rule::ChannelCap, format!("{} per-day cap of {cap} reached", c.channel));
+                return drop(
+                    outcome,
+                    Rule::ChannelCap,
+                    format!("{} per-day cap of {cap} reached", c.channel),
+                );
             }
             if let Some(cap) = ch.per_week
                 && count(&|t| same(t) && in_week(t)) >= u64::from(cap)
             {
-                return drop(outcome, Rule::ChannelCap, format!("{} per-week cap of {cap} reached", c.channel));
+                return drop(
+                    outcome,
+                    Rule::ChannelCap,
+                    format!("{} per-week cap of {cap} reached", c.channel),
+                );
             }
         }
         if let Some(cap) = policy.global.per_day
@@ -603,7 +632,11 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
         if let Some(cap) = policy.global.per_week
             && count(&in_week) >= u64::from(cap)
         {
-            return drop(outcome, Rule::GlobalCap, format!("global per-week cap of {cap} reached"));
+            return drop(
+                outcome,
+                Rule::GlobalCap,
+                format!("global per-week cap of {cap} reached"),
+            );
         }
         if let Some(offer_policy) = policy.offers.get(&c.offer.id) {
             if let Some(cap) = offer_policy.per_customer {
@@ -612,7 +645,10 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
                     return drop(
                         outcome,
                         Rule::OfferCap,
-                        format!("{} already sent {cap} time(s) in {} days", c.offer.id, offer_policy.per_customer_days),
+                        format!(
+                            "{} already sent {cap} time(s) in {} days",
+                            c.offer.id, offer_policy.per_customer_days
+                        ),
                     );
                 }
             }
@@ -620,7 +656,11 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
                 let used = input.ledger.budget_used.get(&c.offer.id).copied().unwrap_or(0)
                     + outcome.selected.iter().filter(|s| s.offer_id == c.offer.id).count() as u64;
                 if used >= budget {
-                    return drop(outcome, Rule::Budget, format!("{} budget of {budget} is spent", c.offer.id));
+                    return drop(
+                        outcome,
+                        Rule::Budget,
+                        format!("{} budget of {budget} is spent", c.offer.id),
+                    );
                 }
             }
         }
@@ -740,18 +780,32 @@ mod tests {
         // Sunday 2026-03-08 23:00 in UTC-5 = Monday 04:00 UTC.
         case.ledger.touches.push(touch("a", SMS, "2026-03-09T04:00:00Z"));
         // Sunday 23:30 local: same week, capped.
-        assert_eq!(rules(&case.run("2026-03-09T04:30:00Z", &[proposal("b", SMS, 1.0)])), ["channel_cap"]);
+        assert_eq!(
+            rules(&case.run("2026-03-09T04:30:00Z", &[proposal("b", SMS, 1.0)])),
+            ["channel_cap"]
+        );
         // Monday 00:30 local: a new week.
-        assert_eq!(case.run("2026-03-09T05:30:00Z", &[proposal("b", SMS, 1.0)]).selected.len(), 1);
+        assert_eq!(
+            case.run("2026-03-09T05:30:00Z", &[proposal("b", SMS, 1.0)])
+                .selected
+                .len(),
+            1
+        );
         // Earlier in the same week (Wednesday): capped.
         case.ledger.touches = vec![touch("a", SMS, "2026-03-04T15:00:00Z")];
-        assert_eq!(rules(&case.run("2026-03-08T15:00:00Z", &[proposal("b", SMS, 1.0)])), ["channel_cap"]);
+        assert_eq!(
+            rules(&case.run("2026-03-08T15:00:00Z", &[proposal("b", SMS, 1.0)])),
+            ["channel_cap"]
+        );
     }
 
     #[test]
     fn global_caps_count_every_channel_and_this_decisions_picks() {
         let case = Case::new(r#"{"global": {"per_day": 1}}"#);
-        let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("a", SMS, 2.0), proposal("b", "wecom_1v1", 1.0)]);
+        let outcome = case.run(
+            "2026-03-06T02:00:00Z",
+            &[proposal("a", SMS, 2.0), proposal("b", "wecom_1v1", 1.0)],
+        );
         assert_eq!(outcome.selected[0].offer_id, "a");
         assert_eq!(rules(&outcome), ["global_cap"]);
         assert_eq!(outcome.suppressed[0].offer_id, "b");
@@ -759,7 +813,9 @@ mod tests {
 
     #[test]
     fn quiet_hours_across_midnight_defer_to_the_end_or_skip() {
-        let defer = Case::new(r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "defer"}}}}"#);
+        let defer = Case::new(
+            r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "defer"}}}}"#,
+        );
         let at = |now: &str| defer.run(now, &[proposal("a", SMS, 1.0)]).selected[0].send_at;
         // 23:00 local on March 6th → 08:00 local on March 7th (00:00 UTC).
         assert_eq!(at("2026-03-06T15:00:00Z"), t("2026-03-07T00:00:00Z"));
@@ -771,8 +827,13 @@ mod tests {
         // 22:00 local is inside.
         assert_eq!(at("2026-03-07T14:00:00Z"), t("2026-03-08T00:00:00Z"));
 
-        let skip = Case::new(r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "skip"}}}}"#);
-        let outcome = skip.run("2026-03-06T15:00:00Z", &[proposal("a", SMS, 1.0), proposal("b", "wecom_1v1", 0.5)]);
+        let skip = Case::new(
+            r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "skip"}}}}"#,
+        );
+        let outcome = skip.run(
+            "2026-03-06T15:00:00Z",
+            &[proposal("a", SMS, 1.0), proposal("b", "wecom_1v1", 0.5)],
+        );
         assert_eq!(rules(&outcome), ["quiet_hours"]);
         assert_eq!(outcome.selected[0].channel, "wecom_1v1", "other channels are not quiet");
     }
@@ -785,12 +846,17 @@ mod tests {
         // Already scheduled for 09:00 on March 7th local.
         case.ledger.touches.push(touch("a", SMS, "2026-03-07T01:00:00Z"));
         // Proposed at 23:00 on March 6th, deferred to March 7th: capped.
-        assert_eq!(rules(&case.run("2026-03-06T15:00:00Z", &[proposal("b", SMS, 1.0)])), ["channel_cap"]);
+        assert_eq!(
+            rules(&case.run("2026-03-06T15:00:00Z", &[proposal("b", SMS, 1.0)])),
+            ["channel_cap"]
+        );
     }
 
     #[test]
     fn an_offer_that_expires_before_the_deferred_send_is_dropped() {
-        let mut case = Case::new(r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "defer"}}}}"#);
+        let mut case = Case::new(
+            r#"{"channels": {"sms": {"quiet_hours": {"start": "22:00", "end": "08:00", "action": "defer"}}}}"#,
+        );
         case.offers[0].ends_at = Some(t("2026-03-06T20:00:00Z"));
         let outcome = case.run("2026-03-06T15:00:00Z", &[proposal("a", SMS, 1.0)]);
         assert_eq!(rules(&outcome), ["validity"]);
@@ -799,28 +865,49 @@ mod tests {
     #[test]
     fn consent_beats_every_class_and_transactional_beats_caps() {
         let mut case = Case::new(r#"{"channels": {"sms": {"per_day": 0}}, "global": {"per_day": 0}}"#);
-        case.offers = vec![offer("receipt", OfferClass::Transactional), offer("promo", OfferClass::Marketing)];
-        let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("receipt", SMS, 1.0), proposal("promo", SMS, 0.5)]);
-        assert_eq!(outcome.selected.iter().map(|s| s.offer_id.as_str()).collect::<Vec<_>>(), ["receipt"]);
+        case.offers = vec![
+            offer("receipt", OfferClass::Transactional),
+            offer("promo", OfferClass::Marketing),
+        ];
+        let outcome = case.run(
+            "2026-03-06T02:00:00Z",
+            &[proposal("receipt", SMS, 1.0), proposal("promo", SMS, 0.5)],
+        );
+        assert_eq!(
+            outcome.selected.iter().map(|s| s.offer_id.as_str()).collect::<Vec<_>>(),
+            ["receipt"]
+        );
         assert_eq!(rules(&outcome), ["channel_cap"]);
         case.attributes.insert("consent.sms".into(), Value::Flag(false));
         let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("receipt", SMS, 1.0)]);
         assert_eq!(rules(&outcome), ["consent"]);
-        assert_eq!(outcome.suppressed[0].detail, "profile attribute consent.sms refuses the channel");
+        assert_eq!(
+            outcome.suppressed[0].detail,
+            "profile attribute consent.sms refuses the channel"
+        );
     }
 
     #[test]
     fn the_fallback_is_used_when_everything_else_is_dropped_and_checked_like_the_rest() {
-        let mut case = Case::new(r#"{"channels": {"sms": {"per_day": 1}}, "fallback": {"offer_id": "b", "channel": "wecom_1v1"}}"#);
+        let mut case = Case::new(
+            r#"{"channels": {"sms": {"per_day": 1}}, "fallback": {"offer_id": "b", "channel": "wecom_1v1"}}"#,
+        );
         case.ledger.touches.push(touch("x", SMS, "2026-03-06T01:00:00Z"));
         let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("a", SMS, 1.0)]);
         assert_eq!(rules(&outcome), ["channel_cap"]);
         assert_eq!(outcome.selected.len(), 1);
-        assert_eq!((outcome.selected[0].offer_id.as_str(), outcome.selected[0].plugin.as_str()), ("b", "policy"));
+        assert_eq!(
+            (
+                outcome.selected[0].offer_id.as_str(),
+                outcome.selected[0].plugin.as_str()
+            ),
+            ("b", "policy")
+        );
         // No proposals at all: still the fallback.
         assert_eq!(case.run("2026-03-06T02:00:00Z", &[]).selected[0].offer_id, "b");
         // The fallback itself respects consent.
-        case.attributes.insert("consent.wecom_1v1".into(), Value::Text("no".into()));
+        case.attributes
+            .insert("consent.wecom_1v1".into(), Value::Text("no".into()));
         let outcome = case.run("2026-03-06T02:00:00Z", &[]);
         assert!(outcome.selected.is_empty());
         assert_eq!(rules(&outcome), ["consent"]);
@@ -828,19 +915,31 @@ mod tests {
 
     #[test]
     fn offer_caps_and_budgets() {
-        let mut case = Case::new(r#"{"offers": {"a": {"per_customer": 1, "per_customer_days": 30}, "b": {"budget": 10}}}"#);
+        let mut case =
+            Case::new(r#"{"offers": {"a": {"per_customer": 1, "per_customer_days": 30}, "b": {"budget": 10}}}"#);
         case.ledger.touches.push(touch("a", SMS, "2026-02-10T02:00:00Z"));
         case.ledger.budget_used.insert("b".into(), 10);
-        let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("a", SMS, 1.0), proposal("b", SMS, 0.5)]);
+        let outcome = case.run(
+            "2026-03-06T02:00:00Z",
+            &[proposal("a", SMS, 1.0), proposal("b", SMS, 0.5)],
+        );
         assert_eq!(rules(&outcome), ["offer_cap", "budget"]);
         // 31 days later the offer cap has passed.
-        assert_eq!(case.run("2026-03-13T02:00:00Z", &[proposal("a", SMS, 1.0)]).selected.len(), 1);
+        assert_eq!(
+            case.run("2026-03-13T02:00:00Z", &[proposal("a", SMS, 1.0)])
+                .selected
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn a_repeated_offer_is_dropped_as_the_plugins_doing() {
         let case = Case::new("{}");
-        let outcome = case.run("2026-03-06T02:00:00Z", &[proposal("a", SMS, 1.0), proposal("a", "wecom_1v1", 0.5)]);
+        let outcome = case.run(
+            "2026-03-06T02:00:00Z",
+            &[proposal("a", SMS, 1.0), proposal("a", "wecom_1v1", 0.5)],
+        );
         assert_eq!(outcome.selected.len(), 1);
         assert_eq!(rules(&outcome), ["plugin"]);
     }
@@ -875,19 +974,25 @@ mod tests {
         assert!(outcome.holdout);
         assert!(outcome.selected.is_empty());
         assert_eq!(rules(&outcome), ["holdout"]);
-        assert!(outcome.suppressed[0].detail.starts_with("held out: would have been sent at"));
+        assert!(
+            outcome.suppressed[0]
+                .detail
+                .starts_with("held out: would have been sent at")
+        );
     }
 
     #[test]
     fn invalid_documents_name_the_field() {
         let parse = |text: &str| -> Result<Policy, String> {
             let de = &mut serde_json::Deserializer::from_str(text);
-            let policy: Policy = serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+            let policy: Policy =
+                serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
             policy.check()?;
             Ok(policy)
         };
-        let err = parse(r#"{"channels": {"sms": {"quiet_hours": {"start": "25:00", "end": "08:00", "action": "defer"}}}}"#)
-            .unwrap_err();
+        let err =
+            parse(r#"{"channels": {"sms": {"quiet_hours": {"start": "25:00", "end": "08:00", "action": "defer"}}}}"#)
+                .unwrap_err();
         assert!(err.starts_with("channels.sms.quiet_hours.start"), "{err}");
         let err = parse(r#"{"holdout": {"percent": 120, "salt": "s"}}"#).unwrap_err();
         assert_eq!(err, "holdout.percent is 120; it must be from 0 to 100");

@@ -105,11 +105,7 @@ impl TenantLimits {
             )))
         };
         let fields = [
-            (
-                "max_plugin_bytes",
-                self.max_plugin_bytes,
-                ceiling.max_plugin_bytes,
-            ),
+            ("max_plugin_bytes", self.max_plugin_bytes, ceiling.max_plugin_bytes),
             ("memory_bytes", self.memory_bytes, ceiling.memory_bytes),
             ("deadline_ms", self.deadline_ms, ceiling.deadline_ms),
             ("fuel", self.fuel, ceiling.fuel),
@@ -314,8 +310,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<String> {
 }
 
 fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
-    serde_json::from_str(text)
-        .map_err(|e| RegistryError::Storage(format!("corrupt stored JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| RegistryError::Storage(format!("corrupt stored JSON: {e}")))
 }
 
 /// Appends an audit entry inside the change's transaction.
@@ -393,9 +388,7 @@ impl Registry {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let exists: Option<String> = tx
-            .query_row("SELECT id FROM tenants WHERE id = ?1", [&tenant.id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT id FROM tenants WHERE id = ?1", [&tenant.id], |r| r.get(0))
             .optional()?;
         if exists.is_some() {
             return Err(RegistryError::Conflict(format!(
@@ -439,8 +432,7 @@ impl Registry {
                 tenant_row,
             )
             .optional()?;
-        let (mut tenant, limits) =
-            row.ok_or_else(|| RegistryError::NotFound(format!("no tenant {id:?}")))?;
+        let (mut tenant, limits) = row.ok_or_else(|| RegistryError::NotFound(format!("no tenant {id:?}")))?;
         tenant.limits = from_json(&limits)?;
         Ok(tenant)
     }
@@ -453,10 +445,7 @@ impl Registry {
             "SELECT {TENANT_COLUMNS} FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(
-            params![
-                page_request.after.as_deref().unwrap_or(""),
-                limit as i64 + 1
-            ],
+            params![page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
             tenant_row,
         )?;
         let mut tenants = Vec::new();
@@ -487,7 +476,13 @@ impl Registry {
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE tenants SET name = ?2, tz_offset_minutes = ?3, disabled = ?4, limits = ?5 WHERE id = ?1",
-            params![id, tenant.name, tenant.tz_offset_minutes, tenant.disabled as i64, to_json(&tenant.limits)?],
+            params![
+                id,
+                tenant.name,
+                tenant.tz_offset_minutes,
+                tenant.disabled as i64,
+                to_json(&tenant.limits)?
+            ],
         )?;
         audit(
             &tx,
@@ -504,23 +499,12 @@ impl Registry {
 
     /// Issues a key for a tenant; returns the record and the full key,
     /// `rh_<id>_<secret>`, which is not stored and cannot be shown again.
-    pub fn create_key(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        label: &str,
-    ) -> Result<(ApiKey, String)> {
+    pub fn create_key(&self, actor: &str, tenant_id: &str, label: &str) -> Result<(ApiKey, String)> {
         let mut id = [0u8; 6];
         let mut secret = [0u8; 24];
         getrandom::fill(&mut id).map_err(|e| RegistryError::Storage(e.to_string()))?;
         getrandom::fill(&mut secret).map_err(|e| RegistryError::Storage(e.to_string()))?;
-        self.insert_key(
-            actor,
-            tenant_id,
-            label,
-            &hex::encode(id),
-            &hex::encode(secret),
-        )
+        self.insert_key(actor, tenant_id, label, &hex::encode(id), &hex::encode(secret))
     }
 
     /// Inserts a key with a chosen id and secret (the demo's documented
@@ -576,11 +560,7 @@ impl Registry {
         )?;
         let keys = stmt
             .query_map(
-                params![
-                    tenant_id,
-                    page_request.after.as_deref().unwrap_or(""),
-                    limit as i64 + 1
-                ],
+                params![tenant_id, page_request.after.as_deref().unwrap_or(""), limit as i64 + 1],
                 |r| {
                     Ok(ApiKey {
                         id: r.get(0)?,
@@ -620,8 +600,7 @@ impl Registry {
     /// Every key, for the in-memory check.
     pub fn key_checks(&self) -> Result<Vec<KeyCheck>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT id, tenant_id, secret_sha256, revoked_at FROM api_keys")?;
+        let mut stmt = conn.prepare("SELECT id, tenant_id, secret_sha256, revoked_at FROM api_keys")?;
         let rows = stmt.query_map([], |r| {
             let hash: Vec<u8> = r.get(2)?;
             Ok(KeyCheck {
@@ -633,9 +612,7 @@ impl Registry {
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
-
 }
-
 
 /// A change to a tenant: fields left out stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -704,10 +681,7 @@ mod tests {
         let (_dir, r) = registry();
         r.create_tenant("operator", &tenant("t")).unwrap();
         for (v, sha) in [("1", "aa"), ("2", "bb"), ("3", "cc")] {
-            assert!(
-                r.put_version("operator", "t", &version("p", v, sha), b"abc")
-                    .unwrap()
-            );
+            assert!(r.put_version("operator", "t", &version("p", v, sha), b"abc").unwrap());
         }
         r.set_pipeline("operator", "t", &["main".into()]).unwrap();
         r.activate("operator", "t", "main", "p", "1").unwrap();
@@ -753,10 +727,8 @@ mod tests {
     fn deleted_versions_leave_the_rollback_history() {
         let (_dir, r) = registry();
         r.create_tenant("operator", &tenant("t")).unwrap();
-        r.put_version("operator", "t", &version("p", "1", "aa"), b"a")
-            .unwrap();
-        r.put_version("operator", "t", &version("p", "2", "bb"), b"b")
-            .unwrap();
+        r.put_version("operator", "t", &version("p", "1", "aa"), b"a").unwrap();
+        r.put_version("operator", "t", &version("p", "2", "bb"), b"b").unwrap();
         r.set_pipeline("operator", "t", &["main".into()]).unwrap();
         r.activate("operator", "t", "main", "p", "1").unwrap();
         r.activate("operator", "t", "main", "p", "2").unwrap();
@@ -778,11 +750,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            first
-                .items
-                .iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>(),
+            first.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
         let second = r
@@ -792,11 +760,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            second
-                .items
-                .iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>(),
+            second.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             ["c", "d"]
         );
         let third = r
@@ -815,12 +779,8 @@ mod tests {
         {
             let r = Registry::open(dir.path()).unwrap();
             r.create_tenant("operator", &tenant("t")).unwrap();
-            r.put_config(
-                "key:k1",
-                "t",
-                &TenantConfig([("a".to_owned(), "1".to_owned())].into()),
-            )
-            .unwrap();
+            r.put_config("key:k1", "t", &TenantConfig([("a".to_owned(), "1".to_owned())].into()))
+                .unwrap();
             r.put_offers("key:k1", "t", &[]).unwrap();
         }
         let r = Registry::open(dir.path()).unwrap();

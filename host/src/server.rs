@@ -46,6 +46,13 @@ pub struct ServerConfig {
     pub epoch_tick_ms: u64,
     /// `text` or `json` log lines (on stderr).
     pub log_format: String,
+    /// Days a logged decision is kept.
+    pub decision_log_days: u32,
+    /// Logged decisions kept per tenant at most.
+    pub decision_log_max_per_tenant: u64,
+    /// How often the contact ledger and decision log are compacted, in
+    /// seconds.
+    pub compaction_interval_s: u64,
     /// Limits of new tenants.
     pub default_limits: TenantLimits,
     /// The most any tenant may be given.
@@ -65,6 +72,9 @@ impl Default for ServerConfig {
             pool_instances: 1_000,
             epoch_tick_ms: 1,
             log_format: "text".into(),
+            decision_log_days: 30,
+            decision_log_max_per_tenant: 1_000_000,
+            compaction_interval_s: 3_600,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
                 max_plugin_bytes: 16 << 20,
@@ -91,19 +101,12 @@ pub struct Overrides {
 impl ServerConfig {
     /// Defaults, then the file, then `RULEHOST_*` variables from `env`, then
     /// the command line.
-    pub fn load(
-        overrides: &Overrides,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, String> {
-        let mut table =
-            toml::Table::try_from(ServerConfig::default()).map_err(|e| e.to_string())?;
+    pub fn load(overrides: &Overrides, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+        let mut table = toml::Table::try_from(ServerConfig::default()).map_err(|e| e.to_string())?;
         let known = table.clone();
         if let Some(path) = &overrides.config_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            let file: toml::Table = text
-                .parse()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let file: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
             merge(&mut table, file);
         }
         for (name, value) in env {
@@ -125,10 +128,7 @@ impl ServerConfig {
             table.insert("listen".into(), toml::Value::String(listen.clone()));
         }
         if let Some(dir) = &overrides.data_dir {
-            table.insert(
-                "data_dir".into(),
-                toml::Value::String(dir.display().to_string()),
-            );
+            table.insert("data_dir".into(), toml::Value::String(dir.display().to_string()));
         }
         let config: ServerConfig = table
             .try_into()
@@ -183,6 +183,7 @@ pub struct Server {
     state: AppState,
     grace: Duration,
     demo: bool,
+    compaction: Duration,
 }
 
 impl Server {
@@ -194,13 +195,12 @@ impl Server {
             epoch_tick: Duration::from_millis(config.epoch_tick_ms.max(1)),
             max_memory_bytes: config.max_limits.memory_bytes,
             pool_instances: config.pool_instances,
-            max_plugin_bytes: usize::try_from(config.max_limits.max_plugin_bytes)
-                .unwrap_or(usize::MAX),
+            max_plugin_bytes: usize::try_from(config.max_limits.max_plugin_bytes).unwrap_or(usize::MAX),
             ..EngineConfig::default()
         })
         .map_err(|e| e.to_string())?;
-        let registry = Registry::open(&config.data_dir)
-            .map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+        let registry =
+            Registry::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
         let operator_token = match (&config.operator_token, demo) {
             (Some(token), _) => Some(token.clone()),
             (None, true) => Some(demo::OPERATOR_TOKEN.to_owned()),
@@ -214,9 +214,12 @@ impl Server {
                 max_limits: config.max_limits,
                 compile_timeout: Duration::from_millis(config.compile_timeout_ms),
                 operator_token,
+                decision_log_days: config.decision_log_days,
+                decision_log_max_per_tenant: config.decision_log_max_per_tenant,
             },
             Arc::new(Metrics::new()),
-        );
+        )
+        .map_err(|e| format!("starting the decision log: {e}"))?;
         let addr: SocketAddr = config
             .listen
             .parse()
@@ -230,12 +233,12 @@ impl Server {
                 live: Arc::new(live),
                 limits: ApiLimits {
                     max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
-                    batch_line_bytes: usize::try_from(config.batch_line_bytes)
-                        .unwrap_or(usize::MAX),
+                    batch_line_bytes: usize::try_from(config.batch_line_bytes).unwrap_or(usize::MAX),
                 },
             },
             grace: Duration::from_millis(config.shutdown_grace_ms),
             demo,
+            compaction: Duration::from_secs(config.compaction_interval_s.max(1)),
         })
     }
 
@@ -252,10 +255,7 @@ impl Server {
     /// Loads plugins (setting up the demo tenants first with `--demo`),
     /// serves until `shutdown` resolves, then lets requests in flight finish
     /// within the grace period.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let live = self.state.live.clone();
         let demo = self.demo;
         let loading = tokio::spawn(async move {
@@ -264,11 +264,24 @@ impl Server {
                     .await
                     .map_err(|e| format!("setting up the demo tenants: {e}"))?;
             }
-            live.load()
-                .await
-                .map_err(|e| format!("loading plugins: {e}"))?;
+            live.load().await.map_err(|e| format!("loading plugins: {e}"))?;
             tracing::info!("ready");
             Ok::<(), String>(())
+        });
+        let live = self.state.live.clone();
+        let every = self.compaction;
+        let compacting = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if !live.is_ready() {
+                    continue;
+                }
+                match live.compact().await {
+                    Ok((touches, decisions)) => tracing::info!(touches, decisions, "compacted"),
+                    Err(e) => tracing::warn!(error = %e, "compaction failed"),
+                }
+            }
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -277,11 +290,10 @@ impl Server {
         });
         let mut graceful = stop_rx.clone();
         let mut deadline = stop_rx;
-        let server =
-            axum::serve(self.listener, api::app(self.state)).with_graceful_shutdown(async move {
-                let _ = graceful.wait_for(|stop| *stop).await;
-                tracing::info!("shutting down: no new connections; finishing requests in flight");
-            });
+        let server = axum::serve(self.listener, api::app(self.state)).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+        });
         let grace = self.grace;
         let served = tokio::select! {
             served = server.into_future() => served.map_err(|e| format!("serving: {e}")),
@@ -293,6 +305,7 @@ impl Server {
                 Ok(())
             }
         };
+        compacting.abort();
         if loading.is_finished() {
             if let Ok(Err(e)) = loading.await {
                 return Err(e);
@@ -309,14 +322,13 @@ pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}
@@ -351,10 +363,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -388,10 +397,7 @@ mod tests {
         assert_eq!(config.default_limits.deadline_ms, 80);
         assert_eq!(config.operator_token.as_deref(), Some("s3cret"));
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
-        assert_eq!(
-            config.compile_timeout_ms,
-            ServerConfig::default().compile_timeout_ms
-        );
+        assert_eq!(config.compile_timeout_ms, ServerConfig::default().compile_timeout_ms);
     }
 
     #[test]
@@ -412,11 +418,7 @@ mod tests {
 
     #[test]
     fn bad_env_values_are_refused_with_the_setting_named() {
-        let err = ServerConfig::load(
-            &Overrides::default(),
-            env(&[("RULEHOST_POOL_INSTANCES", "many")]),
-        )
-        .unwrap_err();
+        let err = ServerConfig::load(&Overrides::default(), env(&[("RULEHOST_POOL_INSTANCES", "many")])).unwrap_err();
         assert!(err.contains("pool_instances"), "{err}");
     }
 }

@@ -5,11 +5,7 @@
 //! edge (see `session.rs`).
 
 #![allow(missing_docs, reason = "wit-bindgen generated code")]
-#![allow(
-    clippy::all,
-    unsafe_op_in_unsafe_fn,
-    reason = "wit-bindgen generated code"
-)]
+#![allow(clippy::all, unsafe_op_in_unsafe_fn, reason = "wit-bindgen generated code")]
 
 wit_bindgen::generate!({
     path: "../wit/plugin@0.1.0",

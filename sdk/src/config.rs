@@ -112,13 +112,8 @@ impl Config {
         let raw = self.get(key).ok_or_else(|| missing(key))?;
         raw.split(',')
             .map(|item| {
-                T::parse(item.trim()).ok_or_else(|| {
-                    invalid(
-                        key,
-                        &raw,
-                        &format!("comma-separated items, each {}", T::EXPECTED),
-                    )
-                })
+                T::parse(item.trim())
+                    .ok_or_else(|| invalid(key, &raw, &format!("comma-separated items, each {}", T::EXPECTED)))
             })
             .collect()
     }
@@ -143,14 +138,9 @@ mod tests {
     #[test]
     fn missing_required_key_names_the_key() {
         native::set_config([("other", "1")]);
-        let err = Config::new()
-            .required::<u32>("coffee.churned_after_days")
-            .unwrap_err();
+        let err = Config::new().required::<u32>("coffee.churned_after_days").unwrap_err();
         assert_eq!(err.code, "config_missing");
-        assert_eq!(
-            err.message,
-            "config key `coffee.churned_after_days` is not set"
-        );
+        assert_eq!(err.message, "config key `coffee.churned_after_days` is not set");
     }
 
     #[test]
@@ -172,10 +162,7 @@ mod tests {
     #[test]
     fn non_finite_floats_are_invalid() {
         native::set_config([("k", "NaN")]);
-        assert_eq!(
-            Config::new().required::<f64>("k").unwrap_err().code,
-            "config_invalid"
-        );
+        assert_eq!(Config::new().required::<f64>("k").unwrap_err().code, "config_invalid");
     }
 
     #[test]
@@ -188,9 +175,6 @@ mod tests {
             err.message,
             "config key `bad` is \"7,thirty\", expected comma-separated items, each a whole number from 0 to 4294967295"
         );
-        assert_eq!(
-            config.list::<u32>("absent").unwrap_err().code,
-            "config_missing"
-        );
+        assert_eq!(config.list::<u32>("absent").unwrap_err().code, "config_missing");
     }
 }

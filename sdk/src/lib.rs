@@ -86,12 +86,7 @@ pub trait Plugin: Default + 'static {
     }
 
     /// Scores the customer and, optionally, places them in a lifecycle stage.
-    fn score(
-        &self,
-        ctx: &Ctx<'_>,
-        profile: &Profile<'_>,
-        findings: &Findings<'_>,
-    ) -> Result<Scoring, Error> {
+    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, findings: &Findings<'_>) -> Result<Scoring, Error> {
         let _ = (ctx, profile, findings);
         Ok(Scoring::default())
     }
@@ -126,10 +121,9 @@ macro_rules! export {
                 type Session = $crate::__private::Session<$plugin>;
             }
 
-            $crate::__private::bindings::__export_rules!(RulehostExport with_types_in $crate::__private::bindings);
+    $crate::__private::bindings::__export_rules!(RulehostExport with_types_in $crate::__private::bindings);
 
-            const INFO_LEN: usize =
-                $crate::__private::info_len(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+            const INFO_LEN: usize = $crate::__private::info_len(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
 
             #[unsafe(link_section = "rulehost:plugin")]
             #[used]
@@ -171,12 +165,7 @@ pub mod __private {
     /// `{"name":…,"version":…,"contract":…,"sdk":…}`. Package names and
     /// versions never contain quotes or backslashes, so no escaping is needed.
     pub const fn info<const N: usize>(name: &str, version: &str) -> [u8; N] {
-        let values = [
-            name,
-            version,
-            crate::CONTRACT_VERSION,
-            env!("CARGO_PKG_VERSION"),
-        ];
+        let values = [name, version, crate::CONTRACT_VERSION, env!("CARGO_PKG_VERSION")];
         let mut out = [0u8; N];
         let mut at = 0;
         let mut i = 0;

@@ -74,9 +74,7 @@ impl Lifecycle {
             churned_after_days: config.required(&key("churned_after_days"))?,
             growth_min_purchases: config.required(&key("growth_min_purchases"))?,
             maturity_min_purchases: config.required(&key("maturity_min_purchases"))?,
-            window_days: config
-                .optional::<u32>(&key("window_days"))?
-                .filter(|&d| d > 0),
+            window_days: config.optional::<u32>(&key("window_days"))?.filter(|&d| d > 0),
             rule_prefix: rule_prefix.to_owned(),
         };
         if rules.churned_after_days <= rules.dormant_after_days {
@@ -208,10 +206,7 @@ mod tests {
     #[test]
     fn no_purchase_is_introduction() {
         let input = TestInput::at(NOW).event(kinds::VIEW, "2026-03-01T00:00:00Z");
-        assert_eq!(
-            stage_of(&input),
-            (Stage::Introduction, "no purchase yet".into())
-        );
+        assert_eq!(stage_of(&input), (Stage::Introduction, "no purchase yet".into()));
     }
 
     #[test]
@@ -226,10 +221,7 @@ mod tests {
         assert_eq!(stage_of(&at(45)).0, Stage::Dormancy);
         assert_eq!(
             stage_of(&at(46)),
-            (
-                Stage::Churned,
-                "last purchase 46 days ago (churned after 45)".into()
-            )
+            (Stage::Churned, "last purchase 46 days ago (churned after 45)".into())
         );
     }
 
@@ -298,9 +290,6 @@ mod tests {
         ]);
         let rules = Lifecycle::from_config(&Config::new(), "s", "r").unwrap();
         assert_eq!(rules.window_days, None);
-        assert_eq!(
-            (rules.dormant_after_days, rules.maturity_min_purchases),
-            (30, 5)
-        );
+        assert_eq!((rules.dormant_after_days, rules.maturity_min_purchases), (30, 5));
     }
 }

@@ -39,10 +39,7 @@ pub use crate::session::Session;
 /// Replaces this thread's stand-in for the tenant config.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_config<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) {
-    let map = pairs
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
+    let map = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
     CONFIG.with(|c| *c.borrow_mut() = map);
 }
 

@@ -88,9 +88,7 @@ impl Breakpoints {
         if values.windows(2).all(|w| w[0] < w[1]) {
             Ok(Self(values))
         } else {
-            Err(format!(
-                "breakpoints must be strictly ascending, got {values:?}"
-            ))
+            Err(format!("breakpoints must be strictly ascending, got {values:?}"))
         }
     }
 
@@ -283,10 +281,7 @@ mod tests {
     fn breakpoints_from_config_need_exactly_four_ascending_values() {
         native::set_config([("ok", "1,2,3,4"), ("three", "1,2,3"), ("down", "4,3,2,1")]);
         let config = Config::new();
-        assert_eq!(
-            Breakpoints::from_config(&config, "ok").unwrap().values(),
-            [1, 2, 3, 4]
-        );
+        assert_eq!(Breakpoints::from_config(&config, "ok").unwrap().values(), [1, 2, 3, 4]);
         for key in ["three", "down"] {
             let err = Breakpoints::from_config(&config, key).unwrap_err();
             assert_eq!(err.code, "config_invalid", "{key}");
@@ -341,16 +336,12 @@ mod tests {
         let huge = TestInput::at("2026-03-07T00:00:00Z")
             .purchase("2026-03-01T00:00:00Z", i64::MAX)
             .purchase("2026-03-02T00:00:00Z", i64::MAX);
-        assert_eq!(
-            Rfm::compute(&huge.profile(), huge.now(), None).monetary_minor,
-            i64::MAX
-        );
+        assert_eq!(Rfm::compute(&huge.profile(), huge.now(), None).monetary_minor, i64::MAX);
     }
 
     #[test]
     fn no_purchases_means_no_recency() {
-        let input =
-            TestInput::at("2026-03-07T00:00:00Z").event(kinds::VIEW, "2026-03-01T00:00:00Z");
+        let input = TestInput::at("2026-03-07T00:00:00Z").event(kinds::VIEW, "2026-03-01T00:00:00Z");
         let rfm = Rfm::compute(&input.profile(), input.now(), None);
         assert_eq!(
             rfm,

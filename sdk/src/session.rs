@@ -36,11 +36,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(
-        raw: &'a wire::Context,
-        strings: Strings<'a>,
-        props: &'a [wire::Attribute],
-    ) -> Self {
+    pub(crate) fn new(raw: &'a wire::Context, strings: Strings<'a>, props: &'a [wire::Attribute]) -> Self {
         Self {
             raw,
             strings,
@@ -111,12 +107,8 @@ impl<P: Plugin> Session<P> {
     /// Starts a decision.
     pub fn new(ctx: wire::Context, mut input: wire::Input) -> Self {
         let bytes = std::mem::take(&mut input.strings.bytes);
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::new(
-                "invalid_input",
-                "the host sent a string table that is not UTF-8",
-            )
-        });
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::new("invalid_input", "the host sent a string table that is not UTF-8"));
         Self {
             plugin: P::default(),
             ctx,
@@ -155,10 +147,7 @@ impl<P: Plugin> Session<P> {
     }
 
     /// Runs the target stage.
-    pub fn target(
-        &self,
-        findings: wire::Findings,
-    ) -> Result<Vec<wire::Proposal>, wire::PluginError> {
+    pub fn target(&self, findings: wire::Findings) -> Result<Vec<wire::Proposal>, wire::PluginError> {
         self.with_views(|plugin, ctx, profile, offers| {
             let findings = Findings::new(&findings)?;
             plugin.target(ctx, profile, &findings, offers)

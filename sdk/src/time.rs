@@ -94,9 +94,7 @@ impl Timestamp {
                 return None;
             }
             let frac = &b[i..i + digits];
-            millis = (0..3).fold(0, |n, k| {
-                n * 10 + frac.get(k).map_or(0, |d| i64::from(d - b'0'))
-            });
+            millis = (0..3).fold(0, |n, k| n * 10 + frac.get(k).map_or(0, |d| i64::from(d - b'0')));
             i += digits;
         }
         let offset_minutes = match b.get(i)? {
@@ -126,9 +124,7 @@ impl Timestamp {
     /// assert_eq!(t.local_date(480), Date::new(2026, 3, 7));
     /// ```
     pub fn local_date(self, tz_offset_minutes: i32) -> Date {
-        let local = self
-            .0
-            .saturating_add(i64::from(tz_offset_minutes) * MS_PER_MINUTE);
+        let local = self.0.saturating_add(i64::from(tz_offset_minutes) * MS_PER_MINUTE);
         Date::from_days_since_epoch(local.div_euclid(MS_PER_DAY))
     }
 

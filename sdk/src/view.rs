@@ -133,11 +133,7 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    pub(crate) fn new(
-        raw: &'a wire::Event,
-        all_props: &'a [wire::Attribute],
-        strings: Strings<'a>,
-    ) -> Self {
+    pub(crate) fn new(raw: &'a wire::Event, all_props: &'a [wire::Attribute], strings: Strings<'a>) -> Self {
         Self {
             raw,
             props: span(all_props, raw.props),
@@ -244,9 +240,7 @@ impl<'a> Profile<'a> {
 
     /// One identity by kind.
     pub fn identity(&self, kind: &str) -> Option<&'a str> {
-        self.identities()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, id)| id)
+        self.identities().find(|(k, _)| *k == kind).map(|(_, id)| id)
     }
 
     /// All attributes.
@@ -262,16 +256,12 @@ impl<'a> Profile<'a> {
     /// Events up to and including `now`, oldest first. Events dated after
     /// `now` (clock skew, scheduled orders) are left out; see
     /// [`Profile::all_events`].
-    pub fn events(
-        &self,
-    ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(&self.raw.events[..self.past])
     }
 
     /// Every event the host sent, including any dated after `now`.
-    pub fn all_events(
-        &self,
-    ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
+    pub fn all_events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(&self.raw.events)
     }
 
@@ -285,10 +275,7 @@ impl<'a> Profile<'a> {
     }
 
     /// Past events of one kind, oldest first.
-    pub fn events_of<'k>(
-        &self,
-        kind: &'k str,
-    ) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
+    pub fn events_of<'k>(&self, kind: &'k str) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
     where
         'a: 'k,
     {
@@ -425,11 +412,7 @@ impl<'a> Offers<'a> {
         Self::new_parts(&input.offers, &input.offer_channels, strings)
     }
 
-    pub(crate) fn new_parts(
-        list: &'a [wire::Offer],
-        channels: &'a [u32],
-        strings: Strings<'a>,
-    ) -> Self {
+    pub(crate) fn new_parts(list: &'a [wire::Offer], channels: &'a [u32], strings: Strings<'a>) -> Self {
         Self {
             list,
             channels,
@@ -467,11 +450,7 @@ impl<'a> Offers<'a> {
     pub fn best_of_kind(&self, kind: &str, at: Timestamp) -> Option<Offer<'a>> {
         self.iter()
             .filter(|o| o.kind() == kind && o.is_valid_at(at))
-            .max_by(|a, b| {
-                a.priority()
-                    .cmp(&b.priority())
-                    .then_with(|| b.id().cmp(a.id()))
-            })
+            .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())))
     }
 }
 
@@ -485,9 +464,8 @@ pub struct Findings<'a> {
 
 impl<'a> Findings<'a> {
     pub(crate) fn new(raw: &'a wire::Findings) -> Result<Self, Error> {
-        let text = std::str::from_utf8(&raw.strings.bytes).map_err(|_| {
-            Error::new("invalid_input", "the host sent findings that are not UTF-8")
-        })?;
+        let text = std::str::from_utf8(&raw.strings.bytes)
+            .map_err(|_| Error::new("invalid_input", "the host sent findings that are not UTF-8"))?;
         Ok(Self {
             raw,
             strings: Strings::new(text, &raw.strings.ends),
@@ -513,26 +491,18 @@ impl<'a> Findings<'a> {
     where
         'a: 'g,
     {
-        self.tags()
-            .filter(move |t| t.group == group)
-            .map(|t| t.name)
+        self.tags().filter(move |t| t.group == group).map(|t| t.name)
     }
 
     /// All scores so far as (name, value).
     pub fn scores(&self) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
         let strings = self.strings;
-        self.raw
-            .scores
-            .iter()
-            .map(move |s| (strings.get(s.name), s.value))
+        self.raw.scores.iter().map(move |s| (strings.get(s.name), s.value))
     }
 
     /// One score by name (the last one if several plugins set it).
     pub fn score(&self, name: &str) -> Option<f64> {
-        self.scores()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-            .last()
+        self.scores().filter(|(n, _)| *n == name).map(|(_, v)| v).last()
     }
 
     /// The lifecycle stage so far.

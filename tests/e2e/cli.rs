@@ -81,10 +81,7 @@ fn eval_prints_the_decision_and_exits_zero() {
     assert!(out.status.success(), "{out:?}");
     let decision: Decision = serde_json::from_str(&stdout(&out)).expect("a decision on stdout");
     assert_eq!(decision.customer_id, "c-1");
-    assert_eq!(
-        decision.stage.expect("stage").rule_id,
-        "coffee.stage.growth"
-    );
+    assert_eq!(decision.stage.expect("stage").rule_id, "coffee.stage.growth");
 }
 
 #[test]
@@ -148,12 +145,7 @@ fn eval_refuses_a_file_that_is_not_a_plugin() {
 #[test]
 fn test_runs_every_fixture_and_ends_with_the_count() {
     let dir = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
-    let out = rulehost(&[
-        "test",
-        "--no-cache",
-        COFFEE_CHAIN,
-        &dir.display().to_string(),
-    ]);
+    let out = rulehost(&["test", "--no-cache", COFFEE_CHAIN, &dir.display().to_string()]);
     assert!(out.status.success(), "{}", stdout(&out));
     let text = stdout(&out);
     let fixtures = std::fs::read_dir(&dir).expect("fixtures").count();
@@ -162,10 +154,7 @@ fn test_runs_every_fixture_and_ends_with_the_count() {
         Some(format!("{fixtures} passed, 0 failed").as_str()),
         "{text}"
     );
-    assert_eq!(
-        text.lines().filter(|l| l.starts_with("ok ")).count(),
-        fixtures
-    );
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), fixtures);
 }
 
 #[test]
@@ -180,12 +169,7 @@ fn test_shows_a_diff_and_exits_one_when_a_fixture_fails() {
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::write(dir.join("a.json"), good).expect("write");
     std::fs::write(dir.join("b.json"), bad).expect("write");
-    let out = rulehost(&[
-        "test",
-        "--no-cache",
-        COFFEE_CHAIN,
-        &dir.display().to_string(),
-    ]);
+    let out = rulehost(&["test", "--no-cache", COFFEE_CHAIN, &dir.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("FAIL   first purchase (b.json)"), "{text}");
@@ -205,12 +189,7 @@ fn test_without_fixtures_cannot_run() {
     let files = Files::new();
     let empty = files.dir.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
-    let out = rulehost(&[
-        "test",
-        "--no-cache",
-        COFFEE_CHAIN,
-        &empty.display().to_string(),
-    ]);
+    let out = rulehost(&["test", "--no-cache", COFFEE_CHAIN, &empty.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no fixtures"));
 }
@@ -241,11 +220,7 @@ fn build_produces_a_component_that_loads() {
         "--target-dir",
         &target_dir.display().to_string(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout(&out).trim(), out_path);
     let plugin = crate::engine()
         .load(&std::fs::read(&out_path).expect("written"))
@@ -291,10 +266,7 @@ fn the_client_pushes_activates_rolls_back_and_decides() {
         "main",
     ]);
     assert!(pushed.status.success(), "{}", stdout(&pushed));
-    assert_eq!(
-        groups(&decide()),
-        ["rfm-segment", "value-tier", "channel-source"]
-    );
+    assert_eq!(groups(&decide()), ["rfm-segment", "value-tier", "channel-source"]);
     let listed = client(&["plugin", "list"]);
     assert!(stdout(&listed).contains("\"9.9.9\""), "{}", stdout(&listed));
     let rolled = client(&["plugin", "rollback"]);
@@ -302,10 +274,7 @@ fn the_client_pushes_activates_rolls_back_and_decides() {
     assert_eq!(groups(&decide()), ["member", "favourite-category"]);
     let activated = client(&["plugin", "activate", "apparel-rfm", "9.9.9"]);
     assert!(activated.status.success(), "{}", stdout(&activated));
-    assert_eq!(
-        groups(&decide()),
-        ["rfm-segment", "value-tier", "channel-source"]
-    );
+    assert_eq!(groups(&decide()), ["rfm-segment", "value-tier", "channel-source"]);
 
     // A server error is printed as JSON and exits 1.
     let missing = client(&["plugin", "activate", "apparel-rfm", "0.0.0"]);

@@ -11,8 +11,7 @@ use crate::{engine, plugin};
 
 fn assert_all_pass(artifact: &str, dir: &str, at_least: usize) {
     let dir = Path::new(PLUGINS_DIR).join(dir);
-    let outcomes = fixtures::run_dir(engine(), &[plugin(artifact)], &dir, &Limits::default())
-        .expect("fixtures run");
+    let outcomes = fixtures::run_dir(engine(), &[plugin(artifact)], &dir, &Limits::default()).expect("fixtures run");
     let report = fixtures::report(&outcomes);
     assert!(outcomes.iter().all(|o| o.passed()), "{report}");
     assert!(
@@ -43,12 +42,7 @@ fn a_wrong_expectation_fails_with_a_diff_naming_the_field() {
     let path = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures/03-growth-cross-sell.json");
     let mut fixture = Fixture::load(&path).expect("fixture loads");
     fixture.expect["stage"]["value"] = "maturity".into();
-    let mismatches = fixtures::check(
-        engine(),
-        &[plugin(COFFEE_CHAIN)],
-        &fixture,
-        &Limits::default(),
-    );
+    let mismatches = fixtures::check(engine(), &[plugin(COFFEE_CHAIN)], &fixture, &Limits::default());
     assert_eq!(mismatches.len(), 1, "{mismatches:?}");
     assert_eq!(mismatches[0].field, "stage");
     let diff = mismatches[0].diff();
@@ -62,12 +56,7 @@ fn an_unexpected_error_is_a_mismatch_even_when_error_is_not_expected() {
     let mut fixture = Fixture::load(&path).expect("fixture loads");
     fixture.config.0.remove("coffee.dormant_after_days");
     fixture.expect.retain(|k, _| k == "customer_id");
-    let mismatches = fixtures::check(
-        engine(),
-        &[plugin(COFFEE_CHAIN)],
-        &fixture,
-        &Limits::default(),
-    );
+    let mismatches = fixtures::check(engine(), &[plugin(COFFEE_CHAIN)], &fixture, &Limits::default());
     let fields: Vec<_> = mismatches.iter().map(|m| m.field.as_str()).collect();
     assert_eq!(fields, ["customer_id", "error"]);
     assert_eq!(mismatches[1].actual["code"], "plugin_error");

@@ -11,11 +11,7 @@ use crate::{NOW, coffee_decision, config, decide, heavy, plugin, request};
 
 const PROFILE: &str = r#"{"customer_id":"c-hostile"}"#;
 
-fn run(
-    artifact: &str,
-    config_json: &str,
-    limits: Limits,
-) -> Result<rulehost::decision::Decision, Error> {
+fn run(artifact: &str, config_json: &str, limits: Limits) -> Result<rulehost::decision::Decision, Error> {
     decide(
         &[plugin(artifact)],
         &request(NOW, PROFILE, "[]"),
@@ -43,18 +39,9 @@ fn an_endless_loop_is_stopped_at_the_deadline_as_plugin_timeout() {
     let err = decide(&[looping], &req, config("{}"), &limits).unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(err.code(), "plugin_timeout", "{err}");
-    assert_eq!(
-        err.to_string(),
-        "hostile-loop-forever: ran past its deadline of 100 ms"
-    );
-    assert!(
-        elapsed >= Duration::from_millis(100),
-        "stopped early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_millis(200),
-        "stopped late: {elapsed:?}"
-    );
+    assert_eq!(err.to_string(), "hostile-loop-forever: ran past its deadline of 100 ms");
+    assert!(elapsed >= Duration::from_millis(100), "stopped early: {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(200), "stopped late: {elapsed:?}");
     assert_next_decision_works();
 }
 
@@ -122,10 +109,7 @@ fn a_smaller_memory_limit_is_enforced_too() {
     };
     let err = run(artifacts::MEMORY_BOMB, "{}", limits).unwrap_err();
     assert_eq!(err.code(), "plugin_out_of_memory", "{err}");
-    assert!(
-        err.to_string().contains("the limit is 8388608 bytes"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("the limit is 8388608 bytes"), "{err}");
 }
 
 #[test]
@@ -142,15 +126,9 @@ fn a_panic_is_a_trap_with_the_plugins_message() {
     assert_eq!(err.code(), "plugin_trap", "{err}");
     let message = err.to_string();
     assert!(message.contains("unreachable"), "{message}");
-    assert!(
-        message.contains("deliberate panic for customer c-hostile"),
-        "{message}"
-    );
+    assert!(message.contains("deliberate panic for customer c-hostile"), "{message}");
     // A fresh store per decision: the same plugin traps the same way again.
-    assert_eq!(
-        run(artifacts::TRAP, "{}", Limits::default()).unwrap_err(),
-        err
-    );
+    assert_eq!(run(artifacts::TRAP, "{}", Limits::default()).unwrap_err(), err);
     assert_next_decision_works();
 }
 
@@ -166,22 +144,13 @@ fn a_million_tags_are_refused_without_the_host_building_them() {
     };
     let err = run(artifacts::OVERSIZED_OUTPUT, "{}", limits).unwrap_err();
     assert_eq!(err.code(), "plugin_invalid_output", "{err}");
-    assert!(
-        err.to_string()
-            .contains("more than 1048576 bytes in one call"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("more than 1048576 bytes in one call"), "{err}");
     assert_next_decision_works();
 }
 
 #[test]
 fn more_tags_than_allowed_are_refused_by_count() {
-    let err = run(
-        artifacts::OVERSIZED_OUTPUT,
-        r#"{"count": 300}"#,
-        Limits::default(),
-    )
-    .unwrap_err();
+    let err = run(artifacts::OVERSIZED_OUTPUT, r#"{"count": 300}"#, Limits::default()).unwrap_err();
     assert_eq!(err.code(), "plugin_invalid_output", "{err}");
     assert_eq!(
         err.to_string(),
@@ -209,10 +178,7 @@ fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
         ("duplicate-tag", r#"tag "test"/"a" was returned twice"#),
         ("long-name", "has a name of 1000 bytes; the limit is 128"),
         ("too-many-tags", "returned 300 tags; the limit is 256"),
-        (
-            "nan-score",
-            r#"score "test.score" is NaN, not a finite number"#,
-        ),
+        ("nan-score", r#"score "test.score" is NaN, not a finite number"#),
         (
             "infinite-proposal-score",
             r#"proposal "o1" on "sms" has score inf, not a finite number"#,
@@ -225,10 +191,7 @@ fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
             "wrong-channel",
             r#"proposal "o1" on "carrier-pigeon": the offer may only be sent on ["sms"]"#,
         ),
-        (
-            "bad-error",
-            "its error has an empty or oversized code or message",
-        ),
+        ("bad-error", "its error has an empty or oversized code or message"),
     ];
     for (mode, expected) in cases {
         let err = decide(

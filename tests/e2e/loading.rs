@@ -11,9 +11,7 @@ use crate::engine;
 /// The refusal's reason code and message.
 fn refused(bytes: &[u8]) -> (&'static str, String) {
     match engine().load(bytes) {
-        Err(err @ Error::InvalidPlugin { .. }) => {
-            (err.reason().unwrap_or_default(), err.to_string())
-        }
+        Err(err @ Error::InvalidPlugin { .. }) => (err.reason().unwrap_or_default(), err.to_string()),
         Err(other) => panic!("expected invalid_plugin, got {other}"),
         Ok(plugin) => panic!("expected invalid_plugin, loaded {plugin:?}"),
     }
@@ -90,10 +88,7 @@ fn another_contract_version_is_refused() {
         r#"(component (instance $i) (export "rulehost:plugin/rules@9.9.9" (instance $i)))"#,
     ));
     assert_eq!(reason, "unsupported_contract");
-    assert_eq!(
-        message,
-        "the plugin targets contract 9.9.9; this host supports 0.1.0"
-    );
+    assert_eq!(message, "the plugin targets contract 9.9.9; this host supports 0.1.0");
 }
 
 #[test]
@@ -110,14 +105,10 @@ fn a_component_missing_the_stage_functions_is_refused() {
 
 #[test]
 fn imports_the_host_does_not_provide_are_refused() {
-    let (reason, message) = refused(&component(
-        r#"(component (import "acme:spy/camera" (instance)))"#,
-    ));
+    let (reason, message) = refused(&component(r#"(component (import "acme:spy/camera" (instance)))"#));
     assert_eq!(reason, "unknown_import");
     assert!(
-        message.starts_with(
-            "the component imports `acme:spy/camera`, which rulehost does not provide"
-        ),
+        message.starts_with("the component imports `acme:spy/camera`, which rulehost does not provide"),
         "{message}"
     );
 }
@@ -138,10 +129,7 @@ fn plugins_over_the_size_limit_are_refused_before_parsing() {
     let message = err.to_string();
     assert_eq!(
         message,
-        format!(
-            "the plugin is {} bytes; the limit is 1024 bytes",
-            bytes.len()
-        )
+        format!("the plugin is {} bytes; the limit is 1024 bytes", bytes.len())
     );
 }
 

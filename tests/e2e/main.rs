@@ -29,11 +29,7 @@ pub fn engine() -> &'static Engine {
 pub fn plugin(path: &str) -> Arc<Plugin> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<Plugin>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(p) = cache
-        .lock()
-        .expect("no test panics while holding the cache")
-        .get(path)
-    {
+    if let Some(p) = cache.lock().expect("no test panics while holding the cache").get(path) {
         return p.clone();
     }
     let bytes = std::fs::read(path).expect("the artifact was built");

@@ -5,10 +5,7 @@ use rulehost::engine::Limits;
 use rulehost::model::Stage;
 use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN};
 
-use crate::{
-    COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW, coffee_decision, config, decide, plugin,
-    request,
-};
+use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW, coffee_decision, config, decide, plugin, request};
 
 const APPAREL_CONFIG: &str = r#"{"rfm.recency_days":"30,60,120,240","rfm.frequency":"2,3,5,8",
     "rfm.monetary_minor":"50000,100000,300000,800000","rfm.window_days":365,"apparel.tier_cutoffs":"13,10,7",
@@ -21,11 +18,7 @@ fn a_decision_is_explained_and_names_its_plugin() {
     let stage = d.stage.expect("coffee sets a stage");
     assert_eq!(stage.value, Stage::Growth);
     assert_eq!(stage.rule_id, "coffee.stage.growth");
-    assert!(
-        d.tags
-            .iter()
-            .all(|t| !t.reason.is_empty() && !t.rule_id.is_empty())
-    );
+    assert!(d.tags.iter().all(|t| !t.reason.is_empty() && !t.rule_id.is_empty()));
     assert_eq!(d.proposals.len(), 1);
     assert_eq!(d.proposals[0].offer_id, "pastry-pairing");
     assert_eq!(d.plugins.len(), 1);
@@ -48,8 +41,7 @@ fn the_same_input_gives_the_same_output() {
 #[test]
 fn a_pipeline_runs_each_stage_across_all_plugins() {
     let plugins = [plugin(COFFEE_CHAIN), plugin(APPAREL_RFM)];
-    let mut merged: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(COFFEE_CONFIG).expect("json");
+    let mut merged: serde_json::Map<String, serde_json::Value> = serde_json::from_str(COFFEE_CONFIG).expect("json");
     merged.extend(serde_json::from_str::<serde_json::Map<_, _>>(APPAREL_CONFIG).expect("json"));
     let d = decide(
         &plugins,
@@ -75,10 +67,7 @@ fn a_pipeline_runs_each_stage_across_all_plugins() {
     assert!(d.scores.iter().any(|s| s.name == "rfm.total"));
     assert_eq!(d.stage.expect("stage").rule_id, "apparel.stage.growth");
     assert_eq!(
-        d.plugins
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
+        d.plugins.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         ["coffee-chain", "apparel-rfm"]
     );
 }
@@ -104,23 +93,11 @@ fn malformed_requests_are_invalid_input_with_the_field_named() {
     let run = |profile: &str, offers: &str, tz: i32| {
         let mut req = request(NOW, profile, offers);
         req.tz_offset_minutes = tz;
-        decide(
-            &[plugin(COFFEE_CHAIN)],
-            &req,
-            config(COFFEE_CONFIG),
-            &Limits::default(),
-        )
-        .unwrap_err()
+        decide(&[plugin(COFFEE_CHAIN)], &req, config(COFFEE_CONFIG), &Limits::default()).unwrap_err()
     };
     let cases = [
-        (
-            run(r#"{"customer_id":""}"#, "[]", 0),
-            "profile.customer_id is empty",
-        ),
-        (
-            run(r#"{"customer_id":"c"}"#, "[]", 1500),
-            "tz_offset_minutes is 1500",
-        ),
+        (run(r#"{"customer_id":""}"#, "[]", 0), "profile.customer_id is empty"),
+        (run(r#"{"customer_id":"c"}"#, "[]", 1500), "tz_offset_minutes is 1500"),
         (
             run(
                 r#"{"customer_id":"c"}"#,
@@ -158,12 +135,7 @@ fn malformed_requests_are_invalid_input_with_the_field_named() {
 #[test]
 fn too_many_events_are_refused() {
     let events: Vec<String> = (0..10_001)
-        .map(|i| {
-            format!(
-                r#"{{"kind":"view","at":"2026-03-01T00:00:{:02}Z"}}"#,
-                i % 60
-            )
-        })
+        .map(|i| format!(r#"{{"kind":"view","at":"2026-03-01T00:00:{:02}Z"}}"#, i % 60))
         .collect();
     let profile = format!(r#"{{"customer_id":"c","events":[{}]}}"#, events.join(","));
     let err = decide(
@@ -173,10 +145,7 @@ fn too_many_events_are_refused() {
         &Limits::default(),
     )
     .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "profile.events has 10001 entries; the limit is 10000"
-    );
+    assert_eq!(err.to_string(), "profile.events has 10001 entries; the limit is 10000");
 }
 
 #[test]
@@ -226,12 +195,5 @@ fn a_full_instance_pool_is_host_busy_not_a_crash() {
     .unwrap_err();
     assert_eq!(err.code(), "host_busy", "{err}");
     // With the slot free again, a one-plugin decision works.
-    rulehost::pipeline::decide(
-        &small,
-        &[coffee],
-        &req,
-        config(COFFEE_CONFIG),
-        &Limits::default(),
-    )
-    .expect("decision");
+    rulehost::pipeline::decide(&small, &[coffee], &req, config(COFFEE_CONFIG), &Limits::default()).expect("decision");
 }

@@ -11,13 +11,7 @@ use crate::{config, decide, plugin, request};
 fn probe(now: &str, seed: u64) -> Decision {
     let mut req = request(now, r#"{"customer_id":"probe"}"#, "[]");
     req.seed = seed;
-    decide(
-        &[plugin(WASI_PROBE)],
-        &req,
-        config("{}"),
-        &Limits::default(),
-    )
-    .expect("the probe runs")
+    decide(&[plugin(WASI_PROBE)], &req, config("{}"), &Limits::default()).expect("the probe runs")
 }
 
 fn seen<'d>(d: &'d Decision, group: &str) -> &'d str {
@@ -56,18 +50,11 @@ fn randomness_follows_the_seed() {
 #[test]
 fn stdout_and_stderr_are_captured_into_the_decision_log() {
     let d = probe("2026-03-07T10:00:00Z", 1);
-    let messages: Vec<(&str, &str)> = d
-        .logs
-        .iter()
-        .map(|l| (l.plugin.as_str(), l.message.as_str()))
-        .collect();
+    let messages: Vec<(&str, &str)> = d.logs.iter().map(|l| (l.plugin.as_str(), l.message.as_str())).collect();
     assert_eq!(
         messages,
         [
-            (
-                "hostile-wasi-probe",
-                "stdout: hello from the probe's stdout\n"
-            ),
+            ("hostile-wasi-probe", "stdout: hello from the probe's stdout\n"),
             ("hostile-wasi-probe", "stderr: and from its stderr\n"),
         ]
     );

@@ -45,9 +45,7 @@ impl TestServer {
             .enable_all()
             .build()
             .expect("runtime");
-        let server = runtime
-            .block_on(Server::bind(&config, false))
-            .expect("binds");
+        let server = runtime.block_on(Server::bind(&config, false)).expect("binds");
         let addr = server.local_addr().expect("address");
         let live = server.live().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -96,10 +94,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
-            thread
-                .join()
-                .expect("server thread")
-                .expect("server ran cleanly");
+            thread.join().expect("server thread").expect("server ran cleanly");
         }
     }
 
@@ -111,19 +106,10 @@ impl TestServer {
         let response = match (method, body) {
             ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
             ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
-            ("POST", Some(body)) => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
+            ("POST", Some(body)) => agent.post(&url).header("Authorization", &auth).send_json(body),
             ("POST", None) => agent.post(&url).header("Authorization", &auth).send_empty(),
-            ("PUT", Some(body)) => agent
-                .put(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            ("PATCH", Some(body)) => agent
-                .patch(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
+            ("PUT", Some(body)) => agent.put(&url).header("Authorization", &auth).send_json(body),
+            ("PATCH", Some(body)) => agent.patch(&url).header("Authorization", &auth).send_json(body),
             other => panic!("unsupported call {other:?}"),
         };
         finish(response)
@@ -165,23 +151,13 @@ impl TestServer {
         let config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
         let offers: Value = serde_json::from_str(COFFEE_OFFERS).expect("json");
         assert_eq!(
-            self.call(
-                "PUT",
-                &format!("/v1/tenants/{id}/config"),
-                &key,
-                Some(config)
-            )
-            .0,
+            self.call("PUT", &format!("/v1/tenants/{id}/config"), &key, Some(config))
+                .0,
             200
         );
         assert_eq!(
-            self.call(
-                "PUT",
-                &format!("/v1/tenants/{id}/offers"),
-                &key,
-                Some(offers)
-            )
-            .0,
+            self.call("PUT", &format!("/v1/tenants/{id}/offers"), &key, Some(offers))
+                .0,
             200
         );
         let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
@@ -212,18 +188,12 @@ impl TestServer {
     pub fn add_apparel_config(&self, tenant: &str, key: &str) {
         let mut config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
         let path = Path::new(PLUGINS_DIR).join("apparel-rfm/sample/config.json");
-        let apparel: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("config")).expect("json");
+        let apparel: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("config")).expect("json");
         config
             .as_object_mut()
             .expect("object")
             .extend(apparel.as_object().expect("object").clone());
-        let (status, body) = self.call(
-            "PUT",
-            &format!("/v1/tenants/{tenant}/config"),
-            key,
-            Some(config),
-        );
+        let (status, body) = self.call("PUT", &format!("/v1/tenants/{tenant}/config"), key, Some(config));
         assert_eq!(status, 200, "{body}");
     }
 
@@ -251,10 +221,7 @@ impl Drop for TestServer {
 
 /// An HTTP client that returns error statuses instead of failing on them.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
@@ -306,11 +273,7 @@ fn tenants_cannot_see_or_change_each_other() {
         ("PUT", "/v1/tenants/tenant-b/config", Some(json!({"x": 1}))),
         ("PUT", "/v1/tenants/tenant-b/offers", Some(json!([]))),
         ("POST", "/v1/tenants/tenant-b/pipeline/main/rollback", None),
-        (
-            "DELETE",
-            "/v1/tenants/tenant-b/plugins/coffee-chain/1.0.0",
-            None,
-        ),
+        ("DELETE", "/v1/tenants/tenant-b/plugins/coffee-chain/1.0.0", None),
         (
             "POST",
             "/v1/tenants/tenant-b/decide",
@@ -328,10 +291,7 @@ fn tenants_cannot_see_or_change_each_other() {
     assert_eq!(server.decide("tenant-b", &b).0, 200);
     // A tenant key cannot do operator work.
     let (status, body) = server.call("GET", "/v1/tenants", &a, None);
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
 }
 
 #[test]
@@ -341,25 +301,15 @@ fn a_revoked_key_stops_working_at_once() {
     let key = server.coffee_tenant("brand");
     assert_eq!(server.decide("brand", &key).0, 200);
     let key_id = key.split('_').nth(1).expect("key id");
-    let (status, _) = server.call(
-        "DELETE",
-        &format!("/v1/tenants/brand/keys/{key_id}"),
-        OPERATOR,
-        None,
-    );
+    let (status, _) = server.call("DELETE", &format!("/v1/tenants/brand/keys/{key_id}"), OPERATOR, None);
     assert_eq!(status, 204);
     let (status, body) = server.decide("brand", &key);
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
     let (status, keys) = server.call("GET", "/v1/tenants/brand/keys", OPERATOR, None);
     assert_eq!(status, 200);
     assert!(keys["items"][0]["revoked_at"].is_string(), "{keys}");
     assert!(
-        !keys
-            .to_string()
-            .contains(key.split('_').nth(2).expect("secret")),
+        !keys.to_string().contains(key.split('_').nth(2).expect("secret")),
         "secrets are never listed"
     );
 }
@@ -371,28 +321,15 @@ fn a_disabled_tenant_is_refused_and_enabling_it_restores_service() {
     let key = server.coffee_tenant("brand");
     assert_eq!(
         server
-            .call(
-                "PATCH",
-                "/v1/tenants/brand",
-                OPERATOR,
-                Some(json!({"disabled": true}))
-            )
+            .call("PATCH", "/v1/tenants/brand", OPERATOR, Some(json!({"disabled": true})))
             .0,
         200
     );
     let (status, body) = server.decide("brand", &key);
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("tenant_disabled"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("tenant_disabled")));
     assert_eq!(
         server
-            .call(
-                "PATCH",
-                "/v1/tenants/brand",
-                OPERATOR,
-                Some(json!({"disabled": false}))
-            )
+            .call("PATCH", "/v1/tenants/brand", OPERATOR, Some(json!({"disabled": false})))
             .0,
         200
     );
@@ -403,10 +340,13 @@ fn a_disabled_tenant_is_refused_and_enabling_it_restores_service() {
 fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path());
-    let key = server.tenant("brand", Some(json!({
-        "max_plugin_bytes": 200_000, "memory_bytes": 67108864, "deadline_ms": 50, "fuel": 50000000,
-        "max_concurrent_decisions": 4
-    })));
+    let key = server.tenant(
+        "brand",
+        Some(json!({
+            "max_plugin_bytes": 200_000, "memory_bytes": 67108864, "deadline_ms": 50, "fuel": 50000000,
+            "max_concurrent_decisions": 4
+        })),
+    );
     let coffee = std::fs::read(COFFEE_CHAIN).expect("artifact");
     let component = |text: &str| wat::parse_str(text).expect("component text");
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -423,12 +363,7 @@ fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
             400,
             "precompiled_artifact",
         ),
-        (
-            "truncated",
-            coffee[..coffee.len() / 3].to_vec(),
-            400,
-            "malformed",
-        ),
+        ("truncated", coffee[..coffee.len() / 3].to_vec(), 400, "malformed"),
         (
             "another world",
             component(r#"(component (instance $i) (export "acme:other/api" (instance $i)))"#),
@@ -437,17 +372,13 @@ fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
         ),
         (
             "missing export",
-            component(
-                r#"(component (instance $i) (export "rulehost:plugin/rules@0.1.0" (instance $i)))"#,
-            ),
+            component(r#"(component (instance $i) (export "rulehost:plugin/rules@0.1.0" (instance $i)))"#),
             422,
             "wrong_world",
         ),
         (
             "newer contract",
-            component(
-                r#"(component (instance $i) (export "rulehost:plugin/rules@9.0.0" (instance $i)))"#,
-            ),
+            component(r#"(component (instance $i) (export "rulehost:plugin/rules@9.0.0" (instance $i)))"#),
             422,
             "unsupported_contract",
         ),
@@ -468,9 +399,7 @@ fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
     assert_eq!(versions["items"], json!([]), "nothing stored");
     let (_, audit) = server.call("GET", "/v1/tenants/brand/audit", &key, None);
     assert!(!audit.to_string().contains("plugin.upload"), "{audit}");
-    let blobs = std::fs::read_dir(dir.path().join("blobs"))
-        .expect("blob dir")
-        .count();
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).expect("blob dir").count();
     assert_eq!(blobs, 0);
 }
 
@@ -480,9 +409,7 @@ fn an_oversized_upload_is_refused_by_its_declared_length_without_reading_the_bod
     let server = TestServer::start(dir.path());
     let key = server.tenant("brand", None);
     let mut stream = TcpStream::connect(server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     // Declare a gigabyte and send none of it: the answer must come anyway.
     write!(
         stream,
@@ -490,9 +417,7 @@ fn an_oversized_upload_is_refused_by_its_declared_length_without_reading_the_bod
     )
     .expect("write");
     let mut response = [0u8; 1024];
-    let n = stream
-        .read(&mut response)
-        .expect("a response before the body was sent");
+    let n = stream.read(&mut response).expect("a response before the body was sent");
     let text = String::from_utf8_lossy(&response[..n]);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("too_large"), "{text}");
@@ -535,9 +460,7 @@ fn identical_bytes_are_stored_once_and_versions_are_immutable() {
         (409, Some("conflict")),
         "{body}"
     );
-    let blobs = std::fs::read_dir(dir.path().join("blobs"))
-        .expect("blob dir")
-        .count();
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).expect("blob dir").count();
     assert_eq!(blobs, 1, "one blob for identical bytes under two versions");
 }
 
@@ -563,50 +486,24 @@ fn activation_and_rollback_change_the_next_decision_without_a_restart() {
     assert_eq!(status, 200, "{pipeline}");
     assert_eq!(pipeline["slots"][0]["previous"]["name"], "coffee-chain");
     let after = server.decide("brand", &key).1;
-    assert_eq!(
-        tag_groups(&after),
-        ["rfm-segment", "value-tier", "channel-source"]
-    );
+    assert_eq!(tag_groups(&after), ["rfm-segment", "value-tier", "channel-source"]);
     assert_eq!(after["plugins"][0]["name"], "apparel-rfm");
 
-    let (status, _) = server.call(
-        "POST",
-        "/v1/tenants/brand/pipeline/main/rollback",
-        &key,
-        None,
-    );
+    let (status, _) = server.call("POST", "/v1/tenants/brand/pipeline/main/rollback", &key, None);
     assert_eq!(status, 200);
     let rolled_back = server.decide("brand", &key).1;
     assert_eq!(tag_groups(&rolled_back), ["member", "favourite-category"]);
 
     // The active version cannot be deleted; an inactive one can.
-    let (status, body) = server.call(
-        "DELETE",
-        "/v1/tenants/brand/plugins/coffee-chain/1.0.0",
-        &key,
-        None,
-    );
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("conflict"))
-    );
+    let (status, body) = server.call("DELETE", "/v1/tenants/brand/plugins/coffee-chain/1.0.0", &key, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")));
     assert_eq!(
         server
-            .call(
-                "DELETE",
-                "/v1/tenants/brand/plugins/apparel-rfm/2.0.0",
-                &key,
-                None
-            )
+            .call("DELETE", "/v1/tenants/brand/plugins/apparel-rfm/2.0.0", &key, None)
             .0,
         204
     );
-    let (status, body) = server.call(
-        "POST",
-        "/v1/tenants/brand/pipeline/main/rollback",
-        &key,
-        None,
-    );
+    let (status, body) = server.call("POST", "/v1/tenants/brand/pipeline/main/rollback", &key, None);
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("conflict")),
@@ -632,10 +529,7 @@ fn activation_and_rollback_change_the_next_decision_without_a_restart() {
         "pipeline.rollback",
         "plugin.delete",
     ] {
-        assert!(
-            actions.contains(&action),
-            "{action} missing from {actions:?}"
-        );
+        assert!(actions.contains(&action), "{action} missing from {actions:?}");
     }
     let activation = audit["items"]
         .as_array()
@@ -643,17 +537,9 @@ fn activation_and_rollback_change_the_next_decision_without_a_restart() {
         .iter()
         .find(|e| e["action"] == "pipeline.activate" && e["detail"]["name"] == "apparel-rfm")
         .expect("the activation");
-    assert!(
-        activation["actor"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("key:")
-    );
+    assert!(activation["actor"].as_str().unwrap_or_default().starts_with("key:"));
     assert_eq!(activation["detail"]["version"], "2.0.0");
-    assert_eq!(
-        activation["detail"]["sha256"].as_str().map(str::len),
-        Some(64)
-    );
+    assert_eq!(activation["detail"]["sha256"].as_str().map(str::len), Some(64));
 }
 
 #[test]
@@ -670,8 +556,10 @@ fn a_restart_keeps_tenants_keys_versions_pipeline_config_offers_and_audit() {
     let server = TestServer::start(dir.path());
     let mut after = server.decide("brand", &key).1;
     let mut before = before;
-    before["usage"] = Value::Null;
-    after["usage"] = Value::Null;
+    for volatile in ["usage", "decision_id"] {
+        before[volatile] = Value::Null;
+        after[volatile] = Value::Null;
+    }
     assert_eq!(after, before);
     assert_eq!(
         server.call("GET", "/v1/tenants/brand/audit", &key, None).1,
@@ -694,13 +582,8 @@ fn decisions_never_fail_while_versions_are_activated_over_and_over() {
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let clients: Vec<_> = (0..3)
         .map(|_| {
-            let (server, key, done, ok, failed) = (
-                server.clone(),
-                key.clone(),
-                done.clone(),
-                ok.clone(),
-                failed.clone(),
-            );
+            let (server, key, done, ok, failed) =
+                (server.clone(), key.clone(), done.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) {
                     match server.decide("brand", &key) {
@@ -740,10 +623,13 @@ fn decisions_never_fail_while_versions_are_activated_over_and_over() {
 fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Arc::new(TestServer::start(dir.path()));
-    let key = server.tenant("slow", Some(json!({
-        "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 3000, "fuel": 10_000_000_000u64,
-        "max_concurrent_decisions": 1
-    })));
+    let key = server.tenant(
+        "slow",
+        Some(json!({
+            "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 3000, "fuel": 10_000_000_000u64,
+            "max_concurrent_decisions": 1
+        })),
+    );
     let wasm = std::fs::read(LOOP_FOREVER).expect("artifact");
     assert_eq!(server.upload("slow", &key, &wasm, "1").0, 201);
     assert_eq!(
@@ -786,8 +672,7 @@ fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let status = response.status().as_u16();
-    let body: Value =
-        serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json");
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json");
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "too_many_requests");
     assert_eq!(retry_after.as_deref(), Some("1"));
@@ -858,8 +743,7 @@ impl ChildServer {
 
     /// The server process's resident memory.
     pub fn resident_bytes(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -985,15 +869,13 @@ fn everything_acknowledged_survives_kill_9() {
     let server = TestServer::remote(child.addr);
     let mut again = server.decide("brand", &key).1;
     let mut decision = decision;
-    again["usage"] = Value::Null;
-    decision["usage"] = Value::Null;
+    for volatile in ["usage", "decision_id"] {
+        again[volatile] = Value::Null;
+        decision[volatile] = Value::Null;
+    }
     assert_eq!(again, decision);
     let (_, versions) = server.call("GET", "/v1/tenants/brand/plugins", &key, None);
-    assert_eq!(
-        versions["items"].as_array().map(Vec::len),
-        Some(2),
-        "{versions}"
-    );
+    assert_eq!(versions["items"].as_array().map(Vec::len), Some(2), "{versions}");
 }
 
 #[test]
@@ -1007,10 +889,7 @@ fn unknown_fields_and_bad_values_are_named() {
         &key,
         Some(json!({"profile": {"customer_id": "c"}, "nwo": NOW})),
     );
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_json"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")));
     assert!(
         body["error"]["message"]
             .as_str()
@@ -1029,22 +908,14 @@ fn unknown_fields_and_bad_values_are_named() {
         (400, Some("invalid_input")),
         "{body}"
     );
-    let (status, body) = server.call(
-        "POST",
-        "/v1/tenants",
-        OPERATOR,
-        Some(json!({"id": "Bad Id"})),
-    );
+    let (status, body) = server.call("POST", "/v1/tenants", OPERATOR, Some(json!({"id": "Bad Id"})));
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_request")),
         "{body}"
     );
     let (status, body) = server.call("GET", "/v1/nowhere", &key, None);
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("no_route"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("no_route")));
 }
 
 #[test]
@@ -1057,12 +928,7 @@ fn lists_are_paginated() {
     let (_, first) = server.call("GET", "/v1/tenants?limit=2", OPERATOR, None);
     assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
     let next = first["next"].as_str().expect("a next cursor");
-    let (_, second) = server.call(
-        "GET",
-        &format!("/v1/tenants?limit=2&after={next}"),
-        OPERATOR,
-        None,
-    );
+    let (_, second) = server.call("GET", &format!("/v1/tenants?limit=2&after={next}"), OPERATOR, None);
     assert_eq!(second["items"][0]["id"], "t3");
     assert_eq!(second["next"], Value::Null);
 }
@@ -1076,12 +942,7 @@ fn health_readiness_and_metrics() {
     let agent = agent();
     for path in ["/healthz", "/readyz"] {
         assert_eq!(
-            agent
-                .get(&server.url(path))
-                .call()
-                .expect("call")
-                .status()
-                .as_u16(),
+            agent.get(&server.url(path)).call().expect("call").status().as_u16(),
             200,
             "{path}"
         );
@@ -1101,10 +962,7 @@ fn health_readiness_and_metrics() {
         metrics.contains("rulehost_decision_duration_seconds_bucket"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("rulehost_active_plugin_versions 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("rulehost_active_plugin_versions 1"), "{metrics}");
 }
 
 #[test]
@@ -1141,10 +999,7 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
                 )
                 .expect("call");
             let status = request.status().as_u16();
-            assert!(
-                status != 405,
-                "{method} {path} is documented but not routed"
-            );
+            assert!(status != 405, "{method} {path} is documented but not routed");
             if status == 404 {
                 let mut request = request;
                 let body = request.body_mut().read_to_string().unwrap_or_default();
@@ -1205,9 +1060,12 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
             max_limits: TenantLimits::default(),
             compile_timeout: Duration::from_secs(10),
             operator_token: Some(OPERATOR.into()),
+            decision_log_days: 30,
+            decision_log_max_per_tenant: 1000,
         },
         Arc::new(rulehost::metrics::Metrics::new()),
-    ));
+    )
+    .expect("live"));
     let service = app(AppState {
         live: live.clone(),
         limits: ApiLimits::default(),
@@ -1218,11 +1076,7 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
             .body(axum::body::Body::empty())
             .expect("request")
     };
-    let response = service
-        .clone()
-        .oneshot(get("/readyz"))
-        .await
-        .expect("response");
+    let response = service.clone().oneshot(get("/readyz")).await.expect("response");
     assert_eq!(response.status(), 503);
     let decide = axum::http::Request::builder()
         .method("POST")
@@ -1260,18 +1114,16 @@ fn a_decision_in_flight_finishes_on_its_version_and_unused_versions_leave_memory
         Some(json!({"name": "apparel-rfm", "version": "2.0.0"})),
     );
     assert_eq!(status, 200);
-    let request: rulehost::live::DecideRequest =
-        serde_json::from_value(json!({"profile": serde_json::from_str::<Value>(COFFEE_PROFILE).expect("json"), "now": NOW}))
-            .expect("request");
+    let request: rulehost::live::DecideRequest = serde_json::from_value(
+        json!({"profile": serde_json::from_str::<Value>(COFFEE_PROFILE).expect("json"), "now": NOW}),
+    )
+    .expect("request");
     // ...and finishes on the version it started with, while the next
     // decision runs the new one.
     let in_flight = live.decide_blocking(&snapshot, request).expect("decision");
     drop(permit);
     assert_eq!(in_flight.plugins[0].name, "coffee-chain");
-    assert_eq!(
-        server.decide("brand", &key).1["plugins"][0]["name"],
-        "apparel-rfm"
-    );
+    assert_eq!(server.decide("brand", &key).1["plugins"][0]["name"], "apparel-rfm");
 
     // While the old snapshot lives, both versions are compiled in memory;
     // once nothing uses coffee any more, its compiled code is dropped.

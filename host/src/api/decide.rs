@@ -83,9 +83,7 @@ pub(super) async fn decide_batch(
             let out = match line {
                 Line::Text(n, text) => {
                     let result = std::str::from_utf8(&text)
-                        .map_err(|_| {
-                            crate::Error::InvalidInput(format!("line {n} is not UTF-8")).into()
-                        })
+                        .map_err(|_| crate::Error::InvalidInput(format!("line {n} is not UTF-8")).into())
                         .and_then(|text| {
                             crate::model::from_json::<DecideRequest>(&format!("line {n}"), text)
                                 .map_err(LiveError::from)
@@ -142,9 +140,7 @@ async fn read_lines(body: Body, max: usize, lines: mpsc::Sender<Line>) {
             Ok(chunk) => chunk,
             Err(e) => {
                 let _ = lines
-                    .send(Line::Broken(format!(
-                        "reading the request body failed: {e}"
-                    )))
+                    .send(Line::Broken(format!("reading the request body failed: {e}")))
                     .await;
                 return;
             }
@@ -171,10 +167,7 @@ async fn read_lines(body: Body, max: usize, lines: mpsc::Sender<Line>) {
                 } else if current.iter().all(u8::is_ascii_whitespace) {
                     None
                 } else {
-                    Some(Line::Text(
-                        number,
-                        Bytes::from(std::mem::take(&mut current)),
-                    ))
+                    Some(Line::Text(number, Bytes::from(std::mem::take(&mut current))))
                 };
                 current.clear();
                 skipping = false;

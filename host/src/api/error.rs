@@ -55,11 +55,7 @@ impl ApiError {
 
     /// 404: no such tenant (also what another tenant's resources look like).
     pub fn no_tenant(tenant: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no tenant {tenant:?}"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no tenant {tenant:?}"))
     }
 
     /// 500 with the detail logged and a bland message sent.
@@ -103,8 +99,7 @@ impl From<Error> for ApiError {
             | Error::PluginInvalidOutput { .. }
             | Error::PluginError { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::HostBusy(_) => {
-                return Self::new(StatusCode::SERVICE_UNAVAILABLE, "host_busy", e.to_string())
-                    .retry_after(1);
+                return Self::new(StatusCode::SERVICE_UNAVAILABLE, "host_busy", e.to_string()).retry_after(1);
             }
             Error::Internal(_) => return Self::internal(e),
         };
@@ -123,21 +118,13 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Registry(e) => e.into(),
             LiveError::Engine(e) => e.into(),
-            LiveError::Busy(..) => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                e.to_string(),
-            )
-            .retry_after(1),
-            LiveError::Disabled(_) => {
-                Self::new(StatusCode::FORBIDDEN, "tenant_disabled", e.to_string())
+            LiveError::Busy(..) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", e.to_string()).retry_after(1)
             }
-            LiveError::NoPipeline(_) => {
-                Self::new(StatusCode::CONFLICT, "no_pipeline", e.to_string())
-            }
+            LiveError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "tenant_disabled", e.to_string()),
+            LiveError::NoPipeline(_) => Self::new(StatusCode::CONFLICT, "no_pipeline", e.to_string()),
             LiveError::NotReady => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())
-                    .retry_after(1)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).retry_after(1)
             }
             LiveError::Internal(m) => Self::internal(m),
         }
@@ -186,34 +173,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    status,
-                    "payload_too_large",
-                    "the request body is larger than the limit",
-                )
+                ApiError::new(status, "payload_too_large", "the request body is larger than the limit")
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    rejection.body_text(),
-                )
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
             }
         })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!(" at {path}")
-                };
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("request body{at}: {}", e.into_inner()),
-                )
-            })
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("request body{at}: {}", e.into_inner()),
+            )
+        })
     }
 }

@@ -85,10 +85,7 @@ pub(super) async fn create_tenant(
         limits: TenantLimits::default(),
         created_at: crate::model::Timestamp(0),
     };
-    let created = state
-        .live
-        .create_tenant(&auth.0, tenant, new.limits)
-        .await?;
+    let created = state.live.create_tenant(&auth.0, tenant, new.limits).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -129,9 +126,7 @@ pub(super) async fn update_tenant(
     ApiJson(change): ApiJson<TenantChange>,
 ) -> Result<Json<Tenant>, ApiError> {
     auth.operator()?;
-    Ok(Json(
-        state.live.update_tenant(&auth.0, &tenant, change).await?,
-    ))
+    Ok(Json(state.live.update_tenant(&auth.0, &tenant, change).await?))
 }
 
 /// Issues a key for a tenant. The response is the only time the key is shown;

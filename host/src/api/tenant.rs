@@ -73,11 +73,7 @@ pub(super) async fn upload_plugin(
         .live
         .upload(&auth.0, &tenant, query.name, query.version, bytes.to_vec())
         .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(record)))
 }
 
@@ -121,10 +117,7 @@ pub(super) async fn delete_plugin(
     Path((tenant, name, version)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     auth.tenant(&state, &tenant)?;
-    state
-        .live
-        .delete_version(&auth.0, &tenant, &name, &version)
-        .await?;
+    state.live.delete_version(&auth.0, &tenant, &name, &version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -180,10 +173,7 @@ pub(super) async fn set_pipeline(
 ) -> Result<Json<Pipeline>, ApiError> {
     auth.tenant(&state, &tenant)?;
     Ok(Json(Pipeline {
-        slots: state
-            .live
-            .set_pipeline(&auth.0, &tenant, body.slots)
-            .await?,
+        slots: state.live.set_pipeline(&auth.0, &tenant, body.slots).await?,
     }))
 }
 
@@ -260,14 +250,8 @@ pub(super) async fn put_config(
     ApiJson(config): ApiJson<TenantConfig>,
 ) -> Result<Json<Versioned<TenantConfig>>, ApiError> {
     auth.tenant(&state, &tenant)?;
-    let version = state
-        .live
-        .put_config(&auth.0, &tenant, config.clone())
-        .await?;
-    Ok(Json(Versioned {
-        version,
-        body: config,
-    }))
+    let version = state.live.put_config(&auth.0, &tenant, config.clone()).await?;
+    Ok(Json(Versioned { version, body: config }))
 }
 
 /// The tenant's offer catalog.
@@ -298,14 +282,8 @@ pub(super) async fn put_offers(
     ApiJson(offers): ApiJson<Vec<Offer>>,
 ) -> Result<Json<Versioned<Vec<Offer>>>, ApiError> {
     auth.tenant(&state, &tenant)?;
-    let version = state
-        .live
-        .put_offers(&auth.0, &tenant, offers.clone())
-        .await?;
-    Ok(Json(Versioned {
-        version,
-        body: offers,
-    }))
+    let version = state.live.put_offers(&auth.0, &tenant, offers.clone()).await?;
+    Ok(Json(Versioned { version, body: offers }))
 }
 
 /// The tenant's audit log: every change, who made it and when, oldest first.

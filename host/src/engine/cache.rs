@@ -76,10 +76,7 @@ impl ArtifactCache {
         }
         let (tag, body) = bytes.split_at(TAG_LEN);
         if tag != self.tag(body) {
-            tracing::warn!(
-                sha256,
-                "ignoring a precompiled artifact whose tag does not match"
-            );
+            tracing::warn!(sha256, "ignoring a precompiled artifact whose tag does not match");
             return None;
         }
         #[allow(unsafe_code, reason = "the tag proves this host wrote the artifact")]

@@ -47,10 +47,7 @@ pub(crate) fn reject_non_component(bytes: &[u8]) -> Option<Error> {
                 "this is a core WebAssembly module, not a component: build plugins with `rulehost build`",
             )
         } else {
-            Error::invalid_plugin(
-                Defect::Malformed,
-                "unsupported WebAssembly version or encoding",
-            )
+            Error::invalid_plugin(Defect::Malformed, "unsupported WebAssembly version or encoding")
         });
     }
     None
@@ -68,11 +65,8 @@ pub(crate) fn embedded_info(bytes: &[u8]) -> Result<Option<PluginInfo>, Error> {
             && section.name() == INFO_SECTION
             && info.is_none()
         {
-            let parsed = serde_json::from_slice::<PluginInfo>(section.data()).map_err(|e| {
-                malformed(format!(
-                    "the `{INFO_SECTION}` section is not valid plugin info: {e}"
-                ))
-            })?;
+            let parsed = serde_json::from_slice::<PluginInfo>(section.data())
+                .map_err(|e| malformed(format!("the `{INFO_SECTION}` section is not valid plugin info: {e}")))?;
             info = Some(parsed);
         }
     }
@@ -85,11 +79,7 @@ mod tests {
 
     #[test]
     fn names_what_the_bytes_are() {
-        let said = |b: &[u8]| {
-            reject_non_component(b)
-                .and_then(|e| e.reason())
-                .unwrap_or_default()
-        };
+        let said = |b: &[u8]| reject_non_component(b).and_then(|e| e.reason()).unwrap_or_default();
         assert_eq!(said(b"\x7fELF\x02\x01"), "precompiled_artifact");
         assert_eq!(said(b"hello world"), "not_wasm");
         let core = wat::parse_str("(module)").unwrap();

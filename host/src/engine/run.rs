@@ -106,27 +106,23 @@ impl Run<'_> {
     pub fn score(&mut self, i: usize, findings: &types::Findings) -> Result<types::Scoring, Error> {
         self.enter(i);
         let s = &self.sessions[i];
-        let answer = s.bindings.rulehost_plugin_rules().session().call_score(
-            &mut self.store,
-            s.handle,
-            findings,
-        );
+        let answer = s
+            .bindings
+            .rulehost_plugin_rules()
+            .session()
+            .call_score(&mut self.store, s.handle, findings);
         self.answer(i, answer)
     }
 
     /// Runs plugin `i`'s target stage.
-    pub fn target(
-        &mut self,
-        i: usize,
-        findings: &types::Findings,
-    ) -> Result<Vec<types::Proposal>, Error> {
+    pub fn target(&mut self, i: usize, findings: &types::Findings) -> Result<Vec<types::Proposal>, Error> {
         self.enter(i);
         let s = &self.sessions[i];
-        let answer = s.bindings.rulehost_plugin_rules().session().call_target(
-            &mut self.store,
-            s.handle,
-            findings,
-        );
+        let answer = s
+            .bindings
+            .rulehost_plugin_rules()
+            .session()
+            .call_target(&mut self.store, s.handle, findings);
         self.answer(i, answer)
     }
 
@@ -155,20 +151,13 @@ impl Run<'_> {
         }
     }
 
-    fn answer<T>(
-        &mut self,
-        i: usize,
-        answer: wasmtime::Result<Result<T, types::PluginError>>,
-    ) -> Result<T, Error> {
+    fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, types::PluginError>>) -> Result<T, Error> {
         let plugin = self.plugins[i].name();
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 let limits = self.store.data().output;
-                if e.code.is_empty()
-                    || e.code.len() > limits.name_bytes
-                    || e.message.len() > limits.reason_bytes
-                {
+                if e.code.is_empty() || e.code.len() > limits.name_bytes || e.message.len() > limits.reason_bytes {
                     return Err(Error::invalid_output(
                         plugin,
                         format!(
@@ -191,23 +180,17 @@ impl Run<'_> {
     fn classify(&self, i: usize, err: wasmtime::Error) -> Error {
         let plugin = self.plugins[i].name().to_owned();
         let state = self.store.data();
-        if err
-            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-            .is_some()
-        {
+        if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return Error::HostBusy(format!("{err}"));
         }
         if let Some(flood) = err.downcast_ref::<LogFlood>() {
             return Error::invalid_output(&plugin, format!("log flood: {flood}"));
         }
-        let refused = state
-            .limiter
-            .refused
-            .map(|wanted| Error::PluginOutOfMemory {
-                plugin: plugin.clone(),
-                wanted: wanted as u64,
-                limit: state.limiter.limit() as u64,
-            });
+        let refused = state.limiter.refused.map(|wanted| Error::PluginOutOfMemory {
+            plugin: plugin.clone(),
+            wanted: wanted as u64,
+            limit: state.limiter.limit() as u64,
+        });
         if let Some(trap) = err.downcast_ref::<Trap>() {
             match trap {
                 Trap::OutOfFuel => {
@@ -252,9 +235,6 @@ impl Run<'_> {
                 ),
             );
         }
-        Error::invalid_output(
-            &plugin,
-            format!("its answer breaks the contract's encoding: {text}"),
-        )
+        Error::invalid_output(&plugin, format!("its answer breaks the contract's encoding: {text}"))
     }
 }

@@ -86,11 +86,7 @@ impl StoreState {
     }
 
     /// Appends a line; fails once the decision's log bound is passed.
-    pub(crate) fn push_log(
-        &mut self,
-        level: LogLevel,
-        mut message: String,
-    ) -> Result<(), LogFlood> {
+    pub(crate) fn push_log(&mut self, level: LogLevel, mut message: String) -> Result<(), LogFlood> {
         let limits = self.output;
         if message.len() > limits.log_line_bytes {
             let mut cut = limits.log_line_bytes;

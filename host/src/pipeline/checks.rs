@@ -11,18 +11,9 @@ use crate::input::stage_from_wire;
 use crate::model::{Offer, Timestamp};
 
 /// Checks a short identifier: non-empty and within the name limit.
-fn name(
-    plugin: &str,
-    limits: &OutputLimits,
-    item: &str,
-    field: &str,
-    value: &str,
-) -> Result<(), Error> {
+fn name(plugin: &str, limits: &OutputLimits, item: &str, field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
-        return Err(Error::invalid_output(
-            plugin,
-            format!("{item} has an empty {field}"),
-        ));
+        return Err(Error::invalid_output(plugin, format!("{item} has an empty {field}")));
     }
     if value.len() > limits.name_bytes {
         return Err(Error::invalid_output(
@@ -38,19 +29,10 @@ fn name(
 }
 
 /// Checks an explanation: a reason and a rule id are both required.
-fn explained(
-    plugin: &str,
-    limits: &OutputLimits,
-    item: &str,
-    reason: &str,
-    rule_id: &str,
-) -> Result<(), Error> {
+fn explained(plugin: &str, limits: &OutputLimits, item: &str, reason: &str, rule_id: &str) -> Result<(), Error> {
     name(plugin, limits, item, "rule_id", rule_id)?;
     if reason.is_empty() {
-        return Err(Error::invalid_output(
-            plugin,
-            format!("{item} has no reason"),
-        ));
+        return Err(Error::invalid_output(plugin, format!("{item} has no reason")));
     }
     if reason.len() > limits.reason_bytes {
         return Err(Error::invalid_output(
@@ -75,11 +57,7 @@ fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error
     Ok(())
 }
 
-pub(super) fn tags(
-    plugin: &str,
-    limits: &OutputLimits,
-    tags: Vec<wire::Tag>,
-) -> Result<Vec<Tag>, Error> {
+pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) -> Result<Vec<Tag>, Error> {
     at_most(plugin, "tags", tags.len(), limits.tags)?;
     let mut seen = HashSet::new();
     tags.into_iter()
@@ -89,10 +67,7 @@ pub(super) fn tags(
             name(plugin, limits, &item, "name", &t.name)?;
             explained(plugin, limits, &item, &t.reason, &t.rule_id)?;
             if !seen.insert((t.group.clone(), t.name.clone())) {
-                return Err(Error::invalid_output(
-                    plugin,
-                    format!("{item} was returned twice"),
-                ));
+                return Err(Error::invalid_output(plugin, format!("{item} was returned twice")));
             }
             let expires_at = t.expires_at.map(Timestamp);
             if let Some(at) = expires_at

@@ -1,9 +1,9 @@
 //! Versioned tenant documents (config, offer catalog) and the audit log.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{audit, from_json, now, page, to_json, ts, AuditEntry, Page, PageRequest, Registry, RegistryError, Result};
+use super::{AuditEntry, Page, PageRequest, Registry, RegistryError, Result, audit, from_json, now, page, to_json, ts};
 use crate::model::{Offer, TenantConfig};
 use crate::policy::Policy;
 
@@ -12,13 +12,7 @@ impl Registry {
 
     /// Replaces the tenant's config; returns its new version.
     pub fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
-        self.put_document(
-            actor,
-            tenant_id,
-            "tenant_config",
-            "config.replace",
-            &to_json(config)?,
-        )
+        self.put_document(actor, tenant_id, "tenant_config", "config.replace", &to_json(config)?)
     }
 
     /// The tenant's config and its version (0 and empty if never set).
@@ -45,13 +39,7 @@ impl Registry {
 
     /// Replaces the tenant's offer catalog; returns its new version.
     pub fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
-        self.put_document(
-            actor,
-            tenant_id,
-            "offer_catalogs",
-            "offers.replace",
-            &to_json(&offers)?,
-        )
+        self.put_document(actor, tenant_id, "offer_catalogs", "offers.replace", &to_json(&offers)?)
     }
 
     /// The tenant's offer catalog and its version (0 and empty if never set).
@@ -62,14 +50,7 @@ impl Registry {
         }
     }
 
-    fn put_document(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        table: &str,
-        action: &str,
-        body: &str,
-    ) -> Result<i64> {
+    fn put_document(&self, actor: &str, tenant_id: &str, table: &str, action: &str, body: &str) -> Result<i64> {
         self.tenant(tenant_id)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -79,9 +60,7 @@ impl Registry {
             |r| r.get(0),
         )?;
         tx.execute(
-            &format!(
-                "INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"
-            ),
+            &format!("INSERT INTO {table} (tenant_id, version, body, created_at) VALUES (?1, ?2, ?3, ?4)"),
             params![tenant_id, version, body, now()],
         )?;
         let sha256 = hex::encode(Sha256::digest(body.as_bytes()));

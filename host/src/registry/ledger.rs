@@ -1,10 +1,10 @@
 //! The contact ledger (touches and offer budgets) and the decision log.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{now, page, ts, Page, PageRequest, Registry, RegistryError, Result};
+use super::{Page, PageRequest, Registry, RegistryError, Result, now, page, ts};
 use crate::model::{OfferClass, Timestamp};
 use crate::policy::{Ledger, LedgerTouch};
 
@@ -103,7 +103,13 @@ fn insert_touches(tx: &Transaction<'_>, tenant_id: &str, touches: &[TouchRecord]
     Ok((recorded, duplicates))
 }
 
-fn load_ledger(tx: &Transaction<'_>, tenant_id: &str, customer_id: &str, since: Timestamp, budgets: &[String]) -> Result<Ledger> {
+fn load_ledger(
+    tx: &Transaction<'_>,
+    tenant_id: &str,
+    customer_id: &str,
+    since: Timestamp,
+    budgets: &[String],
+) -> Result<Ledger> {
     let mut stmt = tx.prepare_cached(
         "SELECT offer_id, channel, at, class FROM touches WHERE tenant_id = ?1 AND customer_id = ?2 AND at >= ?3",
     )?;
@@ -290,10 +296,20 @@ mod tests {
     #[test]
     fn touches_are_idempotent_by_id_and_count_towards_budgets_once() {
         let (_dir, r) = registry();
-        assert_eq!(r.record_touches("t", &[touch("1", "a", 10), touch("2", "a", 20)]).unwrap(), (2, 0));
-        assert_eq!(r.record_touches("t", &[touch("1", "a", 10), touch("3", "b", 30)]).unwrap(), (1, 1));
+        assert_eq!(
+            r.record_touches("t", &[touch("1", "a", 10), touch("2", "a", 20)])
+                .unwrap(),
+            (2, 0)
+        );
+        assert_eq!(
+            r.record_touches("t", &[touch("1", "a", 10), touch("3", "b", 30)])
+                .unwrap(),
+            (1, 1)
+        );
         let ledger = r
-            .with_ledger("t", "c", Timestamp(15), &["a".into(), "b".into()], false, |l| (l.clone(), Vec::new()))
+            .with_ledger("t", "c", Timestamp(15), &["a".into(), "b".into()], false, |l| {
+                (l.clone(), Vec::new())
+            })
             .unwrap();
         assert_eq!(ledger.touches.len(), 2, "touches before `since` are left out");
         assert_eq!(ledger.budget_used["a"], 2);
@@ -303,17 +319,25 @@ mod tests {
     #[test]
     fn a_committing_decision_records_what_it_returns() {
         let (_dir, r) = registry();
-        r.with_ledger("t", "c", Timestamp(0), &[], true, |_| ((), vec![touch("d1-0", "a", 5)])).unwrap();
-        let seen = r.with_ledger("t", "c", Timestamp(0), &[], false, |l| (l.touches.len(), vec![touch("x", "a", 6)])).unwrap();
+        r.with_ledger("t", "c", Timestamp(0), &[], true, |_| ((), vec![touch("d1-0", "a", 5)]))
+            .unwrap();
+        let seen = r
+            .with_ledger("t", "c", Timestamp(0), &[], false, |l| {
+                (l.touches.len(), vec![touch("x", "a", 6)])
+            })
+            .unwrap();
         assert_eq!(seen, 1, "a non-committing decision records nothing");
-        let again = r.with_ledger("t", "c", Timestamp(0), &[], false, |l| (l.touches.len(), Vec::new())).unwrap();
+        let again = r
+            .with_ledger("t", "c", Timestamp(0), &[], false, |l| (l.touches.len(), Vec::new()))
+            .unwrap();
         assert_eq!(again, 1);
     }
 
     #[test]
     fn compaction_keeps_the_window_and_the_newest_decisions() {
         let (_dir, r) = registry();
-        r.record_touches("t", &[touch("old", "a", 10), touch("new", "a", 100)]).unwrap();
+        r.record_touches("t", &[touch("old", "a", 10), touch("new", "a", 100)])
+            .unwrap();
         let entries: Vec<LoggedDecision> = (0..5)
             .map(|i| LoggedDecision {
                 tenant_id: "t".into(),
@@ -326,7 +350,10 @@ mod tests {
         r.log_decisions(&entries).unwrap();
         assert_eq!(r.compact("t", Timestamp(50), Timestamp(5), 3).unwrap(), (1, 2));
         let left = r.logged_decisions("t", None, &PageRequest::default()).unwrap();
-        assert_eq!(left.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["d4", "d3", "d2"]);
+        assert_eq!(
+            left.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["d4", "d3", "d2"]
+        );
         assert!(r.logged_decision("t", "d0").is_err());
     }
 }

@@ -1,8 +1,11 @@
 //! Plugin versions and the pipelines that run them.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
-use super::{audit, check_id, check_version, now, page, ts, Page, PageRequest, PluginVersion, Registry, RegistryError, Result, Slot, VersionRef};
+use super::{
+    Page, PageRequest, PluginVersion, Registry, RegistryError, Result, Slot, VersionRef, audit, check_id,
+    check_version, now, page, ts,
+};
 
 impl Registry {
     // ---- plugin versions -------------------------------------------------
@@ -11,13 +14,7 @@ impl Registry {
     /// the row. Uploading the same bytes under the same name and version
     /// again is accepted and changes nothing (`Ok(false)`); other bytes
     /// under an existing name and version are a conflict.
-    pub fn put_version(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        version: &PluginVersion,
-        bytes: &[u8],
-    ) -> Result<bool> {
+    pub fn put_version(&self, actor: &str, tenant_id: &str, version: &PluginVersion, bytes: &[u8]) -> Result<bool> {
         check_id("plugin name", &version.name)?;
         check_version(&version.version)?;
         match self.version(tenant_id, &version.name, &version.version) {
@@ -73,17 +70,9 @@ impl Registry {
     }
 
     /// A page of a tenant's plugin versions by name, then version.
-    pub fn versions(
-        &self,
-        tenant_id: &str,
-        page_request: &PageRequest,
-    ) -> Result<Page<PluginVersion>> {
+    pub fn versions(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<PluginVersion>> {
         let limit = page_request.limit();
-        let (after_name, after_version) = match page_request
-            .after
-            .as_deref()
-            .and_then(|a| a.split_once('@'))
-        {
+        let (after_name, after_version) = match page_request.after.as_deref().and_then(|a| a.split_once('@')) {
             Some((n, v)) => (n.to_owned(), v.to_owned()),
             None => (String::new(), String::new()),
         };
@@ -98,20 +87,12 @@ impl Registry {
                 version_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(page(versions, limit, |v| {
-            format!("{}@{}", v.name, v.version)
-        }))
+        Ok(page(versions, limit, |v| format!("{}@{}", v.name, v.version)))
     }
 
     /// Deletes a version no slot runs. It also leaves every slot's rollback
     /// history, so a rollback never lands on it.
-    pub fn delete_version(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        name: &str,
-        version: &str,
-    ) -> Result<()> {
+    pub fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()> {
         let record = self.version(tenant_id, name, version)?;
         let slots = self.pipeline(tenant_id)?;
         if let Some(slot) = slots.iter().find(|s| {
@@ -154,19 +135,12 @@ impl Registry {
 
     /// Sets the ordered slots of a tenant's pipeline. Slots that stay keep
     /// their active version and history; removed slots lose theirs.
-    pub fn set_pipeline(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        slots: &[String],
-    ) -> Result<Vec<Slot>> {
+    pub fn set_pipeline(&self, actor: &str, tenant_id: &str, slots: &[String]) -> Result<Vec<Slot>> {
         self.tenant(tenant_id)?;
         for (i, slot) in slots.iter().enumerate() {
             check_id("slot", slot)?;
             if slots[..i].contains(slot) {
-                return Err(RegistryError::Invalid(format!(
-                    "slot {slot:?} is listed twice"
-                )));
+                return Err(RegistryError::Invalid(format!("slot {slot:?} is listed twice")));
             }
         }
         if slots.len() > 16 {
@@ -178,10 +152,7 @@ impl Registry {
         {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            tx.execute(
-                "DELETE FROM pipeline_slots WHERE tenant_id = ?1",
-                [tenant_id],
-            )?;
+            tx.execute("DELETE FROM pipeline_slots WHERE tenant_id = ?1", [tenant_id])?;
             for (position, slot) in slots.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO pipeline_slots (tenant_id, position, slot) VALUES (?1, ?2, ?3)",
@@ -208,8 +179,7 @@ impl Registry {
     /// versions.
     pub fn pipeline(&self, tenant_id: &str) -> Result<Vec<Slot>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
+        let mut stmt = conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
         let names = stmt
             .query_map([tenant_id], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -240,14 +210,7 @@ impl Registry {
     }
 
     /// Makes `name` `version` the active version of `slot`.
-    pub fn activate(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        slot: &str,
-        name: &str,
-        version: &str,
-    ) -> Result<Vec<Slot>> {
+    pub fn activate(&self, actor: &str, tenant_id: &str, slot: &str, name: &str, version: &str) -> Result<Vec<Slot>> {
         let record = self.version(tenant_id, name, version)?;
         let current = self.pipeline(tenant_id)?;
         let Some(state) = current.iter().find(|s| s.slot == slot) else {
@@ -287,9 +250,7 @@ impl Registry {
     pub fn rollback(&self, actor: &str, tenant_id: &str, slot: &str) -> Result<Vec<Slot>> {
         let current = self.pipeline(tenant_id)?;
         let Some(state) = current.iter().find(|s| s.slot == slot) else {
-            return Err(RegistryError::NotFound(format!(
-                "no slot {slot:?} in the pipeline"
-            )));
+            return Err(RegistryError::NotFound(format!("no slot {slot:?} in the pipeline")));
         };
         let (Some(active), Some(previous)) = (&state.active, &state.previous) else {
             return Err(RegistryError::Conflict(format!(

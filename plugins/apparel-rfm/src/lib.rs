@@ -12,8 +12,8 @@ use std::cell::OnceCell;
 use rulehost_sdk::lifecycle::Lifecycle;
 use rulehost_sdk::rfm::{Breakpoints, Rfm, Segment};
 use rulehost_sdk::{
-    Config, Ctx, Error, Findings, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag,
-    Timestamp, counted, kinds,
+    Config, Ctx, Error, Findings, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag, Timestamp, counted,
+    kinds,
 };
 
 /// The fashion brand's rules.
@@ -144,22 +144,13 @@ impl Plugin for ApparelRfm {
             );
             let tier = s.tier(settings.tier_cutoffs);
             let rule = match tier {
-                1..=3 => format!(
-                    "tier {tier} from {}",
-                    settings.tier_cutoffs[usize::from(tier) - 1]
-                ),
+                1..=3 => format!("tier {tier} from {}", settings.tier_cutoffs[usize::from(tier) - 1]),
                 _ => format!("tier 4 below {}", settings.tier_cutoffs[2]),
             };
             tags.push(
                 Tag::new("value-tier", format!("tier-{tier}"))
                     .rule("apparel.value-tier")
-                    .reason(format!(
-                        "RFM total {} (R{} F{} M{}): {rule}",
-                        s.total(),
-                        s.r,
-                        s.f,
-                        s.m
-                    )),
+                    .reason(format!("RFM total {} (R{} F{} M{}): {rule}", s.total(), s.r, s.f, s.m)),
             );
         }
 
@@ -185,12 +176,7 @@ impl Plugin for ApparelRfm {
         Ok(tags)
     }
 
-    fn score(
-        &self,
-        ctx: &Ctx<'_>,
-        profile: &Profile<'_>,
-        _findings: &Findings<'_>,
-    ) -> Result<Scoring, Error> {
+    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
         let settings = self.settings(ctx)?;
         let now = ctx.now();
         let s = self.scored(settings, profile, now);
@@ -202,10 +188,7 @@ impl Plugin for ApparelRfm {
         let scores = vec![
             Score::new("rfm.r", f64::from(s.r))
                 .rule("apparel.rfm.r")
-                .reason(format!(
-                    "{recency}; breakpoints {} days",
-                    b(&settings.recency)
-                )),
+                .reason(format!("{recency}; breakpoints {} days", b(&settings.recency))),
             Score::new("rfm.f", f64::from(s.f))
                 .rule("apparel.rfm.f")
                 .reason(format!(
@@ -317,10 +300,7 @@ fn channel_source<'a>(profile: &Profile<'a>) -> Option<(&'a str, String)> {
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
     {
-        return Some((
-            source,
-            format!("profile attribute channel_source is {source:?}"),
-        ));
+        return Some((source, format!("profile attribute channel_source is {source:?}")));
     }
     if let Some(channel) = profile.events_of(kinds::PURCHASE).find_map(|e| e.channel()) {
         return Some((channel, format!("first purchase was on {channel}")));
@@ -376,11 +356,7 @@ mod tests {
         config("7,10,13");
         let err = Settings::read(&Config::new()).unwrap_err();
         assert_eq!(err.code, "config_invalid");
-        assert!(
-            err.message.contains("apparel.tier_cutoffs"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("apparel.tier_cutoffs"), "{}", err.message);
     }
 
     #[test]
@@ -388,14 +364,8 @@ mod tests {
         let input = TestInput::at("2026-03-07T00:00:00Z")
             .push_event(TestEvent::new("view", "2026-01-01T00:00:00Z").channel("douyin"))
             .push_event(TestEvent::new("purchase", "2026-02-01T00:00:00Z").channel("tmall"));
-        assert_eq!(
-            channel_source(&input.profile()).map(|(c, _)| c),
-            Some("tmall")
-        );
+        assert_eq!(channel_source(&input.profile()).map(|(c, _)| c), Some("tmall"));
         let with_attr = TestInput::at("2026-03-07T00:00:00Z").attr("channel_source", "store-qr");
-        assert_eq!(
-            channel_source(&with_attr.profile()).map(|(c, _)| c),
-            Some("store-qr")
-        );
+        assert_eq!(channel_source(&with_attr.profile()).map(|(c, _)| c), Some("store-qr"));
     }
 }

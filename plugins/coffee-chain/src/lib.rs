@@ -9,8 +9,8 @@ use std::cell::OnceCell;
 use rulehost_sdk::lifecycle::Lifecycle;
 use rulehost_sdk::rfm::Rfm;
 use rulehost_sdk::{
-    Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring,
-    Stage, Tag, Timestamp, counted, kinds,
+    Config, Ctx, Error, Findings, Level, Offer, Offers, Plugin, Profile, Proposal, Score, Scoring, Stage, Tag,
+    Timestamp, counted, kinds,
 };
 
 /// The coffee brand's rules.
@@ -48,9 +48,7 @@ impl Settings {
         if !(1..=28).contains(&member_day) {
             return Err(Error::new(
                 "config_invalid",
-                format!(
-                    "config key `coffee.member_day` is \"{member_day}\", expected a day of the month from 1 to 28"
-                ),
+                format!("config key `coffee.member_day` is \"{member_day}\", expected a day of the month from 1 to 28"),
             ));
         }
         Ok(Self {
@@ -100,17 +98,11 @@ impl Plugin for CoffeeChain {
                     .rule("coffee.tag.new-customer")
                     .reason("no purchase yet"),
             ),
-            (Some(first), None)
-                if now.days_since(first.at())
-                    <= i64::from(settings.lifecycle.dormant_after_days) =>
-            {
+            (Some(first), None) if now.days_since(first.at()) <= i64::from(settings.lifecycle.dormant_after_days) => {
                 tags.push(
                     Tag::new("customer", "new-customer")
                         .rule("coffee.tag.new-customer")
-                        .reason(format!(
-                            "first purchase {} days ago",
-                            now.days_since(first.at())
-                        )),
+                        .reason(format!("first purchase {} days ago", now.days_since(first.at()))),
                 )
             }
             _ => {}
@@ -167,9 +159,7 @@ impl Plugin for CoffeeChain {
 
         if let Some(days) = rfm.recency_days {
             let lifecycle = &settings.lifecycle;
-            if days >= i64::from(settings.about_to_sleep_days)
-                && days <= i64::from(lifecycle.dormant_after_days)
-            {
+            if days >= i64::from(settings.about_to_sleep_days) && days <= i64::from(lifecycle.dormant_after_days) {
                 tags.push(
                     Tag::new("risk", "about-to-sleep")
                         .rule("coffee.tag.about-to-sleep")
@@ -183,12 +173,7 @@ impl Plugin for CoffeeChain {
         Ok(tags)
     }
 
-    fn score(
-        &self,
-        ctx: &Ctx<'_>,
-        profile: &Profile<'_>,
-        _findings: &Findings<'_>,
-    ) -> Result<Scoring, Error> {
+    fn score(&self, ctx: &Ctx<'_>, profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
         let settings = self.settings(ctx)?;
         let now = ctx.now();
         let rfm = Rfm::compute(profile, now, settings.lifecycle.window_days);
@@ -260,14 +245,8 @@ impl Plugin for CoffeeChain {
                 // Only a limited-time coupon creates urgency: it must end.
                 let offer = offers
                     .iter()
-                    .filter(|o| {
-                        o.kind() == "win_back_coupon" && o.is_valid_at(now) && o.ends_at().is_some()
-                    })
-                    .max_by(|a, b| {
-                        a.priority()
-                            .cmp(&b.priority())
-                            .then_with(|| b.id().cmp(a.id()))
-                    });
+                    .filter(|o| o.kind() == "win_back_coupon" && o.is_valid_at(now) && o.ends_at().is_some())
+                    .max_by(|a, b| a.priority().cmp(&b.priority()).then_with(|| b.id().cmp(a.id())));
                 if let Some(offer) = offer {
                     // The last local day on which the coupon still works.
                     let last = offer.ends_at().unwrap_or(now).plus_millis(-1);
@@ -310,21 +289,15 @@ impl Plugin for CoffeeChain {
 
         Ok(picks
             .into_iter()
-            .filter_map(
-                |Pick {
-                     offer,
-                     rule,
-                     reason,
-                 }| {
-                    let choice = offer.channel_for(profile)?;
-                    Some(
-                        Proposal::new(offer.id(), choice.channel)
-                            .score(f64::from(offer.priority()))
-                            .rule(rule)
-                            .reason(format!("{reason}; on {} ({})", choice.channel, choice.why)),
-                    )
-                },
-            )
+            .filter_map(|Pick { offer, rule, reason }| {
+                let choice = offer.channel_for(profile)?;
+                Some(
+                    Proposal::new(offer.id(), choice.channel)
+                        .score(f64::from(offer.priority()))
+                        .rule(rule)
+                        .reason(format!("{reason}; on {} ({})", choice.channel, choice.why)),
+                )
+            })
             .collect())
     }
 }
@@ -338,25 +311,14 @@ struct Pick<'a> {
 
 impl<'a> Pick<'a> {
     fn of(offer: Option<Offer<'a>>, rule: &'static str, reason: String) -> Option<Self> {
-        offer.map(|offer| Self {
-            offer,
-            rule,
-            reason,
-        })
+        offer.map(|offer| Self { offer, rule, reason })
     }
 }
 
 /// The most purchased category in the window: ties go to the category with
 /// the most recent purchase.
-fn favourite_category<'a>(
-    profile: &Profile<'a>,
-    now: Timestamp,
-    settings: &Settings,
-) -> Option<(&'a str, usize)> {
-    let since = settings
-        .lifecycle
-        .window_days
-        .map(|d| now.plus_days(-i64::from(d)));
+fn favourite_category<'a>(profile: &Profile<'a>, now: Timestamp, settings: &Settings) -> Option<(&'a str, usize)> {
+    let since = settings.lifecycle.window_days.map(|d| now.plus_days(-i64::from(d)));
     let mut counts: Vec<(&str, usize, Timestamp)> = Vec::new();
     for event in profile.events_of(kinds::PURCHASE) {
         if since.is_some_and(|s| event.at() <= s) {
@@ -456,11 +418,7 @@ mod tests {
                     .priority(50)
                     .valid(None, Some("2026-03-31T00:00:00Z")),
             )
-            .offer(
-                TestOffer::new("md", "member_day_coupon")
-                    .channels(["sms"])
-                    .priority(60),
-            );
+            .offer(TestOffer::new("md", "member_day_coupon").channels(["sms"]).priority(60));
         let (ctx, wire) = input.into_wire();
         let session = Session::<CoffeeChain>::new(ctx, wire);
         let tags = session.tag().unwrap();

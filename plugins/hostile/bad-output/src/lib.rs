@@ -30,22 +30,13 @@ impl Plugin for BadOutput {
         })
     }
 
-    fn score(
-        &self,
-        ctx: &Ctx<'_>,
-        _profile: &Profile<'_>,
-        _findings: &Findings<'_>,
-    ) -> Result<Scoring, Error> {
+    fn score(&self, ctx: &Ctx<'_>, _profile: &Profile<'_>, _findings: &Findings<'_>) -> Result<Scoring, Error> {
         let value = match mode(ctx)?.as_str() {
             "nan-score" => f64::NAN,
             _ => 1.0,
         };
         Ok(Scoring {
-            scores: vec![
-                Score::new("test.score", value)
-                    .rule("bad.score")
-                    .reason("on request"),
-            ],
+            scores: vec![Score::new("test.score", value).rule("bad.score").reason("on request")],
             stage: None,
         })
     }
@@ -66,11 +57,7 @@ impl Plugin for BadOutput {
                 o.channels().next().unwrap_or("").to_owned(),
                 f64::INFINITY,
             ),
-            (_, Some(o)) => (
-                o.id().to_owned(),
-                o.channels().next().unwrap_or("").to_owned(),
-                1.0,
-            ),
+            (_, Some(o)) => (o.id().to_owned(), o.channels().next().unwrap_or("").to_owned(), 1.0),
             (_, None) => return Ok(Vec::new()),
         };
         Ok(vec![

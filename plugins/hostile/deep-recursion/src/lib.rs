@@ -8,10 +8,7 @@ use rulehost_sdk::{Ctx, Error, Plugin, Profile, Tag};
 pub struct DeepRecursion;
 
 #[inline(never)]
-#[allow(
-    unconditional_recursion,
-    reason = "recursing without end is this plugin's job"
-)]
+#[allow(unconditional_recursion, reason = "recursing without end is this plugin's job")]
 fn descend(depth: u64) -> u64 {
     // The padding keeps each frame large and the black boxes keep the
     // optimiser from turning the recursion into a loop.
@@ -23,9 +20,7 @@ impl Plugin for DeepRecursion {
     fn tag(&self, _ctx: &Ctx<'_>, _profile: &Profile<'_>) -> Result<Vec<Tag>, Error> {
         let depth = descend(std::hint::black_box(0));
         Ok(vec![
-            Tag::new("never", depth.to_string())
-                .rule("r")
-                .reason("unreachable"),
+            Tag::new("never", depth.to_string()).rule("r").reason("unreachable"),
         ])
     }
 }

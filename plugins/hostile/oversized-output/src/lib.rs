@@ -11,9 +11,7 @@ impl Plugin for OversizedOutput {
     fn tag(&self, ctx: &Ctx<'_>, _profile: &Profile<'_>) -> Result<Vec<Tag>, Error> {
         let count: u32 = ctx.config().or("count", 1_000_000)?;
         // Empty strings do not allocate, so a million tags fit in memory.
-        Ok((0..count)
-            .map(|_| Tag::new(String::new(), String::new()))
-            .collect())
+        Ok((0..count).map(|_| Tag::new(String::new(), String::new())).collect())
     }
 }
 

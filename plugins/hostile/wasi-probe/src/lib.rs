@@ -12,9 +12,7 @@ use rulehost_sdk::{Ctx, Error, Plugin, Profile, Tag};
 pub struct WasiProbe;
 
 fn tag(group: &str, name: impl Into<String>) -> Tag {
-    Tag::new(group, name)
-        .rule("probe")
-        .reason("what the sandbox showed")
+    Tag::new(group, name).rule("probe").reason("what the sandbox showed")
 }
 
 impl Plugin for WasiProbe {

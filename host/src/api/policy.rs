@@ -1,0 +1,136 @@
+//! The host's side of a decision: the contact policy, the contact ledger
+//! and the decision log with its explanations.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::tenant::Versioned;
+use super::{ApiError, ApiJson, AppState};
+use crate::live::NewTouch;
+use crate::policy::Policy;
+use crate::registry::{DecisionSummary, Page, PageRequest};
+use crate::ErrorBody;
+
+/// The tenant's contact policy.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", tag = "policy",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Versioned<Policy>)), security(("bearer" = [])))]
+pub(super) async fn get_policy(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(tenant): Path<String>,
+) -> Result<Json<Versioned<Policy>>, ApiError> {
+    auth.tenant(&state, &tenant)?;
+    let snapshot = state.live.snapshot(&tenant)?;
+    Ok(Json(Versioned {
+        version: snapshot.policy_version,
+        body: (*snapshot.policy).clone(),
+    }))
+}
+
+/// Replaces the tenant's contact policy: caps per channel, across channels
+/// and per offer, quiet hours, holdout, fallback and consent (recorded in
+/// the audit log). A malformed document is refused with the field named.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", tag = "policy", request_body = Policy,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Versioned<Policy>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn put_policy(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(tenant): Path<String>,
+    ApiJson(policy): ApiJson<Policy>,
+) -> Result<Json<Versioned<Policy>>, ApiError> {
+    auth.tenant(&state, &tenant)?;
+    let version = state.live.put_policy(&auth.0, &tenant, policy.clone()).await?;
+    Ok(Json(Versioned { version, body: policy }))
+}
+
+/// Deliveries to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Touches {
+    /// The deliveries (at most 10,000 per request).
+    touches: Vec<NewTouch>,
+}
+
+/// What recording did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Recorded {
+    /// Touches recorded now.
+    pub recorded: usize,
+    /// Touches whose id was recorded before (nothing changed).
+    pub duplicates: usize,
+}
+
+/// Records deliveries in the contact ledger, so caps count them. Idempotent
+/// by touch id.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/touches", tag = "policy", request_body = Touches,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Recorded), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn record_touches(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<Touches>,
+) -> Result<Json<Recorded>, ApiError> {
+    auth.tenant(&state, &tenant)?;
+    if body.touches.len() > 10_000 {
+        return Err(crate::registry::RegistryError::Invalid(format!(
+            "{} touches in one request; the limit is 10000",
+            body.touches.len()
+        ))
+        .into());
+    }
+    let (recorded, duplicates) = state.live.record_touches(&tenant, body.touches).await?;
+    Ok(Json(Recorded { recorded, duplicates }))
+}
+
+/// Which decisions to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionQuery {
+    /// Only this customer's decisions.
+    customer_id: Option<String>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+    /// Items per page, 1–500 (default 50).
+    limit: Option<u32>,
+}
+
+/// Logged decisions, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/decisions", tag = "policy",
+    params(("tenant" = String, Path, description = "Tenant id"), DecisionQuery),
+    responses((status = 200, body = Page<DecisionSummary>)), security(("bearer" = [])))]
+pub(super) async fn list_decisions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(tenant): Path<String>,
+    Query(query): Query<DecisionQuery>,
+) -> Result<Json<Page<DecisionSummary>>, ApiError> {
+    auth.tenant(&state, &tenant)?;
+    let page = PageRequest {
+        after: query.after,
+        limit: query.limit,
+    };
+    Ok(Json(state.live.logged_decisions(&tenant, query.customer_id, page).await?))
+}
+
+/// One logged decision with its full explanation: the request's hash, the
+/// plugin, config, offer and policy versions, which plugin produced each
+/// tag, score, stage and proposal with its reason and rule, and why each
+/// proposal was sent or dropped.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/decisions/{id}", tag = "policy",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Decision id")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn get_decision(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.tenant(&state, &tenant)?;
+    Ok(Json(state.live.logged_decision(&tenant, &id).await?))
+}

@@ -1,0 +1,104 @@
+//! The decision log's writer: decisions are appended in batches off the
+//! request path.
+//!
+//! Writing each decision in its own fsynced transaction would cost a disk
+//! flush per decision; instead a writer thread takes what has queued up
+//! (up to 512 at a time) and appends it in one transaction. The queue is
+//! bounded: if the disk falls behind, decisions are still answered and the
+//! log entries that do not fit are counted as dropped, never waited for.
+//! A crash can lose the entries still queued (a fraction of a second's
+//! worth); touches recorded by committing decisions are not in this queue —
+//! they are committed before the decision is answered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Duration;
+
+use crate::registry::{LoggedDecision, Registry};
+
+enum Message {
+    Entry(LoggedDecision),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The queue in front of the decision log.
+pub struct DecisionLog {
+    queue: SyncSender<Message>,
+    dropped: AtomicU64,
+}
+
+/// Entries queued before new ones are dropped.
+const QUEUE: usize = 16_384;
+/// Entries written per transaction at most.
+const BATCH: usize = 512;
+
+impl DecisionLog {
+    /// Starts the writer thread.
+    pub fn start(registry: Arc<Registry>) -> std::io::Result<Self> {
+        let (queue, receiver) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("rulehost-decision-log".into())
+            .spawn(move || write_loop(&registry, &receiver))?;
+        Ok(Self {
+            queue,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Queues an entry; if the queue is full it is dropped and counted.
+    pub fn push(&self, entry: LoggedDecision) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.queue.try_send(Message::Entry(entry)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until everything queued so far is written.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    /// Entries dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn write_loop(registry: &Registry, receiver: &Receiver<Message>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
+    loop {
+        // Block for the first message, then take whatever else is queued.
+        let first = match receiver.recv() {
+            Ok(message) => message,
+            Err(_) => return,
+        };
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Entry(entry) => batch.push(entry),
+                Message::Flush(done) => waiting.push(done),
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            next = match receiver.recv_timeout(Duration::from_millis(20)) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
+            };
+        }
+        if !batch.is_empty() {
+            if let Err(e) = registry.log_decisions(&batch) {
+                tracing::error!(error = %e, entries = batch.len(), "writing the decision log failed");
+            }
+            batch.clear();
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
