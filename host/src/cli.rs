@@ -134,6 +134,9 @@ struct DecideArgs {
     /// The decision's time, RFC 3339 [default: the server's clock].
     #[arg(long)]
     now: Option<String>,
+    /// Record the selected touches in the contact ledger.
+    #[arg(long)]
+    commit: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -513,6 +516,9 @@ fn decide(args: DecideArgs) -> ExitCode {
     }
     if let Some(now) = args.now {
         request["now"] = serde_json::Value::String(now);
+    }
+    if args.commit {
+        request["commit"] = serde_json::Value::Bool(true);
     }
     reply(args.server.client().decide(&request))
 }

@@ -55,10 +55,10 @@ pub struct Policy {
     #[serde(default)]
     pub offers: BTreeMap<String, OfferPolicy>,
     /// A share of customers that gets nothing, to measure uplift.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<Holdout>,
     /// What to send when every proposal was dropped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
     /// Where consent lives in the profile.
     #[serde(default)]
@@ -495,20 +495,20 @@ pub fn apply(policy: &Policy, input: &Input<'_>) -> Outcome {
         };
         consider(policy, input, &candidate, &mut outcome);
     }
+    // A fallback naming an offer that left the catalog is skipped.
     if outcome.selected.is_empty()
         && let Some(fallback) = &policy.fallback
+        && let Some(offer) = input.offers.iter().find(|o| o.id == fallback.offer_id)
     {
-        if let Some(offer) = input.offers.iter().find(|o| o.id == fallback.offer_id) {
-            let candidate = Candidate {
-                offer,
-                channel: &fallback.channel,
-                score: 0.0,
-                plugin: "policy",
-                reason: "fallback: no proposal could be sent",
-                rule_id: "policy.fallback",
-            };
-            consider(policy, input, &candidate, &mut outcome);
-        }
+        let candidate = Candidate {
+            offer,
+            channel: &fallback.channel,
+            score: 0.0,
+            plugin: "policy",
+            reason: "fallback: no proposal could be sent",
+            rule_id: "policy.fallback",
+        };
+        consider(policy, input, &candidate, &mut outcome);
     }
     if outcome.holdout {
         for s in std::mem::take(&mut outcome.selected) {

@@ -9,6 +9,7 @@ mod fixtures;
 mod hostile;
 mod loading;
 mod pipeline;
+mod policy;
 mod sandbox;
 mod serve;
 

@@ -1027,6 +1027,10 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "POST /v1/tenants/{tenant}/decide",
         "POST /v1/tenants/{tenant}/decide/batch",
         "GET /v1/tenants/{tenant}/audit",
+        "PUT /v1/tenants/{tenant}/policy",
+        "POST /v1/tenants/{tenant}/touches",
+        "GET /v1/tenants/{tenant}/decisions",
+        "GET /v1/tenants/{tenant}/decisions/{id}",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
@@ -1052,20 +1056,22 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
         ..EngineConfig::default()
     })
     .expect("engine");
-    let live = Arc::new(Live::new(
-        Arc::new(engine),
-        Arc::new(Registry::open(dir.path()).expect("registry")),
-        LiveSettings {
-            default_limits: TenantLimits::default(),
-            max_limits: TenantLimits::default(),
-            compile_timeout: Duration::from_secs(10),
-            operator_token: Some(OPERATOR.into()),
-            decision_log_days: 30,
-            decision_log_max_per_tenant: 1000,
-        },
-        Arc::new(rulehost::metrics::Metrics::new()),
-    )
-    .expect("live"));
+    let live = Arc::new(
+        Live::new(
+            Arc::new(engine),
+            Arc::new(Registry::open(dir.path()).expect("registry")),
+            LiveSettings {
+                default_limits: TenantLimits::default(),
+                max_limits: TenantLimits::default(),
+                compile_timeout: Duration::from_secs(10),
+                operator_token: Some(OPERATOR.into()),
+                decision_log_days: 30,
+                decision_log_max_per_tenant: 1000,
+            },
+            Arc::new(rulehost::metrics::Metrics::new()),
+        )
+        .expect("live"),
+    );
     let service = app(AppState {
         live: live.clone(),
         limits: ApiLimits::default(),

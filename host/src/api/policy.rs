@@ -1,18 +1,18 @@
 //! The host's side of a decision: the contact policy, the contact ledger
 //! and the decision log with its explanations.
 
-use axum::extract::{Path, Query, State};
 use axum::Json;
+use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::tenant::Versioned;
 use super::{ApiError, ApiJson, AppState};
+use crate::ErrorBody;
 use crate::live::NewTouch;
 use crate::policy::Policy;
 use crate::registry::{DecisionSummary, Page, PageRequest};
-use crate::ErrorBody;
 
 /// The tenant's contact policy.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", tag = "policy",
@@ -116,7 +116,9 @@ pub(super) async fn list_decisions(
         after: query.after,
         limit: query.limit,
     };
-    Ok(Json(state.live.logged_decisions(&tenant, query.customer_id, page).await?))
+    Ok(Json(
+        state.live.logged_decisions(&tenant, query.customer_id, page).await?,
+    ))
 }
 
 /// One logged decision with its full explanation: the request's hash, the
