@@ -170,7 +170,7 @@ pub struct Live {
     keys: RwLock<HashMap<String, KeyCheck>>,
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
-    log: DecisionLog,
+    log: Arc<DecisionLog>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -194,7 +194,7 @@ impl Live {
             .operator_token
             .as_ref()
             .map(|t| Sha256::digest(t.as_bytes()).into());
-        let log = DecisionLog::start(registry.clone())?;
+        let log = Arc::new(DecisionLog::start(registry.clone())?);
         Ok(Self {
             engine,
             registry,
@@ -608,9 +608,13 @@ impl Live {
 
     /// A logged decision with its full explanation.
     pub async fn logged_decision(&self, tenant: &str, id: &str) -> Result<serde_json::Value> {
-        self.log.flush();
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.blocking(move |r| r.logged_decision(&tenant, &id)).await
+        let (tenant, id, log) = (tenant.to_owned(), id.to_owned(), self.log.clone());
+        // Flushing waits for the writer thread: not on the async runtime.
+        self.blocking(move |r| {
+            log.flush();
+            r.logged_decision(&tenant, &id)
+        })
+        .await
     }
 
     /// A page of logged decisions, newest first.
@@ -620,10 +624,12 @@ impl Live {
         customer: Option<String>,
         page: PageRequest,
     ) -> Result<Page<DecisionSummary>> {
-        self.log.flush();
-        let tenant = tenant.to_owned();
-        self.blocking(move |r| r.logged_decisions(&tenant, customer.as_deref(), &page))
-            .await
+        let (tenant, log) = (tenant.to_owned(), self.log.clone());
+        self.blocking(move |r| {
+            log.flush();
+            r.logged_decisions(&tenant, customer.as_deref(), &page)
+        })
+        .await
     }
 
     /// Compacts every tenant's ledger past its longest cap window and its
