@@ -42,6 +42,8 @@ enum Command {
     Eval(EvalArgs),
     /// Run a plugin against a folder of fixtures.
     Test(TestArgs),
+    /// Print synthetic customers as NDJSON (deterministic for a seed).
+    GenProfiles(GenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +141,26 @@ struct DecideArgs {
     commit: bool,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Whose customers.
+    #[arg(long, value_enum)]
+    brand: crate::generate::Brand,
+    /// How many.
+    #[arg(long, default_value_t = 1000)]
+    n: usize,
+    /// The seed: the same seed always gives the same customers.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The time the customers are generated for (events lie before it).
+    #[arg(long, default_value = crate::generate::DEFAULT_NOW)]
+    now: String,
+    /// Print decide requests (`{"profile": …, "now": …}`) instead of bare
+    /// profiles, ready for `decide/batch`.
+    #[arg(long)]
+    requests: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -276,6 +298,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build(args),
         Command::Eval(args) => eval(args),
         Command::Test(args) => test(args),
+        Command::GenProfiles(args) => gen_profiles(args),
     }
 }
 
@@ -382,7 +405,7 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         mode: Mode::Live,
         trigger: None,
         profile,
-        offers,
+        offers: offers.into(),
     };
     pipeline::decide(&engine, &plugins, &request, Arc::new(config), &args.engine.limits())
 }
@@ -521,4 +544,27 @@ fn decide(args: DecideArgs) -> ExitCode {
         request["commit"] = serde_json::Value::Bool(true);
     }
     reply(args.server.client().decide(&request))
+}
+
+fn gen_profiles(args: GenArgs) -> ExitCode {
+    use std::io::Write;
+    let now = match Timestamp::parse(&args.now) {
+        Ok(now) => now,
+        Err(e) => return fatal(format!("--now: {e}")),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for profile in crate::generate::profiles(args.brand, args.n, args.seed, now) {
+        let line = if args.requests {
+            serde_json::json!({"profile": profile, "now": args.now})
+        } else {
+            profile
+        };
+        let written = serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from);
+        if written.and_then(|()| out.write_all(b"\n")).is_err() {
+            // A closed pipe (`| head`): stop quietly.
+            return ExitCode::SUCCESS;
+        }
+    }
+    let _ = out.flush();
+    ExitCode::SUCCESS
 }

@@ -89,7 +89,7 @@ impl Fixture {
             mode: self.mode,
             trigger: self.trigger.clone(),
             profile: self.profile.clone(),
-            offers: self.offers.clone(),
+            offers: self.offers.clone().into(),
         }
     }
 }

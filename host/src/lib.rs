@@ -20,6 +20,7 @@ mod durable;
 pub mod engine;
 mod error;
 pub mod fixtures;
+pub mod generate;
 pub mod input;
 pub mod live;
 pub mod metrics;

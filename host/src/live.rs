@@ -96,7 +96,7 @@ pub struct Snapshot {
     /// Its config's version.
     pub config_version: i64,
     /// Its offer catalog.
-    pub offers: Arc<Vec<Offer>>,
+    pub offers: Arc<[Offer]>,
     /// Its catalog's version.
     pub offers_version: i64,
     /// Its contact policy.
@@ -723,7 +723,7 @@ impl Live {
             tenant,
             config: Arc::new(config),
             config_version,
-            offers: Arc::new(offers),
+            offers: offers.into(),
             offers_version,
             policy: Arc::new(policy),
             policy_version,
@@ -809,7 +809,7 @@ impl Live {
             mode: request.mode.unwrap_or_default(),
             trigger: request.trigger,
             profile: request.profile,
-            offers: (*snapshot.offers).clone(),
+            offers: snapshot.offers.clone(),
         };
         let started = Instant::now();
         let result = pipeline::decide(
@@ -971,7 +971,7 @@ fn check_offers(offers: &[Offer]) -> Result<()> {
             events: Vec::new(),
             prior: Default::default(),
         },
-        offers: offers.to_vec(),
+        offers: offers.into(),
     };
     crate::input::build(&request, &crate::input::InputLimits::default())?;
     Ok(())

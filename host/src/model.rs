@@ -330,8 +330,8 @@ pub struct Request {
     pub trigger: Option<Event>,
     /// The customer.
     pub profile: Profile,
-    /// The catalog.
-    pub offers: Vec<Offer>,
+    /// The catalog (shared: decisions of a tenant do not copy it).
+    pub offers: std::sync::Arc<[Offer]>,
 }
 
 /// The tenant's settings that plugins read with `config(key)`. In JSON an

@@ -11,6 +11,7 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ("COFFEE_CHAIN", "plugins/coffee-chain", Target::Component),
     ("COFFEE_CHAIN_WASIP2", "plugins/coffee-chain", Target::WasiP2),
     ("APPAREL_RFM", "plugins/apparel-rfm", Target::Component),
+    ("FIXED_OUTPUT", "plugins/fixed-output", Target::Component),
     ("LOOP_FOREVER", "plugins/hostile/loop-forever", Target::Component),
     ("MEMORY_BOMB", "plugins/hostile/memory-bomb", Target::Component),
     ("DEEP_RECURSION", "plugins/hostile/deep-recursion", Target::Component),

@@ -267,7 +267,7 @@ pub(super) async fn get_offers(
     let snapshot = state.live.snapshot(&tenant)?;
     Ok(Json(Versioned {
         version: snapshot.offers_version,
-        body: (*snapshot.offers).clone(),
+        body: snapshot.offers.to_vec(),
     }))
 }
 
