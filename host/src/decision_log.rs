@@ -12,13 +12,91 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
+use crate::decision::{Decision, PluginRef};
+use crate::model::{Event, Mode, Profile, Timestamp};
 use crate::registry::{LoggedDecision, Registry};
 
+/// What the log keeps of a decision, as `GET …/decisions/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRecord {
+    /// The decision's id.
+    pub id: String,
+    /// When it was made (the server's clock).
+    pub logged_at: Timestamp,
+    /// The decision's `now`.
+    pub now: Timestamp,
+    /// Why it was made.
+    pub mode: Mode,
+    /// The seed plugins got.
+    pub seed: u64,
+    /// The customer.
+    pub customer_id: String,
+    /// sha256 of the request's content (its profile, trigger, time, seed and
+    /// mode as JSON), filled in by the writer.
+    pub request_sha256: String,
+    /// The tenant config's version.
+    pub config_version: i64,
+    /// The offer catalog's version.
+    pub offers_version: i64,
+    /// The policy's version.
+    pub policy_version: i64,
+    /// The plugin versions that ran.
+    pub plugins: Vec<PluginRef>,
+    /// The decision with its explanation.
+    pub decision: Decision,
+    /// The request's content, hashed but not stored.
+    #[serde(skip)]
+    pub request: RequestContent,
+}
+
+/// The parts of a request that make it this request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestContent {
+    /// The customer.
+    pub profile: Profile,
+    /// The triggering event.
+    pub trigger: Option<Event>,
+}
+
+/// A decision waiting for the writer.
+#[derive(Debug)]
+pub struct Pending {
+    /// The tenant.
+    pub tenant_id: String,
+    /// What to log.
+    pub record: LogRecord,
+}
+
+impl Pending {
+    /// Hashes the request and serialises the record: the writer's work, off
+    /// the request path.
+    fn into_logged(mut self) -> LoggedDecision {
+        let content = serde_json::json!({
+            "profile": self.record.request.profile,
+            "trigger": self.record.request.trigger,
+            "now": self.record.now,
+            "seed": self.record.seed,
+            "mode": self.record.mode,
+        });
+        self.record.request_sha256 = hex::encode(Sha256::digest(content.to_string().as_bytes()));
+        LoggedDecision {
+            tenant_id: self.tenant_id,
+            id: self.record.id.clone(),
+            at: self.record.logged_at,
+            customer_id: self.record.customer_id.clone(),
+            body: serde_json::to_string(&self.record).unwrap_or_default(),
+        }
+    }
+}
+
 enum Message {
-    Entry(LoggedDecision),
+    Entry(Box<Pending>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -47,8 +125,10 @@ impl DecisionLog {
     }
 
     /// Queues an entry; if the queue is full it is dropped and counted.
-    pub fn push(&self, entry: LoggedDecision) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.queue.try_send(Message::Entry(entry)) {
+    pub fn push(&self, entry: Pending) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.queue.try_send(Message::Entry(Box::new(entry)))
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -79,7 +159,7 @@ fn write_loop(registry: &Registry, receiver: &Receiver<Message>) {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Entry(entry) => batch.push(entry),
+                Message::Entry(entry) => batch.push(entry.into_logged()),
                 Message::Flush(done) => waiting.push(done),
             }
             if batch.len() >= BATCH {

@@ -9,7 +9,7 @@
 //! gives the same customers (a small splitmix64 generator, no platform or
 //! library dependence).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::model::Timestamp;
 
@@ -65,7 +65,16 @@ struct BrandData {
 }
 
 const COFFEE: BrandData = BrandData {
-    categories: &["latte", "americano", "flat-white", "mocha", "cold-brew", "tea-latte", "pastry", "sandwich"],
+    categories: &[
+        "latte",
+        "americano",
+        "flat-white",
+        "mocha",
+        "cold-brew",
+        "tea-latte",
+        "pastry",
+        "sandwich",
+    ],
     channels: &["mini_program", "store", "wecom_1v1", "app_push", "meituan", "eleme"],
     amount: (1_500, 6_500),
     archetypes: &[
@@ -82,8 +91,24 @@ const COFFEE: BrandData = BrandData {
 };
 
 const APPAREL: BrandData = BrandData {
-    categories: &["dresses", "knitwear", "denim", "outerwear", "shoes", "accessories", "kids"],
-    channels: &["tmall", "jd", "douyin", "store", "wecom_1v1", "xiaohongshu", "mini_program"],
+    categories: &[
+        "dresses",
+        "knitwear",
+        "denim",
+        "outerwear",
+        "shoes",
+        "accessories",
+        "kids",
+    ],
+    channels: &[
+        "tmall",
+        "jd",
+        "douyin",
+        "store",
+        "wecom_1v1",
+        "xiaohongshu",
+        "mini_program",
+    ],
     amount: (9_900, 129_900),
     archetypes: &[
         ("prospect", 6, (0, 0), (0, 0), 0),
@@ -101,13 +126,47 @@ const APPAREL: BrandData = BrandData {
 
 /// Attribute keys beyond the brand's own, to reach 30–50 attributes.
 const FILLER: &[&str] = &[
-    "pref_size", "pref_color", "pref_store", "pref_time", "pref_milk", "pref_sweetness", "family_size",
-    "has_kids", "has_pets", "occupation", "income_band", "education", "marital_status", "car_owner",
-    "home_district", "work_district", "app_version", "device_os", "last_survey_nps", "referral_code",
-    "referred_by", "wechat_group", "crm_segment", "crm_owner", "loyalty_points", "wallet_balance_minor",
-    "gift_card", "newsletter", "language", "notes", "tag_student", "tag_night_owl", "tag_commuter",
-    "tag_weekend", "tag_healthy", "tag_premium", "tag_discount_seeker", "tag_gifting", "tag_eco",
-    "tag_sports", "tag_travel",
+    "pref_size",
+    "pref_color",
+    "pref_store",
+    "pref_time",
+    "pref_milk",
+    "pref_sweetness",
+    "family_size",
+    "has_kids",
+    "has_pets",
+    "occupation",
+    "income_band",
+    "education",
+    "marital_status",
+    "car_owner",
+    "home_district",
+    "work_district",
+    "app_version",
+    "device_os",
+    "last_survey_nps",
+    "referral_code",
+    "referred_by",
+    "wechat_group",
+    "crm_segment",
+    "crm_owner",
+    "loyalty_points",
+    "wallet_balance_minor",
+    "gift_card",
+    "newsletter",
+    "language",
+    "notes",
+    "tag_student",
+    "tag_night_owl",
+    "tag_commuter",
+    "tag_weekend",
+    "tag_healthy",
+    "tag_premium",
+    "tag_discount_seeker",
+    "tag_gifting",
+    "tag_eco",
+    "tag_sports",
+    "tag_travel",
 ];
 
 /// Generates `n` customers of `brand` from `seed`, as JSON profiles, with
@@ -129,7 +188,12 @@ fn archetype(data: &BrandData, rng: &mut Rng) -> (&'static str, i64, i64, i64) {
     let mut draw = (rng.next() % u64::from(total)) as u32;
     for &(name, weight, purchases, since_last, spread) in data.archetypes {
         if draw < weight {
-            return (name, rng.range(purchases.0, purchases.1), rng.range(since_last.0, since_last.1), spread);
+            return (
+                name,
+                rng.range(purchases.0, purchases.1),
+                rng.range(since_last.0, since_last.1),
+                spread,
+            );
         }
         draw -= weight;
     }
@@ -153,8 +217,16 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
     // before it; "back" customers have a long gap before the last one.
     let mut days = since_last;
     for p in 0..purchases {
-        let category = if rng.chance(0.6) { favourite } else { *rng.pick(data.categories) };
-        let channel = if rng.chance(0.7) { home_channel } else { *rng.pick(data.channels) };
+        let category = if rng.chance(0.6) {
+            favourite
+        } else {
+            *rng.pick(data.categories)
+        };
+        let channel = if rng.chance(0.7) {
+            home_channel
+        } else {
+            *rng.pick(data.channels)
+        };
         let amount = rng.range(data.amount.0, data.amount.1);
         events.push(json!({
             "kind": "purchase", "at": at(now, days, rng), "channel": channel, "amount_minor": amount,
@@ -163,18 +235,37 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
         if rng.chance(0.03) {
             events.push(json!({"kind": "refund", "at": at(now, (days - 1).max(0), rng), "amount_minor": amount / 2}));
         }
-        let gap = if kind == "back" && p == 0 { rng.range(60, 120) } else { (spread / purchases.max(1)).max(1) };
+        let gap = if kind == "back" && p == 0 {
+            rng.range(60, 120)
+        } else {
+            (spread / purchases.max(1)).max(1)
+        };
         days += rng.range(1, gap.max(1) * 2);
     }
     // Everything else, to 20–200 events.
     let target = rng.range(20, 200) as usize;
     let others = [
-        "view", "view", "view", "click", "click", "share", "like", "comment", "review", "message",
-        "coupon_received", "coupon_redeemed", "join_group", "subscribe", "payment_abandoned", "ugc",
+        "view",
+        "view",
+        "view",
+        "click",
+        "click",
+        "share",
+        "like",
+        "comment",
+        "review",
+        "message",
+        "coupon_received",
+        "coupon_redeemed",
+        "join_group",
+        "subscribe",
+        "payment_abandoned",
+        "ugc",
     ];
     while events.len() < target {
         let kind = *rng.pick(&others);
-        let mut event = json!({"kind": kind, "at": at(now, rng.range(0, 365), rng), "channel": rng.pick(data.channels)});
+        let mut event =
+            json!({"kind": kind, "at": at(now, rng.range(0, 365), rng), "channel": rng.pick(data.channels)});
         if kind == "view" || kind == "click" {
             event["category"] = json!(rng.pick(data.categories));
         }
@@ -187,12 +278,23 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
     let mut attributes = Map::new();
     attributes.insert("member_level".into(), json!(rng.pick(data.member_levels)));
     attributes.insert("channel_source".into(), json!(rng.pick(data.channels)));
-    attributes.insert("city".into(), json!(rng.pick(&["Shanghai", "Beijing", "Hangzhou", "Chengdu", "Shenzhen", "Wuhan"])));
-    attributes.insert("age_band".into(), json!(rng.pick(&["18-24", "25-34", "35-44", "45-54", "55+"])));
+    attributes.insert(
+        "city".into(),
+        json!(rng.pick(&["Shanghai", "Beijing", "Hangzhou", "Chengdu", "Shenzhen", "Wuhan"])),
+    );
+    attributes.insert(
+        "age_band".into(),
+        json!(rng.pick(&["18-24", "25-34", "35-44", "45-54", "55+"])),
+    );
     attributes.insert("gender".into(), json!(rng.pick(&["f", "m", "unknown"])));
     attributes.insert(
         "birthday".into(),
-        json!(format!("{}-{:02}-{:02}", rng.range(1960, 2006), rng.range(1, 12), rng.range(1, 28))),
+        json!(format!(
+            "{}-{:02}-{:02}",
+            rng.range(1960, 2006),
+            rng.range(1, 12),
+            rng.range(1, 28)
+        )),
     );
     attributes.insert("signup_at".into(), json!(at(now, rng.range(30, 900), rng)));
     attributes.insert("consent.sms".into(), json!(rng.chance(0.85)));
@@ -245,8 +347,16 @@ mod tests {
         for brand in [Brand::Coffee, Brand::Apparel] {
             for value in profiles(brand, 200, 1, now()) {
                 let profile: Profile = serde_json::from_value(value).expect("a valid profile");
-                assert!((20..=200 + 30).contains(&profile.events.len()), "{} events", profile.events.len());
-                assert!((30..=50).contains(&profile.attributes.len()), "{} attributes", profile.attributes.len());
+                assert!(
+                    (20..=200 + 30).contains(&profile.events.len()),
+                    "{} events",
+                    profile.events.len()
+                );
+                assert!(
+                    (30..=50).contains(&profile.attributes.len()),
+                    "{} attributes",
+                    profile.attributes.len()
+                );
                 assert!(profile.events.iter().all(|e| e.at < now()));
             }
         }

@@ -24,14 +24,14 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::decision::Decision;
-use crate::decision_log::DecisionLog;
+use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
 use crate::engine::{Compiled, Engine, Plugin};
 use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
-use crate::policy::{self, Outcome, Policy};
+use crate::policy::{self, Ledger, Outcome, Policy};
 use crate::registry::{
-    ApiKey, AuditEntry, DecisionSummary, KeyCheck, LoggedDecision, Page, PageRequest, PluginVersion, Registry,
-    RegistryError, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
+    ApiKey, AuditEntry, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Slot,
+    Tenant, TenantChange, TenantLimits, TouchRecord,
 };
 use crate::{Error, pipeline};
 
@@ -792,7 +792,6 @@ impl Live {
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
         }
-        let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
         let seed = request.seed.unwrap_or_else(|| {
             let digest = Sha256::new()
                 .chain_update(tenant.id.as_bytes())
@@ -837,26 +836,26 @@ impl Live {
         decision.selected = Some(outcome.selected);
         decision.suppressed = Some(outcome.suppressed);
         decision.committed = Some(commit);
-        let logged_at = Timestamp::now();
-        let body = serde_json::json!({
-            "id": decision_id,
-            "logged_at": logged_at,
-            "now": request.now,
-            "mode": request.mode,
-            "customer_id": decision.customer_id,
-            "request_sha256": request_sha256,
-            "config_version": snapshot.config_version,
-            "offers_version": snapshot.offers_version,
-            "policy_version": snapshot.policy_version,
-            "plugins": decision.plugins,
-            "decision": decision,
-        });
-        self.log.push(LoggedDecision {
+        self.log.push(Pending {
             tenant_id: tenant.id.clone(),
-            id: decision_id,
-            at: logged_at,
-            customer_id: decision.customer_id.clone(),
-            body: body.to_string(),
+            record: LogRecord {
+                id: decision_id,
+                logged_at: Timestamp::now(),
+                now: request.now,
+                mode: request.mode,
+                seed: request.seed,
+                customer_id: decision.customer_id.clone(),
+                request_sha256: String::new(),
+                config_version: snapshot.config_version,
+                offers_version: snapshot.offers_version,
+                policy_version: snapshot.policy_version,
+                plugins: decision.plugins.clone(),
+                decision: decision.clone(),
+                request: RequestContent {
+                    profile: request.profile,
+                    trigger: request.trigger,
+                },
+            },
         });
         Ok(decision)
     }
@@ -872,6 +871,26 @@ impl Live {
         commit: bool,
     ) -> Result<Outcome> {
         let policy = snapshot.policy.clone();
+        let customer = &request.profile.customer_id;
+        let decide = |ledger: &Ledger| {
+            policy::apply(
+                &policy,
+                &policy::Input {
+                    now: request.now,
+                    tz_offset_minutes: request.tz_offset_minutes,
+                    customer_id: customer,
+                    attributes: &request.profile.attributes,
+                    offers: &request.offers,
+                    proposals: &decision.proposals,
+                    ledger,
+                },
+            )
+        };
+        // Without caps there is nothing to read from the ledger, and a dry
+        // run writes nothing to it: no database at all.
+        if !commit && !policy.needs_ledger() {
+            return Ok(decide(&Ledger::default()));
+        }
         let since = Timestamp(request.now.0 - policy.ledger_days() * MS_PER_DAY);
         let budgets: Vec<String> = policy
             .offers
@@ -879,22 +898,10 @@ impl Live {
             .filter(|(_, o)| o.budget.is_some())
             .map(|(id, _)| id.clone())
             .collect();
-        let customer = &request.profile.customer_id;
         let outcome = self
             .registry
             .with_ledger(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
-                let outcome = policy::apply(
-                    &policy,
-                    &policy::Input {
-                        now: request.now,
-                        tz_offset_minutes: request.tz_offset_minutes,
-                        customer_id: customer,
-                        attributes: &request.profile.attributes,
-                        offers: &request.offers,
-                        proposals: &decision.proposals,
-                        ledger,
-                    },
-                );
+                let outcome = decide(ledger);
                 // Held-out customers are sent nothing, so nothing is recorded.
                 let touches = outcome
                     .selected

@@ -262,6 +262,21 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether any cap needs the contact ledger (quiet hours, holdout,
+    /// consent and the fallback do not).
+    pub fn needs_ledger(&self) -> bool {
+        self.global.per_day.is_some()
+            || self.global.per_week.is_some()
+            || self
+                .channels
+                .values()
+                .any(|c| c.per_day.is_some() || c.per_week.is_some())
+            || self
+                .offers
+                .values()
+                .any(|o| o.per_customer.is_some() || o.budget.is_some())
+    }
+
     /// How far back the ledger must reach for these caps.
     pub fn ledger_days(&self) -> i64 {
         let offers = self

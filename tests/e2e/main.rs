@@ -58,7 +58,9 @@ pub fn request(now: &str, profile: &str, offers: &str) -> Request {
         mode: model::Mode::Live,
         trigger: None,
         profile: model::from_json::<Profile>("profile", profile).expect("valid profile"),
-        offers: model::from_json::<Vec<Offer>>("offers", offers).expect("valid offers").into(),
+        offers: model::from_json::<Vec<Offer>>("offers", offers)
+            .expect("valid offers")
+            .into(),
     }
 }
 

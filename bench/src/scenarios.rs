@@ -1,0 +1,618 @@
+//! The measurements, in the order of the table.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rulehost::engine::{Engine, Limits, Plugin};
+use rulehost::generate::Brand;
+use rulehost::input::{self, InputLimits};
+use rulehost::live::{Caller, DecideRequest, Live};
+use rulehost::model::{self, Request, TenantConfig, Timestamp};
+use rulehost::pipeline;
+use rulehost::registry::{Tenant, TenantLimits};
+use rulehost::server::{Overrides, Server, ServerConfig};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, FIXED_OUTPUT};
+
+use crate::stats::Samples;
+use crate::{PROFILES, Table, Workload, engine, load, native};
+
+const TENANTS: usize = 100;
+
+/// Runs every scenario (or, in a child process, the restart measurement).
+pub fn run_all(table: &mut Table) {
+    let coffee = Workload::new(Brand::Coffee, PROFILES);
+    let apparel = Workload::new(Brand::Apparel, PROFILES);
+    table.info(
+        "0",
+        "workload",
+        format!(
+            "{PROFILES} generated profiles per brand; mean request {:.1} KB (coffee), {:.1} KB (apparel)",
+            coffee.mean_body_bytes() as f64 / 1024.0,
+            apparel.mean_body_bytes() as f64 / 1024.0
+        ),
+    );
+    let engine = engine();
+    let coffee_wasm_us = wasm_vs_native(table, &engine, &coffee);
+    wasm_vs_native(table, &engine, &apparel);
+    sandbox_overhead(table, &engine);
+    data_passing(table, &engine, &coffee, coffee_wasm_us);
+    scaling(table, &engine, &coffee);
+    http(table, &coffee);
+    live_operations(table);
+}
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+fn wasm_decide(engine: &Engine, plugin: &Arc<Plugin>, request: &Request, config: &Arc<TenantConfig>) -> Duration {
+    let started = Instant::now();
+    let decision = pipeline::decide(engine, std::slice::from_ref(plugin), request, config.clone(), &limits());
+    let elapsed = started.elapsed();
+    if let Err(e) = decision {
+        panic!("a wasm decision failed: {e}");
+    }
+    elapsed
+}
+
+fn native_decide(brand: Brand, request: &Request) -> Duration {
+    let started = Instant::now();
+    let outputs = match brand {
+        Brand::Coffee => native::decide::<coffee_chain::CoffeeChain>(request),
+        Brand::Apparel => native::decide::<apparel_rfm::ApparelRfm>(request),
+    };
+    let elapsed = started.elapsed();
+    std::hint::black_box(outputs.unwrap_or_else(|e| panic!("a native decision failed: {e}")));
+    elapsed
+}
+
+/// 1: the same plugin crate, in the sandbox and native, interleaved in ten
+/// chunks over the same profiles. Returns the wasm mean in µs.
+fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
+    let plugin = load(
+        engine,
+        match w.brand {
+            Brand::Coffee => COFFEE_CHAIN,
+            Brand::Apparel => APPAREL_RFM,
+        },
+    );
+    rulehost_sdk::native::set_config(w.config.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for request in w.requests.iter().take(500) {
+        native_decide(w.brand, request);
+        wasm_decide(engine, &plugin, request, &w.config);
+    }
+    let (mut wasm, mut native) = (Samples::default(), Samples::default());
+    for chunk in w.requests.chunks(w.requests.len().div_ceil(10)) {
+        for request in chunk {
+            native.push(native_decide(w.brand, request));
+        }
+        for request in chunk {
+            wasm.push(wasm_decide(engine, &plugin, request, &w.config));
+        }
+    }
+    let ratio = wasm.mean_us() / native.mean_us();
+    table.check(
+        "1",
+        &format!("{}: wasm / native per decision", w.plugin),
+        format!(
+            "wasm {:.1} µs (p50 {:.1}, p99 {:.1}) / native {:.1} µs (p50 {:.1}) = **{ratio:.2}×**",
+            wasm.mean_us(),
+            wasm.percentile_us(50.0),
+            wasm.percentile_us(99.0),
+            native.mean_us(),
+            native.percentile_us(50.0)
+        ),
+        "≤ 5×",
+        ratio <= 5.0,
+    );
+    wasm.mean_us()
+}
+
+fn empty_request() -> Request {
+    Request {
+        now: Timestamp::parse(rulehost::generate::DEFAULT_NOW).expect("now"),
+        tz_offset_minutes: 480,
+        seed: 0,
+        mode: model::Mode::Live,
+        trigger: None,
+        profile: model::from_json("profile", r#"{"customer_id": "c"}"#).expect("profile"),
+        offers: Vec::new().into(),
+    }
+}
+
+/// 2: a fresh store, instantiation, one empty call, drop.
+fn sandbox_overhead(table: &mut Table, engine: &Engine) {
+    let plugin = load(engine, FIXED_OUTPUT);
+    let (ctx, wire) = input::build(&empty_request(), &InputLimits::default()).expect("input");
+    let config = Arc::new(TenantConfig::default());
+    let mut samples = Samples::default();
+    for i in 0..25_000 {
+        let started = Instant::now();
+        let mut run = engine
+            .start(std::slice::from_ref(&plugin), &limits(), config.clone(), &ctx, &wire)
+            .expect("instantiates");
+        std::hint::black_box(run.tag(0).expect("empty call"));
+        drop(run);
+        if i >= 5_000 {
+            samples.push(started.elapsed());
+        }
+    }
+    let (p50, p99) = (samples.percentile_us(50.0), samples.percentile_us(99.0));
+    table.check(
+        "2",
+        "sandbox overhead: fresh store + instantiate + empty call + drop",
+        format!("p50 **{p50:.1} µs**, p99 **{p99:.1} µs** ({} runs)", samples.len()),
+        "p50 ≤ 15 µs, p99 ≤ 50 µs",
+        p50 <= 15.0 && p99 <= 50.0,
+    );
+}
+
+/// 3: what passing a profile in and a decision out costs, measured with a
+/// plugin that has no rules: a full profile against an empty one (input),
+/// and a coffee-sized output against none (output).
+fn data_passing(table: &mut Table, engine: &Engine, w: &Workload, coffee_wasm_us: f64) {
+    let plugin = load(engine, FIXED_OUTPUT);
+    let none = Arc::new(TenantConfig::default());
+    let sized: TenantConfig =
+        model::from_json("config", r#"{"tags": 3, "scores": 3, "proposals": 1}"#).expect("config");
+    let sized = Arc::new(sized);
+    let empty = empty_request();
+    let requests: Vec<&Request> = w.requests.iter().take(3_000).collect();
+    let (mut full, mut bare, mut output) = (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..2 {
+        for request in &requests {
+            let (f, b, o) = (
+                wasm_decide(engine, &plugin, request, &none),
+                wasm_decide(engine, &plugin, &empty, &none),
+                wasm_decide(engine, &plugin, request, &sized),
+            );
+            if round > 0 {
+                full.push(f);
+                bare.push(b);
+                output.push(o);
+            }
+        }
+    }
+    let lower = full.mean_us() - bare.mean_us();
+    let lift = output.mean_us() - full.mean_us();
+    let share = (lower + lift) / coffee_wasm_us * 100.0;
+    table.info(
+        "3",
+        "data passing: profile in + decision out",
+        format!(
+            "in {lower:.1} µs + out {lift:.1} µs = **{share:.0}%** of a coffee decision ({coffee_wasm_us:.1} µs); \
+             a decision with no rules and no data: {:.1} µs",
+            bare.mean_us()
+        ),
+    );
+}
+
+/// 4: in-process decisions per second on one and on two threads.
+fn scaling(table: &mut Table, engine: &Engine, w: &Workload) {
+    let plugin = load(engine, COFFEE_CHAIN);
+    let per_thread = 4_000;
+    let rate = |threads: usize| {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (plugin, w) = (&plugin, &w);
+                scope.spawn(move || {
+                    for request in w.requests.iter().skip(t * per_thread).take(per_thread) {
+                        wasm_decide(engine, plugin, request, &w.config);
+                    }
+                });
+            }
+        });
+        (threads * per_thread) as f64 / started.elapsed().as_secs_f64()
+    };
+    rate(1);
+    let (one, two) = (rate(1), rate(2));
+    let ratio = two / one;
+    table.check(
+        "4",
+        "scaling: in-process decisions/s, 1 → 2 threads",
+        format!("{one:.0}/s → {two:.0}/s = **{ratio:.2}×**"),
+        "≥ 1.8×",
+        ratio >= 1.8,
+    );
+}
+
+/// A server in this process, with a coffee tenant.
+struct Running {
+    addr: std::net::SocketAddr,
+    live: Arc<Live>,
+    key: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn start_server(w: &Workload) -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let overrides = Overrides {
+        config_file: None,
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.path().to_owned()),
+    };
+    let config = ServerConfig::load(&overrides, Vec::new()).expect("settings");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(Server::bind(&config, false)).expect("binds");
+    let (addr, live) = (server.local_addr().expect("addr"), server.live().clone());
+    let key = runtime.block_on(async {
+        let caller = Caller::Operator;
+        let limits = TenantLimits {
+            max_concurrent_decisions: 256,
+            ..TenantLimits::default()
+        };
+        let tenant = Tenant {
+            id: "bench".into(),
+            name: "bench".into(),
+            tz_offset_minutes: 480,
+            disabled: false,
+            limits,
+            created_at: Timestamp(0),
+        };
+        live.create_tenant(&caller, tenant, Some(limits)).await.expect("tenant");
+        live.put_config(&caller, "bench", (*w.config).clone())
+            .await
+            .expect("config");
+        live.put_offers(&caller, "bench", w.offers.clone())
+            .await
+            .expect("offers");
+        let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
+        let (version, _) = live.upload(&caller, "bench", None, None, wasm).await.expect("upload");
+        live.set_pipeline(&caller, "bench", vec!["main".into()])
+            .await
+            .expect("pipeline");
+        live.activate(&caller, "bench", "main", &version.name, &version.version)
+            .await
+            .expect("activate");
+        live.create_key(&caller, "bench", "bench".into()).await.expect("key").1
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _ = runtime.block_on(server.run(async move {
+            let _ = stopped.await;
+        }));
+    });
+    while !live.is_ready() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Running {
+        addr,
+        live,
+        key,
+        stop,
+        thread,
+        _dir: dir,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// Requests per second and latencies at `concurrency` for `duration`.
+fn load_http(server: &Running, w: &Workload, concurrency: usize, duration: Duration) -> (f64, Samples, usize) {
+    let url = format!("http://{}/v1/tenants/bench/decide", server.addr);
+    let auth = format!("Bearer {}", server.key);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let results: Vec<(Samples, usize)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..concurrency)
+            .map(|c| {
+                let (url, auth, stop) = (&url, &auth, &stop);
+                scope.spawn(move || {
+                    let agent = agent();
+                    let (mut samples, mut failed) = (Samples::default(), 0);
+                    let mut i = c * 97;
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = &w.bodies[i % w.bodies.len()];
+                        i += 1;
+                        let t = Instant::now();
+                        match agent.post(url).header("Authorization", auth).send(&body[..]) {
+                            Ok(mut response) if response.status().as_u16() == 200 => {
+                                let _ = response.body_mut().read_to_vec();
+                                samples.push(t.elapsed());
+                            }
+                            _ => failed += 1,
+                        }
+                    }
+                    (samples, failed)
+                })
+            })
+            .collect();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().map(|w| w.join().expect("client")).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all = Samples::default();
+    let mut failed = 0;
+    for (samples, f) in results {
+        all.extend(samples);
+        failed += f;
+    }
+    (all.len() as f64 / elapsed, all, failed)
+}
+
+/// The same JSON bodies decided in this process on two threads: parsing,
+/// plugins, policy and the decision log, without HTTP.
+fn in_process_rate(live: &Live, w: &Workload, duration: Duration) -> f64 {
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let count: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let stop = &stop;
+                scope.spawn(move || {
+                    let mut n = 0;
+                    let mut i = t * 997;
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = &w.bodies[i % w.bodies.len()];
+                        i += 1;
+                        let request: DecideRequest = serde_json::from_slice(body).expect("a request");
+                        let (snapshot, permit) = live.admit("bench").expect("admitted");
+                        let decision = live.decide_blocking(&snapshot, request).expect("decides");
+                        drop(permit);
+                        std::hint::black_box(serde_json::to_vec(&decision).expect("json"));
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+    });
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// 5: decide over HTTP on loopback against the same in process.
+fn http(table: &mut Table, w: &Workload) {
+    let server = start_server(w);
+    let duration = Duration::from_secs(3);
+    load_http(&server, w, 4, Duration::from_millis(500));
+    let inproc = in_process_rate(&server.live, w, duration);
+    table.info(
+        "5",
+        "in-process decide (JSON in and out, 2 threads)",
+        format!("{inproc:.0}/s"),
+    );
+    for concurrency in [1, 16, 64] {
+        let (rate, samples, failed) = load_http(&server, w, concurrency, duration);
+        let (p50, p99) = (
+            samples.percentile_us(50.0) / 1000.0,
+            samples.percentile_us(99.0) / 1000.0,
+        );
+        let figure = format!(
+            "{rate:.0}/s = **{:.2}×** in-process; p50 {p50:.2} ms, p99 **{p99:.2} ms**; {failed} failed",
+            rate / inproc
+        );
+        let what = format!("HTTP decide, concurrency {concurrency}");
+        if concurrency == 16 {
+            let met = rate / inproc >= 0.6 && p99 <= 5.0 && failed == 0;
+            table.check("5", &what, figure, "≥ 0.6× in-process, p99 ≤ 5 ms", met);
+        } else {
+            table.info("5", &what, figure);
+        }
+    }
+    let _ = server.stop.send(());
+    let _ = server.thread.join();
+}
+
+/// A copy of a component with a custom section appended: other bytes, so
+/// another sha256 and its own compilation, the same behaviour.
+pub fn variant(bytes: &[u8], i: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"rulehost-bench-variant";
+    let payload = i.to_string();
+    let mut content = Vec::new();
+    leb(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(payload.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb(content.len(), &mut out);
+    out.extend_from_slice(&content);
+    out
+}
+
+/// 6: upload to active; readiness after a restart with 100 tenants, warm
+/// and cold; resident memory per loaded plugin version.
+fn live_operations(table: &mut Table) {
+    let w = Workload::new(Brand::Coffee, 10);
+    let server = start_server(&w);
+    let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
+    let agent = agent();
+    let auth = format!("Bearer {}", server.key);
+    let mut samples = Samples::default();
+    for i in 0..5 {
+        let started = Instant::now();
+        let version = format!("v{i}");
+        let mut upload = agent
+            .post(&format!("http://{}/v1/tenants/bench/plugins", server.addr))
+            .query("version", &version)
+            .header("Authorization", &auth)
+            .send(&variant(&wasm, 1_000 + i)[..])
+            .expect("upload");
+        assert_eq!(
+            upload.status().as_u16(),
+            201,
+            "{:?}",
+            upload.body_mut().read_to_string()
+        );
+        let activated = agent
+            .post(&format!(
+                "http://{}/v1/tenants/bench/pipeline/main/activate",
+                server.addr
+            ))
+            .header("Authorization", &auth)
+            .send_json(serde_json::json!({"name": "coffee-chain", "version": version}))
+            .expect("activate");
+        assert_eq!(activated.status().as_u16(), 200);
+        samples.push(started.elapsed());
+    }
+    let _ = server.stop.send(());
+    let _ = server.thread.join();
+    let median_ms = samples.percentile_us(50.0) / 1000.0;
+    table.check(
+        "6",
+        "upload → active (a new 110 KB coffee build: validate, compile, store, activate)",
+        format!("median **{median_ms:.0} ms** of 5"),
+        "≤ 1 s",
+        median_ms <= 1000.0,
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    populate(dir.path(), &w);
+    let warm = restart(dir.path());
+    std::fs::remove_dir_all(dir.path().join("cache")).expect("clear the cache");
+    let cold = restart(dir.path());
+    table.check(
+        "6",
+        &format!("ready after restart, {TENANTS} tenants each with its own plugin build, precompiled cache warm"),
+        format!("**{:.2} s**", warm.seconds),
+        "≤ 2 s",
+        warm.seconds <= 2.0,
+    );
+    table.info(
+        "6",
+        "… cache cold (every plugin compiled again)",
+        format!("{:.2} s", cold.seconds),
+    );
+    let per_version = warm.resident_growth as f64 / TENANTS as f64 / (1024.0 * 1024.0);
+    table.check(
+        "6",
+        "resident memory per loaded plugin version",
+        format!("**{per_version:.2} MiB** ({} versions)", TENANTS),
+        "≤ 4 MiB",
+        per_version <= 4.0,
+    );
+}
+
+fn populate(dir: &Path, w: &Workload) {
+    let overrides = Overrides {
+        config_file: None,
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.to_owned()),
+    };
+    let config = ServerConfig::load(&overrides, Vec::new()).expect("settings");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let wasm = std::fs::read(COFFEE_CHAIN).expect("artifact");
+    runtime.block_on(async {
+        let server = Server::bind(&config, false).await.expect("binds");
+        let live = server.live().clone();
+        live.load().await.expect("loads");
+        let caller = Caller::Operator;
+        for i in 0..TENANTS {
+            let id = format!("t{i:03}");
+            let tenant = Tenant {
+                id: id.clone(),
+                name: id.clone(),
+                tz_offset_minutes: 480,
+                disabled: false,
+                limits: TenantLimits::default(),
+                created_at: Timestamp(0),
+            };
+            live.create_tenant(&caller, tenant, None).await.expect("tenant");
+            live.put_config(&caller, &id, (*w.config).clone())
+                .await
+                .expect("config");
+            live.put_offers(&caller, &id, w.offers.clone()).await.expect("offers");
+            let (version, _) = live
+                .upload(&caller, &id, None, None, variant(&wasm, i))
+                .await
+                .expect("upload");
+            live.set_pipeline(&caller, &id, vec!["main".into()])
+                .await
+                .expect("pipeline");
+            live.activate(&caller, &id, "main", &version.name, &version.version)
+                .await
+                .expect("activate");
+        }
+    });
+}
+
+struct Restart {
+    seconds: f64,
+    resident_growth: u64,
+}
+
+/// Starts a fresh process on `dir` (this binary in child mode) and reads
+/// how long loading took and how much resident memory it added.
+fn restart(dir: &Path) -> Restart {
+    let output = std::process::Command::new(std::env::current_exe().expect("this binary"))
+        .env(CHILD, dir)
+        .output()
+        .expect("the child runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("restart "))
+        .unwrap_or_else(|| panic!("the child said {text:?} {:?}", String::from_utf8_lossy(&output.stderr)));
+    let mut parts = line.split_whitespace().skip(1);
+    let seconds = parts.next().and_then(|s| s.parse().ok()).expect("seconds");
+    let resident_growth = parts.next().and_then(|s| s.parse().ok()).expect("bytes");
+    Restart {
+        seconds,
+        resident_growth,
+    }
+}
+
+/// The environment variable that makes this binary measure one restart.
+pub const CHILD: &str = "RULEHOST_BENCH_RESTART_DIR";
+
+/// Child mode: open the data directory like a restarted server and load
+/// every tenant's plugins, then print `restart <seconds> <resident bytes>`.
+pub fn child_restart(dir: &Path) {
+    let overrides = Overrides {
+        config_file: None,
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.to_owned()),
+    };
+    let config = ServerConfig::load(&overrides, Vec::new()).expect("settings");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let started = Instant::now();
+        let server = Server::bind(&config, false).await.expect("binds");
+        // Only what loading the tenants' plugins adds counts as theirs.
+        let before = resident_bytes();
+        server.live().load().await.expect("loads");
+        let seconds = started.elapsed().as_secs_f64();
+        let growth = resident_bytes().saturating_sub(before);
+        println!("restart {seconds} {growth}");
+    });
+}
+
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
