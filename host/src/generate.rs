@@ -57,12 +57,14 @@ struct BrandData {
     categories: &'static [&'static str],
     channels: &'static [&'static str],
     amount: (i64, i64),
-    /// Archetypes: (name, weight, purchases range, days since last range,
-    /// spread of purchases in days).
-    archetypes: &'static [(&'static str, u32, (i64, i64), (i64, i64), i64)],
+    archetypes: &'static [Archetype],
     member_levels: &'static [&'static str],
     prefix: &'static str,
 }
+
+/// A kind of customer the generator draws: `(name, weight, purchases range,
+/// days-since-last-purchase range, spread of the purchases in days)`.
+type Archetype = (&'static str, u32, (i64, i64), (i64, i64), i64);
 
 const COFFEE: BrandData = BrandData {
     categories: &[
