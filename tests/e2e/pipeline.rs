@@ -3,7 +3,7 @@
 
 use rulehost::engine::Limits;
 use rulehost::model::Stage;
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, FIXED_OUTPUT};
 
 use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW, coffee_decision, config, decide, plugin, request};
 
@@ -70,6 +70,49 @@ fn a_pipeline_runs_each_stage_across_all_plugins() {
         d.plugins.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         ["coffee-chain", "apparel-rfm"]
     );
+}
+
+/// The benchmarks' no-rules plugin: nothing without config, exactly the
+/// configured number of items with it, and a clear error for a bad count.
+#[test]
+fn the_fixed_output_plugin_returns_what_its_config_asks_for() {
+    let run = |json: &str| {
+        decide(
+            &[plugin(FIXED_OUTPUT)],
+            &request(NOW, COFFEE_PROFILE, COFFEE_OFFERS),
+            config(json),
+            &Limits::default(),
+        )
+    };
+    let empty = run("{}").expect("decision");
+    assert!(empty.tags.is_empty() && empty.scores.is_empty() && empty.proposals.is_empty());
+    assert_eq!(empty.stage, None);
+    assert_eq!(empty.plugins[0].name, "fixed-output");
+
+    let sized = run(r#"{"tags": 3, "scores": 2, "proposals": 2}"#).expect("decision");
+    assert_eq!(
+        sized.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["tag-0", "tag-1", "tag-2"]
+    );
+    assert_eq!(
+        sized
+            .scores
+            .iter()
+            .map(|s| (s.name.as_str(), s.value))
+            .collect::<Vec<_>>(),
+        [("fixed.score-0", 0.0), ("fixed.score-1", 1.0)]
+    );
+    assert_eq!(sized.proposals.len(), 2);
+    assert!(
+        sized
+            .proposals
+            .iter()
+            .all(|p| p.offer_id == "welcome-latte" && p.channel == "sms")
+    );
+
+    let err = run(r#"{"tags": "many"}"#).unwrap_err();
+    assert_eq!(err.code(), "plugin_error", "{err}");
+    assert!(err.to_string().contains("tags"), "{err}");
 }
 
 #[test]
