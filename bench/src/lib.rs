@@ -6,7 +6,7 @@
 //! each figure, its target and whether it is met; BENCHMARKS.md records the
 //! latest table and what stands behind each number.
 
-mod native;
+pub mod native;
 mod report;
 mod scenarios;
 mod stats;
@@ -98,7 +98,9 @@ pub fn load(engine: &Engine, path: &str) -> Arc<Plugin> {
     Arc::new(engine.load(&std::fs::read(path).expect("artifact")).expect("loads"))
 }
 
-/// Runs the suite and prints the table; the exit code is 0.
+/// Runs the suite and prints the table; the exit code is 0, or 2 for an
+/// argument that is not a section number. Arguments that are section
+/// numbers (`cargo bench -p rulehost-bench -- 2 3`) run only those.
 pub fn main() -> i32 {
     if let Some(dir) = std::env::var_os(scenarios::CHILD) {
         scenarios::child_restart(std::path::Path::new(&dir));
@@ -107,9 +109,19 @@ pub fn main() -> i32 {
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run `cargo bench -p rulehost-bench` for release figures");
     }
+    let mut only = Vec::new();
+    for arg in std::env::args().skip(1).filter(|a| a != "--bench") {
+        match arg.parse::<u32>() {
+            Ok(section) if (1..=6).contains(&section) => only.push(section),
+            _ => {
+                eprintln!("error: `{arg}` is not a section number (1 to 6)");
+                return 2;
+            }
+        }
+    }
     let started = Instant::now();
     let mut table = Table::default();
-    scenarios::run_all(&mut table);
+    scenarios::run_all(&mut table, &only);
     println!("{}", table.render());
     println!("suite took {:.0} s", started.elapsed().as_secs_f64());
     0

@@ -64,6 +64,17 @@ pub struct RequestContent {
     pub trigger: Option<Event>,
 }
 
+/// What `request_sha256` is the hash of: this, as compact JSON, fields in
+/// this order (and each nested struct's fields in declaration order).
+#[derive(Serialize)]
+struct HashedContent<'a> {
+    mode: Mode,
+    now: Timestamp,
+    profile: &'a Profile,
+    seed: u64,
+    trigger: Option<&'a Event>,
+}
+
 /// A decision waiting for the writer.
 #[derive(Debug)]
 pub struct Pending {
@@ -77,14 +88,18 @@ impl Pending {
     /// Hashes the request and serialises the record: the writer's work, off
     /// the request path.
     fn into_logged(mut self) -> LoggedDecision {
-        let content = serde_json::json!({
-            "profile": self.record.request.profile,
-            "trigger": self.record.request.trigger,
-            "now": self.record.now,
-            "seed": self.record.seed,
-            "mode": self.record.mode,
-        });
-        self.record.request_sha256 = hex::encode(Sha256::digest(content.to_string().as_bytes()));
+        let content = HashedContent {
+            mode: self.record.mode,
+            now: self.record.now,
+            profile: &self.record.request.profile,
+            seed: self.record.seed,
+            trigger: self.record.request.trigger.as_ref(),
+        };
+        // Serialised straight into the hash: no intermediate JSON tree.
+        let mut hasher = Sha256::new();
+        if serde_json::to_writer(&mut hasher, &content).is_ok() {
+            self.record.request_sha256 = hex::encode(hasher.finalize());
+        }
         LoggedDecision {
             tenant_id: self.tenant_id,
             id: self.record.id.clone(),

@@ -653,6 +653,12 @@ impl Live {
         Ok((touches, decisions))
     }
 
+    /// Waits until every decision queued for the log so far is written
+    /// (blocking: not for the async runtime).
+    pub fn flush_log_blocking(&self) {
+        self.log.flush();
+    }
+
     /// Decision log entries dropped because the writer fell behind.
     pub fn log_dropped(&self) -> u64 {
         self.log.dropped()

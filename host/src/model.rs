@@ -383,17 +383,48 @@ impl Serialize for TenantConfig {
 /// Parses JSON into `T`, naming the path of the first bad field
 /// (e.g. `events[3].at: "yesterday" is not an RFC 3339 timestamp`).
 pub fn from_json<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
-    let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let at = if path == "." {
+    parse_json(json.as_bytes()).map_err(|e| Error::InvalidInput(format!("{what}{}: {}", e.at(), e.error)))
+}
+
+/// Why a JSON document did not parse, and where.
+#[derive(Debug)]
+pub struct JsonError {
+    /// The path to the offending value (`.` for the document itself).
+    pub path: String,
+    /// What is wrong.
+    pub error: serde_json::Error,
+}
+
+impl JsonError {
+    /// `" at {path}"`, or nothing for the document itself.
+    pub fn at(&self) -> String {
+        if self.path == "." {
             String::new()
         } else {
-            format!(" at {path}")
-        };
-        Error::InvalidInput(format!("{what}{at}: {inner}"))
-    })
+            format!(" at {}", self.path)
+        }
+    }
+}
+
+/// Parses JSON on the fast path; only a document that fails is parsed again
+/// to find the path to what is wrong.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, JsonError> {
+    let fast = match serde_json::from_slice(json) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Err(e) => Err(JsonError {
+            path: e.path().to_string(),
+            error: e.into_inner(),
+        }),
+        // Only trailing characters fail the fast path and not this one.
+        Ok(_) => Err(JsonError {
+            path: ".".into(),
+            error: fast,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@
 extern crate self as rulehost_sdk;
 
 #[doc(hidden)]
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+mod alloc;
 pub mod bindings;
 mod config;
 mod host;

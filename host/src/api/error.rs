@@ -178,18 +178,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
             }
         })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
-            let path = e.path().to_string();
-            let at = if path == "." {
-                String::new()
-            } else {
-                format!(" at {path}")
-            };
+        crate::model::parse_json(&bytes).map(ApiJson).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                format!("request body{at}: {}", e.into_inner()),
+                format!("request body{}: {}", e.at(), e.error),
             )
         })
     }
