@@ -447,6 +447,15 @@ mod tests {
     }
 
     #[test]
+    fn trailing_characters_are_refused_without_a_path() {
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c"} and more"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().starts_with("profile: trailing characters"), "{err}");
+        let ok: Profile = from_json("profile", r#" {"customer_id":"c"} "#).expect("whitespace is fine");
+        assert_eq!(ok.customer_id, "c");
+    }
+
+    #[test]
     fn unknown_fields_are_named() {
         let err = from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `evnets`"), "{err}");
