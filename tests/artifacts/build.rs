@@ -23,6 +23,7 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ),
     ("LOG_FLOOD", "plugins/hostile/log-flood", Target::Component),
     ("BAD_OUTPUT", "plugins/hostile/bad-output", Target::Component),
+    ("MEMORY_SNOOP", "plugins/hostile/memory-snoop", Target::Component),
     ("WASI_PROBE", "plugins/hostile/wasi-probe", Target::WasiP2),
 ];
 

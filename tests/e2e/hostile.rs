@@ -226,3 +226,42 @@ pub fn resident_bytes() -> u64 {
         .expect("VmRSS is in /proc/self/status");
     kib * 1024
 }
+
+/// What one memory-snoop decision reported: secrets found before it wrote,
+/// and (with `snoop.rescan`) after.
+fn snoop(config_json: &str) -> (Vec<String>, Vec<String>) {
+    let limits = Limits {
+        deadline_ms: 10_000,
+        fuel: u64::MAX / 4,
+        ..Limits::default()
+    };
+    let d = run(artifacts::MEMORY_SNOOP, config_json, limits).expect("the snoop runs");
+    let of = |group: &str| {
+        d.tags
+            .iter()
+            .filter(|t| t.group == group)
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    };
+    (of("found"), of("rescan"))
+}
+
+/// The pool reuses a slot for the next instance of the same plugin and
+/// resets only the pages the last one dirtied: whatever tenant A wrote into
+/// its static data, its heap and memory it grew must be gone for the next
+/// instance, tenant B's.
+#[test]
+fn nothing_an_instance_wrote_is_readable_by_the_next_one_in_its_slot() {
+    let _guard = heavy();
+    for round in 0..3 {
+        let secret = format!("tenant-a-{round}");
+        let (found, rescan) = snoop(&format!(r#"{{"snoop.write":"{secret}","snoop.rescan":true}}"#));
+        assert_eq!(found, ["nothing"], "round {round}: tenant A found {found:?}");
+        // The scanner sees what is in memory: right after writing, it finds it.
+        assert_eq!(rescan, [secret], "round {round}");
+
+        let (found, _) = snoop("{}");
+        assert_eq!(found, ["nothing"], "round {round}: tenant B read {found:?}");
+    }
+    assert_next_decision_works();
+}
