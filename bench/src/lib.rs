@@ -6,13 +6,15 @@
 //! each figure, its target and whether it is met; BENCHMARKS.md records the
 //! latest table and what stands behind each number.
 
-pub mod native;
+mod native;
 mod report;
 mod scenarios;
 mod stats;
 
 use std::sync::Arc;
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use rulehost::engine::{Engine, EngineConfig, Plugin};
 use rulehost::generate::{self, Brand};
@@ -31,8 +33,9 @@ pub struct Workload {
     pub brand: Brand,
     /// The brand's plugin crate name.
     pub plugin: &'static str,
-    /// Decide requests as JSON (what a client sends).
-    pub bodies: Vec<Vec<u8>>,
+    /// Decide requests as JSON (what a client sends), cheap to share with
+    /// the HTTP load generator.
+    pub bodies: Arc<[Bytes]>,
     /// The same requests, parsed.
     pub requests: Vec<Request>,
     /// The brand's config.
@@ -58,10 +61,10 @@ impl Workload {
         let mut bodies = Vec::with_capacity(n);
         let mut requests = Vec::with_capacity(n);
         for profile in generate::profiles(brand, n, 42, now) {
-            bodies.push(
+            bodies.push(Bytes::from(
                 serde_json::to_vec(&serde_json::json!({"profile": profile, "now": generate::DEFAULT_NOW}))
                     .expect("json"),
-            );
+            ));
             requests.push(Request {
                 now,
                 tz_offset_minutes: 480,
@@ -75,7 +78,7 @@ impl Workload {
         Self {
             brand,
             plugin,
-            bodies,
+            bodies: bodies.into(),
             requests,
             config: Arc::new(config),
             offers,
@@ -84,7 +87,7 @@ impl Workload {
 
     /// Mean bytes of a request body.
     pub fn mean_body_bytes(&self) -> usize {
-        self.bodies.iter().map(Vec::len).sum::<usize>() / self.bodies.len().max(1)
+        self.bodies.iter().map(Bytes::len).sum::<usize>() / self.bodies.len().max(1)
     }
 }
 

@@ -1,14 +1,14 @@
 //! The measurements, in the order of the table.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper_util::rt::TokioIo;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use rulehost::engine::{Engine, Limits, Plugin};
 use rulehost::generate::Brand;
@@ -20,7 +20,7 @@ use rulehost::registry::{Tenant, TenantLimits};
 use rulehost::server::{Overrides, Server, ServerConfig};
 use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, FIXED_OUTPUT};
 
-use crate::stats::Samples;
+use crate::stats::{Samples, mean};
 use crate::{PROFILES, Table, Workload, engine, load, native};
 
 const TENANTS: usize = 100;
@@ -328,7 +328,7 @@ fn agent() -> ureq::Agent {
 /// load generator on one thread (an async HTTP/1.1 client with one
 /// keep-alive connection per concurrent request), so it takes as little of
 /// the two cores from the server as a client can.
-fn load_http(server: &Running, bodies: &Arc<[Bytes]>, concurrency: usize, duration: Duration) -> (f64, Samples, usize) {
+fn load_http(server: &Running, w: &Workload, concurrency: usize, duration: Duration) -> (f64, Samples, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -338,7 +338,7 @@ fn load_http(server: &Running, bodies: &Arc<[Bytes]>, concurrency: usize, durati
     let results = runtime.block_on(async {
         let until = tokio::time::Instant::now() + duration;
         let clients: Vec<_> = (0..concurrency)
-            .map(|c| tokio::spawn(client(server.addr, auth.clone(), bodies.clone(), c * 97, until)))
+            .map(|c| tokio::spawn(client(server.addr, auth.clone(), w.bodies.clone(), c * 97, until)))
             .collect();
         let mut results = Vec::new();
         for client in clients {
@@ -348,14 +348,9 @@ fn load_http(server: &Running, bodies: &Arc<[Bytes]>, concurrency: usize, durati
     });
     // Writing the decision log is part of every decision's cost.
     server.live.flush_log_blocking();
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all = Samples::default();
-    let mut failed = 0;
-    for (samples, f) in results {
-        all.extend(samples);
-        failed += f;
-    }
-    (all.len() as f64 / elapsed, all, failed)
+    let failed = results.iter().map(|(_, f)| f).sum();
+    let all: Samples = results.into_iter().map(|(s, _)| s).collect();
+    (all.rate(started.elapsed()), all, failed)
 }
 
 /// One connection sending decide requests back to back until `until`.
@@ -438,11 +433,8 @@ fn in_process_rate(live: &Live, w: &Workload, duration: Duration, threads: usize
         workers.into_iter().map(|w| w.join().expect("worker")).collect()
     });
     live.flush_log_blocking();
-    let mut all = Samples::default();
-    for samples in results {
-        all.extend(samples);
-    }
-    (all.len() as f64 / started.elapsed().as_secs_f64(), all)
+    let all: Samples = results.into_iter().collect();
+    (all.rate(started.elapsed()), all)
 }
 
 /// 5: decide over HTTP on loopback against the same in process. The two
@@ -452,9 +444,8 @@ fn in_process_rate(live: &Live, w: &Workload, duration: Duration, threads: usize
 fn http(table: &mut Table, w: &Workload) {
     const ROUNDS: usize = 3;
     let server = start_server(w);
-    let bodies: Arc<[Bytes]> = w.bodies.iter().map(|b| Bytes::copy_from_slice(b)).collect();
     let phase = Duration::from_secs(1);
-    load_http(&server, &bodies, 4, Duration::from_millis(500));
+    load_http(&server, w, 4, Duration::from_millis(500));
     let dropped_before = server.live.log_dropped();
     let mut inproc_rates = Vec::new();
     for concurrency in [1, 16, 64] {
@@ -462,7 +453,7 @@ fn http(table: &mut Table, w: &Workload) {
         let mut inproc = Vec::new();
         for _ in 0..ROUNDS {
             inproc.push(in_process_rate(&server.live, w, phase, 2).0);
-            let (rate, s, f) = load_http(&server, &bodies, concurrency, phase);
+            let (rate, s, f) = load_http(&server, w, concurrency, phase);
             http_rates.push(rate);
             samples.extend(s);
             failed += f;
@@ -510,10 +501,6 @@ fn http(table: &mut Table, w: &Workload) {
     );
     let _ = server.stop.send(());
     let _ = server.thread.join();
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 /// A copy of a component with a custom section appended: other bytes, so

@@ -17,6 +17,11 @@ impl Samples {
         self.0.extend(other.0);
     }
 
+    /// Records per second over `elapsed`.
+    pub fn rate(&self, elapsed: Duration) -> f64 {
+        self.0.len() as f64 / elapsed.as_secs_f64()
+    }
+
     /// How many.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -40,4 +45,16 @@ impl Samples {
         }
         self.0.iter().map(Duration::as_secs_f64).sum::<f64>() / self.0.len() as f64 * 1e6
     }
+}
+
+/// All the samples of several sets.
+impl FromIterator<Samples> for Samples {
+    fn from_iter<I: IntoIterator<Item = Samples>>(sets: I) -> Self {
+        Samples(sets.into_iter().flat_map(|s| s.0).collect())
+    }
+}
+
+/// The mean of some values (NaN for none).
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
 }

@@ -123,7 +123,8 @@ impl Compiled {
 /// register the same bytes under its own name; decisions and logs use it.
 #[derive(Clone)]
 pub struct Plugin {
-    name: String,
+    /// Shared with every store that runs it, which names the plugin in logs.
+    name: Arc<str>,
     version: String,
     compiled: Arc<Compiled>,
 }
@@ -132,7 +133,7 @@ impl Plugin {
     /// Runs `compiled` as `name` `version`.
     pub fn new(compiled: Arc<Compiled>, name: impl Into<String>, version: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
+            name: Arc::from(name.into()),
             version: version.into(),
             compiled,
         }

@@ -156,7 +156,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn count(what: &str, n: usize, limit: usize) -> Result<(), Error> {
+/// Refuses more than `limit` entries; `what` is formatted only then.
+fn count(what: impl std::fmt::Display, n: usize, limit: usize) -> Result<(), Error> {
     if n > limit {
         return Err(Error::InvalidInput(format!(
             "{what} has {n} entries; the limit is {limit}"
@@ -236,31 +237,34 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
     let mut offer_channels = Vec::new();
     let mut seen = foldhash::HashMap::default();
     for (i, offer) in request.offers.iter().enumerate() {
-        let path = format!("offers[{i}]");
         if offer.id.is_empty() {
-            return Err(Error::InvalidInput(format!("{path}.id is empty")));
+            return Err(Error::InvalidInput(format!("offers[{i}].id is empty")));
         }
         if let Some(first) = seen.insert(offer.id.as_str(), i) {
             return Err(Error::InvalidInput(format!(
-                "{path}.id {:?} is already used by offers[{first}]",
+                "offers[{i}].id {:?} is already used by offers[{first}]",
                 offer.id
             )));
         }
-        count(&format!("{path}.channels"), offer.channels.len(), limits.channels)?;
+        count(
+            format_args!("offers[{i}].channels"),
+            offer.channels.len(),
+            limits.channels,
+        )?;
         if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at)
             && start >= end
         {
             return Err(Error::InvalidInput(format!(
-                "{path} ends_at {end} is not after starts_at {start}"
+                "offers[{i}] ends_at {end} is not after starts_at {start}"
             )));
         }
         let start = offer_channels.len() as u32;
         for channel in &offer.channels {
-            offer_channels.push(b.text(&|| format!("{path}.channels"), channel)?);
+            offer_channels.push(b.text(&|| format!("offers[{i}].channels"), channel)?);
         }
         offers.push(wire::Offer {
-            id: b.text(&|| format!("{path}.id"), &offer.id)?,
-            kind: b.text(&|| format!("{path}.kind"), &offer.kind)?,
+            id: b.text(&|| format!("offers[{i}].id"), &offer.id)?,
+            kind: b.text(&|| format!("offers[{i}].kind"), &offer.kind)?,
             channels: wire::Span {
                 start,
                 len: offer.channels.len() as u32,

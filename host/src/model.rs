@@ -383,7 +383,7 @@ impl Serialize for TenantConfig {
 /// Parses JSON into `T`, naming the path of the first bad field
 /// (e.g. `events[3].at: "yesterday" is not an RFC 3339 timestamp`).
 pub fn from_json<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
-    parse_json(json.as_bytes()).map_err(|e| Error::InvalidInput(format!("{what}{}: {}", e.at(), e.error)))
+    parse_json(json.as_bytes()).map_err(|e| Error::InvalidInput(format!("{what}{e}")))
 }
 
 /// Why a JSON document did not parse, and where.
@@ -395,14 +395,14 @@ pub struct JsonError {
     pub error: serde_json::Error,
 }
 
-impl JsonError {
-    /// `" at {path}"`, or nothing for the document itself.
-    pub fn at(&self) -> String {
-        if self.path == "." {
-            String::new()
-        } else {
-            format!(" at {}", self.path)
+/// `" at {path}: {error}"`, or `": {error}"` for the document itself: to
+/// follow the name of what was parsed.
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path != "." {
+            write!(f, " at {}", self.path)?;
         }
+        write!(f, ": {}", self.error)
     }
 }
 

@@ -34,9 +34,9 @@
 
 extern crate self as rulehost_sdk;
 
-#[doc(hidden)]
 #[cfg(all(target_arch = "wasm32", feature = "allocator"))]
 mod alloc;
+#[doc(hidden)]
 pub mod bindings;
 mod config;
 mod host;

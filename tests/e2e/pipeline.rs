@@ -115,6 +115,43 @@ fn the_fixed_output_plugin_returns_what_its_config_asks_for() {
     assert!(err.to_string().contains("tags"), "{err}");
 }
 
+/// The SDK's allocator starts on an arena inside the plugin's initial
+/// memory, so a realistic decision never grows memory (growing costs the
+/// host `mprotect` calls and cross-core TLB flushes): with a memory limit of
+/// exactly the initial size, generated customers of every kind decide.
+#[test]
+fn realistic_decisions_fit_in_the_plugins_initial_memory() {
+    let run = |request: &rulehost::model::Request, memory_bytes: u64| {
+        decide(
+            &[plugin(COFFEE_CHAIN)],
+            request,
+            config(COFFEE_CONFIG),
+            &Limits {
+                memory_bytes,
+                ..Limits::default()
+            },
+        )
+    };
+    let mut req = request(NOW, COFFEE_PROFILE, COFFEE_OFFERS);
+    let Err(rulehost::Error::PluginOutOfMemory { wanted: initial, .. }) = run(&req, 0) else {
+        panic!("a zero memory limit must refuse the instance");
+    };
+    assert!(initial > 1 << 20, "the initial memory holds the 1 MiB arena: {initial}");
+    let mut events = 0;
+    for profile in rulehost::generate::profiles(rulehost::generate::Brand::Coffee, 200, 9, req.now) {
+        req.profile = serde_json::from_value(profile).expect("a generated profile");
+        events = events.max(req.profile.events.len());
+        if let Err(e) = run(&req, initial) {
+            panic!(
+                "{} ({} events) needed more than {initial} bytes: {e}",
+                req.profile.customer_id,
+                req.profile.events.len()
+            );
+        }
+    }
+    assert!(events >= 100, "the largest profile had {events} events");
+}
+
 #[test]
 fn a_plugin_error_names_the_plugin_and_its_code() {
     let err = decide(

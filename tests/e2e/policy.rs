@@ -105,7 +105,8 @@ fn one_coupon_a_week_on_wecom_across_a_simulated_week_and_every_decision_explain
     assert_eq!(status, 200, "{logged}");
     assert_eq!(logged["id"], ids[3].as_str());
     assert_eq!(logged["policy_version"], 1);
-    assert_eq!(logged["request_sha256"].as_str().map(str::len), Some(64));
+    let hash = |logged: &Value| logged["request_sha256"].as_str().map(str::to_owned);
+    assert_eq!(hash(&logged).map(|h| h.len()), Some(64));
     let decision = &logged["decision"];
     assert_eq!(decision["stage"]["value"], "dormancy");
     assert_eq!(decision["stage"]["plugin"], "coffee-chain");
@@ -121,6 +122,21 @@ fn one_coupon_a_week_on_wecom_across_a_simulated_week_and_every_decision_explain
     );
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(3));
     assert_eq!(listed["items"][0]["id"], monday["decision_id"], "newest first");
+    // The hash is of the request: another decision of the same request has
+    // the same one, a different time a different one.
+    let again = decide(&server, "brand", &key, "c-week", "2026-03-05T10:00:00+08:00", false);
+    let (_, again) = server.call(
+        "GET",
+        &format!(
+            "/v1/tenants/brand/decisions/{}",
+            again["decision_id"].as_str().expect("an id")
+        ),
+        &key,
+        None,
+    );
+    assert_eq!(hash(&again), hash(&logged));
+    let (_, other) = server.call("GET", &format!("/v1/tenants/brand/decisions/{}", ids[4]), &key, None);
+    assert_ne!(hash(&other), hash(&logged));
 }
 
 #[test]

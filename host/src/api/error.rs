@@ -178,12 +178,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
             }
         })?;
-        crate::model::parse_json(&bytes).map(ApiJson).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("request body{}: {}", e.at(), e.error),
-            )
-        })
+        crate::model::parse_json(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("request body{e}")))
     }
 }

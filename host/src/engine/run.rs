@@ -69,7 +69,7 @@ impl Engine {
             limits: *limits,
         };
         for (i, plugin) in plugins.iter().enumerate() {
-            run.store.data_mut().current = Arc::from(plugin.name());
+            run.store.data_mut().current = plugin.name.clone();
             let bindings = match &plugin.compiled().pre {
                 PluginPre::V0_1_0(pre) => pre.instantiate(&mut run.store),
             }
@@ -87,7 +87,7 @@ impl Engine {
 
 impl Run<'_> {
     fn enter(&mut self, i: usize) {
-        self.store.data_mut().current = Arc::from(self.plugins[i].name());
+        self.store.data_mut().current = self.plugins[i].name.clone();
     }
 
     /// Runs plugin `i`'s tag stage.
