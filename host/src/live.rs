@@ -53,6 +53,11 @@ pub enum LiveError {
     /// The tenant's pipeline runs no plugin.
     #[error("tenant {0:?} has no active plugin: set a pipeline and activate a version")]
     NoPipeline(String),
+    /// The tenant's active plugins could not be loaded (a stored blob
+    /// failed its integrity check, say); its decisions are refused until a
+    /// change to the tenant loads cleanly.
+    #[error("tenant {0:?} is unavailable: {1}")]
+    Unavailable(String, String),
     /// The server is still loading plugins.
     #[error("the server is still loading plugins")]
     NotReady,
@@ -107,6 +112,9 @@ pub struct Snapshot {
     pub slots: Vec<Slot>,
     /// The plugins the pipeline runs, in order.
     pub plugins: Vec<Arc<Plugin>>,
+    /// Why the active plugins could not be loaded, if they could not: the
+    /// tenant then serves no decisions (fail closed) while others go on.
+    pub unavailable: Option<String>,
     /// Bounds its concurrent decisions.
     permits: Arc<Semaphore>,
 }
@@ -255,6 +263,8 @@ impl Live {
                     })
                 })
                 .await?;
+            // A tenant whose plugins cannot be loaded is marked unavailable by
+            // `rebuild`; only a failure to read the registry stops the load.
             for tenant in &page.items {
                 self.rebuild(&tenant.id).await?;
             }
@@ -410,9 +420,15 @@ impl Live {
             created_at: Timestamp::now(),
         };
         let (actor, tenant, stored) = (caller.actor(), tenant.to_owned(), record.clone());
+        let tenant_id = tenant.to_owned();
         let created = self
             .blocking(move |r| r.put_version(&actor, &tenant, &stored, &bytes))
             .await?;
+        if snapshot.unavailable.is_some() {
+            // The upload may have repaired the blob that made it unavailable.
+            let _guard = self.write_lock(&tenant_id).await?;
+            self.rebuild(&tenant_id).await?;
+        }
         Ok((record, created))
     }
 
@@ -691,7 +707,10 @@ impl Live {
         }
     }
 
-    /// Rebuilds a tenant's snapshot from the registry and swaps it in.
+    /// Rebuilds a tenant's snapshot from the registry and swaps it in. If
+    /// an active plugin cannot be loaded the snapshot is swapped in marked
+    /// unavailable (and the reason logged): the registry has the last word,
+    /// and an old snapshot must not go on running what it no longer says.
     async fn rebuild(&self, tenant_id: &str) -> Result<()> {
         let id = tenant_id.to_owned();
         let (tenant, (config_version, config), (offers_version, offers), (policy_version, policy), slots) = self
@@ -706,10 +725,28 @@ impl Live {
             })
             .await?;
         let mut plugins = Vec::new();
+        let mut unavailable = None;
         for slot in &slots {
             if let Some(active) = &slot.active {
-                let compiled = self.compiled(&active.sha256).await?;
-                plugins.push(Arc::new(Plugin::new(compiled, &active.name, &active.version)));
+                match self.compiled(&active.sha256).await {
+                    Ok(compiled) => plugins.push(Arc::new(Plugin::new(compiled, &active.name, &active.version))),
+                    Err(e) => {
+                        tracing::error!(
+                            tenant = tenant_id,
+                            slot = slot.slot,
+                            plugin = active.name,
+                            version = active.version,
+                            error = %e,
+                            "cannot load an active plugin; the tenant is unavailable until it is repaired"
+                        );
+                        unavailable = Some(format!(
+                            "slot {:?} runs {} {}, which cannot be loaded: {e}",
+                            slot.slot, active.name, active.version
+                        ));
+                        plugins.clear();
+                        break;
+                    }
+                }
             }
         }
         let previous = read(&self.tenants).get(tenant_id).cloned();
@@ -735,6 +772,7 @@ impl Live {
             policy_version,
             slots,
             plugins,
+            unavailable,
             permits,
         });
         match previous {
@@ -776,6 +814,9 @@ impl Live {
         let snapshot = self.snapshot(tenant)?;
         if snapshot.tenant.disabled {
             return Err(LiveError::Disabled(tenant.to_owned()));
+        }
+        if let Some(reason) = &snapshot.unavailable {
+            return Err(LiveError::Unavailable(tenant.to_owned(), reason.clone()));
         }
         match snapshot.permits.clone().try_acquire_owned() {
             Ok(permit) => Ok((snapshot, permit)),

@@ -42,6 +42,9 @@ pub enum RegistryError {
     /// The storage failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// Something stored was found altered; it is refused, never used.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl From<rusqlite::Error> for RegistryError {
@@ -52,7 +55,10 @@ impl From<rusqlite::Error> for RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(e: std::io::Error) -> Self {
-        RegistryError::Storage(e.to_string())
+        match e.kind() {
+            std::io::ErrorKind::InvalidData => RegistryError::Corrupt(e.to_string()),
+            _ => RegistryError::Storage(e.to_string()),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod loading;
 mod pipeline;
 mod policy;
 mod sandbox;
+mod security;
 mod serve;
 
 use std::collections::HashMap;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
 
-const OPERATOR: &str = "test-operator-token";
+pub const OPERATOR: &str = "test-operator-token";
 
 /// A server running in this process on a free port.
 pub struct TestServer {
@@ -697,15 +697,26 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, None, &[])
+    }
+
+    /// Starts the server with its log (`RUST_LOG`, default `warn`) written
+    /// to `log` and extra environment settings.
+    pub fn start_with(data_dir: &Path, log: Option<&Path>, env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
+        let stderr = match log {
+            Some(path) => std::fs::File::create(path).expect("log file").into(),
+            None => std::process::Stdio::null(),
+        };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rulehost"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("RULEHOST_OPERATOR_TOKEN", OPERATOR)
             .env("RULEHOST_POOL_INSTANCES", "64")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("the server starts");
         let stdout = child.stdout.take().expect("stdout");

@@ -39,13 +39,29 @@ impl ApiError {
         self
     }
 
-    /// 401: no or an unknown credential.
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid `Authorization: Bearer <key>` header is required",
-        )
+    /// 401 with reason `missing_credentials`: no `Authorization: Bearer` header.
+    pub fn missing_credentials() -> Self {
+        Self {
+            reason: Some("missing_credentials"),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an `Authorization: Bearer <key>` header is required",
+            )
+        }
+    }
+
+    /// 401 with reason `invalid_credentials`: a bearer token that is no key
+    /// (unknown, malformed or revoked: which one is not said).
+    pub fn invalid_credentials() -> Self {
+        Self {
+            reason: Some("invalid_credentials"),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the bearer token is not a valid key (unknown, malformed or revoked)",
+            )
+        }
     }
 
     /// 403: the credential may not do this.
@@ -81,6 +97,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             RegistryError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", m),
             RegistryError::Storage(m) => Self::internal(format!("storage: {m}")),
+            RegistryError::Corrupt(m) => {
+                tracing::error!(error = %m, "refused corrupt stored data");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_corrupt", m)
+            }
         }
     }
 }
@@ -123,6 +143,9 @@ impl From<LiveError> for ApiError {
             }
             LiveError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "tenant_disabled", e.to_string()),
             LiveError::NoPipeline(_) => Self::new(StatusCode::CONFLICT, "no_pipeline", e.to_string()),
+            LiveError::Unavailable(..) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable", e.to_string())
+            }
             LiveError::NotReady => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).retry_after(1)
             }

