@@ -70,7 +70,14 @@ fn limits() -> Limits {
 
 fn wasm_decide(engine: &Engine, plugin: &Arc<Plugin>, request: &Request, config: &Arc<TenantConfig>) -> Duration {
     let started = Instant::now();
-    let decision = pipeline::decide(engine, std::slice::from_ref(plugin), request, config.clone(), &limits());
+    let decision = pipeline::decide(
+        engine,
+        None,
+        std::slice::from_ref(plugin),
+        request,
+        config.clone(),
+        &limits(),
+    );
     let elapsed = started.elapsed();
     if let Err(e) = decision {
         panic!("a wasm decision failed: {e}");
@@ -152,7 +159,14 @@ fn sandbox_overhead(table: &mut Table, engine: &Engine) {
     for i in 0..25_000 {
         let started = Instant::now();
         let mut run = engine
-            .start(std::slice::from_ref(&plugin), &limits(), config.clone(), &ctx, &wire)
+            .start(
+                None,
+                std::slice::from_ref(&plugin),
+                &limits(),
+                config.clone(),
+                &ctx,
+                &wire,
+            )
             .expect("instantiates");
         std::hint::black_box(run.tag(0).expect("empty call"));
         drop(run);

@@ -214,6 +214,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.live.compiled_in_memory();
+    state.live.refresh_load();
     (
         [(
             header::CONTENT_TYPE,

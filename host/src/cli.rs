@@ -407,7 +407,14 @@ fn run_eval(args: &EvalArgs) -> Result<crate::decision::Decision, Error> {
         profile,
         offers: offers.into(),
     };
-    pipeline::decide(&engine, &plugins, &request, Arc::new(config), &args.engine.limits())
+    pipeline::decide(
+        &engine,
+        None,
+        &plugins,
+        &request,
+        Arc::new(config),
+        &args.engine.limits(),
+    )
 }
 
 fn test(args: TestArgs) -> ExitCode {

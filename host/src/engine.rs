@@ -9,6 +9,7 @@
 mod cache;
 pub mod contract;
 mod inspect;
+pub mod lanes;
 mod limits;
 mod run;
 mod state;
@@ -16,7 +17,7 @@ mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -32,6 +33,8 @@ use crate::Error;
 use crate::error::Defect;
 use cache::ArtifactCache;
 use contract::latest;
+pub use lanes::Lane;
+use lanes::Lanes;
 use state::StoreState;
 
 /// Engine-wide settings, fixed for the life of the process.
@@ -59,6 +62,9 @@ pub struct EngineConfig {
     /// kernel reports dirtied pages (PAGEMAP_SCAN); costs up to this much
     /// resident memory per warm slot.
     pub keep_resident_bytes: usize,
+    /// Decisions whose plugins run at once, shared fairly between tenants
+    /// (see [`lanes`]); default one per core.
+    pub lanes: usize,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +77,7 @@ impl Default for EngineConfig {
             max_plugin_bytes: 16 << 20,
             output: OutputLimits::default(),
             keep_resident_bytes: 1 << 20,
+            lanes: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -85,6 +92,10 @@ pub struct Engine {
     cache: Option<ArtifactCache>,
     config: EngineConfig,
     ticker_stop: Arc<AtomicBool>,
+    /// Ticks of the epoch ticker; the epoch itself also advances when a
+    /// waiting decision nudges running ones, which is not charged as time.
+    ticks: Arc<AtomicU64>,
+    lanes: Arc<Lanes>,
 }
 
 /// A compiled component: validated once per sha256, shared by every
@@ -127,6 +138,8 @@ pub struct Plugin {
     name: Arc<str>,
     version: String,
     compiled: Arc<Compiled>,
+    /// The tenant it runs for, which the engine's lanes share cores by.
+    owner: Arc<str>,
 }
 
 impl Plugin {
@@ -136,7 +149,14 @@ impl Plugin {
             name: Arc::from(name.into()),
             version: version.into(),
             compiled,
+            owner: Arc::from(""),
         }
+    }
+
+    /// Runs it for `tenant`: cores are shared fairly between tenants.
+    pub fn owned_by(mut self, tenant: &str) -> Self {
+        self.owner = Arc::from(tenant);
+        self
     }
 
     /// The name it runs as.
@@ -223,28 +243,59 @@ impl Engine {
         };
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        let (weak, stop, tick) = (inner.weak(), ticker_stop.clone(), config.epoch_tick);
+        let ticks = Arc::new(AtomicU64::new(0));
+        let (weak, stop, tick, count) = (inner.weak(), ticker_stop.clone(), config.epoch_tick, ticks.clone());
         std::thread::Builder::new()
             .name("rulehost-epoch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
                     match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                            engine.increment_epoch();
+                        }
                         None => break,
                     }
                 }
             })
             .map_err(|e| Error::Internal(format!("starting the epoch ticker: {e}")))?;
 
+        let weak = inner.weak();
+        let nudge = move || {
+            if let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+            }
+        };
+        let lanes = Lanes::new(config.lanes, Box::new(nudge));
         Ok(Self {
             inner,
             linker,
             wasi_linker,
             cache,
+            lanes,
+            ticks,
             config,
             ticker_stop,
         })
+    }
+
+    /// A lane for a decision of `tenant`, blocking the thread in line until
+    /// one is free; hold it for the whole decision (see [`lanes`]).
+    pub fn lane(&self, tenant: &str) -> Lane {
+        self.lanes.acquire(Arc::from(tenant))
+    }
+
+    /// A lane for a decision of `tenant`, waiting in line without blocking
+    /// a thread; dropping the future leaves the line.
+    pub async fn lane_async(&self, tenant: &str) -> Lane {
+        self.lanes.acquire_async(Arc::from(tenant)).await
+    }
+
+    /// Lanes held right now and decisions waiting for one: `(0, 0)` when
+    /// the engine is idle, whatever happened before (no lane is ever lost).
+    pub fn lane_load(&self) -> (usize, usize) {
+        self.lanes.load()
     }
 
     /// The engine's settings.

@@ -162,7 +162,7 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
 /// Runs one fixture through the real engine and compares.
 pub fn check(engine: &Engine, plugins: &[Arc<Plugin>], fixture: &Fixture, limits: &Limits) -> Vec<Mismatch> {
     let config = Arc::new(fixture.config.clone());
-    let actual = match pipeline::decide(engine, plugins, &fixture.request(), config, limits) {
+    let actual = match pipeline::decide(engine, None, plugins, &fixture.request(), config, limits) {
         Ok(decision) => serde_json::to_value(&decision).unwrap_or(Value::Null),
         Err(e) => serde_json::to_value(e.to_body()).unwrap_or(Value::Null),
     };

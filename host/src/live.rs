@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
-use crate::engine::{Compiled, Engine, Plugin};
+use crate::engine::{Compiled, Engine, Lane, Plugin};
 use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
 use crate::policy::{self, Ledger, Outcome, Policy};
@@ -729,7 +729,9 @@ impl Live {
         for slot in &slots {
             if let Some(active) = &slot.active {
                 match self.compiled(&active.sha256).await {
-                    Ok(compiled) => plugins.push(Arc::new(Plugin::new(compiled, &active.name, &active.version))),
+                    Ok(compiled) => plugins.push(Arc::new(
+                        Plugin::new(compiled, &active.name, &active.version).owned_by(tenant_id),
+                    )),
                     Err(e) => {
                         tracing::error!(
                             tenant = tenant_id,
@@ -798,6 +800,22 @@ impl Live {
         self.metrics.set_versions(cache.len());
     }
 
+    /// Brings the load gauges up to date: lanes held and waited for, and
+    /// decisions admitted but not finished (all tenants). Returns the last.
+    pub fn refresh_load(&self) -> usize {
+        let in_flight = read(&self.tenants)
+            .values()
+            .map(|state| {
+                let snapshot = read(&state.current);
+                (snapshot.tenant.limits.max_concurrent_decisions as usize)
+                    .saturating_sub(snapshot.permits.available_permits())
+            })
+            .sum();
+        let (lanes, waiting) = self.engine.lane_load();
+        self.metrics.set_load(lanes, waiting, in_flight);
+        in_flight
+    }
+
     /// The number of compiled versions held in memory.
     pub fn compiled_in_memory(&self) -> usize {
         self.prune_compiled();
@@ -830,11 +848,24 @@ impl Live {
         }
     }
 
-    /// Decides for one request on an admitted snapshot: the plugins
-    /// propose, the tenant's policy decides against the contact ledger
-    /// (recording the selected touches if the request commits), and the
-    /// decision is logged. Blocking: run it on the blocking pool.
+    /// A lane for one of `snapshot`'s decisions, waited for without
+    /// blocking a thread (see [`crate::engine::lanes`]).
+    pub async fn lane(&self, snapshot: &Snapshot) -> Lane {
+        self.engine.lane_async(&snapshot.tenant.id).await
+    }
+
+    /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+        let lane = self.engine.lane(&snapshot.tenant.id);
+        self.decide_on(&lane, snapshot, request)
+    }
+
+    /// Decides for one request on an admitted snapshot, on a lane held for
+    /// the whole decision: the plugins propose, the tenant's policy decides
+    /// against the contact ledger (recording the selected touches if the
+    /// request commits), and the decision is logged. Blocking: run it on
+    /// the blocking pool.
+    pub fn decide_on(&self, lane: &Lane, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
@@ -860,6 +891,7 @@ impl Live {
         let started = Instant::now();
         let result = pipeline::decide(
             &self.engine,
+            Some(lane),
             &snapshot.plugins,
             &request,
             snapshot.config.clone(),

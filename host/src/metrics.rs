@@ -1,5 +1,6 @@
 //! Prometheus metrics: decisions by tenant and outcome, latency, fuel,
-//! traps, timeouts and the plugin versions held in memory.
+//! traps, timeouts, the plugin versions held in memory, and the load:
+//! lanes held and waited for, decisions in flight.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -38,6 +39,9 @@ pub struct Metrics {
     selected: Family<TenantLabel, Counter>,
     suppressed: Family<RuleLabel, Counter>,
     versions: Gauge<i64, std::sync::atomic::AtomicI64>,
+    lanes_in_use: Gauge<i64, std::sync::atomic::AtomicI64>,
+    lanes_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
+    in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -62,6 +66,9 @@ impl Metrics {
         let selected = Family::<TenantLabel, Counter>::default();
         let suppressed = Family::<RuleLabel, Counter>::default();
         let versions = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let lanes_in_use = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let lanes_waiting = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let in_flight = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         registry.register("decisions", "Decisions by tenant and outcome", decisions.clone());
         registry.register("decision_duration_seconds", "Decision latency", latency.clone());
         registry.register("decision_fuel", "Fuel burnt by decisions", fuel.clone());
@@ -83,6 +90,13 @@ impl Metrics {
             "Compiled plugin versions held in memory",
             versions.clone(),
         );
+        registry.register("lanes_in_use", "Lanes held by decisions", lanes_in_use.clone());
+        registry.register("lanes_waiting", "Decisions waiting for a lane", lanes_waiting.clone());
+        registry.register(
+            "decisions_in_flight",
+            "Decisions admitted and not finished, all tenants",
+            in_flight.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -94,6 +108,9 @@ impl Metrics {
             selected,
             suppressed,
             versions,
+            lanes_in_use,
+            lanes_waiting,
+            in_flight,
         }
     }
 
@@ -154,6 +171,18 @@ impl Metrics {
     /// Sets the number of compiled versions in memory.
     pub fn set_versions(&self, n: usize) {
         self.versions.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the lanes held, the decisions waiting for one and the decisions
+    /// in flight.
+    pub fn set_load(&self, lanes_in_use: usize, lanes_waiting: usize, in_flight: usize) {
+        for (gauge, n) in [
+            (&self.lanes_in_use, lanes_in_use),
+            (&self.lanes_waiting, lanes_waiting),
+            (&self.in_flight, in_flight),
+        ] {
+            gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// The metrics in Prometheus text format.

@@ -15,14 +15,16 @@ use std::time::Instant;
 use crate::Error;
 use crate::decision::{Decision, PluginRef, Usage};
 use crate::engine::contract::latest::types as wire;
-use crate::engine::{Engine, Limits, Plugin};
+use crate::engine::{Engine, Lane, Limits, Plugin};
 use crate::input::{self, InputLimits, Interner};
 use crate::model::{Request, TenantConfig};
 
 /// Makes one decision: builds the input, runs every plugin's stages, checks
-/// their answers and assembles the explained result.
+/// their answers and assembles the explained result. The plugins run on
+/// `lane`, or on one the run takes for itself (see [`Engine::start`]).
 pub fn decide(
     engine: &Engine,
+    lane: Option<&Lane>,
     plugins: &[Arc<Plugin>],
     request: &Request,
     config: Arc<TenantConfig>,
@@ -30,7 +32,7 @@ pub fn decide(
 ) -> Result<Decision, Error> {
     let started = Instant::now();
     let (ctx, input) = input::build(request, &InputLimits::default())?;
-    let mut run = engine.start(plugins, limits, config, &ctx, &input)?;
+    let mut run = engine.start(lane, plugins, limits, config, &ctx, &input)?;
     let output = engine.config().output;
 
     let mut tags = Vec::new();

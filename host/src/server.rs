@@ -42,8 +42,12 @@ pub struct ServerConfig {
     /// Plugin instance slots in the engine's pool (bounds concurrent plugin
     /// instances across all tenants).
     pub pool_instances: u32,
-    /// Epoch tick: deadlines are enforced to within one tick.
+    /// Epoch tick: deadlines are enforced to within one tick, and tenants
+    /// waiting for a lane get one within about a tick.
     pub epoch_tick_ms: u64,
+    /// Decisions whose plugins run at once, shared fairly between tenants;
+    /// 0 means one per core.
+    pub lanes: u32,
     /// `text` or `json` log lines (on stderr).
     pub log_format: String,
     /// Days a logged decision is kept.
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             batch_line_bytes: 1 << 20,
             pool_instances: 1_000,
             epoch_tick_ms: 1,
+            lanes: 0,
             log_format: "text".into(),
             decision_log_days: 30,
             decision_log_max_per_tenant: 1_000_000,
@@ -196,6 +201,10 @@ impl Server {
             max_memory_bytes: config.max_limits.memory_bytes,
             pool_instances: config.pool_instances,
             max_plugin_bytes: usize::try_from(config.max_limits.max_plugin_bytes).unwrap_or(usize::MAX),
+            lanes: match config.lanes {
+                0 => EngineConfig::default().lanes,
+                n => n as usize,
+            },
             ..EngineConfig::default()
         })
         .map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@ mod hostile;
 mod loading;
 mod pipeline;
 mod policy;
+mod reliability;
 mod sandbox;
 mod security;
 mod serve;
@@ -77,7 +78,7 @@ pub fn decide(
     config: Arc<TenantConfig>,
     limits: &Limits,
 ) -> Result<Decision, Error> {
-    pipe::decide(engine(), plugins, request, config, limits)
+    pipe::decide(engine(), None, plugins, request, config, limits)
 }
 
 /// The coffee brand's config used across tests.

@@ -267,6 +267,7 @@ fn a_full_instance_pool_is_host_busy_not_a_crash() {
     let req = request(NOW, COFFEE_PROFILE, COFFEE_OFFERS);
     let err = rulehost::pipeline::decide(
         &small,
+        None,
         &[coffee.clone(), coffee.clone()],
         &req,
         config(COFFEE_CONFIG),
@@ -275,5 +276,6 @@ fn a_full_instance_pool_is_host_busy_not_a_crash() {
     .unwrap_err();
     assert_eq!(err.code(), "host_busy", "{err}");
     // With the slot free again, a one-plugin decision works.
-    rulehost::pipeline::decide(&small, &[coffee], &req, config(COFFEE_CONFIG), &Limits::default()).expect("decision");
+    rulehost::pipeline::decide(&small, None, &[coffee], &req, config(COFFEE_CONFIG), &Limits::default())
+        .expect("decision");
 }

@@ -197,6 +197,58 @@ impl TestServer {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// A tenant running the plugin that loops forever, allowed
+    /// `concurrency` decisions at once with a deadline of `deadline_ms`
+    /// (and fuel enough to reach it); returns its key.
+    pub fn looping_tenant(&self, id: &str, concurrency: u32, deadline_ms: u64) -> String {
+        self.plugin_tenant(
+            id,
+            LOOP_FOREVER,
+            json!({
+                "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": deadline_ms,
+                "fuel": 10_000_000_000u64, "max_concurrent_decisions": concurrency
+            }),
+        )
+    }
+
+    /// A tenant with `limits` running the plugin built at `artifact` in
+    /// slot `main`; returns its key.
+    pub fn plugin_tenant(&self, id: &str, artifact: &str, limits: Value) -> String {
+        let key = self.tenant(id, Some(limits));
+        let wasm = std::fs::read(artifact).expect("artifact");
+        let (status, uploaded) = self.upload(id, &key, &wasm, "1");
+        assert_eq!(status, 201, "{uploaded}");
+        let (status, body) = self.call(
+            "PUT",
+            &format!("/v1/tenants/{id}/pipeline"),
+            &key,
+            Some(json!({"slots": ["main"]})),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = self.call(
+            "POST",
+            &format!("/v1/tenants/{id}/pipeline/main/activate"),
+            &key,
+            Some(json!({"name": uploaded["name"], "version": "1"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        key
+    }
+
+    /// The value of an unlabelled metric.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = agent()
+            .get(&self.url("/metrics"))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+
     pub fn decide(&self, tenant: &str, key: &str) -> (u16, Value) {
         let profile: Value = serde_json::from_str(COFFEE_PROFILE).expect("json");
         self.call(
@@ -623,37 +675,7 @@ fn decisions_never_fail_while_versions_are_activated_over_and_over() {
 fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Arc::new(TestServer::start(dir.path()));
-    let key = server.tenant(
-        "slow",
-        Some(json!({
-            "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 3000, "fuel": 10_000_000_000u64,
-            "max_concurrent_decisions": 1
-        })),
-    );
-    let wasm = std::fs::read(LOOP_FOREVER).expect("artifact");
-    assert_eq!(server.upload("slow", &key, &wasm, "1").0, 201);
-    assert_eq!(
-        server
-            .call(
-                "PUT",
-                "/v1/tenants/slow/pipeline",
-                &key,
-                Some(json!({"slots": ["main"]}))
-            )
-            .0,
-        200
-    );
-    assert_eq!(
-        server
-            .call(
-                "POST",
-                "/v1/tenants/slow/pipeline/main/activate",
-                &key,
-                Some(json!({"name": "hostile-loop-forever", "version": "1"}))
-            )
-            .0,
-        200
-    );
+    let key = server.looping_tenant("slow", 1, 3000);
     let first = {
         let (server, key) = (server.clone(), key.clone());
         std::thread::spawn(move || server.decide("slow", &key))

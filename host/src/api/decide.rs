@@ -37,13 +37,22 @@ pub(super) async fn decide(
     ApiJson(request): ApiJson<DecideRequest>,
 ) -> Result<Json<Decision>, ApiError> {
     let (snapshot, permit) = state.live.admit(&tenant)?;
+    // Wait for a lane here, not on a thread: the decision's thread starts
+    // only when it can run.
+    let lane = state.live.lane(&snapshot).await;
     let live = state.live.clone();
-    let decision = tokio::task::spawn_blocking(move || {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        live.decide_blocking(&snapshot, request)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+        let _ = answer.send(live.decide_on(&lane, &snapshot, request));
+        // The lane goes last: a plugin thread runs in the idle scheduling
+        // class, so once the next decision has the lane this thread may
+        // wait for a core; the answer must not wait with it.
+        drop(lane);
+    });
+    let decision = answered
+        .await
+        .map_err(|_| ApiError::internal("the decision ended without an answer"))??;
     Ok(Json(decision))
 }
 

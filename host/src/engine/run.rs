@@ -2,11 +2,13 @@
 //! the translation of every way a call can fail into a typed [`Error`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use wasmtime::component::ResourceAny;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::contract::latest::{Bindings, types};
+use super::lanes::{self, Lane, Turn};
 use super::limits::Limits;
 use super::state::{LogFlood, LogLevel, LogLine, StoreState};
 use super::{Engine, Plugin, PluginPre};
@@ -37,11 +39,21 @@ pub struct RunReport {
     pub logs: Vec<LogLine>,
 }
 
+/// Where the deadline is CPU time, wall-clock ticks on a lane may run to
+/// this many deadlines: a thread starved of CPU by the rest of the machine
+/// still ends.
+const WALL_BACKSTOP: u64 = 5;
+
 impl Engine {
     /// Instantiates every plugin of a pipeline in a fresh store and opens a
     /// session on each with the decision's context and input.
+    ///
+    /// The plugins run on `lane` if the caller holds one for the whole
+    /// decision (see [`Engine::lane`]); otherwise the run takes a lane for
+    /// the pipeline's owner and keeps it until it ends.
     pub fn start<'p>(
         &self,
+        lane: Option<&Lane>,
         plugins: &'p [Arc<Plugin>],
         limits: &Limits,
         config: Arc<TenantConfig>,
@@ -49,17 +61,66 @@ impl Engine {
         input: &types::Input,
     ) -> Result<Run<'p>, Error> {
         let memory = limits.memory_bytes.min(self.config.max_memory_bytes);
-        let state = StoreState::new(memory, config, self.config.output, ctx.seed, ctx.now);
+        let mut state = StoreState::new(memory, config, self.config.output, ctx.seed, ctx.now);
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        // One extra tick: the current tick is already partly over, and the
+        // deadline must never cut a plugin short.
+        let ticks = u64::try_from(limits.deadline().as_nanos().div_ceil(tick) + 1).unwrap_or(u64::MAX);
+        let turn = match lane {
+            Some(lane) => lane.turn(),
+            None => {
+                let owner = plugins.first().map_or_else(|| Arc::from(""), |p| p.owner.clone());
+                let lane = self.lanes.acquire(owner);
+                let turn = lane.turn();
+                state.own_lane = Some(lane);
+                turn
+            }
+        };
+        turn.run_here();
+        state.turn = Some(turn);
+        state.charged_to = self.ticks.load(Ordering::Relaxed);
+        state.ticks = Some(self.ticks.clone());
+        // The deadline is CPU time where the thread's CPU clock is known,
+        // with a wall-clock backstop; elsewhere it is wall-clock time.
+        state.cpu_budget = limits.deadline();
+        state.cpu_started = lanes::thread_cpu_time();
+        state.ticks_left = match state.cpu_started {
+            Some(_) => ticks.saturating_mul(WALL_BACKSTOP),
+            None => ticks,
+        };
         let mut store = Store::new(&self.inner, state);
         store.limiter(|s| &mut s.limiter);
         store
             .set_fuel(limits.fuel)
             .map_err(|e| Error::Internal(format!("setting fuel: {e}")))?;
-        let tick = self.config.epoch_tick.as_nanos().max(1);
-        // One extra tick: the current tick is already partly over, and the
-        // deadline must never cut a plugin short.
-        let ticks = limits.deadline().as_nanos().div_ceil(tick) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // Every tick: stop at the deadline; share the lane if a tenant with
+        // fewer lanes waits (the wait is not charged), else yield the core
+        // to any other server thread that wants it.
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if let (Some(started), Some(now)) = (state.cpu_started, lanes::thread_cpu_time())
+                && now.saturating_sub(started) > state.cpu_budget
+            {
+                return Err(Trap::Interrupt.into());
+            }
+            let now = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
+            let ran = now.saturating_sub(state.charged_to);
+            state.ticks_left = state.ticks_left.saturating_sub(ran);
+            if state.ticks_left == 0 {
+                return Err(Trap::Interrupt.into());
+            }
+            if state.turn.as_ref().is_some_and(Turn::share) {
+                // The wait is not charged.
+                state.charged_to = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
+            } else {
+                state.charged_to = now;
+                // Let any thread of the server that is waiting for this core
+                // have it now, rather than at the kernel's next tick.
+                std::thread::yield_now();
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
         store.set_hostcall_fuel(self.config.output.call_bytes);
 
         let mut run = Run {

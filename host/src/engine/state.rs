@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::contract::latest::host;
+use super::lanes::{Lane, Turn};
 use super::limits::{MemoryLimiter, OutputLimits};
 use super::wasi::WasiState;
 use crate::model::TenantConfig;
@@ -61,6 +62,20 @@ pub(crate) struct StoreState {
     pub(crate) wasi_users: Vec<Arc<str>>,
     pub(crate) seed: u64,
     pub(crate) now_ms: i64,
+    /// Shares the lane the decision runs on.
+    pub(crate) turn: Option<Turn>,
+    /// The lane, if the store took it itself; given up when the store is
+    /// dropped.
+    pub(crate) own_lane: Option<Lane>,
+    /// Epoch ticks the plugins may still run before the deadline.
+    pub(crate) ticks_left: u64,
+    /// The engine's tick counter, and its value when last charged.
+    pub(crate) ticks: Option<Arc<std::sync::atomic::AtomicU64>>,
+    pub(crate) charged_to: u64,
+    /// The thread's CPU time when the plugins started, and how much more
+    /// they may use (the deadline).
+    pub(crate) cpu_started: Option<std::time::Duration>,
+    pub(crate) cpu_budget: std::time::Duration,
 }
 
 impl StoreState {
@@ -82,6 +97,13 @@ impl StoreState {
             wasi_users: Vec::new(),
             seed,
             now_ms,
+            turn: None,
+            own_lane: None,
+            ticks_left: u64::MAX,
+            ticks: None,
+            charged_to: 0,
+            cpu_started: None,
+            cpu_budget: std::time::Duration::ZERO,
         }
     }
 

@@ -1,0 +1,536 @@
+//! Fair sharing of the machine's cores between tenants.
+//!
+//! Plugin code runs only while its decision holds one of a fixed number of
+//! *lanes* (by default one per core). A decision that finds every lane
+//! taken waits in line; a freed lane goes to the waiting decision whose
+//! tenant holds the fewest lanes (first come, first served among equals).
+//! At every epoch tick a running decision checks the line, and if a tenant
+//! holding fewer lanes than its own is waiting, it hands its lane over and
+//! waits for one again; a decision that joins the line behind such a
+//! tenant's lanes advances the epoch itself, so the check happens at once. So a tenant whose plugins loop until their deadline
+//! can hold the cores only while nobody else wants them: another tenant's
+//! decision waits for a lane only as long as it takes a running plugin to
+//! reach its next epoch check, and while lanes are
+//! scarce the tenants with work share them in one-tick turns. A decision
+//! never hands its lane to another of its own tenant's: a tenant's own
+//! decisions wait for each other to finish. One that shares its lane goes
+//! to the back of the line.
+//!
+//! Waiting for a lane is not charged to a decision's deadline, which
+//! counts the ticks its plugins actually run.
+//!
+//! Lanes order plugin code among itself; the operating system still shares
+//! the cores between it and everything else the server does (accepting
+//! connections, parsing requests, writing answers). So the server waits for
+//! a lane before it hands a decision to a thread, and the decision holds it
+//! throughout, host work included: no more threads run decisions than there
+//! are lanes. Each lane is a core: the thread on lane *i* is pinned to the
+//! *i*-th core the process may use, so two lane holders never time-share a
+//! core while another sits idle. And threads that run plugins are in the
+//! idle scheduling class (Linux `SCHED_IDLE`), so a tenant's looping
+//! plugins never delay another tenant's request on its way to a lane: the
+//! server's other threads take a core from them the moment they wake.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
+
+/// The lanes of one engine.
+pub(crate) struct Lanes {
+    state: Mutex<State>,
+    /// Makes every running plugin check the line now rather than at its
+    /// next tick (advances the engine's epoch).
+    nudge: Box<dyn Fn() + Send + Sync>,
+    /// The core of each lane.
+    cores: Vec<usize>,
+    /// Every core the process may use.
+    allowed: Vec<usize>,
+}
+
+struct State {
+    /// Free lanes, by index.
+    free: Vec<usize>,
+    /// Lanes held, by tenant (tenants holding none are absent).
+    held: HashMap<Arc<str>, usize>,
+    /// Decisions waiting for a lane, oldest first.
+    waiting: VecDeque<Waiter>,
+}
+
+struct Waiter {
+    tenant: Arc<str>,
+    grant: Arc<Grant>,
+}
+
+/// Set to the lane's index + 1, and its waiter woken, when a waiter is
+/// given a lane (always with the state locked).
+struct Grant {
+    given: AtomicUsize,
+    wake: Wake,
+}
+
+enum Wake {
+    Thread(Thread),
+    Task(tokio::sync::Notify),
+}
+
+impl Grant {
+    fn new(wake: Wake) -> Arc<Self> {
+        Arc::new(Self {
+            given: AtomicUsize::new(0),
+            wake,
+        })
+    }
+
+    fn lane(&self) -> Option<usize> {
+        self.given.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// Blocks the thread until a lane is given; returns its index.
+    fn wait(&self) -> usize {
+        loop {
+            if let Some(lane) = self.lane() {
+                return lane;
+            }
+            std::thread::park();
+        }
+    }
+
+    fn give(&self, lane: usize) {
+        self.given.store(lane + 1, Ordering::Release);
+        match &self.wake {
+            Wake::Thread(thread) => thread.unpark(),
+            Wake::Task(notify) => notify.notify_one(),
+        }
+    }
+}
+
+/// One held lane; dropping it passes the lane on.
+pub struct Lane {
+    turn: Turn,
+}
+
+/// What sharing a lane needs: whose it is, which it is (that changes when
+/// it is shared) and where it goes back. A store running on a lane its
+/// caller holds gets a `Turn`, not the lane.
+#[derive(Clone)]
+pub(crate) struct Turn {
+    lanes: Arc<Lanes>,
+    tenant: Arc<str>,
+    index: Arc<AtomicUsize>,
+}
+
+/// An async waiter in line; if it is dropped before it gets its lane (the
+/// client went away), it leaves the line, or passes on a lane it was just
+/// given, so no lane is ever lost.
+struct InLine<'a> {
+    lanes: &'a Lanes,
+    grant: Arc<Grant>,
+    tenant: Arc<str>,
+    done: bool,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = self.lanes.lock();
+        if let Some(i) = state.waiting.iter().position(|w| Arc::ptr_eq(&w.grant, &self.grant)) {
+            state.waiting.remove(i);
+        } else if let Some(lane) = self.grant.lane() {
+            state.pass_on(&self.tenant, lane);
+        }
+    }
+}
+
+impl State {
+    fn held(&self, tenant: &str) -> usize {
+        self.held.get(tenant).copied().unwrap_or(0)
+    }
+
+    fn take(&mut self, tenant: &Arc<str>) {
+        *self.held.entry(tenant.clone()).or_default() += 1;
+    }
+
+    fn put_back(&mut self, tenant: &str) {
+        if let Some(held) = self.held.get_mut(tenant) {
+            *held -= 1;
+            if *held == 0 {
+                self.held.remove(tenant);
+            }
+        }
+    }
+
+    /// The position of the waiter whose tenant holds the fewest lanes, the
+    /// oldest among equals, and how many its tenant holds.
+    fn next(&self) -> Option<(usize, usize)> {
+        self.waiting
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (self.held(&w.tenant), i))
+            .min()
+            .map(|(held, i)| (i, held))
+    }
+
+    /// Gives back `tenant`'s lane `lane`: to the next in line, if any.
+    fn pass_on(&mut self, tenant: &str, lane: usize) {
+        self.put_back(tenant);
+        match self.next() {
+            Some((i, _)) => self.hand_to(i, lane),
+            None => self.free.push(lane),
+        }
+    }
+
+    /// Takes a free lane for `tenant` if there is one and nobody waits.
+    fn try_take(&mut self, tenant: &Arc<str>) -> Option<usize> {
+        if !self.waiting.is_empty() {
+            return None;
+        }
+        let lane = self.free.pop()?;
+        self.take(tenant);
+        Some(lane)
+    }
+
+    /// Gives lane `lane` to the waiter at `i`.
+    fn hand_to(&mut self, i: usize, lane: usize) {
+        if let Some(waiter) = self.waiting.remove(i) {
+            self.take(&waiter.tenant);
+            waiter.grant.give(lane);
+        }
+    }
+
+    /// Whether a lane holder would hand its lane to `tenant` now: another
+    /// tenant holds more lanes than it does.
+    fn would_share_with(&self, tenant: &str) -> bool {
+        let mine = self.held(tenant);
+        self.held.values().any(|&theirs| theirs > mine)
+    }
+
+    /// Queues `tenant` with a grant that wakes this thread.
+    fn queue_this_thread(&mut self, tenant: &Arc<str>) -> Arc<Grant> {
+        let grant = Grant::new(Wake::Thread(std::thread::current()));
+        self.waiting.push_back(Waiter {
+            tenant: tenant.clone(),
+            grant: grant.clone(),
+        });
+        grant
+    }
+}
+
+impl Lanes {
+    /// `count` lanes over the cores this process may use; `nudge` makes
+    /// running plugins check the line at once.
+    pub(crate) fn new(count: usize, nudge: Box<dyn Fn() + Send + Sync>) -> Arc<Self> {
+        let count = count.max(1);
+        let allowed = allowed_cores();
+        let cores = (0..count)
+            .map(|i| allowed.get(i % allowed.len().max(1)).copied().unwrap_or(i))
+            .collect();
+        Arc::new(Self {
+            state: Mutex::new(State {
+                free: (0..count).rev().collect(),
+                held: HashMap::new(),
+                waiting: VecDeque::new(),
+            }),
+            cores,
+            allowed,
+            nudge,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lane(self: &Arc<Self>, tenant: Arc<str>, index: usize) -> Lane {
+        Lane {
+            turn: Turn {
+                lanes: self.clone(),
+                tenant,
+                index: Arc::new(AtomicUsize::new(index)),
+            },
+        }
+    }
+
+    /// Takes a lane for `tenant`, blocking the thread in line if none is
+    /// free.
+    pub(crate) fn acquire(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
+        let mut state = self.lock();
+        let index = match state.try_take(&tenant) {
+            Some(index) => index,
+            None => {
+                let grant = state.queue_this_thread(&tenant);
+                let nudge = state.would_share_with(&tenant);
+                drop(state);
+                if nudge {
+                    (self.nudge)();
+                }
+                grant.wait()
+            }
+        };
+        self.lane(tenant, index)
+    }
+
+    /// Takes a lane for `tenant`, waiting in line (without blocking a
+    /// thread) if none is free. Safe to cancel.
+    pub(crate) async fn acquire_async(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
+        let grant = {
+            let mut state = self.lock();
+            if let Some(index) = state.try_take(&tenant) {
+                return self.lane(tenant, index);
+            }
+            let grant = Grant::new(Wake::Task(tokio::sync::Notify::new()));
+            state.waiting.push_back(Waiter {
+                tenant: tenant.clone(),
+                grant: grant.clone(),
+            });
+            if state.would_share_with(&tenant) {
+                (self.nudge)();
+            }
+            grant
+        };
+        let mut in_line = InLine {
+            lanes: self,
+            grant,
+            tenant,
+            done: false,
+        };
+        let index = loop {
+            if let Some(index) = in_line.grant.lane() {
+                break index;
+            }
+            if let Wake::Task(notify) = &in_line.grant.wake {
+                notify.notified().await;
+            }
+        };
+        in_line.done = true;
+        self.lane(in_line.tenant.clone(), index)
+    }
+
+    /// Lanes held right now, and decisions waiting for one.
+    pub(crate) fn load(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.held.values().sum(), state.waiting.len())
+    }
+}
+
+impl Lane {
+    /// What a store running on this lane needs to share it.
+    pub(crate) fn turn(&self) -> Turn {
+        self.turn.clone()
+    }
+}
+
+impl Turn {
+    /// Makes the calling thread run on the lane's core (see [`run_here`]).
+    pub(crate) fn run_here(&self) {
+        run_here(self.lanes.cores[self.index.load(Ordering::Relaxed)]);
+    }
+
+    /// Hands the lane to a waiting decision of a tenant that holds fewer
+    /// lanes than this one's, if there is one, and blocks the thread until
+    /// a lane comes back (then runs on that lane's core). Returns whether
+    /// it waited.
+    pub(crate) fn share(&self) -> bool {
+        let mut state = self.lanes.lock();
+        let Some((i, their_held)) = state.next() else {
+            return false;
+        };
+        if their_held >= state.held(&self.tenant) {
+            return false;
+        }
+        state.put_back(&self.tenant);
+        state.hand_to(i, self.index.load(Ordering::Relaxed));
+        let grant = state.queue_this_thread(&self.tenant);
+        drop(state);
+        self.index.store(grant.wait(), Ordering::Relaxed);
+        self.run_here();
+        true
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let index = self.turn.index.load(Ordering::Relaxed);
+        self.turn.lanes.lock().pass_on(&self.turn.tenant, index);
+        leave_core(&self.turn.lanes.allowed);
+    }
+}
+
+/// The calling thread's CPU time, where the platform reports it.
+pub(crate) fn thread_cpu_time() -> Option<std::time::Duration> {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "a plain system call filling a local struct")]
+    // SAFETY: the timespec is owned by this frame and outlives the call.
+    unsafe {
+        let mut now: libc::timespec = std::mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) == 0 {
+            return Some(std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32));
+        }
+    }
+    None
+}
+
+/// The cores this process may run on.
+fn allowed_cores() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "a plain system call filling a local set")]
+    // SAFETY: the set is a plain bit array owned by this frame and its size
+    // is passed along; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            return (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect();
+        }
+    }
+    let n = std::thread::available_parallelism().map_or(1, usize::from);
+    (0..n).collect()
+}
+
+/// Makes the calling thread a plugin thread on `core` (Linux; elsewhere a
+/// no-op). It is pinned to that core, so lane holders never time-share a
+/// core while another is idle; and, the first time, it moves to the idle
+/// scheduling class (`SCHED_IDLE`): it runs whenever its core has nothing
+/// else to do, and any other thread of the server that wakes up takes the
+/// core from it at once. A thread cannot leave that class again without
+/// privileges, so threads that have run plugins stay there.
+fn run_here(core: usize) {
+    let first = !PLUGIN_THREAD.replace(true);
+    if PINNED.get() == Some(core) {
+        return;
+    }
+    PINNED.set(Some(core));
+    set_cores(&[core]);
+    #[cfg(target_os = "linux")]
+    if first {
+        #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
+        // SAFETY: the parameter is owned by this frame and outlives the
+        // call; pid 0 is the calling thread. A failure leaves the thread in
+        // its class, which is only slower.
+        unsafe {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = first;
+}
+
+/// Unpins a plugin thread that gave up its lane, so when it next wakes the
+/// system puts it on a free core, not behind another lane's holder.
+fn leave_core(allowed: &[usize]) {
+    if PINNED.replace(None).is_some() {
+        set_cores(allowed);
+    }
+}
+
+thread_local! {
+    /// Whether this thread has run plugins (and so is in the idle class).
+    static PLUGIN_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The core this thread is pinned to, if any.
+    static PINNED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Restricts the calling thread to `cores` (Linux; elsewhere a no-op).
+fn set_cores(cores: &[usize]) {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
+    // SAFETY: the set is owned by this frame and outlives the call; pid 0 is
+    // the calling thread. A failure leaves the thread where it was, which is
+    // only slower.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &core in cores {
+            libc::CPU_SET(core, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cores;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tenant(name: &str) -> Arc<str> {
+        Arc::from(name)
+    }
+
+    #[test]
+    fn a_freed_lane_goes_to_the_tenant_holding_fewest_then_first_come() {
+        let lanes = Lanes::new(2, Box::new(|| {}));
+        let a1 = lanes.acquire(tenant("a"));
+        let a2 = lanes.acquire(tenant("a"));
+        let (order_tx, order) = mpsc::channel();
+        let mut waiters = Vec::new();
+        // Two more of a's, then one of b's, queue up in that order.
+        for name in ["a", "a", "b"] {
+            let (shared, order_tx) = (lanes.clone(), order_tx.clone());
+            waiters.push(std::thread::spawn(move || {
+                let lane = shared.acquire(tenant(name));
+                order_tx.send(name).expect("send");
+                std::thread::sleep(Duration::from_millis(20));
+                drop(lane);
+            }));
+            while lanes.lock().waiting.len() < waiters.len() {
+                std::thread::yield_now();
+            }
+        }
+        assert_eq!(lanes.load().0, 2);
+        drop(a1);
+        // b holds no lane, so it goes before the a's that came first.
+        assert_eq!(order.recv().expect("one runs"), "b");
+        drop(a2);
+        assert_eq!(order.recv().expect("next"), "a");
+        assert_eq!(order.recv().expect("last"), "a");
+        for w in waiters {
+            w.join().expect("waiter");
+        }
+        assert_eq!(lanes.load().0, 0);
+        assert_eq!(lanes.lock().free.len(), 2);
+    }
+
+    #[test]
+    fn a_tenant_holding_more_lanes_shares_with_one_holding_fewer_but_not_with_itself() {
+        let lanes = Lanes::new(1, Box::new(|| {}));
+        let a = lanes.acquire(tenant("a"));
+        assert!(!a.turn().share(), "nobody waits: keep the lane");
+        let queued_a = {
+            let lanes = lanes.clone();
+            std::thread::spawn(move || drop(lanes.acquire(tenant("a"))))
+        };
+        while lanes.lock().waiting.is_empty() {
+            std::thread::yield_now();
+        }
+        assert!(!a.turn().share(), "only the same tenant waits: keep the lane");
+        let (b_ran_tx, b_ran) = mpsc::channel();
+        let b = {
+            let lanes = lanes.clone();
+            std::thread::spawn(move || {
+                let lane = lanes.acquire(tenant("b"));
+                b_ran_tx.send(()).expect("send");
+                drop(lane);
+            })
+        };
+        while lanes.lock().waiting.len() < 2 {
+            std::thread::yield_now();
+        }
+        // a holds the only lane and b holds none: a hands it over and goes
+        // to the back of the line, behind the other a.
+        assert!(a.turn().share());
+        b_ran.recv().expect("b ran while a waited");
+        b.join().expect("b");
+        queued_a.join().expect("the queued a ran before a got its lane back");
+        assert!(lanes.lock().waiting.is_empty());
+        assert_eq!(lanes.load().0, 1);
+        drop(a);
+        assert_eq!(lanes.load().0, 0);
+    }
+}

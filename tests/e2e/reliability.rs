@@ -1,0 +1,237 @@
+//! What one tenant's misbehaving plugins can do to the others: nothing but
+//! use the cores nobody else wants.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rulehost_test_artifacts::MEMORY_BOMB;
+use serde_json::json;
+
+use crate::serve::{ChildServer, TestServer};
+use crate::{COFFEE_PROFILE, NOW, heavy};
+
+/// The 99th percentile of `n` sequential decisions of `tenant`, each of
+/// which must succeed.
+fn decide_p99(server: &TestServer, tenant: &str, key: &str, n: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let (status, body) = server.decide(tenant, key);
+            assert_eq!(status, 200, "{body}");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[(n * 99).div_ceil(100) - 1]
+}
+
+#[test]
+fn a_tenant_saturated_with_looping_plugins_does_not_slow_another_beyond_twice_its_quiet_p99() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Arc::new(TestServer::start(dir.path()));
+    let quiet_key = server.coffee_tenant("quiet");
+    // Four decisions at once, each looping for 200 ms: on a two-core
+    // machine that is twice as many as there are cores.
+    let noisy_key = server.looping_tenant("noisy", 4, 200);
+
+    decide_p99(&server, "quiet", &quiet_key, 50);
+    let baseline = decide_p99(&server, "quiet", &quiet_key, 400);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (timeouts, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Six clients against a limit of four: the tenant is always at its
+    // limit, and the two extra clients get 429s (and wait as Retry-After
+    // asks; a flood of refusals is the HTTP layer's load, not a plugin's).
+    let noisy: Vec<_> = (0..6)
+        .map(|_| {
+            let (server, key, stop) = (server.clone(), noisy_key.clone(), stop.clone());
+            let (timeouts, refused) = (timeouts.clone(), refused.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = server.decide("noisy", &key);
+                    match (status, body["error"]["code"].as_str()) {
+                        (504, Some("plugin_timeout")) => timeouts.fetch_add(1, Ordering::Relaxed),
+                        (429, Some("too_many_requests")) => {
+                            std::thread::sleep(Duration::from_secs(1));
+                            refused.fetch_add(1, Ordering::Relaxed)
+                        }
+                        other => panic!("the looping tenant got {other:?}: {body}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    // Let every looping decision get going.
+    std::thread::sleep(Duration::from_millis(300));
+    let loaded = decide_p99(&server, "quiet", &quiet_key, 400);
+    stop.store(true, Ordering::Relaxed);
+    for client in noisy {
+        client.join().expect("noisy client");
+    }
+    let (timeouts, refused) = (timeouts.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+    eprintln!(
+        "quiet tenant's decide p99: {baseline:?} alone, {loaded:?} next to the looping tenant \
+         ({timeouts} timeouts, {refused} refusals)"
+    );
+    assert!(timeouts >= 2, "the looping tenant's decisions ran to their deadline");
+    assert!(refused > 0, "the looping tenant got 429s past its limit");
+    assert!(
+        loaded <= baseline * 2,
+        "p99 {loaded:?} next to a looping tenant is more than twice the quiet {baseline:?}"
+    );
+}
+
+#[test]
+fn fifty_memory_bombs_at_once_are_each_refused_and_the_servers_memory_stays_bounded() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = ChildServer::start(dir.path());
+    let server = Arc::new(TestServer::remote(child.addr));
+    const LIMIT: u64 = 64 << 20;
+    let key = server.plugin_tenant(
+        "bombs",
+        MEMORY_BOMB,
+        json!({
+            "max_plugin_bytes": 4194304, "memory_bytes": LIMIT, "deadline_ms": 10_000,
+            "fuel": 10_000_000_000u64, "max_concurrent_decisions": 50
+        }),
+    );
+    let quiet_key = server.coffee_tenant("quiet");
+    assert_eq!(server.decide("quiet", &quiet_key).0, 200);
+    let before = child.resident_bytes();
+
+    let bombs: Vec<_> = (0..50)
+        .map(|_| {
+            let (server, key) = (server.clone(), key.clone());
+            std::thread::spawn(move || server.decide("bombs", &key))
+        })
+        .collect();
+    let mut peak = before;
+    while !bombs.iter().all(|b| b.is_finished()) {
+        peak = peak.max(child.resident_bytes());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for bomb in bombs {
+        let (status, body) = bomb.join().expect("client");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("plugin_out_of_memory")),
+            "{body}"
+        );
+    }
+    // Only the decisions holding a lane run, so at most one limit's worth
+    // of memory per lane is in use at once, not fifty.
+    let lanes = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let growth = peak.saturating_sub(before);
+    eprintln!(
+        "resident memory {} MiB before, peak {} MiB with 50 bombs on {lanes} lanes",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        growth <= (lanes + 1) * LIMIT,
+        "resident memory grew {} MiB with 50 bombs of {} MiB on {lanes} lanes",
+        growth >> 20,
+        LIMIT >> 20
+    );
+    assert_eq!(server.decide("quiet", &quiet_key).0, 200, "the server still serves");
+}
+
+/// Sends a decide request on a raw connection and hangs up after `wait`
+/// (`None`: reads the whole answer and returns its status).
+fn decide_raw(addr: std::net::SocketAddr, tenant: &str, key: &str, hang_up_after: Option<Duration>) -> Option<u16> {
+    let body = format!(r#"{{"profile":{COFFEE_PROFILE},"now":"{NOW}"}}"#);
+    let request = format!(
+        "POST /v1/tenants/{tenant}/decide HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("send");
+    if let Some(wait) = hang_up_after {
+        std::thread::sleep(wait);
+        return None;
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok())
+}
+
+#[test]
+fn ten_thousand_abandoned_and_timed_out_decisions_leave_no_lane_permit_or_slot_behind() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("server.log");
+    let child = ChildServer::start_with(&dir.path().join("data"), Some(&log), &[]);
+    let server = Arc::new(TestServer::remote(child.addr));
+    const LIMIT: u32 = 8;
+    let looping = server.looping_tenant("looping", LIMIT, 2);
+    let quiet = server.coffee_tenant("quiet");
+
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let (addr, looping, quiet, statuses) = (child.addr, looping.clone(), quiet.clone(), statuses.clone());
+            std::thread::spawn(move || {
+                for i in 0..625 {
+                    let n = c * 625 + i;
+                    let status = match n % 4 {
+                        // Cut off by the deadline, answer read.
+                        0 => decide_raw(addr, "looping", &looping, None),
+                        // Gone before the deadline.
+                        1 => decide_raw(addr, "looping", &looping, Some(Duration::from_micros(n as u64 % 1500))),
+                        // Gone at once, or mid-decision.
+                        2 => decide_raw(addr, "quiet", &quiet, Some(Duration::from_micros(n as u64 % 700))),
+                        _ => decide_raw(addr, "quiet", &quiet, None),
+                    };
+                    if let Some(status) = status {
+                        *statuses.lock().expect("lock").entry(status).or_default() += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    let statuses = statuses.lock().expect("lock").clone();
+    eprintln!("answers read: {statuses:?}");
+    assert!(
+        statuses.keys().all(|s| [200, 429, 504].contains(s)),
+        "only decisions, refusals and timeouts: {statuses:?}"
+    );
+    assert!(statuses.get(&504).is_some_and(|&n| n > 100), "{statuses:?}");
+    assert!(statuses.get(&200).is_some_and(|&n| n > 100), "{statuses:?}");
+
+    // Everything abandoned has finished and given back what it held.
+    let started = Instant::now();
+    while (
+        server.metric("rulehost_decisions_in_flight"),
+        server.metric("rulehost_lanes_in_use"),
+    ) != (0.0, 0.0)
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "decisions never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.metric("rulehost_lanes_waiting"), 0.0);
+    // The looping tenant can run its full limit at once again: no permit
+    // was lost, and the pool has the slots.
+    let full: Vec<_> = (0..LIMIT)
+        .map(|_| {
+            let (server, key) = (server.clone(), looping.clone());
+            std::thread::spawn(move || server.decide("looping", &key).0)
+        })
+        .collect();
+    for status in full {
+        assert_eq!(status.join().expect("client"), 504);
+    }
+    assert_eq!(server.decide("quiet", &quiet).0, 200);
+    drop(server);
+    child.kill();
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(!logged.contains("panicked"), "the server panicked:\n{logged}");
+}
