@@ -224,7 +224,10 @@ impl Engine {
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .consume_fuel(true)
             .epoch_interruption(true)
-            .wasm_component_model(true);
+            .wasm_component_model(true)
+            // One thread per compilation: a slow upload takes at most one
+            // core's spare time (see `Live`), never every core.
+            .parallel_compilation(false);
         let inner = wasmtime::Engine::new(&wasm).map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
 
         let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));

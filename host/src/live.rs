@@ -175,6 +175,8 @@ pub struct Live {
     metrics: Arc<Metrics>,
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
     compiled: Mutex<HashMap<String, Weak<Compiled>>>,
+    /// One compilation at a time: uploads cannot crowd out decisions.
+    compiling: Arc<Semaphore>,
     keys: RwLock<HashMap<String, KeyCheck>>,
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
@@ -210,6 +212,7 @@ impl Live {
             metrics,
             tenants: RwLock::default(),
             compiled: Mutex::default(),
+            compiling: Arc::new(Semaphore::new(1)),
             keys: RwLock::default(),
             operator_sha256,
             ready: AtomicBool::new(false),
@@ -432,15 +435,37 @@ impl Live {
         Ok((record, created))
     }
 
-    /// Compiles bytes off the async runtime, under the compile time limit.
-    /// A compilation that overruns is abandoned (it cannot be interrupted;
-    /// its thread finishes in the background and the result is dropped).
+    /// Compiles bytes off the async runtime, one compilation at a time,
+    /// under the compile time limit (which counts the wait for the turn).
+    /// A compilation that overruns is abandoned: it cannot be interrupted,
+    /// so its thread finishes in the background, still holding the turn, and
+    /// the result is dropped. Each compilation runs on one thread of its own
+    /// in the idle scheduling class (see [`crate::engine::lanes`]): it takes
+    /// at most one core, and only time nothing else of the server wants.
     async fn compile_bytes(&self, bytes: Arc<Vec<u8>>) -> Result<Arc<Compiled>> {
         let engine = self.engine.clone();
-        let task = tokio::task::spawn_blocking(move || engine.compile(&bytes));
+        let turns = self.compiling.clone();
+        let task = async move {
+            let turn = turns
+                .acquire_owned()
+                .await
+                .map_err(|e| LiveError::Internal(format!("compile turn: {e}")))?;
+            let (done, compiled) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name("rulehost-compile".into())
+                .spawn(move || {
+                    crate::engine::lanes::enter_idle_class();
+                    let _ = done.send(engine.compile(&bytes));
+                    drop(turn);
+                })
+                .map_err(|e| LiveError::Internal(format!("starting a compile thread: {e}")))?;
+            compiled
+                .await
+                .map_err(|_| LiveError::Internal("the compile thread ended without an answer".into()))
+        };
         let limit = self.settings.compile_timeout;
         let compiled = match tokio::time::timeout(limit, task).await {
-            Ok(joined) => joined.map_err(|e| LiveError::Internal(format!("compile task: {e}")))??,
+            Ok(joined) => joined??,
             Err(_) => {
                 return Err(LiveError::Engine(Error::InvalidPlugin {
                     defect: crate::error::Defect::CompileTimeout,

@@ -5,11 +5,13 @@
 //! in for the engine, the plugins or the CLI.
 
 mod cli;
+mod crash;
 mod fixtures;
 mod hostile;
 mod loading;
 mod pipeline;
 mod policy;
+mod properties;
 mod reliability;
 mod sandbox;
 mod security;

@@ -18,18 +18,18 @@ fn offers() -> Value {
 
 /// A dormant customer last active on 1:1 chat: the coffee plugin proposes
 /// the win-back coupon there.
-fn dormant(customer: &str) -> Value {
+pub(crate) fn dormant(customer: &str) -> Value {
     json!({"customer_id": customer, "events": [
         {"kind": "purchase", "at": "2026-02-01T09:00:00+08:00", "amount_minor": 2800, "channel": "wecom_1v1"},
         {"kind": "purchase", "at": "2026-02-10T09:00:00+08:00", "amount_minor": 2800, "channel": "wecom_1v1"}
     ]})
 }
 
-const WEEKLY_COUPON: &str = r#"{
+pub(crate) const WEEKLY_COUPON: &str = r#"{
     "channels": {"wecom_1v1": {"per_week": 1, "quiet_hours": {"start": "22:00", "end": "08:00", "action": "defer"}}}
 }"#;
 
-fn setup(server: &TestServer, tenant: &str, policy: &str) -> String {
+pub(crate) fn setup(server: &TestServer, tenant: &str, policy: &str) -> String {
     let key = server.coffee_tenant(tenant);
     assert_eq!(
         server
@@ -63,7 +63,7 @@ fn selected(decision: &Value) -> Vec<String> {
         .collect()
 }
 
-fn rules(decision: &Value) -> Vec<String> {
+pub(crate) fn rules(decision: &Value) -> Vec<String> {
     decision["suppressed"]
         .as_array()
         .expect("suppressed")

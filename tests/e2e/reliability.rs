@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rulehost_test_artifacts::MEMORY_BOMB;
+use rulehost_test_artifacts::{FIXED_OUTPUT, MEMORY_BOMB};
 use serde_json::json;
 
 use crate::serve::{ChildServer, TestServer};
@@ -234,4 +234,111 @@ fn ten_thousand_abandoned_and_timed_out_decisions_leave_no_lane_permit_or_slot_b
     child.kill();
     let logged = std::fs::read_to_string(&log).expect("log");
     assert!(!logged.contains("panicked"), "the server panicked:\n{logged}");
+}
+
+/// Unsigned LEB128, as the wasm binary format writes sizes.
+fn leb(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A working plugin with an unused core module of `functions` branchy
+/// functions appended to it: quick to upload and inspect, slow to compile.
+fn slow_to_compile(functions: usize) -> Vec<u8> {
+    let mut body = vec![0x01, 0x01, 0x7f]; // one i32 local
+    for _ in 0..200 {
+        // x += 1; if x { x *= 3 }
+        body.extend_from_slice(&[
+            0x20, 0x00, 0x41, 0x01, 0x6a, 0x21, 0x00, 0x20, 0x00, 0x04, 0x40, 0x20, 0x00, 0x41, 0x03, 0x6c, 0x21, 0x00,
+            0x0b,
+        ]);
+    }
+    body.push(0x0b);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend_from_slice(&[0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: [] -> []
+    let mut funcs = Vec::new();
+    leb(functions, &mut funcs);
+    funcs.extend(std::iter::repeat_n(0u8, functions));
+    module.push(0x03);
+    leb(funcs.len(), &mut module);
+    module.extend_from_slice(&funcs);
+    module.push(0x0a);
+    leb(code.len(), &mut module);
+    module.extend_from_slice(&code);
+
+    let mut component = std::fs::read(FIXED_OUTPUT).expect("artifact");
+    component.push(0x01); // a core module section
+    leb(module.len(), &mut component);
+    component.extend_from_slice(&module);
+    component
+}
+
+#[test]
+fn a_plugin_slow_to_compile_is_refused_at_the_time_limit_while_other_tenants_decide() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let child = ChildServer::start_with(dir.path(), None, &[("RULEHOST_COMPILE_TIMEOUT_MS", "300")]);
+    let server = Arc::new(TestServer::remote(child.addr));
+    let quiet_key = server.coffee_tenant("quiet");
+    let slow_key = server.tenant("slow", None);
+    let slow = slow_to_compile(1000);
+
+    decide_p99(&server, "quiet", &quiet_key, 50);
+    let baseline = decide_p99(&server, "quiet", &quiet_key, 300);
+    let uploads = {
+        let (server, key) = (server.clone(), slow_key.clone());
+        std::thread::spawn(move || {
+            // Two uploads one after the other: the second also waits for
+            // the first's compilation, which runs on after its refusal.
+            (0..2)
+                .map(|i| {
+                    let started = Instant::now();
+                    let (status, body) = server.upload("slow", &key, &slow, &format!("{i}"));
+                    (status, body, started.elapsed())
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let loaded = decide_p99(&server, "quiet", &quiet_key, 300);
+    for (status, body, took) in uploads.join().expect("uploads") {
+        assert_eq!(
+            (status, body["error"]["reason"].as_str()),
+            (422, Some("compile_timeout")),
+            "{body}"
+        );
+        assert!(took < Duration::from_secs(3), "the refusal took {took:?}");
+    }
+    eprintln!("quiet tenant's decide p99: {baseline:?} alone, {loaded:?} while another tenant's upload compiles");
+    // Decisions share the machine with the compilation (one idle-class
+    // thread), but never wait for it: not one took a tenth of the time
+    // the compilation was allowed.
+    assert!(
+        loaded < Duration::from_millis(30),
+        "p99 {loaded:?} during a compilation: decisions waited for it"
+    );
+    let (_, versions) = server.call("GET", "/v1/tenants/slow/plugins", &slow_key, None);
+    assert_eq!(versions["items"], json!([]), "nothing was stored");
+    // A plugin that compiles in time is still accepted afterwards.
+    let fixed = std::fs::read(FIXED_OUTPUT).expect("artifact");
+    let started = Instant::now();
+    let mut status = server.upload("slow", &slow_key, &fixed, "9").0;
+    while status != 201 && started.elapsed() < Duration::from_secs(30) {
+        // The abandoned compilations may still hold the turn for a while.
+        std::thread::sleep(Duration::from_millis(200));
+        status = server.upload("slow", &slow_key, &fixed, "9").0;
+    }
+    assert_eq!(status, 201);
 }

@@ -404,19 +404,23 @@ fn run_here(core: usize) {
     }
     PINNED.set(Some(core));
     set_cores(&[core]);
-    #[cfg(target_os = "linux")]
     if first {
-        #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
-        // SAFETY: the parameter is owned by this frame and outlives the
-        // call; pid 0 is the calling thread. A failure leaves the thread in
-        // its class, which is only slower.
-        unsafe {
-            let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
+        enter_idle_class();
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = first;
+}
+
+/// Moves the calling thread to the idle scheduling class (Linux
+/// `SCHED_IDLE`; elsewhere a no-op), for good.
+pub(crate) fn enter_idle_class() {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
+    // SAFETY: the parameter is owned by this frame and outlives the call;
+    // pid 0 is the calling thread. A failure leaves the thread in its
+    // class, which is only slower.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
 }
 
 /// Unpins a plugin thread that gave up its lane, so when it next wakes the
