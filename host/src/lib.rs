@@ -20,6 +20,8 @@ mod durable;
 pub mod engine;
 mod error;
 pub mod fixtures;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod input;
 pub mod live;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rulehost::fuzzing::{leb128, with_core_module};
 use rulehost_test_artifacts::{FIXED_OUTPUT, MEMORY_BOMB};
 use serde_json::json;
 
@@ -236,19 +237,6 @@ fn ten_thousand_abandoned_and_timed_out_decisions_leave_no_lane_permit_or_slot_b
     assert!(!logged.contains("panicked"), "the server panicked:\n{logged}");
 }
 
-/// Unsigned LEB128, as the wasm binary format writes sizes.
-fn leb(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// A working plugin with an unused core module of `functions` branchy
 /// functions appended to it: quick to upload and inspect, slow to compile.
 fn slow_to_compile(functions: usize) -> Vec<u8> {
@@ -262,28 +250,23 @@ fn slow_to_compile(functions: usize) -> Vec<u8> {
     }
     body.push(0x0b);
     let mut code = Vec::new();
-    leb(functions, &mut code);
+    leb128(functions, &mut code);
     for _ in 0..functions {
-        leb(body.len(), &mut code);
+        leb128(body.len(), &mut code);
         code.extend_from_slice(&body);
     }
     let mut module = b"\0asm\x01\0\0\0".to_vec();
     module.extend_from_slice(&[0x01, 0x04, 0x01, 0x60, 0x00, 0x00]); // type: [] -> []
     let mut funcs = Vec::new();
-    leb(functions, &mut funcs);
+    leb128(functions, &mut funcs);
     funcs.extend(std::iter::repeat_n(0u8, functions));
     module.push(0x03);
-    leb(funcs.len(), &mut module);
+    leb128(funcs.len(), &mut module);
     module.extend_from_slice(&funcs);
     module.push(0x0a);
-    leb(code.len(), &mut module);
+    leb128(code.len(), &mut module);
     module.extend_from_slice(&code);
-
-    let mut component = std::fs::read(FIXED_OUTPUT).expect("artifact");
-    component.push(0x01); // a core module section
-    leb(module.len(), &mut component);
-    component.extend_from_slice(&module);
-    component
+    with_core_module(&std::fs::read(FIXED_OUTPUT).expect("artifact"), &module)
 }
 
 #[test]

@@ -37,17 +37,16 @@ pub(super) async fn decide(
     ApiJson(request): ApiJson<DecideRequest>,
 ) -> Result<Json<Decision>, ApiError> {
     let (snapshot, permit) = state.live.admit(&tenant)?;
-    // Wait for a lane here, not on a thread: the decision's thread starts
-    // only when it can run.
-    let lane = state.live.lane(&snapshot).await;
     let live = state.live.clone();
     let (answer, answered) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        // The thread waits in line for a lane parked (see `engine::lanes`).
+        let lane = live.engine().lane(&snapshot.tenant.id);
         let _ = answer.send(live.decide_on(&lane, &snapshot, request));
-        // The lane goes last: a plugin thread runs in the idle scheduling
-        // class, so once the next decision has the lane this thread may
-        // wait for a core; the answer must not wait with it.
+        // The lane goes last: a thread that ran a long decision may be in
+        // the idle scheduling class until it gives the lane up; the answer
+        // must not wait with it.
         drop(lane);
     });
     let decision = answered

@@ -24,12 +24,15 @@
 //! connections, parsing requests, writing answers). So the server waits for
 //! a lane before it hands a decision to a thread, and the decision holds it
 //! throughout, host work included: no more threads run decisions than there
-//! are lanes. Each lane is a core: the thread on lane *i* is pinned to the
-//! *i*-th core the process may use, so two lane holders never time-share a
-//! core while another sits idle. And threads that run plugins are in the
-//! idle scheduling class (Linux `SCHED_IDLE`), so a tenant's looping
-//! plugins never delay another tenant's request on its way to a lane: the
-//! server's other threads take a core from them the moment they wake.
+//! are lanes. A decision still running at its first epoch tick is a long
+//! one: its thread is settled on its lane's core (lane *i* is the *i*-th
+//! core the process may use, so two lane holders never time-share a core
+//! while another sits idle) and moved to the idle scheduling class (Linux
+//! `SCHED_IDLE`), so a tenant's looping plugins never delay another
+//! tenant's request on its way to a lane: the server's other threads take
+//! a core from them the moment they wake, and a running plugin also yields
+//! its core at every tick. The thread goes back to normal when it gives up
+//! its lane. Decisions shorter than a tick never change their thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -182,12 +185,19 @@ impl State {
         }
     }
 
-    /// Takes a free lane for `tenant` if there is one and nobody waits.
-    fn try_take(&mut self, tenant: &Arc<str>) -> Option<usize> {
-        if !self.waiting.is_empty() {
+    /// Takes a free lane for `tenant` if there is one and nobody waits:
+    /// the one for which `prefer` holds if any, so a thread keeps to its
+    /// core.
+    fn try_take(&mut self, tenant: &Arc<str>, prefer: impl Fn(usize) -> bool) -> Option<usize> {
+        if !self.waiting.is_empty() || self.free.is_empty() {
             return None;
         }
-        let lane = self.free.pop()?;
+        let at = self
+            .free
+            .iter()
+            .position(|&lane| prefer(lane))
+            .unwrap_or(self.free.len() - 1);
+        let lane = self.free.swap_remove(at);
         self.take(tenant);
         Some(lane)
     }
@@ -256,8 +266,9 @@ impl Lanes {
     /// Takes a lane for `tenant`, blocking the thread in line if none is
     /// free.
     pub(crate) fn acquire(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
+        let here = current_core();
         let mut state = self.lock();
-        let index = match state.try_take(&tenant) {
+        let index = match state.try_take(&tenant, |lane| Some(self.cores[lane]) == here) {
             Some(index) => index,
             None => {
                 let grant = state.queue_this_thread(&tenant);
@@ -277,7 +288,7 @@ impl Lanes {
     pub(crate) async fn acquire_async(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
         let grant = {
             let mut state = self.lock();
-            if let Some(index) = state.try_take(&tenant) {
+            if let Some(index) = state.try_take(&tenant, |_| false) {
                 return self.lane(tenant, index);
             }
             let grant = Grant::new(Wake::Task(tokio::sync::Notify::new()));
@@ -323,9 +334,10 @@ impl Lane {
 }
 
 impl Turn {
-    /// Makes the calling thread run on the lane's core (see [`run_here`]).
-    pub(crate) fn run_here(&self) {
-        run_here(self.lanes.cores[self.index.load(Ordering::Relaxed)]);
+    /// Settles the calling thread, running a long decision, on the lane's
+    /// core (see [`settle`]).
+    pub(crate) fn settle(&self) {
+        settle(self.lanes.cores[self.index.load(Ordering::Relaxed)]);
     }
 
     /// Hands the lane to a waiting decision of a tenant that holds fewer
@@ -345,7 +357,7 @@ impl Turn {
         let grant = state.queue_this_thread(&self.tenant);
         drop(state);
         self.index.store(grant.wait(), Ordering::Relaxed);
-        self.run_here();
+        self.settle();
         true
     }
 }
@@ -354,7 +366,7 @@ impl Drop for Lane {
     fn drop(&mut self) {
         let index = self.turn.index.load(Ordering::Relaxed);
         self.turn.lanes.lock().pass_on(&self.turn.tenant, index);
-        leave_core(&self.turn.lanes.allowed);
+        unsettle(&self.turn.lanes.allowed);
     }
 }
 
@@ -390,52 +402,80 @@ fn allowed_cores() -> Vec<usize> {
     (0..n).collect()
 }
 
-/// Makes the calling thread a plugin thread on `core` (Linux; elsewhere a
-/// no-op). It is pinned to that core, so lane holders never time-share a
-/// core while another is idle; and, the first time, it moves to the idle
-/// scheduling class (`SCHED_IDLE`): it runs whenever its core has nothing
-/// else to do, and any other thread of the server that wakes up takes the
-/// core from it at once. A thread cannot leave that class again without
-/// privileges, so threads that have run plugins stay there.
-fn run_here(core: usize) {
-    let first = !PLUGIN_THREAD.replace(true);
+/// Settles the calling thread, running a long decision, on `core`
+/// (Linux; elsewhere a no-op): the first time, it moves to the idle
+/// scheduling class (`SCHED_IDLE`: it runs whenever its core has nothing
+/// else to do, and any other thread of the server that wakes up comes
+/// first); and it is pinned to that core, so lane holders never time-share
+/// a core while another is idle. Decisions shorter than a tick never get
+/// here and cost no system call.
+fn settle(core: usize) {
     if PINNED.get() == Some(core) {
         return;
     }
-    PINNED.set(Some(core));
+    if PINNED.replace(Some(core)).is_none() {
+        set_class(Class::Idle);
+    }
     set_cores(&[core]);
-    if first {
-        enter_idle_class();
+}
+
+/// Undoes [`settle`] when the thread gives up its lane: it may run
+/// anywhere, in the normal class, again. (Without the privilege to leave
+/// the idle class, it stays there, which is only slower.)
+fn unsettle(allowed: &[usize]) {
+    if PINNED.replace(None).is_some() {
+        set_cores(allowed);
+        set_class(Class::Normal);
     }
 }
 
-/// Moves the calling thread to the idle scheduling class (Linux
-/// `SCHED_IDLE`; elsewhere a no-op), for good.
+thread_local! {
+    /// The core this thread is settled on, if it is running a long decision.
+    static PINNED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// A scheduling class.
+enum Class {
+    Normal,
+    Idle,
+}
+
+/// Moves the calling thread to the idle scheduling class, for good: for
+/// threads that only ever do background work, such as compiling.
 pub(crate) fn enter_idle_class() {
+    set_class(Class::Idle);
+}
+
+/// Moves the calling thread to a scheduling class (Linux; elsewhere a
+/// no-op).
+fn set_class(class: Class) {
     #[cfg(target_os = "linux")]
     #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
     // SAFETY: the parameter is owned by this frame and outlives the call;
     // pid 0 is the calling thread. A failure leaves the thread in its
     // class, which is only slower.
     unsafe {
+        let policy = match class {
+            Class::Normal => libc::SCHED_OTHER,
+            Class::Idle => libc::SCHED_IDLE,
+        };
         let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        libc::sched_setscheduler(0, policy, &param);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = class;
 }
 
-/// Unpins a plugin thread that gave up its lane, so when it next wakes the
-/// system puts it on a free core, not behind another lane's holder.
-fn leave_core(allowed: &[usize]) {
-    if PINNED.replace(None).is_some() {
-        set_cores(allowed);
+/// The core the calling thread is running on, if known.
+fn current_core() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "a plain call without arguments")]
+    // SAFETY: sched_getcpu takes nothing and returns -1 on failure.
+    unsafe {
+        return usize::try_from(libc::sched_getcpu()).ok();
     }
-}
-
-thread_local! {
-    /// Whether this thread has run plugins (and so is in the idle class).
-    static PLUGIN_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// The core this thread is pinned to, if any.
-    static PINNED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    #[cfg(not(target_os = "linux"))]
+    None
 }
 
 /// Restricts the calling thread to `cores` (Linux; elsewhere a no-op).

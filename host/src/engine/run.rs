@@ -76,7 +76,6 @@ impl Engine {
                 turn
             }
         };
-        turn.run_here();
         state.turn = Some(turn);
         state.charged_to = self.ticks.load(Ordering::Relaxed);
         state.ticks = Some(self.ticks.clone());
@@ -108,6 +107,9 @@ impl Engine {
             state.ticks_left = state.ticks_left.saturating_sub(ran);
             if state.ticks_left == 0 {
                 return Err(Trap::Interrupt.into());
+            }
+            if let Some(turn) = &state.turn {
+                turn.settle();
             }
             if state.turn.as_ref().is_some_and(Turn::share) {
                 // The wait is not charged.
