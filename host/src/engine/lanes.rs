@@ -467,14 +467,17 @@ fn set_class(class: Class) {
 }
 
 /// The core the calling thread is running on, if known.
+#[cfg(target_os = "linux")]
 fn current_core() -> Option<usize> {
-    #[cfg(target_os = "linux")]
     #[allow(unsafe_code, reason = "a plain call without arguments")]
     // SAFETY: sched_getcpu takes nothing and returns -1 on failure.
-    unsafe {
-        return usize::try_from(libc::sched_getcpu()).ok();
-    }
-    #[cfg(not(target_os = "linux"))]
+    let core = unsafe { libc::sched_getcpu() };
+    usize::try_from(core).ok()
+}
+
+/// The core the calling thread is running on, if known.
+#[cfg(not(target_os = "linux"))]
+fn current_core() -> Option<usize> {
     None
 }
 
