@@ -22,6 +22,8 @@ use rulehost::model::{self, Offer, Request, TenantConfig, Timestamp};
 use rulehost_test_artifacts::PLUGINS_DIR;
 
 pub use report::Table;
+pub use scenarios::variant;
+pub use stats::Samples;
 
 /// Profiles per brand for the per-decision comparisons.
 pub const PROFILES: usize = 10_000;

@@ -520,17 +520,7 @@ fn http(table: &mut Table, w: &Workload) {
 /// A copy of a component with a custom section appended: other bytes, so
 /// another sha256 and its own compilation, the same behaviour.
 pub fn variant(bytes: &[u8], i: usize) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
+    use rulehost::fuzzing::leb128 as leb;
     let name = b"rulehost-bench-variant";
     let payload = i.to_string();
     let mut content = Vec::new();

@@ -27,6 +27,11 @@ impl Samples {
         self.0.len()
     }
 
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The `p`-th percentile (0–100) in microseconds.
     pub fn percentile_us(&self, p: f64) -> f64 {
         if self.0.is_empty() {

@@ -40,11 +40,13 @@ pub fn decide_request(bytes: &[u8]) {
     }
 }
 
-/// Loads `bytes` as an uploaded plugin: it loads, or it is refused as
-/// `invalid_plugin` with a reason; nothing else may happen.
-pub fn upload(engine: &Engine, bytes: &[u8]) {
+/// Loads `bytes` as an uploaded plugin: it loads (`Ok(())`), or it is
+/// refused as `invalid_plugin` with a reason (`Err(reason)`); nothing else
+/// may happen.
+pub fn upload(engine: &Engine, bytes: &[u8]) -> Result<(), String> {
     match engine.load(bytes) {
-        Ok(_) | Err(Error::InvalidPlugin { .. }) => {}
+        Ok(_) => Ok(()),
+        Err(e @ Error::InvalidPlugin { .. }) => Err(e.to_string()),
         Err(other) => panic!("loading an upload failed as {other:?}"),
     }
 }

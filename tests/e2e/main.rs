@@ -7,6 +7,7 @@
 mod cli;
 mod crash;
 mod fixtures;
+mod fuzzing;
 mod hostile;
 mod loading;
 mod pipeline;

@@ -93,7 +93,7 @@ fn target() -> &'static Target {
 }
 
 /// Any JSON value, nested a few levels.
-fn any_json() -> impl Strategy<Value = Value> {
+pub(crate) fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -110,7 +110,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 }
 
 /// Replaces the value at a path chosen by `choice` with `new`.
-fn mutate(value: &mut Value, choice: &[usize], new: Value) {
+pub(crate) fn mutate(value: &mut Value, choice: &[usize], new: Value) {
     let Some((&first, rest)) = choice.split_first() else {
         *value = new;
         return;
