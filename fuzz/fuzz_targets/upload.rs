@@ -20,19 +20,7 @@ fn plugin() -> &'static [u8] {
     BYTES.get_or_init(|| std::fs::read(rulehost_test_artifacts::FIXED_OUTPUT).expect("artifact"))
 }
 
-/// The proposals this host compiles (as in `tests/e2e/fuzzing.rs`).
-fn smith_config() -> wasm_smith::Config {
-    wasm_smith::Config {
-        gc_enabled: false,
-        exceptions_enabled: false,
-        threads_enabled: false,
-        memory64_enabled: false,
-        wide_arithmetic_enabled: false,
-        compact_imports_enabled: false,
-        reference_types_enabled: false,
-        ..wasm_smith::Config::default()
-    }
-}
+include!("../smith_config.rs");
 
 fuzz_target!(|bytes: &[u8]| {
     let _ = fuzzing::upload(engine(), bytes);

@@ -198,7 +198,7 @@ struct EngineArgs {
     /// Memory limit of a decision, in MiB.
     #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mib: u64,
-    /// Wall-clock deadline of a decision, in milliseconds.
+    /// Deadline of a decision, in milliseconds of CPU time.
     #[arg(long, default_value_t = Limits::default().deadline_ms)]
     deadline_ms: u64,
     /// Fuel (instruction budget) of a decision.

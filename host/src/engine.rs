@@ -283,16 +283,11 @@ impl Engine {
         })
     }
 
-    /// A lane for a decision of `tenant`, blocking the thread in line until
-    /// one is free; hold it for the whole decision (see [`lanes`]).
+    /// A lane for a decision of `tenant`, the thread waiting in line,
+    /// parked, until one is free; hold it for the whole decision (see
+    /// [`lanes`]).
     pub fn lane(&self, tenant: &str) -> Lane {
         self.lanes.acquire(Arc::from(tenant))
-    }
-
-    /// A lane for a decision of `tenant`, waiting in line without blocking
-    /// a thread; dropping the future leaves the line.
-    pub async fn lane_async(&self, tenant: &str) -> Lane {
-        self.lanes.acquire_async(Arc::from(tenant)).await
     }
 
     /// Lanes held right now and decisions waiting for one: `(0, 0)` when

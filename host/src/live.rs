@@ -873,12 +873,6 @@ impl Live {
         }
     }
 
-    /// A lane for one of `snapshot`'s decisions, waited for without
-    /// blocking a thread (see [`crate::engine::lanes`]).
-    pub async fn lane(&self, snapshot: &Snapshot) -> Lane {
-        self.engine.lane_async(&snapshot.tenant.id).await
-    }
-
     /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
         let lane = self.engine.lane(&snapshot.tenant.id);

@@ -72,7 +72,7 @@ pub struct TenantLimits {
     pub max_plugin_bytes: u64,
     /// Memory of one decision's plugin instances together, in bytes.
     pub memory_bytes: u64,
-    /// Wall-clock deadline of one decision, in milliseconds.
+    /// Deadline of one decision, in milliseconds of CPU time.
     pub deadline_ms: u64,
     /// Fuel (instruction budget) of one decision.
     pub fuel: u64,

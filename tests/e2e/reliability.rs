@@ -40,7 +40,7 @@ fn a_tenant_saturated_with_looping_plugins_does_not_slow_another_beyond_twice_it
     let noisy_key = server.looping_tenant("noisy", 4, 200);
 
     decide_p99(&server, "quiet", &quiet_key, 50);
-    let baseline = decide_p99(&server, "quiet", &quiet_key, 400);
+    let baseline = decide_p99(&server, "quiet", &quiet_key, 800);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (timeouts, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -68,7 +68,7 @@ fn a_tenant_saturated_with_looping_plugins_does_not_slow_another_beyond_twice_it
         .collect();
     // Let every looping decision get going.
     std::thread::sleep(Duration::from_millis(300));
-    let loaded = decide_p99(&server, "quiet", &quiet_key, 400);
+    let loaded = decide_p99(&server, "quiet", &quiet_key, 800);
     stop.store(true, Ordering::Relaxed);
     for client in noisy {
         client.join().expect("noisy client");

@@ -16,26 +16,33 @@
 //! decisions wait for each other to finish. One that shares its lane goes
 //! to the back of the line.
 //!
-//! Waiting for a lane is not charged to a decision's deadline, which
-//! counts the ticks its plugins actually run.
+//! Waiting for a lane is not charged to a decision's deadline: the
+//! deadline is the CPU time of the decision's thread (with the ticks it
+//! holds a lane as a backstop, see `run.rs`).
 //!
 //! Lanes order plugin code among itself; the operating system still shares
 //! the cores between it and everything else the server does (accepting
-//! connections, parsing requests, writing answers). So the server waits for
-//! a lane before it hands a decision to a thread, and the decision holds it
-//! throughout, host work included: no more threads run decisions than there
-//! are lanes. A decision still running at its first epoch tick is a long
-//! one: its thread is settled on its lane's core (lane *i* is the *i*-th
+//! connections, parsing requests, writing answers). So a decision's thread
+//! waits for its lane parked, before any of the decision's work, and holds
+//! it throughout, host work included: no more threads run decisions than
+//! there are lanes. A decision that has used a tick's worth of CPU (1 ms) is a
+//! long one: its thread is settled on its lane's core (lane *i* is the *i*-th
 //! core the process may use, so two lane holders never time-share a core
 //! while another sits idle) and moved to the idle scheduling class (Linux
 //! `SCHED_IDLE`), so a tenant's looping plugins never delay another
 //! tenant's request on its way to a lane: the server's other threads take
 //! a core from them the moment they wake, and a running plugin also yields
 //! its core at every tick. The thread goes back to normal when it gives up
-//! its lane. Decisions shorter than a tick never change their thread.
+//! its lane. Shorter decisions never change their thread, however long the
+//! machine keeps them waiting. And while every lane runs a long decision, a
+//! new decision of a tenant with none of them does not wait for one to
+//! reach a tick: it starts at once *beside* the lanes (its thread in the normal class comes first on
+//! any core), and only if it runs long itself does it then wait in line for
+//! a lane. Long decisions stay bounded by the lanes; short ones are never
+//! queued behind them.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
@@ -52,6 +59,11 @@ pub(crate) struct Lanes {
 }
 
 struct State {
+    /// How many lanes there are.
+    count: usize,
+    /// Lanes held by long decisions, in all and by tenant.
+    long: usize,
+    long_by: HashMap<Arc<str>, usize>,
     /// Free lanes, by index.
     free: Vec<usize>,
     /// Lanes held, by tenant (tenants holding none are absent).
@@ -63,36 +75,33 @@ struct State {
 struct Waiter {
     tenant: Arc<str>,
     grant: Arc<Grant>,
+    /// A long decision waiting for a lane (it may not run beside the lanes).
+    long: bool,
 }
 
-/// Set to the lane's index + 1, and its waiter woken, when a waiter is
-/// given a lane (always with the state locked).
+/// The "index" of a decision running beside the lanes: one that started
+/// while every lane was running a long decision (see [`Lanes::acquire`]).
+const BESIDE: usize = usize::MAX - 1;
+
+/// Set to the lane's index + 1, and its waiting thread woken, when a
+/// waiter is given a lane (always with the state locked).
 struct Grant {
     given: AtomicUsize,
-    wake: Wake,
-}
-
-enum Wake {
-    Thread(Thread),
-    Task(tokio::sync::Notify),
+    thread: Thread,
 }
 
 impl Grant {
-    fn new(wake: Wake) -> Arc<Self> {
+    fn for_this_thread() -> Arc<Self> {
         Arc::new(Self {
             given: AtomicUsize::new(0),
-            wake,
+            thread: std::thread::current(),
         })
-    }
-
-    fn lane(&self) -> Option<usize> {
-        self.given.load(Ordering::Acquire).checked_sub(1)
     }
 
     /// Blocks the thread until a lane is given; returns its index.
     fn wait(&self) -> usize {
         loop {
-            if let Some(lane) = self.lane() {
+            if let Some(lane) = self.given.load(Ordering::Acquire).checked_sub(1) {
                 return lane;
             }
             std::thread::park();
@@ -101,10 +110,7 @@ impl Grant {
 
     fn give(&self, lane: usize) {
         self.given.store(lane + 1, Ordering::Release);
-        match &self.wake {
-            Wake::Thread(thread) => thread.unpark(),
-            Wake::Task(notify) => notify.notify_one(),
-        }
+        self.thread.unpark();
     }
 }
 
@@ -121,30 +127,8 @@ pub(crate) struct Turn {
     lanes: Arc<Lanes>,
     tenant: Arc<str>,
     index: Arc<AtomicUsize>,
-}
-
-/// An async waiter in line; if it is dropped before it gets its lane (the
-/// client went away), it leaves the line, or passes on a lane it was just
-/// given, so no lane is ever lost.
-struct InLine<'a> {
-    lanes: &'a Lanes,
-    grant: Arc<Grant>,
-    tenant: Arc<str>,
-    done: bool,
-}
-
-impl Drop for InLine<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut state = self.lanes.lock();
-        if let Some(i) = state.waiting.iter().position(|w| Arc::ptr_eq(&w.grant, &self.grant)) {
-            state.waiting.remove(i);
-        } else if let Some(lane) = self.grant.lane() {
-            state.pass_on(&self.tenant, lane);
-        }
-    }
+    /// Whether the decision is a long one.
+    long: Arc<AtomicBool>,
 }
 
 impl State {
@@ -218,13 +202,49 @@ impl State {
     }
 
     /// Queues `tenant` with a grant that wakes this thread.
-    fn queue_this_thread(&mut self, tenant: &Arc<str>) -> Arc<Grant> {
-        let grant = Grant::new(Wake::Thread(std::thread::current()));
+    fn queue_this_thread(&mut self, tenant: &Arc<str>, long: bool) -> Arc<Grant> {
+        let grant = Grant::for_this_thread();
         self.waiting.push_back(Waiter {
             tenant: tenant.clone(),
             grant: grant.clone(),
+            long,
         });
         grant
+    }
+
+    /// Counts a lane of `tenant`'s as held by a long decision (`by` +1), or
+    /// no more (`by` -1).
+    fn count_long(&mut self, tenant: &Arc<str>, by: isize) {
+        self.long = self.long.saturating_add_signed(by);
+        let n = self.long_by.entry(tenant.clone()).or_default();
+        *n = n.saturating_add_signed(by);
+        if *n == 0 {
+            self.long_by.remove(tenant);
+        }
+    }
+
+    /// Whether a new decision of `tenant` runs beside the lanes: every lane
+    /// runs a long decision, none of them `tenant`'s (a tenant's own long
+    /// decisions bound its others).
+    fn beside(&self, tenant: &str) -> bool {
+        self.long == self.count && !self.long_by.contains_key(tenant)
+    }
+
+    /// Once every lane runs a long decision, the decisions in line that
+    /// have not started, of tenants with no long decision, run beside the
+    /// lanes.
+    fn start_beside_if_all_long(&mut self) {
+        if self.long < self.count {
+            return;
+        }
+        let (fresh, rest): (VecDeque<Waiter>, VecDeque<Waiter>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| !w.long && !self.long_by.contains_key(&w.tenant));
+        self.waiting = rest;
+        for waiter in fresh {
+            self.take(&waiter.tenant);
+            waiter.grant.give(BESIDE);
+        }
     }
 }
 
@@ -239,6 +259,9 @@ impl Lanes {
             .collect();
         Arc::new(Self {
             state: Mutex::new(State {
+                count,
+                long: 0,
+                long_by: HashMap::new(),
                 free: (0..count).rev().collect(),
                 held: HashMap::new(),
                 waiting: VecDeque::new(),
@@ -259,19 +282,27 @@ impl Lanes {
                 lanes: self.clone(),
                 tenant,
                 index: Arc::new(AtomicUsize::new(index)),
+                long: Arc::new(AtomicBool::new(false)),
             },
         }
     }
 
-    /// Takes a lane for `tenant`, blocking the thread in line if none is
-    /// free.
+    /// Takes a lane for `tenant`, the thread waiting in line, parked, if
+    /// none is free. While every lane runs a long decision, a new decision
+    /// does not wait: it runs beside the lanes (in the normal scheduling
+    /// class, ahead of the long ones) until it has been running long enough
+    /// to be a long one itself, and then waits in line for a lane.
     pub(crate) fn acquire(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
         let here = current_core();
         let mut state = self.lock();
         let index = match state.try_take(&tenant, |lane| Some(self.cores[lane]) == here) {
             Some(index) => index,
+            None if state.beside(&tenant) => {
+                state.take(&tenant);
+                BESIDE
+            }
             None => {
-                let grant = state.queue_this_thread(&tenant);
+                let grant = state.queue_this_thread(&tenant, false);
                 let nudge = state.would_share_with(&tenant);
                 drop(state);
                 if nudge {
@@ -281,42 +312,6 @@ impl Lanes {
             }
         };
         self.lane(tenant, index)
-    }
-
-    /// Takes a lane for `tenant`, waiting in line (without blocking a
-    /// thread) if none is free. Safe to cancel.
-    pub(crate) async fn acquire_async(self: &Arc<Self>, tenant: Arc<str>) -> Lane {
-        let grant = {
-            let mut state = self.lock();
-            if let Some(index) = state.try_take(&tenant, |_| false) {
-                return self.lane(tenant, index);
-            }
-            let grant = Grant::new(Wake::Task(tokio::sync::Notify::new()));
-            state.waiting.push_back(Waiter {
-                tenant: tenant.clone(),
-                grant: grant.clone(),
-            });
-            if state.would_share_with(&tenant) {
-                (self.nudge)();
-            }
-            grant
-        };
-        let mut in_line = InLine {
-            lanes: self,
-            grant,
-            tenant,
-            done: false,
-        };
-        let index = loop {
-            if let Some(index) = in_line.grant.lane() {
-                break index;
-            }
-            if let Wake::Task(notify) = &in_line.grant.wake {
-                notify.notified().await;
-            }
-        };
-        in_line.done = true;
-        self.lane(in_line.tenant.clone(), index)
     }
 
     /// Lanes held right now, and decisions waiting for one.
@@ -334,10 +329,35 @@ impl Lane {
 }
 
 impl Turn {
-    /// Settles the calling thread, running a long decision, on the lane's
-    /// core (see [`settle`]).
-    pub(crate) fn settle(&self) {
+    /// Marks the decision a long one (it has run a tick's worth of CPU) and
+    /// settles its thread on its lane's core (see [`settle`]). One running
+    /// beside the lanes first waits in line for a lane. Returns whether it
+    /// waited.
+    pub(crate) fn settle(&self) -> bool {
+        let mut waited = false;
+        if !self.long.load(Ordering::Relaxed) {
+            let mut state = self.lanes.lock();
+            if self.index.load(Ordering::Relaxed) == BESIDE {
+                state.put_back(&self.tenant);
+                let grant = state.queue_this_thread(&self.tenant, true);
+                drop(state);
+                self.index.store(grant.wait(), Ordering::Relaxed);
+                waited = true;
+                state = self.lanes.lock();
+            }
+            state.count_long(&self.tenant, 1);
+            self.long.store(true, Ordering::Relaxed);
+            state.start_beside_if_all_long();
+        }
         settle(self.lanes.cores[self.index.load(Ordering::Relaxed)]);
+        waited
+    }
+
+    /// Undoes [`Turn::settle`]'s thread placement once the plugins are
+    /// done: what the thread does after them on the lane (reporting,
+    /// policy, the answer) must not wait behind the server's other threads.
+    pub(crate) fn unsettle(&self) {
+        unsettle(&self.lanes.allowed);
     }
 
     /// Hands the lane to a waiting decision of a tenant that holds fewer
@@ -345,6 +365,10 @@ impl Turn {
     /// a lane comes back (then runs on that lane's core). Returns whether
     /// it waited.
     pub(crate) fn share(&self) -> bool {
+        let index = self.index.load(Ordering::Relaxed);
+        if index == BESIDE {
+            return false;
+        }
         let mut state = self.lanes.lock();
         let Some((i, their_held)) = state.next() else {
             return false;
@@ -352,12 +376,22 @@ impl Turn {
         if their_held >= state.held(&self.tenant) {
             return false;
         }
+        let long = self.long.load(Ordering::Relaxed);
         state.put_back(&self.tenant);
-        state.hand_to(i, self.index.load(Ordering::Relaxed));
-        let grant = state.queue_this_thread(&self.tenant);
+        if long {
+            state.count_long(&self.tenant, -1);
+        }
+        state.hand_to(i, index);
+        let grant = state.queue_this_thread(&self.tenant, long);
         drop(state);
         self.index.store(grant.wait(), Ordering::Relaxed);
-        self.settle();
+        if long {
+            let mut state = self.lanes.lock();
+            state.count_long(&self.tenant, 1);
+            state.start_beside_if_all_long();
+            drop(state);
+            settle(self.lanes.cores[self.index.load(Ordering::Relaxed)]);
+        }
         true
     }
 }
@@ -365,7 +399,16 @@ impl Turn {
 impl Drop for Lane {
     fn drop(&mut self) {
         let index = self.turn.index.load(Ordering::Relaxed);
-        self.turn.lanes.lock().pass_on(&self.turn.tenant, index);
+        let mut state = self.turn.lanes.lock();
+        if index == BESIDE {
+            state.put_back(&self.turn.tenant);
+        } else {
+            if self.turn.long.load(Ordering::Relaxed) {
+                state.count_long(&self.turn.tenant, -1);
+            }
+            state.pass_on(&self.turn.tenant, index);
+        }
+        drop(state);
         unsettle(&self.turn.lanes.allowed);
     }
 }
@@ -579,5 +622,35 @@ mod tests {
         assert_eq!(lanes.load().0, 1);
         drop(a);
         assert_eq!(lanes.load().0, 0);
+    }
+
+    #[test]
+    fn while_every_lane_runs_a_long_decision_new_ones_run_beside_until_they_are_long() {
+        let lanes = Lanes::new(1, Box::new(|| {}));
+        let long = lanes.acquire(tenant("a"));
+        assert!(!long.turn().settle(), "a lane holder becomes long without waiting");
+        // Every lane is long: b starts at once, beside the lanes.
+        let b = lanes.acquire(tenant("b"));
+        assert_eq!(b.turn().index.load(Ordering::Relaxed), BESIDE);
+        assert_eq!(lanes.load(), (2, 0));
+        // When b turns long it waits in line for a lane, and gets a's.
+        let (done_tx, done) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let waited = b.turn().settle();
+            done_tx.send(()).expect("send");
+            assert!(waited);
+            assert_eq!(b.turn().index.load(Ordering::Relaxed), 0);
+            drop(b);
+        });
+        while lanes.lock().waiting.is_empty() {
+            std::thread::yield_now();
+        }
+        assert!(done.try_recv().is_err(), "b waits while a holds the only lane");
+        drop(long);
+        done.recv().expect("b got the lane");
+        waiter.join().expect("b");
+        assert_eq!(lanes.load(), (0, 0));
+        let state = lanes.lock();
+        assert_eq!((state.long, state.free.len()), (0, 1));
     }
 }

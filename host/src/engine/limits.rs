@@ -11,7 +11,8 @@ use wasmtime::ResourceLimiter;
 pub struct Limits {
     /// Linear memory all of a decision's plugin instances may use together.
     pub memory_bytes: u64,
-    /// Wall-clock time for the whole decision, in milliseconds.
+    /// Deadline of the whole decision, in milliseconds: the CPU time its
+    /// plugins may use (see `engine::lanes`).
     pub deadline_ms: u64,
     /// Instruction budget (wasmtime fuel) for the whole decision.
     pub fuel: u64,

@@ -77,7 +77,8 @@ impl Engine {
             }
         };
         state.turn = Some(turn);
-        state.charged_to = self.ticks.load(Ordering::Relaxed);
+        state.started_tick = self.ticks.load(Ordering::Relaxed);
+        state.charged_to = state.started_tick;
         state.ticks = Some(self.ticks.clone());
         // The deadline is CPU time where the thread's CPU clock is known,
         // with a wall-clock backstop; elsewhere it is wall-clock time.
@@ -95,11 +96,14 @@ impl Engine {
         // Every tick: stop at the deadline; share the lane if a tenant with
         // fewer lanes waits (the wait is not charged), else yield the core
         // to any other server thread that wants it.
-        store.epoch_deadline_callback(|mut ctx| {
+        let tick = self.config.epoch_tick;
+        store.epoch_deadline_callback(move |mut ctx| {
             let state = ctx.data_mut();
-            if let (Some(started), Some(now)) = (state.cpu_started, lanes::thread_cpu_time())
-                && now.saturating_sub(started) > state.cpu_budget
-            {
+            let cpu_used = match (state.cpu_started, lanes::thread_cpu_time()) {
+                (Some(started), Some(now)) => Some(now.saturating_sub(started)),
+                _ => None,
+            };
+            if cpu_used.is_some_and(|used| used > state.cpu_budget) {
                 return Err(Trap::Interrupt.into());
             }
             let now = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
@@ -108,10 +112,15 @@ impl Engine {
             if state.ticks_left == 0 {
                 return Err(Trap::Interrupt.into());
             }
-            if let Some(turn) = &state.turn {
-                turn.settle();
-            }
-            if state.turn.as_ref().is_some_and(Turn::share) {
+            // A decision that has run a tick's worth of CPU is a long one.
+            // (Not a tick of wall time: a short decision the machine kept
+            // waiting is still a short one.)
+            let long = match cpu_used {
+                Some(used) => used >= tick,
+                None => now > state.started_tick,
+            };
+            let waited = long && state.turn.as_ref().is_some_and(Turn::settle);
+            if waited || state.turn.as_ref().is_some_and(Turn::share) {
                 // The wait is not charged.
                 state.charged_to = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
             } else {
@@ -210,7 +219,7 @@ impl Run<'_> {
         }
         RunReport {
             fuel: self.limits.fuel.saturating_sub(remaining),
-            logs: state.logs,
+            logs: std::mem::take(&mut state.logs),
         }
     }
 

@@ -67,15 +67,28 @@ pub(crate) struct StoreState {
     /// The lane, if the store took it itself; given up when the store is
     /// dropped.
     pub(crate) own_lane: Option<Lane>,
-    /// Epoch ticks the plugins may still run before the deadline.
+    /// Ticks of the epoch ticker the plugins may still run on their lane
+    /// (the deadline, or where the deadline is CPU time, its backstop).
     pub(crate) ticks_left: u64,
-    /// The engine's tick counter, and its value when last charged.
+    /// The engine's tick counter, its value when the plugins started, and
+    /// its value when last charged.
     pub(crate) ticks: Option<Arc<std::sync::atomic::AtomicU64>>,
+    pub(crate) started_tick: u64,
     pub(crate) charged_to: u64,
     /// The thread's CPU time when the plugins started, and how much more
     /// they may use (the deadline).
     pub(crate) cpu_started: Option<std::time::Duration>,
     pub(crate) cpu_budget: std::time::Duration,
+}
+
+impl Drop for StoreState {
+    fn drop(&mut self) {
+        // The plugins are done (or failed): the thread leaves the idle class
+        // before the rest of the decision, which still holds the lane.
+        if let Some(turn) = &self.turn {
+            turn.unsettle();
+        }
+    }
 }
 
 impl StoreState {
@@ -101,6 +114,7 @@ impl StoreState {
             own_lane: None,
             ticks_left: u64::MAX,
             ticks: None,
+            started_tick: 0,
             charged_to: 0,
             cpu_started: None,
             cpu_budget: std::time::Duration::ZERO,
