@@ -206,14 +206,23 @@ fn check_files(data: &Path) {
 /// what is there as acknowledged (a change in flight at the kill may have
 /// landed).
 fn check(server: &TestServer, key: &str, acked: &mut Acknowledged) {
-    let (status, versions) = server.call("GET", "/v1/tenants/brand/plugins?limit=1000", key, None);
-    assert_eq!(status, 200, "{versions}");
-    let listed: BTreeSet<String> = versions["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|v| v["version"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let mut listed = BTreeSet::new();
+    let mut path = "/v1/tenants/brand/plugins?limit=500".to_owned();
+    loop {
+        let (status, page) = server.call("GET", &path, key, None);
+        assert_eq!(status, 200, "{page}");
+        listed.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|v| v["version"].as_str().unwrap_or_default().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/tenants/brand/plugins?limit=500&after={next}"),
+            None => break,
+        }
+    }
     let missing: Vec<_> = acked.versions.difference(&listed).collect();
     assert!(missing.is_empty(), "acknowledged uploads lost: {missing:?}");
 

@@ -253,8 +253,13 @@ fn main() {
         let (soak, stop) = (soak.clone(), stop.clone());
         let body = workload.bodies[0].to_vec();
         workers.push(std::thread::spawn(move || {
+            // Each hostile tenant is stopped: the loop by its deadline, the
+            // trap as a trap, the bomb by its memory limit, or, when the
+            // machine is saturated and its long decision waits behind the
+            // server's own work, by the deadline's wall-clock backstop.
             let expected: &[u16] = match id {
                 "soak-loop" => &[504, 429],
+                "soak-bomb" => &[422, 504, 429],
                 _ => &[422, 429],
             };
             while !stop.load(Ordering::Relaxed) {
