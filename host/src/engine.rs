@@ -17,7 +17,7 @@ mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -92,9 +92,6 @@ pub struct Engine {
     cache: Option<ArtifactCache>,
     config: EngineConfig,
     ticker_stop: Arc<AtomicBool>,
-    /// Ticks of the epoch ticker; the epoch itself also advances when a
-    /// waiting decision nudges running ones, which is not charged as time.
-    ticks: Arc<AtomicU64>,
     lanes: Arc<Lanes>,
 }
 
@@ -154,8 +151,8 @@ impl Plugin {
     }
 
     /// Runs it for `tenant`: cores are shared fairly between tenants.
-    pub fn owned_by(mut self, tenant: &str) -> Self {
-        self.owner = Arc::from(tenant);
+    pub fn owned_by(mut self, tenant: Arc<str>) -> Self {
+        self.owner = tenant;
         self
     }
 
@@ -245,9 +242,15 @@ impl Engine {
             None => None,
         };
 
+        let weak = inner.weak();
+        let nudge = move || {
+            if let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+            }
+        };
+        let lanes = Lanes::new(config.lanes, Box::new(nudge));
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        let ticks = Arc::new(AtomicU64::new(0));
-        let (weak, stop, tick, count) = (inner.weak(), ticker_stop.clone(), config.epoch_tick, ticks.clone());
+        let (weak, stop, tick, ticked) = (inner.weak(), ticker_stop.clone(), config.epoch_tick, lanes.clone());
         std::thread::Builder::new()
             .name("rulehost-epoch".into())
             .spawn(move || {
@@ -255,7 +258,7 @@ impl Engine {
                     std::thread::sleep(tick);
                     match weak.upgrade() {
                         Some(engine) => {
-                            count.fetch_add(1, Ordering::Relaxed);
+                            ticked.tick();
                             engine.increment_epoch();
                         }
                         None => break,
@@ -264,20 +267,12 @@ impl Engine {
             })
             .map_err(|e| Error::Internal(format!("starting the epoch ticker: {e}")))?;
 
-        let weak = inner.weak();
-        let nudge = move || {
-            if let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-            }
-        };
-        let lanes = Lanes::new(config.lanes, Box::new(nudge));
         Ok(Self {
             inner,
             linker,
             wasi_linker,
             cache,
             lanes,
-            ticks,
             config,
             ticker_stop,
         })
@@ -286,8 +281,8 @@ impl Engine {
     /// A lane for a decision of `tenant`, the thread waiting in line,
     /// parked, until one is free; hold it for the whole decision (see
     /// [`lanes`]).
-    pub fn lane(&self, tenant: &str) -> Lane {
-        self.lanes.acquire(Arc::from(tenant))
+    pub fn lane(&self, tenant: Arc<str>) -> Lane {
+        self.lanes.acquire(tenant)
     }
 
     /// Lanes held right now and decisions waiting for one: `(0, 0)` when

@@ -110,6 +110,9 @@ pub struct Snapshot {
     pub policy_version: i64,
     /// Its pipeline as stored.
     pub slots: Vec<Slot>,
+    /// The tenant's id, shared by its plugins and lanes (no allocation per
+    /// decision).
+    owner: Arc<str>,
     /// The plugins the pipeline runs, in order.
     pub plugins: Vec<Arc<Plugin>>,
     /// Why the active plugins could not be loaded, if they could not: the
@@ -749,13 +752,14 @@ impl Live {
                 ))
             })
             .await?;
+        let owner: Arc<str> = Arc::from(tenant_id);
         let mut plugins = Vec::new();
         let mut unavailable = None;
         for slot in &slots {
             if let Some(active) = &slot.active {
                 match self.compiled(&active.sha256).await {
                     Ok(compiled) => plugins.push(Arc::new(
-                        Plugin::new(compiled, &active.name, &active.version).owned_by(tenant_id),
+                        Plugin::new(compiled, &active.name, &active.version).owned_by(owner.clone()),
                     )),
                     Err(e) => {
                         tracing::error!(
@@ -798,6 +802,7 @@ impl Live {
             policy: Arc::new(policy),
             policy_version,
             slots,
+            owner,
             plugins,
             unavailable,
             permits,
@@ -873,9 +878,15 @@ impl Live {
         }
     }
 
+    /// A lane for one of `snapshot`'s decisions, the thread waiting in line,
+    /// parked (see [`crate::engine::lanes`]).
+    pub fn lane(&self, snapshot: &Snapshot) -> Lane {
+        self.engine.lane(snapshot.owner.clone())
+    }
+
     /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
-        let lane = self.engine.lane(&snapshot.tenant.id);
+        let lane = self.lane(snapshot);
         self.decide_on(&lane, snapshot, request)
     }
 

@@ -32,8 +32,8 @@
 //! `SCHED_IDLE`), so a tenant's looping plugins never delay another
 //! tenant's request on its way to a lane: the server's other threads take
 //! a core from them the moment they wake, and a running plugin also yields
-//! its core at every tick. The thread goes back to normal when it gives up
-//! its lane. Shorter decisions never change their thread, however long the
+//! its core at every tick. The thread goes back to normal when its plugins
+//! are done (the rest of the decision still holds the lane). Shorter decisions never change their thread, however long the
 //! machine keeps them waiting. And while every lane runs a long decision, a
 //! new decision of a tenant with none of them does not wait for one to
 //! reach a tick: it starts at once *beside* the lanes (its thread in the normal class comes first on
@@ -42,7 +42,7 @@
 //! queued behind them.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
@@ -56,6 +56,9 @@ pub(crate) struct Lanes {
     cores: Vec<usize>,
     /// Every core the process may use.
     allowed: Vec<usize>,
+    /// Ticks of the epoch ticker; the epoch itself also advances when a
+    /// waiting decision nudges running ones, which is not time passing.
+    ticks: AtomicU64,
 }
 
 struct State {
@@ -269,6 +272,7 @@ impl Lanes {
             cores,
             allowed,
             nudge,
+            ticks: AtomicU64::new(0),
         })
     }
 
@@ -314,6 +318,16 @@ impl Lanes {
         self.lane(tenant, index)
     }
 
+    /// Counts one tick of the epoch ticker.
+    pub(crate) fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ticks of the epoch ticker so far.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
     /// Lanes held right now, and decisions waiting for one.
     pub(crate) fn load(&self) -> (usize, usize) {
         let state = self.lock();
@@ -329,6 +343,11 @@ impl Lane {
 }
 
 impl Turn {
+    /// Ticks of the epoch ticker so far.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.lanes.ticks()
+    }
+
     /// Marks the decision a long one (it has run a tick's worth of CPU) and
     /// settles its thread on its lane's core (see [`settle`]). One running
     /// beside the lanes first waits in line for a lane. Returns whether it
@@ -408,8 +427,6 @@ impl Drop for Lane {
             }
             state.pass_on(&self.turn.tenant, index);
         }
-        drop(state);
-        unsettle(&self.turn.lanes.allowed);
     }
 }
 
@@ -462,7 +479,7 @@ fn settle(core: usize) {
     set_cores(&[core]);
 }
 
-/// Undoes [`settle`] when the thread gives up its lane: it may run
+/// Undoes [`settle`] when the thread's plugins are done: it may run
 /// anywhere, in the normal class, again. (Without the privilege to leave
 /// the idle class, it stays there, which is only slower.)
 fn unsettle(allowed: &[usize]) {

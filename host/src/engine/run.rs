@@ -2,7 +2,6 @@
 //! the translation of every way a call can fail into a typed [`Error`].
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -65,7 +64,7 @@ impl Engine {
         let tick = self.config.epoch_tick.as_nanos().max(1);
         // One extra tick: the current tick is already partly over, and the
         // deadline must never cut a plugin short.
-        let ticks = u64::try_from(limits.deadline().as_nanos().div_ceil(tick) + 1).unwrap_or(u64::MAX);
+        let deadline_ticks = u64::try_from(limits.deadline().as_nanos().div_ceil(tick) + 1).unwrap_or(u64::MAX);
         let turn = match lane {
             Some(lane) => lane.turn(),
             None => {
@@ -76,17 +75,16 @@ impl Engine {
                 turn
             }
         };
-        state.turn = Some(turn);
-        state.started_tick = self.ticks.load(Ordering::Relaxed);
+        state.started_tick = turn.ticks();
         state.charged_to = state.started_tick;
-        state.ticks = Some(self.ticks.clone());
+        state.turn = Some(turn);
         // The deadline is CPU time where the thread's CPU clock is known,
         // with a wall-clock backstop; elsewhere it is wall-clock time.
         state.cpu_budget = limits.deadline();
         state.cpu_started = lanes::thread_cpu_time();
         state.ticks_left = match state.cpu_started {
-            Some(_) => ticks.saturating_mul(WALL_BACKSTOP),
-            None => ticks,
+            Some(_) => deadline_ticks.saturating_mul(WALL_BACKSTOP),
+            None => deadline_ticks,
         };
         let mut store = Store::new(&self.inner, state);
         store.limiter(|s| &mut s.limiter);
@@ -106,7 +104,7 @@ impl Engine {
             if cpu_used.is_some_and(|used| used > state.cpu_budget) {
                 return Err(Trap::Interrupt.into());
             }
-            let now = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
+            let now = state.turn.as_ref().map_or(0, Turn::ticks);
             let ran = now.saturating_sub(state.charged_to);
             state.ticks_left = state.ticks_left.saturating_sub(ran);
             if state.ticks_left == 0 {
@@ -122,7 +120,7 @@ impl Engine {
             let waited = long && state.turn.as_ref().is_some_and(Turn::settle);
             if waited || state.turn.as_ref().is_some_and(Turn::share) {
                 // The wait is not charged.
-                state.charged_to = state.ticks.as_ref().map_or(0, |t| t.load(Ordering::Relaxed));
+                state.charged_to = state.turn.as_ref().map_or(0, Turn::ticks);
             } else {
                 state.charged_to = now;
                 // Let any thread of the server that is waiting for this core

@@ -70,9 +70,7 @@ pub(crate) struct StoreState {
     /// Ticks of the epoch ticker the plugins may still run on their lane
     /// (the deadline, or where the deadline is CPU time, its backstop).
     pub(crate) ticks_left: u64,
-    /// The engine's tick counter, its value when the plugins started, and
-    /// its value when last charged.
-    pub(crate) ticks: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The ticker's count when the plugins started, and when last charged.
     pub(crate) started_tick: u64,
     pub(crate) charged_to: u64,
     /// The thread's CPU time when the plugins started, and how much more
@@ -113,7 +111,6 @@ impl StoreState {
             turn: None,
             own_lane: None,
             ticks_left: u64::MAX,
-            ticks: None,
             started_tick: 0,
             charged_to: 0,
             cpu_started: None,
