@@ -1,10 +1,12 @@
-//! The `rulehost` command: `serve`, `build`, `eval`, `test`, and the
-//! client commands `plugin …` and `decide` that talk to a server.
+//! The `rulehost` command: `serve`, `build`, `eval`, `test`, `simulate`,
+//! and the client commands `plugin …` and `decide` that talk to a server.
 //!
 //! Exit codes: 0 success; 1 the decision, a fixture or a server request
 //! failed (the error is printed as JSON on stdout); 2 the command could not
 //! run (bad arguments, unreadable files, an invalid plugin for `test`, a
 //! server that cannot start).
+
+mod simulate;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,9 @@ enum Command {
     Test(TestArgs),
     /// Print synthetic customers as NDJSON (deterministic for a seed).
     GenProfiles(GenArgs),
+    /// Compare a candidate against a baseline (files, or what a tenant
+    /// runs) over a file of customers; writes report.json and report.html.
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +304,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval(args),
         Command::Test(args) => test(args),
         Command::GenProfiles(args) => gen_profiles(args),
+        Command::Simulate(args) => simulate::simulate(*args),
     }
 }
 

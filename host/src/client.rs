@@ -118,6 +118,36 @@ impl Client {
         )
     }
 
+    /// GETs a path under the tenant (`/config`, `/pipeline`, …).
+    pub fn get(&self, path: &str) -> Result<Reply, String> {
+        Self::finish(
+            self.agent
+                .get(&self.url(path))
+                .header("Authorization", &self.auth())
+                .call(),
+        )
+    }
+
+    /// GETs a path under the tenant that answers with bytes (a component).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.auth())
+            .call()
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut();
+        if !(200..300).contains(&status) {
+            let text = body.read_to_string().unwrap_or_default();
+            return Err(format!("GET {path}: {status} {text}"));
+        }
+        body.with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .map_err(|e| format!("reading {path}: {e}"))
+    }
+
     /// Asks for a decision; `request` is a decide request (`{"profile": …}`).
     pub fn decide(&self, request: &Value) -> Result<Reply, String> {
         Self::finish(

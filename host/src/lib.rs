@@ -13,6 +13,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod decision;
 pub mod decision_log;
 pub mod demo;
@@ -31,5 +32,6 @@ pub mod pipeline;
 pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod simulate;
 
 pub use error::{Defect, Error, ErrorBody, ErrorDetail};

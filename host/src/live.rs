@@ -514,6 +514,12 @@ impl Live {
         self.blocking(move |r| r.version(&tenant, &name, &version)).await
     }
 
+    /// The stored bytes of a version (checked against their sha256).
+    pub async fn component(&self, tenant: &str, name: &str, version: &str) -> Result<Vec<u8>> {
+        let record = self.version(tenant, name, version).await?;
+        self.blocking(move |r| r.blob(&record.sha256)).await
+    }
+
     /// Deletes a version no slot runs.
     pub async fn delete_version(&self, caller: &Caller, tenant: &str, name: &str, version: &str) -> Result<()> {
         let _guard = self.write_lock(tenant).await?;
@@ -900,14 +906,9 @@ impl Live {
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
         }
-        let seed = request.seed.unwrap_or_else(|| {
-            let digest = Sha256::new()
-                .chain_update(tenant.id.as_bytes())
-                .chain_update([0])
-                .chain_update(request.profile.customer_id.as_bytes())
-                .finalize();
-            u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
-        });
+        let seed = request
+            .seed
+            .unwrap_or_else(|| default_seed(&tenant.id, &request.profile.customer_id));
         let commit = request.commit;
         let request = Request {
             now: request.now.unwrap_or_else(Timestamp::now),
@@ -1033,6 +1034,17 @@ impl Live {
 }
 
 const MS_PER_DAY: i64 = 86_400_000;
+
+/// The seed a decision gets when its request names none: a hash of the
+/// tenant and the customer, so it is stable per customer.
+pub fn default_seed(tenant: &str, customer_id: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(customer_id.as_bytes())
+        .finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
 
 /// A decision id: the server's time in hex, then random bits, so ids sort by
 /// when decisions were made.

@@ -60,9 +60,62 @@ fn main() {
         .expect("writing to a String");
         writeln!(all, "    ({name:?}, {name}),").expect("writing to a String");
     }
+    let variant = dormant_variant(workspace, &out_dir);
+    let built = Build::new(&variant)
+        .target(Target::Component)
+        .target_dir(target_dir.join("variants"))
+        .out(component_path(&target_dir, "COFFEE_CHAIN_DORMANT_10"))
+        .quiet(true)
+        .run()
+        .unwrap_or_else(|e| panic!("building {}: {e:#}", variant.display()));
+    writeln!(
+        code,
+        "/// `plugins/coffee-chain` as version {VARIANT_VERSION}, with dormancy after 10 days whatever the \
+         config says: the README's candidate.\npub const COFFEE_CHAIN_DORMANT_10: &str = {:?};",
+        built.path.display().to_string()
+    )
+    .expect("writing to a String");
+    writeln!(all, "    (\"COFFEE_CHAIN_DORMANT_10\", COFFEE_CHAIN_DORMANT_10),").expect("writing to a String");
     all.push_str("];\n");
     code.push_str(&all);
     std::fs::write(out_dir.join("artifacts.rs"), code).expect("writing artifacts.rs");
+}
+
+/// The version of the changed coffee plugin.
+const VARIANT_VERSION: &str = "0.2.0";
+
+/// Copies `plugins/coffee-chain` into `OUT_DIR` with the README's edit
+/// (customers are dormant after 10 days) as version [`VARIANT_VERSION`]:
+/// the candidate the simulation, shadow and canary tests compare.
+fn dormant_variant(workspace: &Path, out_dir: &Path) -> PathBuf {
+    let source = workspace.join("plugins/coffee-chain");
+    let dir = out_dir.join("coffee-chain-dormant-10");
+    std::fs::create_dir_all(dir.join("src")).expect("creating the variant's folder");
+    let lib = std::fs::read_to_string(source.join("src/lib.rs")).expect("reading the coffee plugin");
+    let from = "let lifecycle = Lifecycle::from_config(config, \"coffee\", \"coffee.stage\")?;";
+    let to = "let lifecycle = Lifecycle {\n            dormant_after_days: 10,\n            \
+              ..Lifecycle::from_config(config, \"coffee\", \"coffee.stage\")?\n        };";
+    assert!(lib.contains(from), "plugins/coffee-chain/src/lib.rs no longer has `{from}`: update the README and this edit");
+    write_if_changed(&dir.join("src/lib.rs"), &lib.replace(from, to));
+    let manifest = format!(
+        "[package]\nname = \"coffee-chain\"\nversion = \"{VARIANT_VERSION}\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
+         [dependencies]\nrulehost-sdk = {{ path = {:?} }}\n\n\
+         [workspace]\n",
+        workspace.join("sdk").display().to_string()
+    );
+    write_if_changed(&dir.join("Cargo.toml"), &manifest);
+    let lock = std::fs::read_to_string(workspace.join("Cargo.lock")).expect("reading Cargo.lock");
+    write_if_changed(&dir.join("Cargo.lock"), &lock);
+    dir
+}
+
+/// Writes only when the content differs, so cargo sees an unchanged crate
+/// as fresh.
+fn write_if_changed(path: &Path, content: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(content) {
+        std::fs::write(path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
 }
 
 fn component_path(target_dir: &Path, name: &str) -> PathBuf {

@@ -17,6 +17,7 @@ mod reliability;
 mod sandbox;
 mod security;
 mod serve;
+mod simulate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

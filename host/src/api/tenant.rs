@@ -102,6 +102,24 @@ pub(super) async fn get_plugin(
     Ok(Json(state.live.version(&tenant, &name, &version).await?))
 }
 
+/// The component of one plugin version, as uploaded (checked against its
+/// sha256 before it is sent). `rulehost simulate --tenant` uses it to run
+/// the tenant's active pipeline locally.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins/{name}/{version}/component", tag = "plugins",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Plugin name"),
+           ("version" = String, Path, description = "Version")),
+    responses((status = 200, description = "The component", content_type = "application/wasm", body = Vec<u8>),
+              (status = 404, body = ErrorBody), (status = 500, description = "The stored bytes fail their check", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_component(
+    State(state): State<AppState>,
+    _: Auth,
+    Path((tenant, name, version)): Path<(String, String, String)>,
+) -> Result<([(header::HeaderName, &'static str); 1], Vec<u8>), ApiError> {
+    let bytes = state.live.component(&tenant, &name, &version).await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
+}
+
 /// Deletes a plugin version that no slot runs.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/plugins/{name}/{version}", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Plugin name"),

@@ -1,0 +1,728 @@
+//! What changes between two runs of the same customers: the per-customer
+//! diff, and the report that sums diffs up (simulations, shadow runs,
+//! replays all speak it).
+//!
+//! A run of one customer is an [`Outcome`]: the decision with its policy
+//! outcome (`holdout`, `selected`, `suppressed`), or the error it ended in.
+//! [`changes`] says, with the plugins' reasons and rule ids, what differs
+//! between two outcomes for one customer; [`Tally`] counts outcomes pair by
+//! pair into a [`Report`]: stage distributions and the transitions between
+//! them, tags gained and lost, the offer mix before and after policy,
+//! touches per channel, what each policy rule held back, budgets, holdout
+//! share, errors, and a sample of customers with their changes.
+
+pub mod html;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::decision::{Decision, PluginRef};
+use crate::model::Stage;
+
+/// How one customer's run ended.
+pub type Outcome = Result<Decision, Failure>;
+
+/// A run that ended in an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Failure {
+    /// The error's code (`plugin_timeout`, `invalid_input`, …).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+impl From<&crate::Error> for Failure {
+    fn from(e: &crate::Error) -> Self {
+        Self {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The stages in the order reports list them, then the two pseudo-stages:
+/// `none` (no plugin set a stage) and `error` (the run failed).
+pub const STAGES: [&str; 8] = [
+    "introduction",
+    "growth",
+    "maturity",
+    "dormancy",
+    "churned",
+    "reactivated",
+    "none",
+    "error",
+];
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Introduction => "introduction",
+        Stage::Growth => "growth",
+        Stage::Maturity => "maturity",
+        Stage::Dormancy => "dormancy",
+        Stage::Churned => "churned",
+        Stage::Reactivated => "reactivated",
+    }
+}
+
+/// The stage an outcome lands in, as [`STAGES`] names it.
+pub fn stage_of(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Ok(d) => d.stage.as_ref().map_or("none", |s| stage_name(s.value)),
+        Err(_) => "error",
+    }
+}
+
+/// One thing that differs for a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    /// What changed: `stage`, `tag`, `score`, `proposal`, `selected`,
+    /// `suppressed`, `holdout` or `error`.
+    pub what: String,
+    /// Which one: the tag (`group/name`), score name, offer and channel
+    /// (`offer@channel`), or empty for the stage, holdout and error.
+    pub key: String,
+    /// The baseline's value (absent: not there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// The candidate's value (absent: not there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
+    /// Why, from the side that has it: the rule id and reason the plugin
+    /// gave, the policy's rule and detail, or the error's message.
+    pub why: String,
+}
+
+/// A customer whose outcome differs, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerDiff {
+    /// The customer.
+    pub customer_id: String,
+    /// Their stage in the baseline.
+    pub baseline_stage: String,
+    /// Their stage in the candidate.
+    pub candidate_stage: String,
+    /// Every difference, stage first.
+    pub changes: Vec<Change>,
+}
+
+fn explained(rule_id: &str, reason: &str) -> String {
+    format!("{rule_id}: {reason}")
+}
+
+/// Adds a change for every key present on one side only, or with different
+/// values on the two sides. `items` are `(key, value, why)`.
+fn keyed(
+    what: &str,
+    baseline: Vec<(String, String, String)>,
+    candidate: Vec<(String, String, String)>,
+    into: &mut Vec<Change>,
+) {
+    let mut base: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (key, value, why) in baseline {
+        base.entry(key).or_insert((value, why));
+    }
+    let mut seen = Vec::new();
+    for (key, value, why) in candidate {
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        match base.remove(&key) {
+            Some((old, _)) if old == value => {}
+            Some((old, _)) => into.push(Change {
+                what: what.into(),
+                key,
+                baseline: Some(old),
+                candidate: Some(value),
+                why,
+            }),
+            None => into.push(Change {
+                what: what.into(),
+                key,
+                baseline: None,
+                candidate: Some(value),
+                why,
+            }),
+        }
+    }
+    for (key, (old, why)) in base {
+        into.push(Change {
+            what: what.into(),
+            key,
+            baseline: Some(old),
+            candidate: None,
+            why,
+        });
+    }
+}
+
+/// What differs between the baseline's and the candidate's outcome for one
+/// customer, with reasons; empty when they agree on stage, tags, scores,
+/// proposals, the policy's outcome and errors. (Fuel, timings and logs are
+/// not compared here; [`json_differences`] compares everything.)
+pub fn changes(baseline: &Outcome, candidate: &Outcome) -> Vec<Change> {
+    let mut out = Vec::new();
+    let (b, c) = match (baseline, candidate) {
+        (Ok(b), Ok(c)) => (b, c),
+        (Err(b), Err(c)) if b.code == c.code => return out,
+        _ => {
+            let text = |o: &Outcome| match o {
+                Ok(_) => "ok".to_owned(),
+                Err(f) => f.code.clone(),
+            };
+            let why = match (baseline, candidate) {
+                (_, Err(f)) | (Err(f), _) => f.message.clone(),
+                _ => String::new(),
+            };
+            out.push(Change {
+                what: "error".into(),
+                key: String::new(),
+                baseline: Some(text(baseline)),
+                candidate: Some(text(candidate)),
+                why,
+            });
+            return out;
+        }
+    };
+    let (bs, cs) = (stage_of(baseline), stage_of(candidate));
+    if bs != cs {
+        let why = match (&c.stage, &b.stage) {
+            (Some(s), _) | (None, Some(s)) => explained(&s.rule_id, &s.reason),
+            (None, None) => String::new(),
+        };
+        out.push(Change {
+            what: "stage".into(),
+            key: String::new(),
+            baseline: Some(bs.into()),
+            candidate: Some(cs.into()),
+            why,
+        });
+    }
+    let tags = |d: &Decision| {
+        d.tags
+            .iter()
+            .map(|t| {
+                (
+                    format!("{}/{}", t.group, t.name),
+                    "set".to_owned(),
+                    explained(&t.rule_id, &t.reason),
+                )
+            })
+            .collect()
+    };
+    keyed("tag", tags(b), tags(c), &mut out);
+    let scores = |d: &Decision| {
+        d.scores
+            .iter()
+            .map(|s| (s.name.clone(), format!("{}", s.value), explained(&s.rule_id, &s.reason)))
+            .collect()
+    };
+    keyed("score", scores(b), scores(c), &mut out);
+    let proposals = |d: &Decision| {
+        d.proposals
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}@{}", p.offer_id, p.channel),
+                    format!("score {}", p.score),
+                    explained(&p.rule_id, &p.reason),
+                )
+            })
+            .collect()
+    };
+    keyed("proposal", proposals(b), proposals(c), &mut out);
+    let selected = |d: &Decision| {
+        d.selected
+            .iter()
+            .flatten()
+            .map(|s| {
+                (
+                    format!("{}@{}", s.offer_id, s.channel),
+                    format!("send at {}", s.send_at),
+                    explained(&s.rule_id, &s.reason),
+                )
+            })
+            .collect()
+    };
+    keyed("selected", selected(b), selected(c), &mut out);
+    let suppressed = |d: &Decision| {
+        d.suppressed
+            .iter()
+            .flatten()
+            .map(|s| {
+                (
+                    format!("{}@{}", s.offer_id, s.channel),
+                    s.rule.as_str().to_owned(),
+                    format!("{}: {}", s.rule.as_str(), s.detail),
+                )
+            })
+            .collect()
+    };
+    keyed("suppressed", suppressed(b), suppressed(c), &mut out);
+    if b.holdout != c.holdout {
+        out.push(Change {
+            what: "holdout".into(),
+            key: String::new(),
+            baseline: Some(b.holdout.unwrap_or(false).to_string()),
+            candidate: Some(c.holdout.unwrap_or(false).to_string()),
+            why: "the policy's holdout group changed".into(),
+        });
+    }
+    out
+}
+
+/// One place where two JSON documents differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Difference {
+    /// Where, as a JSON pointer (`/tags/2/reason`).
+    pub path: String,
+    /// The first document's value there (absent: missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub expected: Option<serde_json::Value>,
+    /// The second document's value there (absent: missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub actual: Option<serde_json::Value>,
+}
+
+/// Every place where `actual` differs from `expected`, exactly (numbers by
+/// value: `5` equals `5.0`).
+pub fn json_differences(expected: &serde_json::Value, actual: &serde_json::Value) -> Vec<Difference> {
+    fn walk(path: &mut String, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<Difference>) {
+        use serde_json::Value;
+        let at = |path: &mut String, key: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Difference>| {
+            let len = path.len();
+            path.push('/');
+            path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            match (a, b) {
+                (Some(a), Some(b)) => walk(path, a, b, out),
+                _ => out.push(Difference {
+                    path: path.clone(),
+                    expected: a.cloned(),
+                    actual: b.cloned(),
+                }),
+            }
+            path.truncate(len);
+        };
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for (k, v) in x {
+                    at(path, k, Some(v), y.get(k), out);
+                }
+                for (k, v) in y {
+                    if !x.contains_key(k) {
+                        at(path, k, None, Some(v), out);
+                    }
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                for i in 0..x.len().max(y.len()) {
+                    at(path, &i.to_string(), x.get(i), y.get(i), out);
+                }
+            }
+            // Integers exactly; a float equals a number of the same value.
+            (Value::Number(x), Value::Number(y)) if x == y || ((x.is_f64() || y.is_f64()) && x.as_f64() == y.as_f64()) => {}
+            _ if a == b => {}
+            _ => out.push(Difference {
+                path: if path.is_empty() { "/".into() } else { path.clone() },
+                expected: Some(a.clone()),
+                actual: Some(b.clone()),
+            }),
+        }
+    }
+    let mut out = Vec::new();
+    walk(&mut String::new(), expected, actual, &mut out);
+    out
+}
+
+/// A count on each side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pair {
+    /// In the baseline.
+    pub baseline: u64,
+    /// In the candidate.
+    pub candidate: u64,
+}
+
+impl Pair {
+    /// Candidate minus baseline.
+    pub fn delta(&self) -> i64 {
+        self.candidate as i64 - self.baseline as i64
+    }
+}
+
+/// Customers in one stage on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StageCount {
+    /// The stage (or `none`, `error`).
+    pub stage: String,
+    /// Customers in it.
+    #[serde(flatten)]
+    pub customers: Pair,
+}
+
+/// Customers who were in one stage in the baseline and another (or the
+/// same) in the candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Transition {
+    /// The baseline's stage.
+    pub from: String,
+    /// The candidate's stage.
+    pub to: String,
+    /// How many customers.
+    pub customers: u64,
+}
+
+/// One tag's reach on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TagCount {
+    /// `group/name`.
+    pub tag: String,
+    /// Customers carrying it.
+    #[serde(flatten)]
+    pub customers: Pair,
+    /// Customers who have it only in the candidate.
+    pub gained: u64,
+    /// Customers who have it only in the baseline.
+    pub lost: u64,
+}
+
+/// One offer's mix: proposed by the plugins, and selected after policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OfferCount {
+    /// The offer.
+    pub offer_id: String,
+    /// Proposals of it.
+    pub proposed: Pair,
+    /// Touches selected after policy (caps, budgets, holdout…).
+    pub selected: Pair,
+}
+
+/// A count per name (channel, rule, error code) on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NamedCount {
+    /// The channel, rule or code.
+    pub name: String,
+    /// How many.
+    #[serde(flatten)]
+    pub count: Pair,
+}
+
+/// An offer's budget and what each side spent of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BudgetUse {
+    /// The offer.
+    pub offer_id: String,
+    /// Its budget in the policy (the candidate's if they differ).
+    pub budget: u64,
+    /// Spent before the run.
+    pub used_before: u64,
+    /// Touches selected in the run.
+    pub spent: Pair,
+    /// Proposals dropped because the budget ran out.
+    pub refused: Pair,
+}
+
+/// What ran on one side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ArmSummary {
+    /// A label for people (`baseline`, `candidate`, a file name, a version).
+    pub label: String,
+    /// The plugins in pipeline order.
+    pub plugins: Vec<PluginRef>,
+}
+
+impl ArmSummary {
+    /// `label` for `plugins`, in pipeline order.
+    pub fn of(label: String, plugins: &[std::sync::Arc<crate::engine::Plugin>]) -> Self {
+        Self {
+            label,
+            plugins: plugins
+                .iter()
+                .map(|p| PluginRef {
+                    name: p.name().to_owned(),
+                    version: p.version().to_owned(),
+                    sha256: p.sha256().to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Everything a comparison found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    /// What ran as the baseline.
+    pub baseline: ArmSummary,
+    /// What ran as the candidate.
+    pub candidate: ArmSummary,
+    /// Customers compared.
+    pub customers: u64,
+    /// Customers whose outcome differs.
+    pub changed: u64,
+    /// Customers per stage (every stage, then `none` and `error`).
+    pub stages: Vec<StageCount>,
+    /// Customers per (baseline stage, candidate stage), non-zero cells only.
+    pub transitions: Vec<Transition>,
+    /// Tags with their reach, most changed first.
+    pub tags: Vec<TagCount>,
+    /// Offers proposed and selected, most changed first.
+    pub offers: Vec<OfferCount>,
+    /// Touches selected per channel after policy.
+    pub channels: Vec<NamedCount>,
+    /// Proposals dropped per policy rule (caps, budget, quiet hours…).
+    pub suppressed: Vec<NamedCount>,
+    /// Budgets: what each side spent and was refused.
+    pub budgets: Vec<BudgetUse>,
+    /// Customers in the holdout group.
+    pub holdout: Pair,
+    /// Failed runs per error code.
+    pub errors: Vec<NamedCount>,
+    /// Some customers whose outcome differs, with every change and its
+    /// reason.
+    pub samples: Vec<CustomerDiff>,
+}
+
+/// Counts pairs of outcomes into a [`Report`].
+#[derive(Debug, Default)]
+pub struct Tally {
+    customers: u64,
+    changed: u64,
+    stages: BTreeMap<&'static str, Pair>,
+    transitions: BTreeMap<(&'static str, &'static str), u64>,
+    tags: BTreeMap<String, (Pair, u64, u64)>,
+    offers: BTreeMap<String, (Pair, Pair)>,
+    channels: BTreeMap<String, Pair>,
+    suppressed: BTreeMap<String, Pair>,
+    holdout: Pair,
+    errors: BTreeMap<String, Pair>,
+    samples: Vec<CustomerDiff>,
+    sample_limit: usize,
+    sampled_per_transition: BTreeMap<(&'static str, &'static str), usize>,
+}
+
+fn side(pair: &mut Pair, candidate: bool) -> &mut u64 {
+    if candidate { &mut pair.candidate } else { &mut pair.baseline }
+}
+
+impl Tally {
+    /// A tally that keeps up to `samples` customers' diffs.
+    pub fn new(samples: usize) -> Self {
+        Self {
+            sample_limit: samples,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one customer's two outcomes.
+    pub fn add(&mut self, customer_id: &str, baseline: &Outcome, candidate: &Outcome) {
+        self.customers += 1;
+        let (from, to) = (stage_of(baseline), stage_of(candidate));
+        *self.transitions.entry((from, to)).or_default() += 1;
+        for (outcome, is_candidate) in [(baseline, false), (candidate, true)] {
+            *side(self.stages.entry(stage_of(outcome)).or_default(), is_candidate) += 1;
+            self.count(outcome, is_candidate);
+        }
+        let mut tags_b: Vec<String> = Vec::new();
+        let mut tags_c: Vec<String> = Vec::new();
+        for (outcome, tags) in [(baseline, &mut tags_b), (candidate, &mut tags_c)] {
+            if let Ok(d) = outcome {
+                tags.extend(d.tags.iter().map(|t| format!("{}/{}", t.group, t.name)));
+                tags.sort();
+                tags.dedup();
+            }
+        }
+        for tag in &tags_b {
+            let entry = self.tags.entry(tag.clone()).or_default();
+            entry.0.baseline += 1;
+            if tags_c.binary_search(tag).is_err() {
+                entry.2 += 1;
+            }
+        }
+        for tag in &tags_c {
+            let entry = self.tags.entry(tag.clone()).or_default();
+            entry.0.candidate += 1;
+            if tags_b.binary_search(tag).is_err() {
+                entry.1 += 1;
+            }
+        }
+        let changes = changes(baseline, candidate);
+        if !changes.is_empty() {
+            self.changed += 1;
+            // A spread of kinds: no transition takes more than a quarter of
+            // the sample.
+            let taken = self.sampled_per_transition.entry((from, to)).or_default();
+            if self.samples.len() < self.sample_limit && *taken < self.sample_limit.div_ceil(4) {
+                *taken += 1;
+                self.samples.push(CustomerDiff {
+                    customer_id: customer_id.to_owned(),
+                    baseline_stage: from.into(),
+                    candidate_stage: to.into(),
+                    changes,
+                });
+            }
+        }
+    }
+
+    fn count(&mut self, outcome: &Outcome, candidate: bool) {
+        let d = match outcome {
+            Ok(d) => d,
+            Err(f) => {
+                *side(self.errors.entry(f.code.clone()).or_default(), candidate) += 1;
+                return;
+            }
+        };
+        for p in &d.proposals {
+            *side(&mut self.offers.entry(p.offer_id.clone()).or_default().0, candidate) += 1;
+        }
+        for s in d.selected.iter().flatten() {
+            *side(&mut self.offers.entry(s.offer_id.clone()).or_default().1, candidate) += 1;
+            *side(self.channels.entry(s.channel.clone()).or_default(), candidate) += 1;
+        }
+        for s in d.suppressed.iter().flatten() {
+            *side(self.suppressed.entry(s.rule.as_str().to_owned()).or_default(), candidate) += 1;
+        }
+        if d.holdout == Some(true) {
+            *side(&mut self.holdout, candidate) += 1;
+        }
+    }
+
+    /// Customers counted so far.
+    pub fn customers(&self) -> u64 {
+        self.customers
+    }
+
+    /// Customers whose outcome differs so far.
+    pub fn changed(&self) -> u64 {
+        self.changed
+    }
+
+    /// The report; `budgets` come from whoever applied the policy.
+    pub fn report(self, baseline: ArmSummary, candidate: ArmSummary, budgets: Vec<BudgetUse>) -> Report {
+        let stages = STAGES
+            .iter()
+            .map(|s| StageCount {
+                stage: (*s).into(),
+                customers: self.stages.get(s).copied().unwrap_or_default(),
+            })
+            .collect();
+        let transitions = STAGES
+            .iter()
+            .flat_map(|from| STAGES.iter().map(move |to| (*from, *to)))
+            .filter_map(|key| {
+                self.transitions.get(&key).map(|&customers| Transition {
+                    from: key.0.into(),
+                    to: key.1.into(),
+                    customers,
+                })
+            })
+            .collect();
+        let mut tags: Vec<TagCount> = self
+            .tags
+            .into_iter()
+            .map(|(tag, (customers, gained, lost))| TagCount {
+                tag,
+                customers,
+                gained,
+                lost,
+            })
+            .collect();
+        tags.sort_by(|a, b| (b.gained + b.lost).cmp(&(a.gained + a.lost)).then(a.tag.cmp(&b.tag)));
+        let mut offers: Vec<OfferCount> = self
+            .offers
+            .into_iter()
+            .map(|(offer_id, (proposed, selected))| OfferCount {
+                offer_id,
+                proposed,
+                selected,
+            })
+            .collect();
+        offers.sort_by(|a, b| {
+            let weight = |o: &OfferCount| o.selected.delta().unsigned_abs() + o.proposed.delta().unsigned_abs();
+            weight(b).cmp(&weight(a)).then(a.offer_id.cmp(&b.offer_id))
+        });
+        let named = |map: BTreeMap<String, Pair>| {
+            map.into_iter()
+                .map(|(name, count)| NamedCount { name, count })
+                .collect::<Vec<_>>()
+        };
+        Report {
+            baseline,
+            candidate,
+            customers: self.customers,
+            changed: self.changed,
+            stages,
+            transitions,
+            tags,
+            offers,
+            channels: named(self.channels),
+            suppressed: named(self.suppressed),
+            budgets,
+            holdout: self.holdout,
+            errors: named(self.errors),
+            samples: self.samples,
+        }
+    }
+}
+
+impl Report {
+    /// Customers who moved from one stage to another.
+    pub fn moved(&self, from: &str, to: &str) -> u64 {
+        self.transitions
+            .iter()
+            .find(|t| t.from == from && t.to == to)
+            .map_or(0, |t| t.customers)
+    }
+
+    /// An offer's counts, if any side proposed or selected it.
+    pub fn offer(&self, offer_id: &str) -> Option<&OfferCount> {
+        self.offers.iter().find(|o| o.offer_id == offer_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn equal_documents_have_no_differences() {
+        let doc = json!({"a": [1, {"b": "x"}], "n": 5, "f": 0.5, "z": null});
+        assert!(json_differences(&doc, &doc).is_empty());
+        assert!(json_differences(&json!({"n": 5}), &json!({"n": 5.0})).is_empty());
+    }
+
+    #[test]
+    fn every_difference_is_found_at_its_pointer() {
+        let expected = json!({"a": [1, 2, 3], "b": {"c": "x", "d/e~": 1}, "gone": true, "n": 9_007_199_254_740_993_u64});
+        let actual = json!({"a": [1, 5], "b": {"c": "y", "d/e~": 1}, "new": 1, "n": 9_007_199_254_740_992_u64});
+        let found: Vec<(String, Option<serde_json::Value>, Option<serde_json::Value>)> = json_differences(&expected, &actual)
+            .into_iter()
+            .map(|d| (d.path, d.expected, d.actual))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("/a/1".into(), Some(json!(2)), Some(json!(5))),
+                ("/a/2".into(), Some(json!(3)), None),
+                ("/b/c".into(), Some(json!("x")), Some(json!("y"))),
+                ("/gone".into(), Some(json!(true)), None),
+                ("/n".into(), Some(json!(9_007_199_254_740_993_u64)), Some(json!(9_007_199_254_740_992_u64))),
+                ("/new".into(), None, Some(json!(1))),
+            ]
+        );
+        let root = json_differences(&json!(1), &json!("1"));
+        assert_eq!(root.len(), 1);
+        assert_eq!(root[0].path, "/");
+    }
+
+    #[test]
+    fn a_key_with_a_slash_or_tilde_is_escaped_in_the_pointer() {
+        let found = json_differences(&json!({"d/e~": 1}), &json!({"d/e~": 2}));
+        assert_eq!(found[0].path, "/d~1e~0");
+    }
+}

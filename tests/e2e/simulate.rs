@@ -1,0 +1,254 @@
+//! Simulation: the coffee plugin against its README candidate (dormant
+//! after 10 days instead of 14) over generated customers, in the library and
+//! through `rulehost simulate`, and the HTML report rendered by Chromium.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use rulehost::compare::{ArmSummary, Report};
+use rulehost::generate::{self, Brand};
+use rulehost::model::{Offer, TenantConfig, Timestamp};
+use rulehost::policy::Policy;
+use rulehost::simulate::{self, Arm, Setup, SimulateError};
+use rulehost_test_artifacts::{COFFEE_CHAIN, COFFEE_CHAIN_DORMANT_10, PLUGINS_DIR};
+
+use crate::{NOW, engine, heavy, plugin};
+
+fn sample(name: &str) -> String {
+    let path = format!("{PLUGINS_DIR}/coffee-chain/sample/{name}");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// The sample policy plus a budget of 300 win-back coupons in all.
+fn policy() -> Policy {
+    let mut policy: Policy = serde_json::from_str(&sample("policy.json")).expect("the sample policy");
+    policy.offers.insert(
+        "come-back-5".into(),
+        serde_json::from_str(r#"{"budget": 300}"#).expect("an offer policy"),
+    );
+    policy
+}
+
+fn arm(label: &str, path: &str) -> Arm {
+    let plugin = plugin(path);
+    let config: TenantConfig = serde_json::from_str(&sample("config.json")).expect("the sample config");
+    let offers: Vec<Offer> = serde_json::from_str(&sample("offers.json")).expect("the sample offers");
+    Arm {
+        summary: ArmSummary::of(label.into(), std::slice::from_ref(&plugin)),
+        plugins: vec![plugin],
+        config: Arc::new(config),
+        offers: offers.into(),
+        policy: Arc::new(policy()),
+    }
+}
+
+fn customers(n: usize) -> String {
+    let now = Timestamp::parse(NOW).expect("now");
+    let mut text = String::new();
+    for profile in generate::profiles(Brand::Coffee, n, 11, now) {
+        text.push_str(&profile.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+fn setup(workers: usize) -> Setup {
+    Setup {
+        tenant_id: "coffee".into(),
+        tz_offset_minutes: 480,
+        now: Some(Timestamp::parse(NOW).expect("now")),
+        workers,
+        samples: 40,
+        ..Setup::default()
+    }
+}
+
+fn run(workers: usize, input: &str) -> Result<Report, SimulateError> {
+    let (baseline, candidate) = (arm("baseline", COFFEE_CHAIN), arm("candidate", COFFEE_CHAIN_DORMANT_10));
+    let mut last = 0;
+    let report = simulate::run(
+        engine(),
+        &baseline,
+        &candidate,
+        &setup(workers),
+        Cursor::new(input.as_bytes()),
+        |p| {
+            assert_eq!(p.customers, last + 1, "progress counts every customer once, in order");
+            last = p.customers;
+        },
+    )?;
+    assert_eq!(last, report.customers);
+    Ok(report)
+}
+
+#[test]
+fn the_dormancy_candidate_moves_growth_customers_to_dormancy_and_spends_the_win_back_budget() {
+    let _heavy = heavy();
+    let report = run(2, &customers(3000)).expect("the simulation runs");
+    assert_eq!(report.customers, 3000);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    for stage in &report.stages {
+        let moved_out: u64 = report
+            .transitions
+            .iter()
+            .filter(|t| t.from == stage.stage)
+            .map(|t| t.customers)
+            .sum();
+        let moved_in: u64 = report.transitions.iter().filter(|t| t.to == stage.stage).map(|t| t.customers).sum();
+        assert_eq!(moved_out, stage.customers.baseline, "{}: rows sum to the baseline", stage.stage);
+        assert_eq!(moved_in, stage.customers.candidate, "{}: columns sum to the candidate", stage.stage);
+    }
+    let growth_to_dormancy = report.moved("growth", "dormancy");
+    assert!(growth_to_dormancy > 20, "growth → dormancy: {growth_to_dormancy}");
+    assert_eq!(report.moved("dormancy", "growth"), 0, "a shorter threshold never wakes anyone");
+    let win_back = report.offer("come-back-5").expect("the win-back offer is counted");
+    assert!(win_back.proposed.candidate > win_back.proposed.baseline, "{win_back:?}");
+    // The budget caps what is sent: the candidate proposes more than the
+    // budget, sends exactly the budget and refuses the rest.
+    let budget = report.budgets.iter().find(|b| b.offer_id == "come-back-5").expect("its budget");
+    assert_eq!(budget.budget, 300);
+    assert!(win_back.proposed.candidate > 300, "{win_back:?}");
+    assert_eq!(win_back.selected.candidate, 300);
+    assert_eq!(budget.spent.candidate, 300);
+    assert!(budget.refused.candidate > 0 && budget.refused.candidate >= budget.refused.baseline);
+    assert!(win_back.selected.baseline <= 300);
+    // The samples explain themselves: every change names its rule.
+    assert!(!report.samples.is_empty() && report.samples.len() <= 40);
+    let moved = report
+        .samples
+        .iter()
+        .find(|s| s.baseline_stage == "growth" && s.candidate_stage == "dormancy")
+        .expect("a sampled growth → dormancy customer");
+    let stage = moved.changes.iter().find(|c| c.what == "stage").expect("the stage change");
+    assert!(stage.why.contains("coffee.stage.dormancy") && stage.why.contains("dormant after 10"), "{}", stage.why);
+}
+
+#[test]
+fn a_simulation_reports_the_same_whatever_the_number_of_threads() {
+    let _heavy = heavy();
+    let input = customers(800);
+    let one = run(1, &input).expect("one thread");
+    let four = run(4, &input).expect("four threads");
+    assert_eq!(one, four);
+    assert!(one.changed > 0);
+}
+
+#[test]
+fn a_bad_line_stops_the_simulation_with_its_number() {
+    let mut input = customers(5);
+    input.push('\n'); // a blank line is skipped, but counted
+    input.push_str("{\"customer_id\": 7}\n");
+    input.push_str(&customers(5));
+    let err = run(2, &input).expect_err("line 7 is not a profile");
+    let SimulateError::Line { line, message } = &err else { panic!("{err}") };
+    assert_eq!(*line, 7, "{err}");
+    assert!(message.contains("customer_id"), "{err}");
+    let err = run(2, "{\"customer_id\": \"a\", \"events\": []}\nnot json\n").expect_err("line 2 is not JSON");
+    assert!(err.to_string().starts_with("line 2: not a JSON object"), "{err}");
+}
+
+fn chromium() -> &'static str {
+    let path = "/usr/bin/chromium";
+    assert!(
+        Path::new(path).exists(),
+        "the report test renders with Debian's chromium: `apt-get install chromium` (scripts/test does)"
+    );
+    path
+}
+
+/// Renders `page` in headless Chromium; the PNG's size and RGB pixels.
+fn screenshot(page: &Path, png: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,1800",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).expect("the screenshot")));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let info = reader.next_frame(&mut pixels).expect("the PNG's pixels");
+    assert_eq!(info.bit_depth, png::BitDepth::Eight, "chromium writes 8-bit colour");
+    let step = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("chromium wrote a {other:?} PNG"),
+    };
+    pixels.truncate(info.buffer_size());
+    let rgb = pixels.chunks_exact(step).map(|p| [p[0], p[1], p[2]]).collect();
+    (info.width, info.height, rgb)
+}
+
+#[test]
+fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profiles = dir.path().join("customers.ndjson");
+    std::fs::write(&profiles, customers(1500)).expect("write customers");
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(&policy_file, serde_json::to_string(&policy()).expect("policy")).expect("write policy");
+    let out_dir = dir.path().join("report");
+    let sample_dir = format!("{PLUGINS_DIR}/coffee-chain/sample");
+    let out = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["simulate", "--baseline", COFFEE_CHAIN, "--candidate", COFFEE_CHAIN_DORMANT_10])
+        .arg("--profiles")
+        .arg(&profiles)
+        .args(["--config", &format!("{sample_dir}/config.json")])
+        .args(["--offers", &format!("{sample_dir}/offers.json")])
+        .arg("--policy")
+        .arg(&policy_file)
+        .args(["--now", NOW, "--tz-offset-minutes", "480", "--quiet"])
+        .arg("--out")
+        .arg(&out_dir)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1500 customers"), "{stdout}");
+    let report: Report =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json")).expect("a report");
+    assert_eq!(report.customers, 1500);
+    assert!(report.moved("growth", "dormancy") > 0);
+
+    // The page is self-contained: nothing to fetch, every chart inline.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    for needle in ["<svg id=\"stages\"", "<svg id=\"transitions\"", "<svg id=\"offers\""] {
+        assert!(html.contains(needle), "the page has {needle}");
+    }
+    for outside in ["src=", "href=\"http", "url(", "@import", "<link"] {
+        assert!(!html.contains(outside), "the page refers to something outside itself: {outside}");
+    }
+    let growth_to_dormancy = format!(
+        "<b>{}</b>move from <strong>growth</strong> to <strong>dormancy</strong>",
+        report.moved("growth", "dormancy")
+    );
+    assert!(html.contains(&growth_to_dormancy), "the glance cards show growth → dormancy");
+
+    let png = out_dir.join("report.png");
+    let (width, height, pixels) = screenshot(&out_dir.join("report.html"), &png);
+    assert_eq!((width, height), (1280, 1800));
+    // Rendered, not blank: the candidate's blue bars and the dark headings
+    // are there in quantity.
+    let count = |f: &dyn Fn(&[u8; 3]) -> bool| pixels.iter().filter(|p| f(p)).count();
+    let blue = count(&|p| p[2] > 180 && p[0] < 90 && p[1] > 80 && p[1] < 150);
+    let dark = count(&|p| p[0] < 60 && p[1] < 60 && p[2] < 70);
+    assert!(blue > 5_000, "blue chart pixels: {blue}");
+    assert!(dark > 2_000, "text pixels: {dark}");
+}
