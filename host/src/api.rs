@@ -112,6 +112,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::record_touches))
         .routes(routes!(policy::list_decisions))
         .routes(routes!(policy::get_decision))
+        .routes(routes!(policy::replay))
         .routes(routes!(decide::decide))
         .routes(routes!(decide::decide_batch))
         .routes(routes!(healthz))

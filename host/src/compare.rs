@@ -338,6 +338,54 @@ pub fn json_differences(expected: &serde_json::Value, actual: &serde_json::Value
     out
 }
 
+/// A logged decision run again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Replay {
+    /// The logged decision.
+    pub decision_id: String,
+    /// The plugins that made it.
+    pub logged: Vec<PluginRef>,
+    /// The plugins that ran now.
+    pub replayed: Vec<PluginRef>,
+    /// Whether the replay decided exactly as logged: every field of the
+    /// decision but its wall-clock time (`usage.duration_us`).
+    pub identical: bool,
+    /// Every field that differs, as JSON pointers into the decision (an
+    /// error of the replay shows as the whole decision differing from the
+    /// error body).
+    pub differences: Vec<Difference>,
+    /// The same differences as the simulation report shows them: stage,
+    /// tags, scores, proposals, selected and suppressed touches, with reasons.
+    pub changes: Vec<Change>,
+    /// The replay's decision, or its error.
+    #[schema(value_type = Object)]
+    pub replay: serde_json::Value,
+}
+
+impl Replay {
+    /// Compares a logged decision with its replay.
+    pub fn of(logged: &Decision, replayed: &Outcome, plugins: Vec<PluginRef>) -> Self {
+        let expected = serde_json::to_value(logged).unwrap_or_default();
+        let replay = match replayed {
+            Ok(decision) => serde_json::to_value(decision).unwrap_or_default(),
+            Err(failure) => serde_json::to_value(failure).unwrap_or_default(),
+        };
+        let differences: Vec<Difference> = json_differences(&expected, &replay)
+            .into_iter()
+            .filter(|d| d.path != "/usage/duration_us")
+            .collect();
+        Self {
+            decision_id: logged.decision_id.clone().unwrap_or_default(),
+            logged: logged.plugins.clone(),
+            replayed: plugins,
+            identical: differences.is_empty(),
+            differences,
+            changes: changes(&Ok(logged.clone()), replayed),
+            replay,
+        }
+    }
+}
+
 /// A count on each side.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Pair {

@@ -13,17 +13,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use crate::decision::{Decision, PluginRef};
 use crate::model::{Event, Mode, Profile, Timestamp};
+use crate::policy::Ledger;
 use crate::registry::{LoggedDecision, Registry};
 
-/// What the log keeps of a decision, as `GET …/decisions/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+/// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
+/// everything needed to replay it exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogRecord {
     /// The decision's id.
     pub id: String,
@@ -37,6 +39,8 @@ pub struct LogRecord {
     pub seed: u64,
     /// The customer.
     pub customer_id: String,
+    /// The tenant's UTC offset at the time.
+    pub tz_offset_minutes: i32,
     /// sha256 of the request's content (its profile, trigger, time, seed and
     /// mode as JSON), filled in by the writer.
     pub request_sha256: String,
@@ -50,13 +54,15 @@ pub struct LogRecord {
     pub plugins: Vec<PluginRef>,
     /// The decision with its explanation.
     pub decision: Decision,
-    /// The request's content, hashed but not stored.
-    #[serde(skip)]
+    /// The request's content.
     pub request: RequestContent,
+    /// What the contact policy read from the ledger (the customer's recent
+    /// touches, budgets used); `None` when it read nothing.
+    pub ledger: Option<Ledger>,
 }
 
 /// The parts of a request that make it this request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestContent {
     /// The customer.
     pub profile: Profile,
@@ -175,7 +181,12 @@ fn write_loop(registry: &Registry, receiver: &Receiver<Message>) {
         while let Some(message) = next.take() {
             match message {
                 Message::Entry(entry) => batch.push(entry.into_logged()),
-                Message::Flush(done) => waiting.push(done),
+                // Everything queued before the flush has been taken: write
+                // now rather than wait for more.
+                Message::Flush(done) => {
+                    waiting.push(done);
+                    break;
+                }
             }
             if batch.len() >= BATCH {
                 break;

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::compare::{Failure, Replay};
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
 use crate::engine::{Compiled, Engine, Lane, Plugin};
@@ -659,12 +660,102 @@ impl Live {
     /// A logged decision with its full explanation.
     pub async fn logged_decision(&self, tenant: &str, id: &str) -> Result<serde_json::Value> {
         let (tenant, id, log) = (tenant.to_owned(), id.to_owned(), self.log.clone());
-        // Flushing waits for the writer thread: not on the async runtime.
-        self.blocking(move |r| {
-            log.flush();
-            r.logged_decision(&tenant, &id)
+        // A decision just made may still be queued for the writer: if it is
+        // not found, flush and look again. Flushing waits for the writer
+        // thread: not on the async runtime.
+        self.blocking(move |r| match r.logged_decision(&tenant, &id) {
+            Err(RegistryError::NotFound(_)) => {
+                log.flush();
+                r.logged_decision(&tenant, &id)
+            }
+            found => found,
         })
         .await
+    }
+
+    /// Runs a logged decision again: the same plugin versions (or, with
+    /// `against`, another version of one of them), the config, catalog and
+    /// policy versions it used, its request and what its policy read from
+    /// the ledger; nothing is logged or recorded. Decisions are
+    /// deterministic, so a replay against its own versions is identical.
+    pub async fn replay(&self, tenant: &str, id: &str, against: Option<(String, String)>) -> Result<Replay> {
+        let body = self.logged_decision(tenant, id).await?;
+        let record: LogRecord = serde_json::from_value(body).map_err(|e| {
+            LiveError::Registry(RegistryError::Invalid(format!(
+                "decision {id:?} cannot be replayed: it was logged without what a replay needs ({e})"
+            )))
+        })?;
+        let (snapshot, permit) = self.admit(tenant)?;
+        let mut refs = record.plugins.clone();
+        if let Some((name, version)) = &against {
+            let Some(slot) = refs.iter_mut().find(|p| &p.name == name) else {
+                return Err(LiveError::Registry(RegistryError::Invalid(format!(
+                    "plugin {name:?} did not run in decision {id:?} (it ran {})",
+                    record.plugins.iter().map(|p| format!("{} {}", p.name, p.version)).collect::<Vec<_>>().join(", ")
+                ))));
+            };
+            slot.version = version.clone();
+        }
+        let mut plugins = Vec::with_capacity(refs.len());
+        for r in &mut refs {
+            let stored = self.version(tenant, &r.name, &r.version).await?;
+            r.sha256 = stored.sha256.clone();
+            let compiled = self.compiled(&stored.sha256).await?;
+            plugins.push(Arc::new(
+                Plugin::new(compiled, &r.name, &r.version).owned_by(snapshot.owner.clone()),
+            ));
+        }
+        let (t, versions) = (
+            tenant.to_owned(),
+            (record.config_version, record.offers_version, record.policy_version),
+        );
+        let (config, offers, policy) = self
+            .blocking(move |r| {
+                Ok((
+                    r.config_at(&t, versions.0)?,
+                    r.offers_at(&t, versions.1)?,
+                    r.policy_at(&t, versions.2)?,
+                ))
+            })
+            .await?;
+        let engine = self.engine.clone();
+        let lane_owner = snapshot.owner.clone();
+        let limits = snapshot.tenant.limits.decision();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let request = Request {
+                now: record.now,
+                tz_offset_minutes: record.tz_offset_minutes,
+                seed: record.seed,
+                mode: record.mode,
+                trigger: record.request.trigger,
+                profile: record.request.profile,
+                offers: offers.into(),
+            };
+            let lane = engine.lane(lane_owner);
+            let replayed = pipeline::decide(&engine, Some(&lane), &plugins, &request, Arc::new(config), &limits)
+                .map(|mut decision| {
+                    let outcome = policy::apply(
+                        &policy,
+                        &policy::Input {
+                            now: request.now,
+                            tz_offset_minutes: request.tz_offset_minutes,
+                            customer_id: &request.profile.customer_id,
+                            attributes: &request.profile.attributes,
+                            offers: &request.offers,
+                            proposals: &decision.proposals,
+                            ledger: &record.ledger.unwrap_or_default(),
+                        },
+                    );
+                    let committed = record.decision.committed.unwrap_or(false);
+                    settle(&mut decision, outcome, &record.id, committed);
+                    decision
+                })
+                .map_err(|e| Failure::from(&e));
+            Replay::of(&record.decision, &replayed, refs)
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("replay task: {e}")))
     }
 
     /// A page of logged decisions, newest first.
@@ -937,15 +1028,11 @@ impl Live {
             }
         };
         let decision_id = new_decision_id();
-        let outcome = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
+        let (outcome, ledger) = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
         self.metrics
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
-        decision.decision_id = Some(decision_id.clone());
-        decision.holdout = Some(outcome.holdout);
-        decision.selected = Some(outcome.selected);
-        decision.suppressed = Some(outcome.suppressed);
-        decision.committed = Some(commit);
+        settle(&mut decision, outcome, &decision_id, commit);
         self.log.push(Pending {
             tenant_id: tenant.id.clone(),
             record: LogRecord {
@@ -955,6 +1042,7 @@ impl Live {
                 mode: request.mode,
                 seed: request.seed,
                 customer_id: decision.customer_id.clone(),
+                tz_offset_minutes: request.tz_offset_minutes,
                 request_sha256: String::new(),
                 config_version: snapshot.config_version,
                 offers_version: snapshot.offers_version,
@@ -965,13 +1053,15 @@ impl Live {
                     profile: request.profile,
                     trigger: request.trigger,
                 },
+                ledger,
             },
         });
         Ok(decision)
     }
 
     /// Runs the policy over the plugins' proposals against the customer's
-    /// ledger, recording the selected touches when `commit` is set.
+    /// ledger, recording the selected touches when `commit` is set; returns
+    /// the outcome and what the policy read from the ledger (if anything).
     fn apply_policy(
         &self,
         snapshot: &Snapshot,
@@ -979,7 +1069,7 @@ impl Live {
         decision: &Decision,
         decision_id: &str,
         commit: bool,
-    ) -> Result<Outcome> {
+    ) -> Result<(Outcome, Option<Ledger>)> {
         let policy = snapshot.policy.clone();
         let customer = &request.profile.customer_id;
         let decide = |ledger: &Ledger| {
@@ -999,7 +1089,7 @@ impl Live {
         // Without caps there is nothing to read from the ledger, and a dry
         // run writes nothing to it: no database at all.
         if !commit && !policy.needs_ledger() {
-            return Ok(decide(&Ledger::default()));
+            return Ok((decide(&Ledger::default()), None));
         }
         let since = Timestamp(request.now.0 - policy.ledger_days() * MS_PER_DAY);
         let budgets: Vec<String> = policy
@@ -1011,9 +1101,10 @@ impl Live {
         let outcome = self
             .registry
             .with_ledger(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
-                let outcome = decide(ledger);
+                let outcome = (decide(ledger), Some(ledger.clone()));
                 // Held-out customers are sent nothing, so nothing is recorded.
                 let touches = outcome
+                    .0
                     .selected
                     .iter()
                     .enumerate()
@@ -1031,6 +1122,16 @@ impl Live {
             })?;
         Ok(outcome)
     }
+}
+
+/// Puts the policy's outcome and the log's id into a decision, as it is
+/// answered (and logged).
+fn settle(decision: &mut Decision, outcome: Outcome, decision_id: &str, commit: bool) {
+    decision.decision_id = Some(decision_id.to_owned());
+    decision.holdout = Some(outcome.holdout);
+    decision.selected = Some(outcome.selected);
+    decision.suppressed = Some(outcome.suppressed);
+    decision.committed = Some(commit);
 }
 
 const MS_PER_DAY: i64 = 86_400_000;

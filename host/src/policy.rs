@@ -382,7 +382,7 @@ pub struct Outcome {
 }
 
 /// A past or scheduled touch of the customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerTouch {
     /// The offer.
     pub offer_id: String,
@@ -394,8 +394,9 @@ pub struct LedgerTouch {
     pub class: OfferClass,
 }
 
-/// What the ledger knows that the policy needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the ledger knows that the policy needs (the decision log keeps it,
+/// so a replay sees what the decision saw).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
     /// The customer's touches since `now - ledger_days`.
     pub touches: Vec<LedgerTouch>,

@@ -14,6 +14,7 @@ mod pipeline;
 mod policy;
 mod properties;
 mod reliability;
+mod replay;
 mod sandbox;
 mod security;
 mod serve;

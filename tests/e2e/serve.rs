@@ -1064,6 +1064,8 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "POST /v1/tenants/{tenant}/touches",
         "GET /v1/tenants/{tenant}/decisions",
         "GET /v1/tenants/{tenant}/decisions/{id}",
+        "POST /v1/tenants/{tenant}/decisions/{id}/replay",
+        "GET /v1/tenants/{tenant}/plugins/{name}/{version}/component",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",

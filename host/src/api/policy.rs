@@ -10,6 +10,7 @@ use super::auth::Auth;
 use super::tenant::Versioned;
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
+use crate::compare::Replay;
 use crate::live::NewTouch;
 use crate::policy::Policy;
 use crate::registry::{DecisionSummary, Page, PageRequest};
@@ -130,4 +131,48 @@ pub(super) async fn get_decision(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(state.live.logged_decision(&tenant, &id).await?))
+}
+
+/// What to replay a logged decision against.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReplayRequest {
+    /// Run this plugin of the decision's pipeline in another version
+    /// (with `version`); absent: the versions that made the decision.
+    #[serde(default)]
+    plugin: Option<String>,
+    /// The other version of `plugin`.
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// Runs a logged decision again — against the plugin, config, offer and
+/// policy versions that made it, its request and what its policy read from
+/// the contact ledger — and reports every difference. Against its own
+/// versions a replay is exact (`identical`); with `plugin` and `version`
+/// it shows what another version would have decided. Nothing is logged or
+/// recorded. The body is a JSON object: `{}` for an exact replay.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/decisions/{id}/replay", tag = "policy",
+    request_body = ReplayRequest,
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Decision id")),
+    responses((status = 200, body = Replay), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn replay(
+    State(state): State<AppState>,
+    _: Auth,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<ReplayRequest>,
+) -> Result<Json<Replay>, ApiError> {
+    let against = match (request.plugin, request.version) {
+        (None, None) => None,
+        (Some(plugin), Some(version)) => Some((plugin, version)),
+        _ => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "give both `plugin` and `version` to replay against another version, or neither",
+            ));
+        }
+    };
+    Ok(Json(state.live.replay(&tenant, &id, against).await?))
 }

@@ -50,6 +50,46 @@ impl Registry {
         }
     }
 
+    /// The config as it was at `version` (0: the empty config every tenant
+    /// starts with).
+    pub fn config_at(&self, tenant_id: &str, version: i64) -> Result<TenantConfig> {
+        self.document_at(tenant_id, "tenant_config", "config", version)
+    }
+
+    /// The offer catalog as it was at `version` (0: empty).
+    pub fn offers_at(&self, tenant_id: &str, version: i64) -> Result<Vec<Offer>> {
+        self.document_at(tenant_id, "offer_catalogs", "offer catalog", version)
+    }
+
+    /// The policy as it was at `version` (0: no policy).
+    pub fn policy_at(&self, tenant_id: &str, version: i64) -> Result<Policy> {
+        self.document_at(tenant_id, "policies", "policy", version)
+    }
+
+    fn document_at<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        tenant_id: &str,
+        table: &str,
+        what: &str,
+        version: i64,
+    ) -> Result<T> {
+        if version == 0 {
+            return Ok(T::default());
+        }
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                &format!("SELECT body FROM {table} WHERE tenant_id = ?1 AND version = ?2"),
+                params![tenant_id, version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match body {
+            Some(body) => from_json(&body),
+            None => Err(RegistryError::NotFound(format!("tenant {tenant_id:?} has no {what} version {version}"))),
+        }
+    }
+
     fn put_document(&self, actor: &str, tenant_id: &str, table: &str, action: &str, body: &str) -> Result<i64> {
         self.tenant(tenant_id)?;
         let mut conn = self.conn();
