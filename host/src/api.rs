@@ -10,6 +10,7 @@ mod decide;
 mod error;
 mod operator;
 mod policy;
+mod shadow;
 mod tenant;
 
 use std::sync::Arc;
@@ -105,6 +106,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::get_pipeline, tenant::set_pipeline))
         .routes(routes!(tenant::activate))
         .routes(routes!(tenant::rollback))
+        .routes(routes!(shadow::set_shadow, shadow::get_shadow, shadow::delete_shadow))
+        .routes(routes!(shadow::promote_shadow))
         .routes(routes!(tenant::get_config, tenant::put_config))
         .routes(routes!(tenant::get_offers, tenant::put_offers))
         .routes(routes!(tenant::audit))

@@ -49,6 +49,24 @@ enum Command {
     /// Compare a candidate against a baseline (files, or what a tenant
     /// runs) over a file of customers; writes report.json and report.html.
     Simulate(Box<simulate::SimulateArgs>),
+    /// Re-run a logged decision on a running server, against its own
+    /// versions (exit 1 unless identical) or another version of one plugin,
+    /// and print the differences.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The decision's id (from its answer or `GET …/decisions`).
+    id: String,
+    /// Run this plugin of the decision's pipeline in another version.
+    #[arg(long, requires = "version")]
+    plugin: Option<String>,
+    /// The other version of `--plugin`.
+    #[arg(long, requires = "plugin")]
+    version: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +142,50 @@ enum PluginCommand {
     },
     /// Return a slot to its previous version.
     Rollback {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run an uploaded version in shadow beside a slot's active version,
+    /// on a share of live decisions.
+    Shadow {
+        /// The plugin.
+        name: String,
+        /// The candidate version.
+        version: String,
+        /// The share of customers sampled, more than 0 and at most 100.
+        #[arg(long, default_value_t = 100.0)]
+        sample_percent: f64,
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print a slot's shadow report; with --out, also write it as
+    /// report.json and report.html.
+    ShadowReport {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        /// A folder for report.json and report.html.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a slot's shadow its active version (and detach it).
+    Promote {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Detach a slot's shadow.
+    Unshadow {
         /// The pipeline slot.
         #[arg(long, default_value = "main")]
         slot: String,
@@ -305,6 +367,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test(args),
         Command::GenProfiles(args) => gen_profiles(args),
         Command::Simulate(args) => simulate::simulate(*args),
+        Command::Replay(args) => replay(args),
     }
 }
 
@@ -534,6 +597,36 @@ fn plugin(command: PluginCommand) -> ExitCode {
             server,
         } => reply(server.client().activate(&slot, &name, &version)),
         PluginCommand::Rollback { slot, server } => reply(server.client().rollback(&slot)),
+        PluginCommand::Shadow {
+            name,
+            version,
+            sample_percent,
+            slot,
+            server,
+        } => reply(server.client().put(
+            &format!("/pipeline/{slot}/shadow"),
+            &serde_json::json!({"name": name, "version": version, "sample_percent": sample_percent}),
+        )),
+        PluginCommand::ShadowReport { slot, out, server } => {
+            let result = server.client().get(&format!("/pipeline/{slot}/shadow"));
+            if let (Some(out), Ok(reply)) = (&out, &result)
+                && reply.ok()
+            {
+                let written = serde_json::from_value::<crate::compare::Report>(reply.body["report"].clone())
+                    .map_err(|e| format!("the server's report: {e}"))
+                    .and_then(|report| simulate::write_report(out, &report));
+                if let Err(e) = written {
+                    return fatal(e);
+                }
+            }
+            reply(result)
+        }
+        PluginCommand::Promote { slot, server } => reply(
+            server
+                .client()
+                .post(&format!("/pipeline/{slot}/shadow/promote"), &serde_json::json!({})),
+        ),
+        PluginCommand::Unshadow { slot, server } => reply(server.client().delete(&format!("/pipeline/{slot}/shadow"))),
     }
 }
 
@@ -557,6 +650,29 @@ fn decide(args: DecideArgs) -> ExitCode {
         request["commit"] = serde_json::Value::Bool(true);
     }
     reply(args.server.client().decide(&request))
+}
+
+fn replay(args: ReplayArgs) -> ExitCode {
+    let against = match (&args.plugin, &args.version) {
+        (Some(plugin), Some(version)) => serde_json::json!({"plugin": plugin, "version": version}),
+        _ => serde_json::json!({}),
+    };
+    if args.id.is_empty()
+        || !args
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return fatal(format!("{:?} is not a decision id (letters, digits, - and _)", args.id));
+    }
+    let exact = args.plugin.is_none();
+    let result = args
+        .server
+        .client()
+        .post(&format!("/decisions/{}/replay", args.id), &against);
+    let differs = matches!(&result, Ok(r) if r.ok() && r.body["identical"] != serde_json::Value::Bool(true));
+    let code = reply(result);
+    if exact && differs { ExitCode::from(1) } else { code }
 }
 
 fn gen_profiles(args: GenArgs) -> ExitCode {

@@ -150,11 +150,36 @@ impl Client {
 
     /// Asks for a decision; `request` is a decide request (`{"profile": …}`).
     pub fn decide(&self, request: &Value) -> Result<Reply, String> {
+        self.post("/decide", request)
+    }
+
+    /// PUTs JSON to a path under the tenant.
+    pub fn put(&self, path: &str, body: &Value) -> Result<Reply, String> {
         Self::finish(
             self.agent
-                .post(&self.url("/decide"))
+                .put(&self.url(path))
                 .header("Authorization", &self.auth())
-                .send_json(request),
+                .send_json(body),
+        )
+    }
+
+    /// DELETEs a path under the tenant.
+    pub fn delete(&self, path: &str) -> Result<Reply, String> {
+        Self::finish(
+            self.agent
+                .delete(&self.url(path))
+                .header("Authorization", &self.auth())
+                .call(),
+        )
+    }
+
+    /// POSTs JSON to a path under the tenant.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Reply, String> {
+        Self::finish(
+            self.agent
+                .post(&self.url(path))
+                .header("Authorization", &self.auth())
+                .send_json(body),
         )
     }
 }

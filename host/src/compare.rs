@@ -324,7 +324,8 @@ pub fn json_differences(expected: &serde_json::Value, actual: &serde_json::Value
                 }
             }
             // Integers exactly; a float equals a number of the same value.
-            (Value::Number(x), Value::Number(y)) if x == y || ((x.is_f64() || y.is_f64()) && x.as_f64() == y.as_f64()) => {}
+            (Value::Number(x), Value::Number(y))
+                if x == y || ((x.is_f64() || y.is_f64()) && x.as_f64() == y.as_f64()) => {}
             _ if a == b => {}
             _ => out.push(Difference {
                 path: if path.is_empty() { "/".into() } else { path.clone() },
@@ -535,7 +536,7 @@ pub struct Report {
 }
 
 /// Counts pairs of outcomes into a [`Report`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
     customers: u64,
     changed: u64,
@@ -553,7 +554,11 @@ pub struct Tally {
 }
 
 fn side(pair: &mut Pair, candidate: bool) -> &mut u64 {
-    if candidate { &mut pair.candidate } else { &mut pair.baseline }
+    if candidate {
+        &mut pair.candidate
+    } else {
+        &mut pair.baseline
+    }
 }
 
 impl Tally {
@@ -631,7 +636,10 @@ impl Tally {
             *side(self.channels.entry(s.channel.clone()).or_default(), candidate) += 1;
         }
         for s in d.suppressed.iter().flatten() {
-            *side(self.suppressed.entry(s.rule.as_str().to_owned()).or_default(), candidate) += 1;
+            *side(
+                self.suppressed.entry(s.rule.as_str().to_owned()).or_default(),
+                candidate,
+            ) += 1;
         }
         if d.holdout == Some(true) {
             *side(&mut self.holdout, candidate) += 1;
@@ -746,12 +754,14 @@ mod tests {
 
     #[test]
     fn every_difference_is_found_at_its_pointer() {
-        let expected = json!({"a": [1, 2, 3], "b": {"c": "x", "d/e~": 1}, "gone": true, "n": 9_007_199_254_740_993_u64});
+        let expected =
+            json!({"a": [1, 2, 3], "b": {"c": "x", "d/e~": 1}, "gone": true, "n": 9_007_199_254_740_993_u64});
         let actual = json!({"a": [1, 5], "b": {"c": "y", "d/e~": 1}, "new": 1, "n": 9_007_199_254_740_992_u64});
-        let found: Vec<(String, Option<serde_json::Value>, Option<serde_json::Value>)> = json_differences(&expected, &actual)
-            .into_iter()
-            .map(|d| (d.path, d.expected, d.actual))
-            .collect();
+        let found: Vec<(String, Option<serde_json::Value>, Option<serde_json::Value>)> =
+            json_differences(&expected, &actual)
+                .into_iter()
+                .map(|d| (d.path, d.expected, d.actual))
+                .collect();
         assert_eq!(
             found,
             vec![
@@ -759,7 +769,11 @@ mod tests {
                 ("/a/2".into(), Some(json!(3)), None),
                 ("/b/c".into(), Some(json!("x")), Some(json!("y"))),
                 ("/gone".into(), Some(json!(true)), None),
-                ("/n".into(), Some(json!(9_007_199_254_740_993_u64)), Some(json!(9_007_199_254_740_992_u64))),
+                (
+                    "/n".into(),
+                    Some(json!(9_007_199_254_740_993_u64)),
+                    Some(json!(9_007_199_254_740_992_u64))
+                ),
                 ("/new".into(), None, Some(json!(1))),
             ]
         );

@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod shadow;
 pub mod simulate;
 
 pub use error::{Defect, Error, ErrorBody, ErrorDetail};

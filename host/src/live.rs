@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::compare::{Failure, Replay};
+use crate::compare::{self, ArmSummary, Failure, Replay};
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
 use crate::engine::{Compiled, Engine, Lane, Plugin};
@@ -31,9 +31,10 @@ use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
 use crate::policy::{self, Ledger, Outcome, Policy};
 use crate::registry::{
-    ApiKey, AuditEntry, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Slot,
-    Tenant, TenantChange, TenantLimits, TouchRecord,
+    ApiKey, AuditEntry, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Shadow,
+    Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
 };
+use crate::shadow::{self, ShadowRun, ShadowStatus, Shadows};
 use crate::{Error, pipeline};
 
 /// Why a live operation failed.
@@ -116,6 +117,8 @@ pub struct Snapshot {
     owner: Arc<str>,
     /// The plugins the pipeline runs, in order.
     pub plugins: Vec<Arc<Plugin>>,
+    /// Candidates running in shadow beside the active plugins.
+    pub shadows: Vec<Arc<ShadowRun>>,
     /// Why the active plugins could not be loaded, if they could not: the
     /// tenant then serves no decisions (fail closed) while others go on.
     pub unavailable: Option<String>,
@@ -185,6 +188,7 @@ pub struct Live {
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
     log: Arc<DecisionLog>,
+    shadows: Shadows,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -209,7 +213,9 @@ impl Live {
             .as_ref()
             .map(|t| Sha256::digest(t.as_bytes()).into());
         let log = Arc::new(DecisionLog::start(registry.clone())?);
+        let shadows = Shadows::start(engine.clone(), run_shadow)?;
         Ok(Self {
+            shadows,
             engine,
             registry,
             settings,
@@ -582,6 +588,73 @@ impl Live {
         Ok(result)
     }
 
+    /// Attaches a candidate version to a slot in shadow mode; live
+    /// decisions of `sample_percent` of customers also run it, off the
+    /// response path. The candidate is compiled before the attachment is
+    /// committed.
+    pub async fn set_shadow(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+        sample_percent: f64,
+    ) -> Result<Shadow> {
+        let _guard = self.write_lock(tenant).await?;
+        let record = self.version(tenant, name, version).await?;
+        let _compiled = self.compiled(&record.sha256).await?;
+        let (actor, t, s, n, v) = (
+            caller.actor(),
+            tenant.to_owned(),
+            slot.to_owned(),
+            name.to_owned(),
+            version.to_owned(),
+        );
+        let shadow = self
+            .blocking(move |r| r.set_shadow(&actor, &t, &s, &n, &v, sample_percent))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(shadow)
+    }
+
+    /// Detaches a slot's shadow.
+    pub async fn clear_shadow(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Shadow> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let shadow = self.blocking(move |r| r.clear_shadow(&actor, &t, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(shadow)
+    }
+
+    /// Activates a slot's shadow in its place (the replaced version becomes
+    /// the rollback) and detaches it, in one change.
+    pub async fn promote_shadow(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let slots = self.blocking(move |r| r.promote_shadow(&actor, &t, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(slots)
+    }
+
+    /// A slot's shadow: its counts and its report so far.
+    pub async fn shadow_status(&self, tenant: &str, slot: &str) -> Result<ShadowStatus> {
+        let snapshot = self.snapshot(tenant)?;
+        if let Some(run) = snapshot.shadows.iter().find(|r| r.shadow.slot == slot) {
+            return Ok(run.status());
+        }
+        let (t, s) = (tenant.to_owned(), slot.to_owned());
+        match self.blocking(move |r| r.shadow(&t, &s)).await? {
+            Some(shadow) => Err(LiveError::Internal(format!(
+                "the shadow {} {} of slot {slot:?} is attached but cannot run (see the server's log)",
+                shadow.name, shadow.version
+            ))),
+            None => Err(LiveError::Registry(RegistryError::NotFound(format!(
+                "slot {slot:?} has no shadow"
+            )))),
+        }
+    }
+
     // ---- config, offers, audit ---------------------------------------------------
 
     /// Replaces the tenant's config.
@@ -691,7 +764,12 @@ impl Live {
             let Some(slot) = refs.iter_mut().find(|p| &p.name == name) else {
                 return Err(LiveError::Registry(RegistryError::Invalid(format!(
                     "plugin {name:?} did not run in decision {id:?} (it ran {})",
-                    record.plugins.iter().map(|p| format!("{} {}", p.name, p.version)).collect::<Vec<_>>().join(", ")
+                    record
+                        .plugins
+                        .iter()
+                        .map(|p| format!("{} {}", p.name, p.version))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))));
             };
             slot.version = version.clone();
@@ -732,26 +810,17 @@ impl Live {
                 profile: record.request.profile,
                 offers: offers.into(),
             };
-            let lane = engine.lane(lane_owner);
-            let replayed = pipeline::decide(&engine, Some(&lane), &plugins, &request, Arc::new(config), &limits)
-                .map(|mut decision| {
-                    let outcome = policy::apply(
-                        &policy,
-                        &policy::Input {
-                            now: request.now,
-                            tz_offset_minutes: request.tz_offset_minutes,
-                            customer_id: &request.profile.customer_id,
-                            attributes: &request.profile.attributes,
-                            offers: &request.offers,
-                            proposals: &decision.proposals,
-                            ledger: &record.ledger.unwrap_or_default(),
-                        },
-                    );
-                    let committed = record.decision.committed.unwrap_or(false);
-                    settle(&mut decision, outcome, &record.id, committed);
-                    decision
-                })
-                .map_err(|e| Failure::from(&e));
+            let replayed = rerun(
+                &engine,
+                &engine.lane(lane_owner),
+                &plugins,
+                &request,
+                Arc::new(config),
+                &limits,
+                &policy,
+                record.ledger.as_ref(),
+                &record.decision,
+            );
             Replay::of(&record.decision, &replayed, refs)
         })
         .await
@@ -838,14 +907,15 @@ impl Live {
     /// and an old snapshot must not go on running what it no longer says.
     async fn rebuild(&self, tenant_id: &str) -> Result<()> {
         let id = tenant_id.to_owned();
-        let (tenant, (config_version, config), (offers_version, offers), (policy_version, policy), slots) = self
-            .blocking(move |r| {
+        let (tenant, (config_version, config), (offers_version, offers), (policy_version, policy), slots, shadows) =
+            self.blocking(move |r| {
                 Ok((
                     r.tenant(&id)?,
                     r.config(&id)?,
                     r.offers(&id)?,
                     r.policy(&id)?,
                     r.pipeline(&id)?,
+                    r.shadows(&id)?,
                 ))
             })
             .await?;
@@ -877,6 +947,11 @@ impl Live {
                 }
             }
         }
+        let shadows = if unavailable.is_none() {
+            self.shadow_runs(tenant_id, &owner, &slots, &plugins, shadows).await
+        } else {
+            Vec::new()
+        };
         let previous = read(&self.tenants).get(tenant_id).cloned();
         let max = tenant.limits.max_concurrent_decisions;
         let permits = match &previous {
@@ -901,6 +976,7 @@ impl Live {
             slots,
             owner,
             plugins,
+            shadows,
             unavailable,
             permits,
         });
@@ -918,6 +994,50 @@ impl Live {
         }
         self.prune_compiled();
         Ok(())
+    }
+
+    /// The runs of a tenant's shadows: each the active pipeline with its
+    /// candidate in its slot. A candidate that cannot be loaded is left out
+    /// (and logged); live decisions go on.
+    async fn shadow_runs(
+        &self,
+        tenant_id: &str,
+        owner: &Arc<str>,
+        slots: &[Slot],
+        plugins: &[Arc<Plugin>],
+        shadows: Vec<Shadow>,
+    ) -> Vec<Arc<ShadowRun>> {
+        self.shadows.retain(tenant_id, &shadows);
+        let baseline = ArmSummary::of("active".into(), plugins);
+        let mut runs = Vec::new();
+        for shadow in shadows {
+            // The slot's place among the plugins that run.
+            let active = slots.iter().filter(|s| s.active.is_some());
+            let Some(at) = active.clone().position(|s| s.slot == shadow.slot) else {
+                continue;
+            };
+            let loaded = match self.version(tenant_id, &shadow.name, &shadow.version).await {
+                Ok(record) => self.compiled(&record.sha256).await,
+                Err(e) => Err(e),
+            };
+            match loaded {
+                Ok(compiled) => {
+                    let mut candidate = plugins.to_vec();
+                    candidate[at] =
+                        Arc::new(Plugin::new(compiled, &shadow.name, &shadow.version).owned_by(owner.clone()));
+                    runs.push(self.shadows.run(tenant_id, shadow, candidate, baseline.clone()));
+                }
+                Err(e) => tracing::error!(
+                    tenant = tenant_id,
+                    slot = shadow.slot,
+                    plugin = shadow.name,
+                    version = shadow.version,
+                    error = %e,
+                    "cannot load a shadow candidate; it does not run"
+                ),
+            }
+        }
+        runs
     }
 
     /// Forgets compiled versions nobody holds any more.
@@ -1033,6 +1153,18 @@ impl Live {
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
         settle(&mut decision, outcome, &decision_id, commit);
+        for run in &snapshot.shadows {
+            self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
+                run: run.clone(),
+                request: request.clone(),
+                config: snapshot.config.clone(),
+                policy: snapshot.policy.clone(),
+                limits: tenant.limits.decision(),
+                ledger: ledger.clone(),
+                live: decision.clone(),
+                owner: snapshot.owner.clone(),
+            });
+        }
         self.log.push(Pending {
             tenant_id: tenant.id.clone(),
             record: LogRecord {
@@ -1122,6 +1254,57 @@ impl Live {
             })?;
         Ok(outcome)
     }
+}
+
+/// Runs `plugins` on a request already decided (`decided`), and the policy
+/// against what that decision's policy read from the ledger; the result
+/// carries the same id and commit flag. Replays and shadow runs.
+#[allow(clippy::too_many_arguments, reason = "everything a decision depends on, each named")]
+fn rerun(
+    engine: &Engine,
+    lane: &Lane,
+    plugins: &[Arc<Plugin>],
+    request: &Request,
+    config: Arc<TenantConfig>,
+    limits: &crate::engine::Limits,
+    policy: &Policy,
+    ledger: Option<&Ledger>,
+    decided: &Decision,
+) -> compare::Outcome {
+    pipeline::decide(engine, Some(lane), plugins, request, config, limits)
+        .map(|mut decision| {
+            let outcome = policy::apply(
+                policy,
+                &policy::Input {
+                    now: request.now,
+                    tz_offset_minutes: request.tz_offset_minutes,
+                    customer_id: &request.profile.customer_id,
+                    attributes: &request.profile.attributes,
+                    offers: &request.offers,
+                    proposals: &decision.proposals,
+                    ledger: ledger.unwrap_or(&Ledger::default()),
+                },
+            );
+            let id = decided.decision_id.as_deref().unwrap_or_default();
+            settle(&mut decision, outcome, id, decided.committed.unwrap_or(false));
+            decision
+        })
+        .map_err(|e| Failure::from(&e))
+}
+
+/// A shadow job: the candidate on the live request, on the tenant's lane.
+fn run_shadow(engine: &Engine, job: &shadow::Job) -> compare::Outcome {
+    rerun(
+        engine,
+        &engine.lane(job.owner.clone()),
+        &job.run.plugins,
+        &job.request,
+        job.config.clone(),
+        &job.limits,
+        &job.policy,
+        job.ledger.as_ref(),
+        &job.live,
+    )
 }
 
 /// Puts the policy's outcome and the log's id into a decision, as it is

@@ -185,16 +185,23 @@ pub struct Holdout {
 impl Holdout {
     /// Whether the customer is in the holdout group.
     pub fn contains(&self, customer_id: &str) -> bool {
-        let digest = Sha256::new()
-            .chain_update(self.salt.as_bytes())
-            .chain_update([0])
-            .chain_update(customer_id.as_bytes())
-            .finalize();
-        let draw = u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]));
-        // Uniform in [0, 100) with 1e-6 resolution.
-        let point = (draw % 100_000_000) as f64 / 1_000_000.0;
-        point < self.percent
+        in_share(&self.salt, customer_id, self.percent)
     }
+}
+
+/// Whether a customer falls in a `percent` share of customers drawn by a
+/// stable hash of `salt` and the customer id: the same answer every time,
+/// and a larger share always contains a smaller one of the same salt.
+pub fn in_share(salt: &str, customer_id: &str, percent: f64) -> bool {
+    let digest = Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update([0])
+        .chain_update(customer_id.as_bytes())
+        .finalize();
+    let draw = u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]));
+    // Uniform in [0, 100) with 1e-6 resolution.
+    let point = (draw % 100_000_000) as f64 / 1_000_000.0;
+    point < percent
 }
 
 /// The offer sent when nothing else can be.

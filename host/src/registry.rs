@@ -13,6 +13,7 @@ mod documents;
 mod ledger;
 mod plugins;
 mod schema;
+mod shadows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,6 +27,7 @@ use crate::engine::Limits;
 use crate::model::Timestamp;
 use blobs::Blobs;
 pub use ledger::{DecisionSummary, LoggedDecision, TouchRecord};
+pub use shadows::Shadow;
 
 /// What can go wrong with a registry operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -136,12 +136,7 @@ struct Done {
 /// byte offset of its end, its text).
 type Line = (u64, u64, u64, Result<String, SimulateError>);
 
-fn read_lines(
-    mut input: impl BufRead,
-    max: Option<u64>,
-    stop: &[&AtomicBool],
-    send: &mpsc::SyncSender<Line>,
-) {
+fn read_lines(mut input: impl BufRead, max: Option<u64>, stop: &[&AtomicBool], send: &mpsc::SyncSender<Line>) {
     let (mut line_no, mut index, mut offset) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
     loop {

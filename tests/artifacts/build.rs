@@ -95,7 +95,10 @@ fn dormant_variant(workspace: &Path, out_dir: &Path) -> PathBuf {
     let from = "let lifecycle = Lifecycle::from_config(config, \"coffee\", \"coffee.stage\")?;";
     let to = "let lifecycle = Lifecycle {\n            dormant_after_days: 10,\n            \
               ..Lifecycle::from_config(config, \"coffee\", \"coffee.stage\")?\n        };";
-    assert!(lib.contains(from), "plugins/coffee-chain/src/lib.rs no longer has `{from}`: update the README and this edit");
+    assert!(
+        lib.contains(from),
+        "plugins/coffee-chain/src/lib.rs no longer has `{from}`: update the README and this edit"
+    );
     write_if_changed(&dir.join("src/lib.rs"), &lib.replace(from, to));
     let manifest = format!(
         "[package]\nname = \"coffee-chain\"\nversion = \"{VARIANT_VERSION}\"\nedition = \"2024\"\npublish = false\n\n\

@@ -18,6 +18,7 @@ mod replay;
 mod sandbox;
 mod security;
 mod serve;
+mod shadow;
 mod simulate;
 
 use std::collections::HashMap;

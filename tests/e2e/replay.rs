@@ -12,7 +12,7 @@ use crate::serve::{TestServer, agent};
 
 /// Decides every line of `lines` (decide requests) in one batch; the
 /// decision ids, in order.
-fn batch(server: &TestServer, tenant: &str, key: &str, lines: &[Value]) -> Vec<String> {
+pub(crate) fn batch(server: &TestServer, tenant: &str, key: &str, lines: &[Value]) -> Vec<String> {
     let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut response = agent()
         .post(&server.url(&format!("/v1/tenants/{tenant}/decide/batch")))
@@ -33,6 +33,23 @@ fn batch(server: &TestServer, tenant: &str, key: &str, lines: &[Value]) -> Vec<S
         .collect()
 }
 
+/// A file of the coffee plugin's samples.
+pub(crate) fn sample(name: &str) -> Value {
+    let path = format!("{PLUGINS_DIR}/coffee-chain/sample/{name}");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("a sample file")).expect("sample JSON")
+}
+
+/// A coffee tenant running version 1.0.0 with the sample config and the
+/// full sample catalog; its key.
+pub(crate) fn sample_tenant(server: &TestServer, tenant: &str) -> String {
+    let key = server.coffee_tenant(tenant);
+    for (path, body) in [("config", sample("config.json")), ("offers", sample("offers.json"))] {
+        let (status, answer) = server.call("PUT", &format!("/v1/tenants/{tenant}/{path}"), &key, Some(body));
+        assert_eq!(status, 200, "{answer}");
+    }
+    key
+}
+
 fn replay(server: &TestServer, tenant: &str, key: &str, id: &str, against: Value) -> Value {
     let (status, body) = server.call(
         "POST",
@@ -50,15 +67,7 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path());
     let tenant = "replay";
-    let key = server.coffee_tenant(tenant);
-    let sample = |name: &str| -> Value {
-        let path = format!("{PLUGINS_DIR}/coffee-chain/sample/{name}");
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("a sample file")).expect("sample JSON")
-    };
-    for (path, body) in [("config", sample("config.json")), ("offers", sample("offers.json"))] {
-        let (status, answer) = server.call("PUT", &format!("/v1/tenants/{tenant}/{path}"), &key, Some(body));
-        assert_eq!(status, 200, "{answer}");
-    }
+    let key = sample_tenant(&server, tenant);
     // Caps, a budget and a holdout, so the policy reads the ledger and
     // every one of its rules has a say.
     let mut policy = sample("policy.json");
@@ -98,7 +107,10 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
             read_ledger += 1;
         }
     }
-    assert!(read_ledger > 100, "caps and budgets had a say in {read_ledger} decisions");
+    assert!(
+        read_ledger > 100,
+        "caps and budgets had a say in {read_ledger} decisions"
+    );
     eprintln!("{} exact replays in {:?}", ids.len(), started.elapsed());
 
     // Another version of the plugin: the README's candidate, uploaded but
@@ -125,7 +137,10 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
             .iter()
             .map(|d| d["path"].as_str().expect("a pointer"))
             .collect();
-        assert!(paths.iter().all(|p| *p != "/usage/duration_us"), "wall time is not a difference");
+        assert!(
+            paths.iter().all(|p| *p != "/usage/duration_us"),
+            "wall time is not a difference"
+        );
         if paths.contains(&"/stage/value") {
             let stage = replayed["changes"]
                 .as_array()
@@ -135,7 +150,10 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
                 .unwrap_or_else(|| panic!("a stage change among {}", replayed["changes"]));
             // A shorter threshold sends the recently quiet to dormancy, and
             // calls those back after an 11-to-14-day gap reactivated.
-            assert!(stage["why"].as_str().expect("why").contains("dormant after 10"), "{stage}");
+            assert!(
+                stage["why"].as_str().expect("why").contains("dormant after 10"),
+                "{stage}"
+            );
             if stage["candidate"] == "dormancy" {
                 moved += 1;
             } else {
@@ -143,7 +161,10 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
             }
         }
     }
-    assert!(moved > 10 && same > 250, "moved to dormancy: {moved}, unchanged: {same}");
+    assert!(
+        moved > 10 && same > 250,
+        "moved to dormancy: {moved}, unchanged: {same}"
+    );
 
     // What cannot be replayed says why.
     let (status, body) = server.call(
@@ -153,7 +174,13 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
         Some(json!({"plugin": "apparel-rfm", "version": "1.0.0"})),
     );
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().expect("message").contains("did not run"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("did not run"),
+        "{body}"
+    );
     let (status, body) = server.call(
         "POST",
         &format!("/v1/tenants/{tenant}/decisions/{}/replay", ids[0]),
@@ -168,6 +195,11 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
         Some(json!({"plugin": "coffee-chain", "version": "9.9.9"})),
     );
     assert_eq!(status, 404, "{body}");
-    let (status, _) = server.call("POST", &format!("/v1/tenants/{tenant}/decisions/nope/replay"), &key, Some(json!({})));
+    let (status, _) = server.call(
+        "POST",
+        &format!("/v1/tenants/{tenant}/decisions/nope/replay"),
+        &key,
+        Some(json!({})),
+    );
     assert_eq!(status, 404);
 }

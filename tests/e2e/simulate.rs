@@ -96,18 +96,39 @@ fn the_dormancy_candidate_moves_growth_customers_to_dormancy_and_spends_the_win_
             .filter(|t| t.from == stage.stage)
             .map(|t| t.customers)
             .sum();
-        let moved_in: u64 = report.transitions.iter().filter(|t| t.to == stage.stage).map(|t| t.customers).sum();
-        assert_eq!(moved_out, stage.customers.baseline, "{}: rows sum to the baseline", stage.stage);
-        assert_eq!(moved_in, stage.customers.candidate, "{}: columns sum to the candidate", stage.stage);
+        let moved_in: u64 = report
+            .transitions
+            .iter()
+            .filter(|t| t.to == stage.stage)
+            .map(|t| t.customers)
+            .sum();
+        assert_eq!(
+            moved_out, stage.customers.baseline,
+            "{}: rows sum to the baseline",
+            stage.stage
+        );
+        assert_eq!(
+            moved_in, stage.customers.candidate,
+            "{}: columns sum to the candidate",
+            stage.stage
+        );
     }
     let growth_to_dormancy = report.moved("growth", "dormancy");
     assert!(growth_to_dormancy > 20, "growth → dormancy: {growth_to_dormancy}");
-    assert_eq!(report.moved("dormancy", "growth"), 0, "a shorter threshold never wakes anyone");
+    assert_eq!(
+        report.moved("dormancy", "growth"),
+        0,
+        "a shorter threshold never wakes anyone"
+    );
     let win_back = report.offer("come-back-5").expect("the win-back offer is counted");
     assert!(win_back.proposed.candidate > win_back.proposed.baseline, "{win_back:?}");
     // The budget caps what is sent: the candidate proposes more than the
     // budget, sends exactly the budget and refuses the rest.
-    let budget = report.budgets.iter().find(|b| b.offer_id == "come-back-5").expect("its budget");
+    let budget = report
+        .budgets
+        .iter()
+        .find(|b| b.offer_id == "come-back-5")
+        .expect("its budget");
     assert_eq!(budget.budget, 300);
     assert!(win_back.proposed.candidate > 300, "{win_back:?}");
     assert_eq!(win_back.selected.candidate, 300);
@@ -121,8 +142,16 @@ fn the_dormancy_candidate_moves_growth_customers_to_dormancy_and_spends_the_win_
         .iter()
         .find(|s| s.baseline_stage == "growth" && s.candidate_stage == "dormancy")
         .expect("a sampled growth → dormancy customer");
-    let stage = moved.changes.iter().find(|c| c.what == "stage").expect("the stage change");
-    assert!(stage.why.contains("coffee.stage.dormancy") && stage.why.contains("dormant after 10"), "{}", stage.why);
+    let stage = moved
+        .changes
+        .iter()
+        .find(|c| c.what == "stage")
+        .expect("the stage change");
+    assert!(
+        stage.why.contains("coffee.stage.dormancy") && stage.why.contains("dormant after 10"),
+        "{}",
+        stage.why
+    );
 }
 
 #[test]
@@ -142,7 +171,9 @@ fn a_bad_line_stops_the_simulation_with_its_number() {
     input.push_str("{\"customer_id\": 7}\n");
     input.push_str(&customers(5));
     let err = run(2, &input).expect_err("line 7 is not a profile");
-    let SimulateError::Line { line, message } = &err else { panic!("{err}") };
+    let SimulateError::Line { line, message } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(*line, 7, "{err}");
     assert!(message.contains("customer_id"), "{err}");
     let err = run(2, "{\"customer_id\": \"a\", \"events\": []}\nnot json\n").expect_err("line 2 is not JSON");
@@ -179,8 +210,14 @@ fn screenshot(page: &Path, png: &Path) -> (u32, u32, Vec<[u8; 3]>) {
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("chromium runs");
-    assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).expect("the screenshot")));
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("the screenshot"),
+    ));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
     let info = reader.next_frame(&mut pixels).expect("the PNG's pixels");
@@ -206,7 +243,13 @@ fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
     let out_dir = dir.path().join("report");
     let sample_dir = format!("{PLUGINS_DIR}/coffee-chain/sample");
     let out = Command::new(env!("CARGO_BIN_EXE_rulehost"))
-        .args(["simulate", "--baseline", COFFEE_CHAIN, "--candidate", COFFEE_CHAIN_DORMANT_10])
+        .args([
+            "simulate",
+            "--baseline",
+            COFFEE_CHAIN,
+            "--candidate",
+            COFFEE_CHAIN_DORMANT_10,
+        ])
         .arg("--profiles")
         .arg(&profiles)
         .args(["--config", &format!("{sample_dir}/config.json")])
@@ -233,13 +276,19 @@ fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
         assert!(html.contains(needle), "the page has {needle}");
     }
     for outside in ["src=", "href=\"http", "url(", "@import", "<link"] {
-        assert!(!html.contains(outside), "the page refers to something outside itself: {outside}");
+        assert!(
+            !html.contains(outside),
+            "the page refers to something outside itself: {outside}"
+        );
     }
     let growth_to_dormancy = format!(
         "<b>{}</b>move from <strong>growth</strong> to <strong>dormancy</strong>",
         report.moved("growth", "dormancy")
     );
-    assert!(html.contains(&growth_to_dormancy), "the glance cards show growth → dormancy");
+    assert!(
+        html.contains(&growth_to_dormancy),
+        "the glance cards show growth → dormancy"
+    );
 
     let png = out_dir.join("report.png");
     let (width, height, pixels) = screenshot(&out_dir.join("report.html"), &png);

@@ -93,7 +93,10 @@ fn json_file<T: serde::de::DeserializeOwned>(what: &str, path: &Path) -> Result<
 fn label(paths: &[PathBuf]) -> String {
     paths
         .iter()
-        .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into()))
+        .map(|p| {
+            p.file_name()
+                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+        })
         .collect::<Vec<_>>()
         .join(" + ")
 }
@@ -113,12 +116,14 @@ fn fetch_tenant(engine: &Engine, client: &Client, tenant: &str) -> Result<Tenant
         if reply.ok() {
             Ok(reply.body)
         } else {
-            Err(format!("GET {path} on tenant {tenant:?}: {} {}", reply.status, reply.body))
+            Err(format!(
+                "GET {path} on tenant {tenant:?}: {} {}",
+                reply.status, reply.body
+            ))
         }
     };
-    let document = |path: &str| -> Result<String, String> {
-        Ok(get(path)?.get("body").cloned().unwrap_or_default().to_string())
-    };
+    let document =
+        |path: &str| -> Result<String, String> { Ok(get(path)?.get("body").cloned().unwrap_or_default().to_string()) };
     let config = document("/config")?;
     let offers = document("/offers")?;
     let policy = document("/policy")?;
@@ -163,73 +168,72 @@ fn prepare(args: &SimulateArgs, engine: &Engine) -> Result<(Arm, Arm, Setup), St
     if let Some(threads) = args.threads {
         setup.workers = threads.max(1);
     }
-    let (baseline_plugins, candidate_plugins, mut config, mut offers, mut policy, baseline_label) =
-        match &args.tenant {
-            Some(tenant) => {
-                let key = args
-                    .key
-                    .as_deref()
-                    .ok_or("--tenant needs the tenant's key (--key or RULEHOST_KEY)")?;
-                if args.candidate.len() != 1 {
-                    return Err("with --tenant, give one --candidate: it replaces --slot".into());
-                }
-                let state = fetch_tenant(engine, &Client::new(&args.server, tenant, key), tenant)?;
-                if !state.plugins.iter().any(|(slot, _)| *slot == args.slot) {
-                    return Err(format!(
-                        "tenant {tenant:?} runs nothing in slot {:?} (active slots: {:?})",
-                        args.slot,
-                        state.plugins.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>()
-                    ));
-                }
-                let baseline: Vec<Arc<Plugin>> = state.plugins.iter().map(|(_, p)| p.clone()).collect();
-                let candidate = state
-                    .plugins
-                    .iter()
-                    .map(|(slot, p)| {
-                        if *slot == args.slot {
-                            candidate_plugins[0].clone()
-                        } else {
-                            p.clone()
-                        }
-                    })
-                    .collect();
-                setup.tenant_id = tenant.clone();
-                setup.tz_offset_minutes = state.tz_offset_minutes;
-                let active = state
-                    .plugins
-                    .iter()
-                    .map(|(_, p)| format!("{} {}", p.name(), p.version()))
-                    .collect::<Vec<_>>()
-                    .join(" + ");
-                (
-                    baseline,
-                    candidate,
-                    state.config,
-                    state.offers,
-                    state.policy,
-                    format!("{tenant}: {active} (active)"),
-                )
+    let (baseline_plugins, candidate_plugins, mut config, mut offers, mut policy, baseline_label) = match &args.tenant {
+        Some(tenant) => {
+            let key = args
+                .key
+                .as_deref()
+                .ok_or("--tenant needs the tenant's key (--key or RULEHOST_KEY)")?;
+            if args.candidate.len() != 1 {
+                return Err("with --tenant, give one --candidate: it replaces --slot".into());
             }
-            None => {
-                if args.baseline.is_empty() {
-                    return Err("give the baseline: --baseline FILE (repeatable) or --tenant T".into());
-                }
-                let baseline = args
-                    .baseline
-                    .iter()
-                    .map(|p| load_plugin(engine, p))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?;
-                (
-                    baseline,
-                    candidate_plugins,
-                    TenantConfig::default(),
-                    Vec::new(),
-                    Policy::default(),
-                    label(&args.baseline),
-                )
+            let state = fetch_tenant(engine, &Client::new(&args.server, tenant, key), tenant)?;
+            if !state.plugins.iter().any(|(slot, _)| *slot == args.slot) {
+                return Err(format!(
+                    "tenant {tenant:?} runs nothing in slot {:?} (active slots: {:?})",
+                    args.slot,
+                    state.plugins.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>()
+                ));
             }
-        };
+            let baseline: Vec<Arc<Plugin>> = state.plugins.iter().map(|(_, p)| p.clone()).collect();
+            let candidate = state
+                .plugins
+                .iter()
+                .map(|(slot, p)| {
+                    if *slot == args.slot {
+                        candidate_plugins[0].clone()
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect();
+            setup.tenant_id = tenant.clone();
+            setup.tz_offset_minutes = state.tz_offset_minutes;
+            let active = state
+                .plugins
+                .iter()
+                .map(|(_, p)| format!("{} {}", p.name(), p.version()))
+                .collect::<Vec<_>>()
+                .join(" + ");
+            (
+                baseline,
+                candidate,
+                state.config,
+                state.offers,
+                state.policy,
+                format!("{tenant}: {active} (active)"),
+            )
+        }
+        None => {
+            if args.baseline.is_empty() {
+                return Err("give the baseline: --baseline FILE (repeatable) or --tenant T".into());
+            }
+            let baseline = args
+                .baseline
+                .iter()
+                .map(|p| load_plugin(engine, p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            (
+                baseline,
+                candidate_plugins,
+                TenantConfig::default(),
+                Vec::new(),
+                Policy::default(),
+                label(&args.baseline),
+            )
+        }
+    };
     if let Some(path) = &args.config {
         config = json_file("--config", path)?;
     }
@@ -307,7 +311,7 @@ fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn write_report(out: &Path, report: &Report) -> Result<(PathBuf, PathBuf), String> {
+pub(super) fn write_report(out: &Path, report: &Report) -> Result<(PathBuf, PathBuf), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let json = out.join("report.json");
     let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
@@ -371,4 +375,3 @@ pub(super) fn simulate(args: SimulateArgs) -> ExitCode {
         Err(e) => fatal(e),
     }
 }
-

@@ -28,7 +28,7 @@ fn num(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -193,7 +193,11 @@ fn matrix(out: &mut String, report: &Report) {
                 w = cell,
                 tx = x + cell / 2.0,
                 ty = y + cell / 2.0 + 4.0,
-                bold = if from != to && n > 0 { " font-weight=\"600\"" } else { "" }
+                bold = if from != to && n > 0 {
+                    " font-weight=\"600\""
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -233,12 +237,8 @@ fn glance(out: &mut String, report: &Report) {
         percent(report.changed, report.customers),
         num(report.customers)
     );
-    let mut moves: Vec<_> = report
-        .transitions
-        .iter()
-        .filter(|t| t.from != t.to)
-        .collect();
-    moves.sort_by(|a, b| b.customers.cmp(&a.customers));
+    let mut moves: Vec<_> = report.transitions.iter().filter(|t| t.from != t.to).collect();
+    moves.sort_by_key(|t| std::cmp::Reverse(t.customers));
     for t in moves.iter().take(4) {
         let _ = write!(
             out,
@@ -249,7 +249,12 @@ fn glance(out: &mut String, report: &Report) {
         );
     }
     let mut offers: Vec<_> = report.offers.iter().filter(|o| o.selected.delta() != 0).collect();
-    offers.sort_by(|a, b| b.selected.delta().unsigned_abs().cmp(&a.selected.delta().unsigned_abs()));
+    offers.sort_by(|a, b| {
+        b.selected
+            .delta()
+            .unsigned_abs()
+            .cmp(&a.selected.delta().unsigned_abs())
+    });
     for o in offers.iter().take(3) {
         let delta = o.selected.delta();
         let _ = write!(
@@ -281,7 +286,14 @@ pub fn render(report: &Report, title: &str) -> String {
         let plugins: Vec<String> = arm
             .plugins
             .iter()
-            .map(|p| format!("{} {} <code>{}</code>", esc(&p.name), esc(&p.version), esc(&p.sha256[..p.sha256.len().min(12)])))
+            .map(|p| {
+                format!(
+                    "{} {} <code>{}</code>",
+                    esc(&p.name),
+                    esc(&p.version),
+                    esc(&p.sha256[..p.sha256.len().min(12)])
+                )
+            })
             .collect();
         let _ = write!(
             out,
@@ -367,9 +379,7 @@ pub fn render(report: &Report, title: &str) -> String {
     if report.tags.is_empty() {
         out.push_str("<p class=\"muted\">no tags on either side</p>");
     } else {
-        out.push_str(
-            "<table><tr><th>tag</th><th>baseline</th><th>candidate</th><th>gained</th><th>lost</th></tr>",
-        );
+        out.push_str("<table><tr><th>tag</th><th>baseline</th><th>candidate</th><th>gained</th><th>lost</th></tr>");
         for t in report.tags.iter().take(40) {
             let _ = write!(
                 out,
@@ -377,13 +387,25 @@ pub fn render(report: &Report, title: &str) -> String {
                 esc(&t.tag),
                 num(t.customers.baseline),
                 num(t.customers.candidate),
-                if t.gained > 0 { format!("+{}", num(t.gained)) } else { String::new() },
-                if t.lost > 0 { format!("−{}", num(t.lost)) } else { String::new() }
+                if t.gained > 0 {
+                    format!("+{}", num(t.gained))
+                } else {
+                    String::new()
+                },
+                if t.lost > 0 {
+                    format!("−{}", num(t.lost))
+                } else {
+                    String::new()
+                }
             );
         }
         out.push_str("</table>");
         if report.tags.len() > 40 {
-            let _ = write!(out, "<p class=\"muted\">and {} more in report.json</p>", report.tags.len() - 40);
+            let _ = write!(
+                out,
+                "<p class=\"muted\">and {} more in report.json</p>",
+                report.tags.len() - 40
+            );
         }
     }
     out.push_str("</section><section><h2>Errors</h2>");
@@ -429,7 +451,10 @@ mod tests {
 
     #[test]
     fn text_from_plugins_cannot_inject_markup() {
-        assert_eq!(esc("<script>\"x\"&'y'</script>"), "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            esc("<script>\"x\"&'y'</script>"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
     }
 
     #[test]

@@ -86,7 +86,9 @@ impl Registry {
             .optional()?;
         match body {
             Some(body) => from_json(&body),
-            None => Err(RegistryError::NotFound(format!("tenant {tenant_id:?} has no {what} version {version}"))),
+            None => Err(RegistryError::NotFound(format!(
+                "tenant {tenant_id:?} has no {what} version {version}"
+            ))),
         }
     }
 

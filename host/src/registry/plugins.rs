@@ -109,6 +109,11 @@ impl Registry {
                 slot.slot
             )));
         }
+        if let Some(slot) = self.shadowed_in(tenant_id, name, version)? {
+            return Err(RegistryError::Conflict(format!(
+                "{name} {version} runs in shadow beside slot {slot:?}; detach it first"
+            )));
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(

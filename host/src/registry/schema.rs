@@ -133,6 +133,18 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX decisions_by_customer ON decisions(tenant_id, customer_id, id);
     "#,
+    // 3: candidates run in shadow beside a slot's active version.
+    r#"
+    CREATE TABLE shadows (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        slot TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sample_percent REAL NOT NULL,
+        since INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, slot)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.
