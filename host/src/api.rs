@@ -6,11 +6,11 @@
 //! `tower::ServiceExt::oneshot` or over a real socket.
 
 mod auth;
+mod candidates;
 mod decide;
 mod error;
 mod operator;
 mod policy;
-mod shadow;
 mod tenant;
 
 use std::sync::Arc;
@@ -106,8 +106,18 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::get_pipeline, tenant::set_pipeline))
         .routes(routes!(tenant::activate))
         .routes(routes!(tenant::rollback))
-        .routes(routes!(shadow::set_shadow, shadow::get_shadow, shadow::delete_shadow))
-        .routes(routes!(shadow::promote_shadow))
+        .routes(routes!(
+            candidates::set_shadow,
+            candidates::get_shadow,
+            candidates::delete_shadow
+        ))
+        .routes(routes!(candidates::promote_shadow))
+        .routes(routes!(
+            candidates::set_canary,
+            candidates::get_canary,
+            candidates::delete_canary
+        ))
+        .routes(routes!(candidates::promote_canary))
         .routes(routes!(tenant::get_config, tenant::put_config))
         .routes(routes!(tenant::get_offers, tenant::put_offers))
         .routes(routes!(tenant::audit))

@@ -192,6 +192,40 @@ enum PluginCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Roll an uploaded version out to a share of customers; again with
+    /// the same version to widen it. Without NAME, print the canary's
+    /// share and decisions per version.
+    Canary {
+        /// The plugin.
+        #[arg(requires_all = ["version", "percent"])]
+        name: Option<String>,
+        /// The candidate version.
+        version: Option<String>,
+        /// The share of customers it answers for, more than 0 and at most 100.
+        #[arg(long)]
+        percent: Option<f64>,
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Roll a slot's canary back: everyone gets the active version.
+    CanaryRollback {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a slot's canary its active version, for everyone.
+    CanaryPromote {
+        /// The pipeline slot.
+        #[arg(long, default_value = "main")]
+        slot: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -627,6 +661,30 @@ fn plugin(command: PluginCommand) -> ExitCode {
                 .post(&format!("/pipeline/{slot}/shadow/promote"), &serde_json::json!({})),
         ),
         PluginCommand::Unshadow { slot, server } => reply(server.client().delete(&format!("/pipeline/{slot}/shadow"))),
+        PluginCommand::Canary {
+            name,
+            version,
+            percent,
+            slot,
+            server,
+        } => {
+            let path = format!("/pipeline/{slot}/canary");
+            match (name, version, percent) {
+                (Some(name), Some(version), Some(percent)) => reply(server.client().put(
+                    &path,
+                    &serde_json::json!({"name": name, "version": version, "percent": percent}),
+                )),
+                _ => reply(server.client().get(&path)),
+            }
+        }
+        PluginCommand::CanaryRollback { slot, server } => {
+            reply(server.client().delete(&format!("/pipeline/{slot}/canary")))
+        }
+        PluginCommand::CanaryPromote { slot, server } => reply(
+            server
+                .client()
+                .post(&format!("/pipeline/{slot}/canary/promote"), &serde_json::json!({})),
+        ),
     }
 }
 

@@ -59,6 +59,9 @@ pub struct LogRecord {
     /// What the contact policy read from the ledger (the customer's recent
     /// touches, budgets used); `None` when it read nothing.
     pub ledger: Option<Ledger>,
+    /// Tags: `canary:{slot}:{plugin}@{version}` when a canary answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// The parts of a request that make it this request.

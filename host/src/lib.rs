@@ -11,6 +11,7 @@
 //! - [`cli`] is the `rulehost` command.
 
 pub mod api;
+pub mod canary;
 pub mod cli;
 pub mod client;
 pub mod compare;

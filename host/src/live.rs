@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::canary::{CanaryCounts, CanaryRun, CanaryStatus, Kept};
 use crate::compare::{self, ArmSummary, Failure, Replay};
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
@@ -31,8 +32,8 @@ use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
 use crate::policy::{self, Ledger, Outcome, Policy};
 use crate::registry::{
-    ApiKey, AuditEntry, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry, RegistryError, Shadow,
-    Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
+    ApiKey, AuditEntry, Candidate, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry,
+    RegistryError, Role, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
 };
 use crate::shadow::{self, ShadowRun, ShadowStatus, Shadows};
 use crate::{Error, pipeline};
@@ -119,6 +120,8 @@ pub struct Snapshot {
     pub plugins: Vec<Arc<Plugin>>,
     /// Candidates running in shadow beside the active plugins.
     pub shadows: Vec<Arc<ShadowRun>>,
+    /// Candidates answering for a share of customers.
+    pub canaries: Vec<CanaryRun>,
     /// Why the active plugins could not be loaded, if they could not: the
     /// tenant then serves no decisions (fail closed) while others go on.
     pub unavailable: Option<String>,
@@ -189,6 +192,7 @@ pub struct Live {
     ready: AtomicBool,
     log: Arc<DecisionLog>,
     shadows: Shadows,
+    canary_counts: Kept<CanaryCounts>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -216,6 +220,7 @@ impl Live {
         let shadows = Shadows::start(engine.clone(), run_shadow)?;
         Ok(Self {
             shadows,
+            canary_counts: Kept::default(),
             engine,
             registry,
             settings,
@@ -588,19 +593,25 @@ impl Live {
         Ok(result)
     }
 
-    /// Attaches a candidate version to a slot in shadow mode; live
-    /// decisions of `sample_percent` of customers also run it, off the
-    /// response path. The candidate is compiled before the attachment is
-    /// committed.
-    pub async fn set_shadow(
+    /// Attaches a candidate version to a slot, in shadow (live decisions of
+    /// `percent` of customers also run it, off the response path) or as a
+    /// canary (it answers for `percent` of customers). The candidate is
+    /// compiled before the attachment is committed; attaching the same
+    /// version again changes only its share.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "who, where, which role, which version, how much"
+    )]
+    pub async fn attach(
         &self,
         caller: &Caller,
         tenant: &str,
+        role: Role,
         slot: &str,
         name: &str,
         version: &str,
-        sample_percent: f64,
-    ) -> Result<Shadow> {
+        percent: f64,
+    ) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
         let record = self.version(tenant, name, version).await?;
         let _compiled = self.compiled(&record.sha256).await?;
@@ -611,30 +622,59 @@ impl Live {
             name.to_owned(),
             version.to_owned(),
         );
-        let shadow = self
-            .blocking(move |r| r.set_shadow(&actor, &t, &s, &n, &v, sample_percent))
+        let candidate = self
+            .blocking(move |r| r.attach(&actor, &t, role, &s, &n, &v, percent))
             .await?;
         self.rebuild(tenant).await?;
-        Ok(shadow)
+        Ok(candidate)
     }
 
-    /// Detaches a slot's shadow.
-    pub async fn clear_shadow(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Shadow> {
+    /// Detaches a slot's candidate in `role` (a canary's customers go back
+    /// to the active version at once).
+    pub async fn detach(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
         let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
-        let shadow = self.blocking(move |r| r.clear_shadow(&actor, &t, &s)).await?;
+        let candidate = self.blocking(move |r| r.detach(&actor, &t, role, &s)).await?;
         self.rebuild(tenant).await?;
-        Ok(shadow)
+        Ok(candidate)
     }
 
-    /// Activates a slot's shadow in its place (the replaced version becomes
-    /// the rollback) and detaches it, in one change.
-    pub async fn promote_shadow(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Vec<Slot>> {
+    /// Activates a slot's candidate in `role` in its place (the replaced
+    /// version becomes the rollback) and detaches it, in one change.
+    pub async fn promote(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
         let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
-        let slots = self.blocking(move |r| r.promote_shadow(&actor, &t, &s)).await?;
+        let slots = self.blocking(move |r| r.promote(&actor, &t, role, &s)).await?;
         self.rebuild(tenant).await?;
         Ok(slots)
+    }
+
+    /// A slot's canary: its share and decisions and errors per version.
+    pub async fn canary_status(&self, tenant: &str, slot: &str) -> Result<CanaryStatus> {
+        let snapshot = self.snapshot(tenant)?;
+        if let Some(canary) = snapshot.canaries.iter().find(|c| c.candidate.slot == slot) {
+            return Ok(canary.status());
+        }
+        Err(self.not_running(tenant, Role::Canary, slot).await)
+    }
+
+    /// Why a slot's candidate is not running: none attached, or attached
+    /// but not loadable.
+    async fn not_running(&self, tenant: &str, role: Role, slot: &str) -> LiveError {
+        let (t, s) = (tenant.to_owned(), slot.to_owned());
+        match self.blocking(move |r| r.candidate(&t, role, &s)).await {
+            Ok(Some(c)) => LiveError::Internal(format!(
+                "the {} {} {} of slot {slot:?} is attached but cannot run (see the server's log)",
+                role.as_str(),
+                c.name,
+                c.version
+            )),
+            Ok(None) => LiveError::Registry(RegistryError::NotFound(format!(
+                "slot {slot:?} has no {}",
+                role.as_str()
+            ))),
+            Err(e) => e,
+        }
     }
 
     /// A slot's shadow: its counts and its report so far.
@@ -643,16 +683,7 @@ impl Live {
         if let Some(run) = snapshot.shadows.iter().find(|r| r.shadow.slot == slot) {
             return Ok(run.status());
         }
-        let (t, s) = (tenant.to_owned(), slot.to_owned());
-        match self.blocking(move |r| r.shadow(&t, &s)).await? {
-            Some(shadow) => Err(LiveError::Internal(format!(
-                "the shadow {} {} of slot {slot:?} is attached but cannot run (see the server's log)",
-                shadow.name, shadow.version
-            ))),
-            None => Err(LiveError::Registry(RegistryError::NotFound(format!(
-                "slot {slot:?} has no shadow"
-            )))),
-        }
+        Err(self.not_running(tenant, Role::Shadow, slot).await)
     }
 
     // ---- config, offers, audit ---------------------------------------------------
@@ -915,7 +946,7 @@ impl Live {
                     r.offers(&id)?,
                     r.policy(&id)?,
                     r.pipeline(&id)?,
-                    r.shadows(&id)?,
+                    (r.candidates(&id, Role::Shadow)?, r.candidates(&id, Role::Canary)?),
                 ))
             })
             .await?;
@@ -947,10 +978,14 @@ impl Live {
                 }
             }
         }
-        let shadows = if unavailable.is_none() {
-            self.shadow_runs(tenant_id, &owner, &slots, &plugins, shadows).await
+        let (shadows, canaries) = if unavailable.is_none() {
+            let (shadows, canaries) = shadows;
+            (
+                self.shadow_runs(tenant_id, &owner, &slots, &plugins, shadows).await,
+                self.canary_runs(tenant_id, &owner, &slots, canaries).await,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let previous = read(&self.tenants).get(tenant_id).cloned();
         let max = tenant.limits.max_concurrent_decisions;
@@ -977,6 +1012,7 @@ impl Live {
             owner,
             plugins,
             shadows,
+            canaries,
             unavailable,
             permits,
         });
@@ -1005,39 +1041,89 @@ impl Live {
         owner: &Arc<str>,
         slots: &[Slot],
         plugins: &[Arc<Plugin>],
-        shadows: Vec<Shadow>,
+        shadows: Vec<Candidate>,
     ) -> Vec<Arc<ShadowRun>> {
         self.shadows.retain(tenant_id, &shadows);
         let baseline = ArmSummary::of("active".into(), plugins);
         let mut runs = Vec::new();
         for shadow in shadows {
-            // The slot's place among the plugins that run.
-            let active = slots.iter().filter(|s| s.active.is_some());
-            let Some(at) = active.clone().position(|s| s.slot == shadow.slot) else {
-                continue;
-            };
-            let loaded = match self.version(tenant_id, &shadow.name, &shadow.version).await {
-                Ok(record) => self.compiled(&record.sha256).await,
-                Err(e) => Err(e),
-            };
-            match loaded {
-                Ok(compiled) => {
-                    let mut candidate = plugins.to_vec();
-                    candidate[at] =
-                        Arc::new(Plugin::new(compiled, &shadow.name, &shadow.version).owned_by(owner.clone()));
-                    runs.push(self.shadows.run(tenant_id, shadow, candidate, baseline.clone()));
-                }
-                Err(e) => tracing::error!(
-                    tenant = tenant_id,
-                    slot = shadow.slot,
-                    plugin = shadow.name,
-                    version = shadow.version,
-                    error = %e,
-                    "cannot load a shadow candidate; it does not run"
-                ),
+            if let Some((at, plugin)) = self
+                .load_candidate(tenant_id, owner, slots, Role::Shadow, &shadow)
+                .await
+            {
+                let mut candidate = plugins.to_vec();
+                candidate[at] = plugin;
+                runs.push(self.shadows.run(tenant_id, shadow, candidate, baseline.clone()));
             }
         }
         runs
+    }
+
+    /// The runs of a tenant's canaries.
+    async fn canary_runs(
+        &self,
+        tenant_id: &str,
+        owner: &Arc<str>,
+        slots: &[Slot],
+        canaries: Vec<Candidate>,
+    ) -> Vec<CanaryRun> {
+        self.canary_counts.retain(tenant_id, &canaries);
+        let mut runs = Vec::new();
+        for canary in canaries {
+            let active = slots
+                .iter()
+                .find(|s| s.slot == canary.slot)
+                .and_then(|s| s.active.as_ref())
+                .map(|a| a.version.clone())
+                .unwrap_or_default();
+            if let Some((at, plugin)) = self
+                .load_candidate(tenant_id, owner, slots, Role::Canary, &canary)
+                .await
+            {
+                let counts = self.canary_counts.get(tenant_id, &canary, CanaryCounts::default);
+                runs.push(CanaryRun::new(canary, at, plugin, active, counts));
+            }
+        }
+        runs
+    }
+
+    /// A candidate's place among the plugins that run and its plugin; a
+    /// candidate that cannot be loaded is left out (and logged), and live
+    /// decisions go on without it.
+    async fn load_candidate(
+        &self,
+        tenant_id: &str,
+        owner: &Arc<str>,
+        slots: &[Slot],
+        role: Role,
+        candidate: &Candidate,
+    ) -> Option<(usize, Arc<Plugin>)> {
+        let at = slots
+            .iter()
+            .filter(|s| s.active.is_some())
+            .position(|s| s.slot == candidate.slot)?;
+        let loaded = match self.version(tenant_id, &candidate.name, &candidate.version).await {
+            Ok(record) => self.compiled(&record.sha256).await,
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok(compiled) => Some((
+                at,
+                Arc::new(Plugin::new(compiled, &candidate.name, &candidate.version).owned_by(owner.clone())),
+            )),
+            Err(e) => {
+                tracing::error!(
+                    tenant = tenant_id,
+                    slot = candidate.slot,
+                    plugin = candidate.name,
+                    version = candidate.version,
+                    error = %e,
+                    "cannot load a {} candidate; it does not run",
+                    role.as_str()
+                );
+                None
+            }
+        }
     }
 
     /// Forgets compiled versions nobody holds any more.
@@ -1130,11 +1216,31 @@ impl Live {
             profile: request.profile,
             offers: snapshot.offers.clone(),
         };
+        // Canaries: the customer's slots that run a candidate instead.
+        let on: Vec<bool> = snapshot
+            .canaries
+            .iter()
+            .map(|c| c.applies(&request.profile.customer_id))
+            .collect();
+        let canary_plugins = on.iter().any(|on| *on).then(|| {
+            let mut plugins = snapshot.plugins.clone();
+            for (canary, _) in snapshot.canaries.iter().zip(&on).filter(|(_, on)| **on) {
+                plugins[canary.at] = canary.plugin.clone();
+            }
+            plugins
+        });
+        let count = |outcome: &str| {
+            for (canary, on) in snapshot.canaries.iter().zip(&on) {
+                canary.count(*on, outcome == "ok");
+                self.metrics
+                    .canary(&tenant.id, &canary.candidate.slot, canary.version(*on), outcome);
+            }
+        };
         let started = Instant::now();
         let result = pipeline::decide(
             &self.engine,
             Some(lane),
-            &snapshot.plugins,
+            canary_plugins.as_deref().unwrap_or(&snapshot.plugins),
             &request,
             snapshot.config.clone(),
             &tenant.limits.decision(),
@@ -1144,16 +1250,27 @@ impl Live {
             Err(e) => {
                 self.metrics
                     .decision(&tenant.id, e.code(), started.elapsed().as_secs_f64(), 0);
+                count(e.code());
                 return Err(e.into());
             }
         };
+        count("ok");
+        let tags: Vec<String> = snapshot
+            .canaries
+            .iter()
+            .zip(&on)
+            .filter(|(_, on)| **on)
+            .map(|(c, _)| c.tag.clone())
+            .collect();
         let decision_id = new_decision_id();
         let (outcome, ledger) = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
         self.metrics
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
         settle(&mut decision, outcome, &decision_id, commit);
-        for run in &snapshot.shadows {
+        // A shadow compares its candidate with the active pipeline, so it
+        // skips the canary's customers.
+        for run in snapshot.shadows.iter().filter(|_| tags.is_empty()) {
             self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
                 run: run.clone(),
                 request: request.clone(),
@@ -1186,6 +1303,7 @@ impl Live {
                     trigger: request.trigger,
                 },
                 ledger,
+                tags,
             },
         });
         Ok(decision)

@@ -23,6 +23,14 @@ struct RuleLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionOutcome {
+    tenant: String,
+    slot: String,
+    version: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
     tenant: String,
 }
@@ -38,6 +46,7 @@ pub struct Metrics {
     rejected: Family<TenantLabel, Counter>,
     selected: Family<TenantLabel, Counter>,
     suppressed: Family<RuleLabel, Counter>,
+    canary: Family<VersionOutcome, Counter>,
     versions: Gauge<i64, std::sync::atomic::AtomicI64>,
     lanes_in_use: Gauge<i64, std::sync::atomic::AtomicI64>,
     lanes_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
@@ -65,6 +74,7 @@ impl Metrics {
         let rejected = Family::<TenantLabel, Counter>::default();
         let selected = Family::<TenantLabel, Counter>::default();
         let suppressed = Family::<RuleLabel, Counter>::default();
+        let canary = Family::<VersionOutcome, Counter>::default();
         let versions = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let lanes_in_use = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let lanes_waiting = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
@@ -80,6 +90,11 @@ impl Metrics {
             rejected.clone(),
         );
         registry.register("touches_selected", "Touches the policy selected", selected.clone());
+        registry.register(
+            "canary_decisions",
+            "Decisions of a slot with a canary, by the version that answered and outcome",
+            canary.clone(),
+        );
         registry.register(
             "proposals_suppressed",
             "Proposals the policy dropped, by rule",
@@ -107,6 +122,7 @@ impl Metrics {
             rejected,
             selected,
             suppressed,
+            canary,
             versions,
             lanes_in_use,
             lanes_waiting,
@@ -138,6 +154,19 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// Records a decision of a slot with a canary: the version that ran
+    /// there and the outcome (`ok` or the error code).
+    pub fn canary(&self, tenant: &str, slot: &str, version: &str, outcome: &str) {
+        self.canary
+            .get_or_create(&VersionOutcome {
+                tenant: tenant.to_owned(),
+                slot: slot.to_owned(),
+                version: version.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Records a decision refused at the concurrency limit.

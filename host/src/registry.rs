@@ -9,11 +9,11 @@
 //! from its blocking pool.
 
 mod blobs;
+mod candidates;
 mod documents;
 mod ledger;
 mod plugins;
 mod schema;
-mod shadows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,8 +26,8 @@ use utoipa::ToSchema;
 use crate::engine::Limits;
 use crate::model::Timestamp;
 use blobs::Blobs;
+pub use candidates::{Candidate, Role};
 pub use ledger::{DecisionSummary, LoggedDecision, TouchRecord};
-pub use shadows::Shadow;
 
 /// What can go wrong with a registry operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,6 @@
 //! counted. The candidate sees exactly the live request, so what differs is
 //! the candidate's doing; it never writes to the ledger or the log.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -17,12 +16,13 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::canary::Kept;
 use crate::compare::{ArmSummary, Outcome, Report, Tally};
 use crate::decision::Decision;
 use crate::engine::{Engine, Limits, Plugin};
 use crate::model::{Request, TenantConfig};
 use crate::policy::{Ledger, Policy, in_share};
-use crate::registry::Shadow;
+use crate::registry::Candidate;
 
 /// Shadow runs queued at most; more are dropped and counted.
 pub const QUEUE: usize = 1024;
@@ -33,7 +33,7 @@ const SAMPLES: usize = 50;
 /// A shadow as the live layer runs it.
 pub struct ShadowRun {
     /// What is attached.
-    pub shadow: Shadow,
+    pub shadow: Candidate,
     /// The candidate pipeline: the active one with the candidate in the
     /// shadow's slot.
     pub plugins: Vec<Arc<Plugin>>,
@@ -66,7 +66,7 @@ impl Stats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShadowStatus {
     /// What is attached.
-    pub shadow: Shadow,
+    pub shadow: Candidate,
     /// Live decisions sampled for the candidate.
     pub sampled: u64,
     /// Sampled decisions the candidate has run on and that are counted.
@@ -102,13 +102,10 @@ pub struct Job {
 /// The shadow queue and every shadow's counts.
 pub struct Shadows {
     queue: SyncSender<Job>,
-    /// Counts by (tenant, slot), kept across snapshot rebuilds while the
-    /// same shadow stays attached.
-    stats: Mutex<HashMap<SlotKey, (Shadow, Arc<Stats>)>>,
+    /// Counts, kept across snapshot rebuilds while the same version stays
+    /// attached.
+    stats: Kept<Stats>,
 }
-
-/// (tenant, slot).
-type SlotKey = (String, String);
 
 impl Shadows {
     /// Starts the shadow thread; `rerun` runs a job's candidate.
@@ -119,21 +116,20 @@ impl Shadows {
             .spawn(move || work(&engine, &jobs, rerun))?;
         Ok(Self {
             queue,
-            stats: Mutex::new(HashMap::new()),
+            stats: Kept::default(),
         })
     }
 
     /// The run of `shadow` for a new snapshot: the same counts while the
     /// same shadow stays attached, fresh ones for a new one.
-    pub fn run(&self, tenant: &str, shadow: Shadow, plugins: Vec<Arc<Plugin>>, baseline: ArmSummary) -> Arc<ShadowRun> {
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (tenant.to_owned(), shadow.slot.clone());
-        let kept = stats
-            .get(&key)
-            .filter(|(s, _)| *s == shadow)
-            .map(|(_, stats)| stats.clone());
-        let counts = kept.unwrap_or_else(|| Arc::new(Stats::new()));
-        stats.insert(key, (shadow.clone(), counts.clone()));
+    pub fn run(
+        &self,
+        tenant: &str,
+        shadow: Candidate,
+        plugins: Vec<Arc<Plugin>>,
+        baseline: ArmSummary,
+    ) -> Arc<ShadowRun> {
+        let counts = self.stats.get(tenant, &shadow, Stats::new);
         let candidate = ArmSummary::of(format!("{} {} (shadow)", shadow.name, shadow.version), &plugins);
         Arc::new(ShadowRun {
             shadow,
@@ -145,9 +141,8 @@ impl Shadows {
     }
 
     /// Forgets the counts of shadows no longer attached.
-    pub fn retain(&self, tenant: &str, attached: &[Shadow]) {
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.retain(|(t, _), (shadow, _)| t != tenant || attached.contains(shadow));
+    pub fn retain(&self, tenant: &str, attached: &[Candidate]) {
+        self.stats.retain(tenant, attached);
     }
 
     /// Queues the candidate's run of a live decision if the customer is in
@@ -155,7 +150,7 @@ impl Shadows {
     pub fn offer(&self, run: &Arc<ShadowRun>, customer_id: &str, job: impl FnOnce() -> Job) {
         let shadow = &run.shadow;
         let salt = format!("shadow:{}:{}:{}", shadow.slot, shadow.name, shadow.version);
-        if !in_share(&salt, customer_id, shadow.sample_percent) {
+        if !in_share(&salt, customer_id, shadow.percent) {
             return;
         }
         run.stats.sampled.fetch_add(1, Ordering::Relaxed);

@@ -79,7 +79,7 @@ fn a_candidate_in_shadow_reports_its_changes_without_touching_live_answers_and_i
         Some(json!({"name": "coffee-chain", "version": "2.0.0", "sample_percent": 50})),
     );
     assert_eq!(status, 200, "{shadow}");
-    assert_eq!(shadow["sample_percent"], 50.0);
+    assert_eq!(shadow["percent"], 50.0);
     // A version running in shadow cannot be deleted.
     let (status, _) = server.call(
         "DELETE",

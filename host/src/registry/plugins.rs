@@ -109,9 +109,9 @@ impl Registry {
                 slot.slot
             )));
         }
-        if let Some(slot) = self.shadowed_in(tenant_id, name, version)? {
+        if let Some((role, slot)) = self.attached_as(tenant_id, name, version)? {
             return Err(RegistryError::Conflict(format!(
-                "{name} {version} runs in shadow beside slot {slot:?}; detach it first"
+                "{name} {version} is the {role} of slot {slot:?}; detach it first"
             )));
         }
         let mut conn = self.conn();

@@ -133,16 +133,18 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX decisions_by_customer ON decisions(tenant_id, customer_id, id);
     "#,
-    // 3: candidates run in shadow beside a slot's active version.
+    // 3: candidate versions beside a slot's active version, in shadow or
+    // as a canary.
     r#"
-    CREATE TABLE shadows (
+    CREATE TABLE candidates (
         tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        role TEXT NOT NULL,
         slot TEXT NOT NULL,
         name TEXT NOT NULL,
         version TEXT NOT NULL,
-        sample_percent REAL NOT NULL,
+        percent REAL NOT NULL,
         since INTEGER NOT NULL,
-        PRIMARY KEY (tenant_id, slot)
+        PRIMARY KEY (tenant_id, role, slot)
     ) STRICT;
     "#,
 ];
