@@ -11,6 +11,7 @@ mod decide;
 mod error;
 mod operator;
 mod policy;
+mod simulate;
 mod tenant;
 
 use std::sync::Arc;
@@ -128,6 +129,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::replay))
         .routes(routes!(decide::decide))
         .routes(routes!(decide::decide_batch))
+        .routes(routes!(simulate::simulate))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))

@@ -64,6 +64,9 @@ pub enum LiveError {
     /// The server is still loading plugins.
     #[error("the server is still loading plugins")]
     NotReady,
+    /// Another simulation is running.
+    #[error("another simulation is running on this server; try again when it ends")]
+    Simulating,
     /// Something failed in the server itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -175,6 +178,8 @@ pub struct LiveSettings {
     pub decision_log_days: u32,
     /// Logged decisions kept per tenant at most (the oldest go first).
     pub decision_log_max_per_tenant: u64,
+    /// Customers one server-side simulation reads at most.
+    pub simulate_max_customers: u64,
 }
 
 /// The live state of every tenant.
@@ -193,6 +198,8 @@ pub struct Live {
     log: Arc<DecisionLog>,
     shadows: Shadows,
     canary_counts: Kept<CanaryCounts>,
+    /// One simulation at a time.
+    simulating: Arc<Semaphore>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -221,6 +228,7 @@ impl Live {
         Ok(Self {
             shadows,
             canary_counts: Kept::default(),
+            simulating: Arc::new(Semaphore::new(1)),
             engine,
             registry,
             settings,
@@ -647,6 +655,95 @@ impl Live {
         let slots = self.blocking(move |r| r.promote(&actor, &t, role, &s)).await?;
         self.rebuild(tenant).await?;
         Ok(slots)
+    }
+
+    /// Simulates a candidate version of one slot's plugin against what the
+    /// tenant runs (its active pipeline, config, catalog, policy and time
+    /// zone; budgets as used so far) over customers read from `input`
+    /// (NDJSON of profiles or decide requests). Runs on every core, on
+    /// lanes of its own next to the tenant's (`{tenant}/simulate`), so live
+    /// decisions keep their share; one simulation at a time per server.
+    /// Set `cancel` to stop it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the candidate, the run's settings and its input"
+    )]
+    pub async fn simulate(
+        &self,
+        tenant: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+        now: Option<Timestamp>,
+        samples: usize,
+        input: impl std::io::BufRead + Send + 'static,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<compare::Report> {
+        let snapshot = self.snapshot(tenant)?;
+        if snapshot.plugins.is_empty() {
+            return Err(LiveError::NoPipeline(tenant.to_owned()));
+        }
+        let Ok(_turn) = self.simulating.clone().try_acquire_owned() else {
+            return Err(LiveError::Simulating);
+        };
+        let candidate = Candidate {
+            slot: slot.to_owned(),
+            name: name.to_owned(),
+            version: version.to_owned(),
+            percent: 100.0,
+            since: Timestamp::now(),
+        };
+        if !snapshot.slots.iter().any(|s| s.slot == slot && s.active.is_some()) {
+            return Err(LiveError::Registry(RegistryError::NotFound(format!(
+                "slot {slot:?} runs nothing in tenant {tenant:?}"
+            ))));
+        }
+        let record = self.version(tenant, name, version).await?;
+        let compiled = self.compiled(&record.sha256).await?;
+        let at = snapshot
+            .slots
+            .iter()
+            .filter(|s| s.active.is_some())
+            .position(|s| s.slot == slot)
+            .unwrap_or_default();
+        let mut plugins = snapshot.plugins.clone();
+        plugins[at] = Arc::new(Plugin::new(compiled, name, version).owned_by(snapshot.owner.clone()));
+        let t = tenant.to_owned();
+        let budgets_used = self.blocking(move |r| r.budgets_used(&t)).await?;
+        let arm = |label: String, plugins: Vec<Arc<Plugin>>| crate::simulate::Arm {
+            summary: ArmSummary::of(label, &plugins),
+            plugins,
+            config: snapshot.config.clone(),
+            offers: snapshot.offers.clone(),
+            policy: snapshot.policy.clone(),
+        };
+        let baseline = arm(format!("{tenant} (active)"), snapshot.plugins.clone());
+        let candidate_arm = arm(
+            format!("{} {} in slot {slot}", candidate.name, candidate.version),
+            plugins,
+        );
+        let setup = crate::simulate::Setup {
+            tenant_id: tenant.to_owned(),
+            tz_offset_minutes: snapshot.tenant.tz_offset_minutes,
+            now,
+            limits: snapshot.tenant.limits.decision(),
+            samples,
+            budgets_used,
+            lane_owner: Some(Arc::from(format!("{tenant}/simulate"))),
+            cancel,
+            max_customers: Some(self.settings.simulate_max_customers),
+            ..crate::simulate::Setup::default()
+        };
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::simulate::run(&engine, &baseline, &candidate_arm, &setup, input, |_| {})
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("simulation task: {e}")))?
+        .map_err(|e| match e {
+            crate::simulate::SimulateError::Cancelled => LiveError::Internal("the simulation was cancelled".into()),
+            other => LiveError::Engine(Error::InvalidInput(other.to_string())),
+        })
     }
 
     /// A slot's canary: its share and decisions and errors per version.

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub decision_log_days: u32,
     /// Logged decisions kept per tenant at most.
     pub decision_log_max_per_tenant: u64,
+    /// Customers one server-side simulation reads at most.
+    pub simulate_max_customers: u64,
     /// How often the contact ledger and decision log are compacted, in
     /// seconds.
     pub compaction_interval_s: u64,
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             log_format: "text".into(),
             decision_log_days: 30,
             decision_log_max_per_tenant: 1_000_000,
+            simulate_max_customers: 1_000_000,
             compaction_interval_s: 3_600,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
@@ -225,6 +228,7 @@ impl Server {
                 operator_token,
                 decision_log_days: config.decision_log_days,
                 decision_log_max_per_tenant: config.decision_log_max_per_tenant,
+                simulate_max_customers: config.simulate_max_customers,
             },
             Arc::new(Metrics::new()),
         )

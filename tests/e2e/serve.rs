@@ -1059,6 +1059,7 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "PUT /v1/tenants/{tenant}/offers",
         "POST /v1/tenants/{tenant}/decide",
         "POST /v1/tenants/{tenant}/decide/batch",
+        "POST /v1/tenants/{tenant}/simulate",
         "GET /v1/tenants/{tenant}/audit",
         "PUT /v1/tenants/{tenant}/policy",
         "POST /v1/tenants/{tenant}/touches",
@@ -1110,6 +1111,7 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 operator_token: Some(OPERATOR.into()),
                 decision_log_days: 30,
                 decision_log_max_per_tenant: 1000,
+                simulate_max_customers: 1000,
             },
             Arc::new(rulehost::metrics::Metrics::new()),
         )

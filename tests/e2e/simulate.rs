@@ -301,3 +301,111 @@ fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
     assert!(blue > 5_000, "blue chart pixels: {blue}");
     assert!(dark > 2_000, "text pixels: {dark}");
 }
+
+#[test]
+fn the_server_simulates_an_uploaded_profile_set_as_the_cli_does_against_the_same_tenant() {
+    use crate::replay::sample_tenant;
+    use crate::serve::{TestServer, agent};
+
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let tenant = "sim";
+    let key = sample_tenant(&server, tenant);
+    let policy = serde_json::to_value(policy()).expect("policy");
+    assert_eq!(
+        server
+            .call("PUT", &format!("/v1/tenants/{tenant}/policy"), &key, Some(policy))
+            .0,
+        200
+    );
+    let candidate = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("the candidate");
+    assert_eq!(server.upload(tenant, &key, &candidate, "2.0.0").0, 201);
+
+    let input = customers(1200);
+    let post = |query: &str, body: String| -> (u16, serde_json::Value) {
+        let mut response = agent()
+            .post(&server.url(&format!("/v1/tenants/{tenant}/simulate?{query}")))
+            .header("Authorization", &format!("Bearer {key}"))
+            .header("Content-Type", "application/x-ndjson")
+            .send(body)
+            .expect("simulate");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("the answer");
+        (status, serde_json::from_str(&text).expect("JSON"))
+    };
+    let now = NOW.replace('+', "%2B");
+    let (status, served) = post(&format!("name=coffee-chain&version=2.0.0&now={now}"), input.clone());
+    assert_eq!(status, 200, "{served}");
+    let served: Report = serde_json::from_value(served).expect("a report");
+    assert_eq!(served.customers, 1200);
+    assert!(served.moved("growth", "dormancy") > 0);
+    assert_eq!(served.candidate.plugins[0].version, "2.0.0");
+    assert_eq!(served.baseline.plugins[0].version, "1.0.0");
+
+    // The CLI against the same tenant (it downloads the active version,
+    // config, catalog and policy) finds the same.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profiles = dir.path().join("customers.ndjson");
+    std::fs::write(&profiles, &input).expect("write customers");
+    let out = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args([
+            "simulate",
+            "--tenant",
+            tenant,
+            "--key",
+            &key,
+            "--server",
+            &server.url(""),
+        ])
+        .args([
+            "--candidate",
+            COFFEE_CHAIN_DORMANT_10,
+            "--now",
+            NOW,
+            "--quiet",
+            "--samples",
+            "50",
+        ])
+        .arg("--profiles")
+        .arg(&profiles)
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let local: Report =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).expect("report.json"))
+            .expect("a report");
+    assert_eq!(
+        (
+            &local.stages,
+            &local.transitions,
+            &local.offers,
+            &local.tags,
+            &local.channels,
+            &local.budgets
+        ),
+        (
+            &served.stages,
+            &served.transitions,
+            &served.offers,
+            &served.tags,
+            &served.channels,
+            &served.budgets
+        )
+    );
+
+    // A bad line is named; an unknown version is not found.
+    let mut bad = customers(2);
+    bad.push_str("{\"customer_id\": 1}\n");
+    let (status, answer) = post(&format!("name=coffee-chain&version=2.0.0&now={now}"), bad);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().expect("message").contains("line 3"),
+        "{answer}"
+    );
+    let (status, _) = post(&format!("name=coffee-chain&version=7.0.0&now={now}"), customers(2));
+    assert_eq!(status, 404);
+}

@@ -138,7 +138,7 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Registry(e) => e.into(),
             LiveError::Engine(e) => e.into(),
-            LiveError::Busy(..) => {
+            LiveError::Busy(..) | LiveError::Simulating => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", e.to_string()).retry_after(1)
             }
             LiveError::Disabled(_) => Self::new(StatusCode::FORBIDDEN, "tenant_disabled", e.to_string()),

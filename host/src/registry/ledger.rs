@@ -136,6 +136,16 @@ fn load_ledger(
 }
 
 impl Registry {
+    /// Every offer budget's use so far.
+    pub fn budgets_used(&self, tenant_id: &str) -> Result<std::collections::HashMap<String, u64>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT offer_id, used FROM offer_budgets WHERE tenant_id = ?1")?;
+        let rows = stmt.query_map([tenant_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Records deliveries; a touch id seen before is a duplicate and changes
     /// nothing. Returns (recorded, duplicates).
     pub fn record_touches(&self, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)> {
