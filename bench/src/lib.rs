@@ -117,9 +117,9 @@ pub fn main() -> i32 {
     let mut only = Vec::new();
     for arg in std::env::args().skip(1).filter(|a| a != "--bench") {
         match arg.parse::<u32>() {
-            Ok(section) if (1..=6).contains(&section) => only.push(section),
+            Ok(section) if (1..=7).contains(&section) => only.push(section),
             _ => {
-                eprintln!("error: `{arg}` is not a section number (1 to 6)");
+                eprintln!("error: `{arg}` is not a section number (1 to 7)");
                 return 2;
             }
         }

@@ -18,7 +18,7 @@ use rulehost::model::{self, Request, TenantConfig, Timestamp};
 use rulehost::pipeline;
 use rulehost::registry::{Tenant, TenantLimits};
 use rulehost::server::{Overrides, Server, ServerConfig};
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, FIXED_OUTPUT};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_DORMANT_10, FIXED_OUTPUT};
 
 use crate::stats::{Samples, mean};
 use crate::{PROFILES, Table, Workload, engine, load, native};
@@ -61,6 +61,10 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
     }
     if wanted(6) {
         live_operations(table);
+    }
+    if wanted(7) {
+        simulation(table, &engine, &coffee);
+        shadow_overhead(table, &coffee);
     }
 }
 
@@ -605,6 +609,143 @@ fn live_operations(table: &mut Table) {
         "≤ 4 MiB",
         per_version <= 4.0,
     );
+}
+
+/// 7: a simulation of the coffee plugin against its dormant-after-10-days
+/// candidate over the workload, on one worker thread and on two, in
+/// alternating rounds.
+fn simulation(table: &mut Table, engine: &Engine, w: &Workload) {
+    use rulehost::compare::ArmSummary;
+    use rulehost::simulate::{self, Arm, Setup};
+    let policy: rulehost::policy::Policy = model::from_json(
+        "policy",
+        &std::fs::read_to_string(format!(
+            "{}/coffee-chain/sample/policy.json",
+            rulehost_test_artifacts::PLUGINS_DIR
+        ))
+        .expect("the sample policy"),
+    )
+    .expect("policy");
+    let arm = |path: &str| {
+        let plugins = vec![load(engine, path)];
+        Arm {
+            summary: ArmSummary::of(path.into(), &plugins),
+            plugins,
+            config: w.config.clone(),
+            offers: w.offers.clone().into(),
+            policy: Arc::new(policy.clone()),
+        }
+    };
+    let (baseline, candidate) = (arm(COFFEE_CHAIN), arm(COFFEE_CHAIN_DORMANT_10));
+    let mut input = Vec::new();
+    for body in w.bodies.iter() {
+        input.extend_from_slice(body);
+        input.push(b'\n');
+    }
+    let run = |workers: usize| {
+        let setup = Setup {
+            tenant_id: "bench".into(),
+            tz_offset_minutes: 480,
+            workers,
+            ..Setup::default()
+        };
+        let started = Instant::now();
+        let report = simulate::run(engine, &baseline, &candidate, &setup, &input[..], |_| {}).expect("simulates");
+        report.customers as f64 / started.elapsed().as_secs_f64()
+    };
+    run(2);
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        one.push(run(1));
+        two.push(run(2));
+    }
+    let (one, two) = (mean(&one), mean(&two));
+    let ratio = two / one;
+    table.check(
+        "7",
+        "simulation (both sides + policy in order), customers/s, 1 → 2 worker threads",
+        format!(
+            "{one:.0}/s → {two:.0}/s = **{ratio:.2}×**; 100,000 customers in {:.0} s",
+            100_000.0 / two
+        ),
+        "≥ 1.6×, 100,000 in minutes",
+        ratio >= 1.6 && 100_000.0 / two < 600.0,
+    );
+}
+
+/// 7: live decisions in this process on one thread, with the candidate in
+/// shadow on every customer, on a tenth of them, and without, in
+/// alternating rounds: what the shadow costs the live answer (its runs go
+/// to the other core).
+fn shadow_overhead(table: &mut Table, w: &Workload) {
+    use rulehost::registry::Role;
+    let server = start_server(w);
+    let live = server.live.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let caller = Caller::Operator;
+    let wasm = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("artifact");
+    runtime
+        .block_on(live.upload(&caller, "bench", None, Some("2.0.0".into()), wasm))
+        .expect("upload");
+    let phase = Duration::from_secs(1);
+    in_process_rate(&live, w, Duration::from_millis(300), 1);
+    let shares = [100.0, 10.0];
+    let mut plain = Samples::default();
+    let mut shadowed: Vec<(Samples, u64, u64)> = shares.iter().map(|_| (Samples::default(), 0, 0)).collect();
+    for _ in 0..3 {
+        plain.extend(in_process_rate(&live, w, phase, 1).1);
+        for (percent, (samples, compared, dropped)) in shares.iter().zip(&mut shadowed) {
+            runtime
+                .block_on(live.attach(
+                    &caller,
+                    "bench",
+                    Role::Shadow,
+                    "main",
+                    "coffee-chain",
+                    "2.0.0",
+                    *percent,
+                ))
+                .expect("attach");
+            samples.extend(in_process_rate(&live, w, phase, 1).1);
+            // Let the shadow catch up before counting and detaching.
+            loop {
+                let status = runtime.block_on(live.shadow_status("bench", "main")).expect("status");
+                if status.pending == 0 {
+                    *compared += status.compared;
+                    *dropped += status.dropped;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            runtime
+                .block_on(live.detach(&caller, "bench", Role::Shadow, "main"))
+                .expect("detach");
+        }
+    }
+    let _ = server.stop.send(());
+    let _ = server.thread.join();
+    for (percent, (samples, compared, dropped)) in shares.iter().zip(&shadowed) {
+        let (p50, p99) = (
+            samples.percentile_us(50.0) / plain.percentile_us(50.0),
+            samples.percentile_us(99.0) / plain.percentile_us(99.0),
+        );
+        table.check(
+            "7",
+            &format!("live decide with a shadow on {percent}% of customers / without (1 thread, in process)"),
+            format!(
+                "p50 {:.0} / {:.0} µs = **{p50:.2}×**, p99 {:.0} / {:.0} µs = **{p99:.2}×**; shadow compared {compared}, dropped {dropped}",
+                samples.percentile_us(50.0),
+                plain.percentile_us(50.0),
+                samples.percentile_us(99.0),
+                plain.percentile_us(99.0),
+            ),
+            "p50 ≤ 1.2×",
+            p50 <= 1.2,
+        );
+    }
 }
 
 fn populate(dir: &Path, w: &Workload) {

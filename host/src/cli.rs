@@ -156,7 +156,7 @@ enum PluginCommand {
         /// The candidate version.
         version: String,
         /// The share of customers sampled, more than 0 and at most 100.
-        #[arg(long, default_value_t = 100.0)]
+        #[arg(long, default_value_t = 10.0)]
         sample_percent: f64,
         /// The pipeline slot.
         #[arg(long, default_value = "main")]

@@ -683,7 +683,7 @@ impl Live {
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.to_owned()));
         }
-        let Ok(_turn) = self.simulating.clone().try_acquire_owned() else {
+        let Ok(turn) = self.simulating.clone().try_acquire_owned() else {
             return Err(LiveError::Simulating);
         };
         let candidate = Candidate {
@@ -735,7 +735,10 @@ impl Live {
             ..crate::simulate::Setup::default()
         };
         let engine = self.engine.clone();
+        // The turn goes with the run: a cancelled simulation holds it until
+        // its threads have stopped.
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             crate::simulate::run(&engine, &baseline, &candidate_arm, &setup, input, |_| {})
         })
         .await

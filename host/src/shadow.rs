@@ -192,3 +192,136 @@ fn work(engine: &Engine, jobs: &Receiver<Job>, rerun: fn(&Engine, &Job) -> Outco
         stats.compared.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Condvar;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::decision::Usage;
+    use crate::engine::EngineConfig;
+    use crate::model::{Mode, Prior, Profile, Timestamp};
+
+    /// Holds the shadow thread inside its first job until opened.
+    static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+    /// A candidate that fails every run, once the gate is open.
+    fn gated_failure(_: &Engine, _: &Job) -> Outcome {
+        let (open, opened) = &GATE;
+        let mut open = open.lock().unwrap();
+        while !*open {
+            open = opened.wait(open).unwrap();
+        }
+        Err(crate::compare::Failure {
+            code: "plugin_error".into(),
+            message: "the candidate trapped".into(),
+        })
+    }
+
+    fn decision(customer_id: &str) -> Decision {
+        Decision {
+            customer_id: customer_id.into(),
+            stage: None,
+            tags: Vec::new(),
+            scores: Vec::new(),
+            proposals: Vec::new(),
+            plugins: Vec::new(),
+            usage: Usage {
+                fuel: 0,
+                duration_us: 0,
+            },
+            logs: Vec::new(),
+            decision_id: None,
+            holdout: None,
+            selected: None,
+            suppressed: None,
+            committed: None,
+        }
+    }
+
+    fn job(run: &Arc<ShadowRun>, customer_id: &str) -> Job {
+        Job {
+            run: run.clone(),
+            request: Request {
+                now: Timestamp(0),
+                tz_offset_minutes: 0,
+                seed: 0,
+                mode: Mode::Live,
+                trigger: None,
+                profile: Profile {
+                    customer_id: customer_id.into(),
+                    identities: Default::default(),
+                    attributes: Default::default(),
+                    events: Vec::new(),
+                    prior: Prior::default(),
+                },
+                offers: Vec::new().into(),
+            },
+            config: Arc::default(),
+            policy: Arc::default(),
+            limits: Limits::default(),
+            ledger: None,
+            live: decision(customer_id),
+            owner: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_and_never_waits() {
+        let engine = Arc::new(Engine::new(EngineConfig::default()).expect("an engine"));
+        let shadows = Shadows::start(engine, gated_failure).expect("the shadow thread");
+        let shadow = Candidate {
+            slot: "main".into(),
+            name: "p".into(),
+            version: "2.0.0".into(),
+            percent: 100.0,
+            since: Timestamp(0),
+        };
+        let summary = ArmSummary {
+            label: "active".into(),
+            plugins: Vec::new(),
+        };
+        let run = shadows.run("t", shadow, Vec::new(), summary);
+
+        // The thread holds one job at the gate and the queue holds QUEUE:
+        // of QUEUE + 100 offers, the last 99 or 100 are dropped, and no
+        // offer waits for the blocked thread.
+        let offers = QUEUE + 100;
+        let started = Instant::now();
+        for i in 0..offers {
+            shadows.offer(&run, &format!("c{i}"), || job(&run, &format!("c{i}")));
+            if i == 0 {
+                // Let the thread take the first job before the queue fills.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "offering waited for the shadow thread"
+        );
+        let status = run.status();
+        assert_eq!(status.sampled, offers as u64);
+        assert!((99..=100).contains(&status.dropped), "dropped {}", status.dropped);
+        assert_eq!(status.compared, 0);
+        assert_eq!(status.pending, status.sampled - status.dropped);
+
+        // Once the candidate runs, everything queued is compared and its
+        // errors are counted by code.
+        let (open, opened) = &GATE;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run.status().pending > 0 {
+            assert!(Instant::now() < deadline, "the queue did not drain");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let status = run.status();
+        assert_eq!(status.compared + status.dropped, status.sampled);
+        let errors = &status.report.errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].name, "plugin_error");
+        assert_eq!(errors[0].count.candidate, status.compared);
+        assert_eq!(errors[0].count.baseline, 0);
+    }
+}
