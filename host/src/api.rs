@@ -130,6 +130,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(decide::decide))
         .routes(routes!(decide::decide_batch))
         .routes(routes!(simulate::simulate))
+        .routes(routes!(simulate::list_profile_sets))
+        .routes(routes!(simulate::put_profile_set, simulate::delete_profile_set))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))

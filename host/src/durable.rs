@@ -3,16 +3,32 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through a temporary file in `dir` (the path's
 /// directory): write, fsync, rename into place, fsync the directory. The
 /// file is readable by its owner only.
 pub(crate) fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!("{TMP_PREFIX}{}", hex::encode(suffix)));
-    let result = (|| {
+    let mut staged = Staged::new(dir)?;
+    staged.write_all(bytes)?;
+    staged.commit(path)
+}
+
+/// A file being written in `dir` under a temporary name, readable by its
+/// owner only: [`Staged::commit`] syncs it and renames it into place;
+/// dropped uncommitted, it is removed.
+pub(crate) struct Staged {
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: Option<fs::File>,
+}
+
+impl Staged {
+    /// Starts a file in `dir`.
+    pub(crate) fn new(dir: &Path) -> std::io::Result<Self> {
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!("{TMP_PREFIX}{}", hex::encode(suffix)));
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -20,16 +36,50 @@ pub(crate) fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let file = options.open(&tmp)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            tmp,
+            file: Some(file),
+        })
     }
-    result
+
+    /// Syncs the file, renames it to `path` (in the same directory) and
+    /// syncs the directory.
+    pub(crate) fn commit(mut self, path: &Path) -> std::io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| std::io::Error::other("already committed"))?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.tmp, path)?;
+        fs::File::open(&self.dir)?.sync_all()
+    }
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(file) => file.write(buf),
+            None => Err(std::io::Error::other("already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.file.take().is_some() || self.tmp.exists() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Temporary files start with this; what is left of them after a crash can

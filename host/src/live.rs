@@ -32,8 +32,8 @@ use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
 use crate::policy::{self, Ledger, Outcome, Policy};
 use crate::registry::{
-    ApiKey, AuditEntry, Candidate, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, Registry,
-    RegistryError, Role, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
+    ApiKey, AuditEntry, Candidate, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, ProfileSet, Registry,
+    RegistryError, Role, SetReader, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
 };
 use crate::shadow::{self, ShadowRun, ShadowStatus, Shadows};
 use crate::{Error, pipeline};
@@ -178,8 +178,13 @@ pub struct LiveSettings {
     pub decision_log_days: u32,
     /// Logged decisions kept per tenant at most (the oldest go first).
     pub decision_log_max_per_tenant: u64,
-    /// Customers one server-side simulation reads at most.
+    /// Customers one server-side simulation (or stored profile set) reads
+    /// at most.
     pub simulate_max_customers: u64,
+    /// Bytes one stored profile set may hold at most.
+    pub profile_set_max_bytes: u64,
+    /// Profile sets one tenant may keep at most.
+    pub profile_sets_max_per_tenant: u64,
 }
 
 /// The live state of every tenant.
@@ -747,6 +752,81 @@ impl Live {
             crate::simulate::SimulateError::Cancelled => LiveError::Internal("the simulation was cancelled".into()),
             other => LiveError::Engine(Error::InvalidInput(other.to_string())),
         })
+    }
+
+    /// Stores the customers read from `input` (NDJSON: one profile or
+    /// decide request per line, as for [`Live::simulate`]) as the tenant's
+    /// profile set `name`, replacing any set of that name. Every line is
+    /// checked first: a bad line, an empty set, or one past
+    /// `simulate_max_customers` customers or `profile_set_max_bytes` bytes is
+    /// refused naming what is wrong, and the stored set stays as it was.
+    pub async fn put_profile_set(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+        input: impl std::io::BufRead + Send + 'static,
+    ) -> Result<ProfileSet> {
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        let mut staged = self.blocking(move |r| r.stage_profile_set(&t, &n)).await?;
+        let (max_customers, max_bytes) = (
+            self.settings.simulate_max_customers,
+            self.settings.profile_set_max_bytes,
+        );
+        let invalid = |message: String| LiveError::Engine(Error::InvalidInput(message));
+        let staged = tokio::task::spawn_blocking(move || {
+            for (line_no, _, line) in crate::simulate::NdjsonLines::new(input) {
+                let line = line.map_err(|e| invalid(e.to_string()))?;
+                crate::simulate::read_customer(line_no, &line).map_err(|e| invalid(e.to_string()))?;
+                if staged.customers() >= max_customers {
+                    return Err(invalid(format!(
+                        "line {line_no}: more than {max_customers} customers (simulate_max_customers)"
+                    )));
+                }
+                if staged.bytes() + line.len() as u64 + 1 > max_bytes {
+                    return Err(invalid(format!(
+                        "line {line_no}: the set would be larger than {max_bytes} bytes (profile_set_max_bytes)"
+                    )));
+                }
+                staged
+                    .push(&line)
+                    .map_err(|e| LiveError::Registry(RegistryError::from(e)))?;
+            }
+            if staged.customers() == 0 {
+                return Err(invalid(
+                    "the profile set is empty: give one profile or decide request per line".into(),
+                ));
+            }
+            Ok(staged)
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("profile set task: {e}")))??;
+        let (actor, t, n, max_sets) = (
+            caller.actor(),
+            tenant.to_owned(),
+            name.to_owned(),
+            self.settings.profile_sets_max_per_tenant,
+        );
+        self.blocking(move |r| r.put_profile_set(&actor, &t, &n, staged, max_sets))
+            .await
+    }
+
+    /// The tenant's stored profile sets, by name.
+    pub async fn profile_sets(&self, tenant: &str) -> Result<Vec<ProfileSet>> {
+        let t = tenant.to_owned();
+        self.blocking(move |r| r.profile_sets(&t)).await
+    }
+
+    /// A stored profile set's lines, to simulate over.
+    pub async fn open_profile_set(&self, tenant: &str, name: &str) -> Result<SetReader> {
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        Ok(self.blocking(move |r| r.open_profile_set(&t, &n)).await?.1)
+    }
+
+    /// Deletes a stored profile set.
+    pub async fn delete_profile_set(&self, caller: &Caller, tenant: &str, name: &str) -> Result<()> {
+        let (actor, t, n) = (caller.actor(), tenant.to_owned(), name.to_owned());
+        self.blocking(move |r| r.delete_profile_set(&actor, &t, &n)).await
     }
 
     /// A slot's canary: its share and decisions and errors per version.

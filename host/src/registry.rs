@@ -13,6 +13,7 @@ mod candidates;
 mod documents;
 mod ledger;
 mod plugins;
+mod profile_sets;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::model::Timestamp;
 use blobs::Blobs;
 pub use candidates::{Candidate, Role};
 pub use ledger::{DecisionSummary, LoggedDecision, TouchRecord};
+pub use profile_sets::{ProfileSet, SetReader, StagedSet};
 
 /// What can go wrong with a registry operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -375,11 +377,13 @@ impl Registry {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        Ok(Self {
+        let registry = Self {
             conn: Mutex::new(conn),
             blobs: Blobs::open(dir.join("blobs"))?,
             dir: dir.to_owned(),
-        })
+        };
+        registry.sweep_profile_sets()?;
+        Ok(registry)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub decision_log_max_per_tenant: u64,
     /// Customers one server-side simulation reads at most.
     pub simulate_max_customers: u64,
+    /// Bytes one stored profile set may hold at most.
+    pub profile_set_max_bytes: u64,
+    /// Profile sets one tenant may keep at most.
+    pub profile_sets_max_per_tenant: u64,
     /// How often the contact ledger and decision log are compacted, in
     /// seconds.
     pub compaction_interval_s: u64,
@@ -82,6 +86,8 @@ impl Default for ServerConfig {
             decision_log_days: 30,
             decision_log_max_per_tenant: 1_000_000,
             simulate_max_customers: 1_000_000,
+            profile_set_max_bytes: 4 << 30,
+            profile_sets_max_per_tenant: 20,
             compaction_interval_s: 3_600,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
@@ -229,6 +235,8 @@ impl Server {
                 decision_log_days: config.decision_log_days,
                 decision_log_max_per_tenant: config.decision_log_max_per_tenant,
                 simulate_max_customers: config.simulate_max_customers,
+                profile_set_max_bytes: config.profile_set_max_bytes,
+                profile_sets_max_per_tenant: config.profile_sets_max_per_tenant,
             },
             Arc::new(Metrics::new()),
         )

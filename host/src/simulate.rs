@@ -136,67 +136,111 @@ struct Done {
 /// byte offset of its end, its text).
 type Line = (u64, u64, u64, Result<String, SimulateError>);
 
-fn read_lines(mut input: impl BufRead, max: Option<u64>, stop: &[&AtomicBool], send: &mpsc::SyncSender<Line>) {
-    let (mut line_no, mut index, mut offset) = (0u64, 0u64, 0u64);
-    let mut buf = Vec::new();
-    loop {
+/// The lines of an NDJSON input, numbered from 1: each with the byte
+/// offset of its end and its text, blank lines skipped. A line longer than
+/// 16 MiB or not UTF-8 is an error naming it, and so is a failed read;
+/// nothing is read after an error.
+pub struct NdjsonLines<R> {
+    input: R,
+    line_no: u64,
+    offset: u64,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl<R: BufRead> NdjsonLines<R> {
+    /// Reads `input`.
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            line_no: 0,
+            offset: 0,
+            buf: Vec::new(),
+            failed: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for NdjsonLines<R> {
+    /// (line number, byte offset of its end, its text).
+    type Item = (u64, u64, Result<String, SimulateError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            self.buf.clear();
+            let read = match Read::take(&mut self.input, MAX_LINE as u64 + 1).read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(e) => {
+                    self.failed = true;
+                    return Some((self.line_no, self.offset, Err(SimulateError::Read(e.to_string()))));
+                }
+            };
+            self.line_no += 1;
+            self.offset += read as u64;
+            let item = if self.buf.len() > MAX_LINE {
+                Err(SimulateError::Line {
+                    line: self.line_no,
+                    message: format!("longer than {MAX_LINE} bytes"),
+                })
+            } else if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            } else {
+                String::from_utf8(std::mem::take(&mut self.buf)).map_err(|_| SimulateError::Line {
+                    line: self.line_no,
+                    message: "not UTF-8".into(),
+                })
+            };
+            self.failed = item.is_err();
+            return Some((self.line_no, self.offset, item));
+        }
+        None
+    }
+}
+
+fn read_lines(input: impl BufRead, max: Option<u64>, stop: &[&AtomicBool], send: &mpsc::SyncSender<Line>) {
+    for (index, (line_no, offset, item)) in (0u64..).zip(NdjsonLines::new(input)) {
         if stop.iter().any(|s| s.load(Ordering::Relaxed)) {
             return;
         }
-        buf.clear();
-        let read = match Read::take(&mut input, MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) => {
-                let _ = send.send((index, line_no, offset, Err(SimulateError::Read(e.to_string()))));
-                return;
-            }
-        };
-        line_no += 1;
-        offset += read as u64;
-        let item = if buf.len() > MAX_LINE {
-            Err(SimulateError::Line {
-                line: line_no,
-                message: format!("longer than {MAX_LINE} bytes"),
-            })
-        } else if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        } else if max.is_some_and(|max| index >= max) {
-            Err(SimulateError::TooMany(index))
-        } else {
-            String::from_utf8(std::mem::take(&mut buf)).map_err(|_| SimulateError::Line {
-                line: line_no,
-                message: "not UTF-8".into(),
-            })
+        let item = match item {
+            Ok(_) if max.is_some_and(|max| index >= max) => Err(SimulateError::TooMany(index)),
+            item => item,
         };
         let last = item.is_err();
         if send.send((index, line_no, offset, item)).is_err() || last {
             return;
         }
-        index += 1;
     }
 }
 
+/// Reads one line of a customer file: a bare profile, or a decide request
+/// (when the line's object has a `profile` field).
+pub fn read_customer(line_no: u64, line: &str) -> Result<DecideRequest, SimulateError> {
+    let bad = |message: String| SimulateError::Line { line: line_no, message };
+    let is_request = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+        .map_err(|e| bad(format!("not a JSON object: {e}")))?
+        .contains_key("profile");
+    Ok(if is_request {
+        parse_json(line.as_bytes()).map_err(|e| bad(format!("decide request{e}")))?
+    } else {
+        DecideRequest {
+            profile: parse_json::<Profile>(line.as_bytes()).map_err(|e| bad(format!("profile{e}")))?,
+            now: None,
+            seed: None,
+            mode: None,
+            trigger: None,
+            commit: false,
+        }
+    })
+}
+
 impl Setup {
-    /// Reads one line: a bare profile, or a decide request (when the line's
-    /// object has a `profile` field).
+    /// Reads one line into a request, with the simulation's time and seed
+    /// where the line has none.
     fn parse(&self, line_no: u64, line: &str) -> Result<Parsed, SimulateError> {
         let bad = |message: String| SimulateError::Line { line: line_no, message };
-        let is_request = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
-            .map_err(|e| bad(format!("not a JSON object: {e}")))?
-            .contains_key("profile");
-        let request: DecideRequest = if is_request {
-            parse_json(line.as_bytes()).map_err(|e| bad(format!("decide request{e}")))?
-        } else {
-            DecideRequest {
-                profile: parse_json::<Profile>(line.as_bytes()).map_err(|e| bad(format!("profile{e}")))?,
-                now: None,
-                seed: None,
-                mode: None,
-                trigger: None,
-                commit: false,
-            }
-        };
+        let request = read_customer(line_no, line)?;
         let now = request
             .now
             .or(self.now)

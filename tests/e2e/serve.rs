@@ -1060,6 +1060,9 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "POST /v1/tenants/{tenant}/decide",
         "POST /v1/tenants/{tenant}/decide/batch",
         "POST /v1/tenants/{tenant}/simulate",
+        "PUT /v1/tenants/{tenant}/profile-sets/{name}",
+        "GET /v1/tenants/{tenant}/profile-sets",
+        "DELETE /v1/tenants/{tenant}/profile-sets/{name}",
         "GET /v1/tenants/{tenant}/audit",
         "PUT /v1/tenants/{tenant}/policy",
         "POST /v1/tenants/{tenant}/touches",
@@ -1112,6 +1115,8 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 decision_log_days: 30,
                 decision_log_max_per_tenant: 1000,
                 simulate_max_customers: 1000,
+                profile_set_max_bytes: 1 << 20,
+                profile_sets_max_per_tenant: 2,
             },
             Arc::new(rulehost::metrics::Metrics::new()),
         )

@@ -409,3 +409,123 @@ fn the_server_simulates_an_uploaded_profile_set_as_the_cli_does_against_the_same
     let (status, _) = post(&format!("name=coffee-chain&version=7.0.0&now={now}"), customers(2));
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_changes_nothing() {
+    use crate::replay::sample_tenant;
+    use crate::serve::{TestServer, agent};
+
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let tenant = "sets";
+    let key = sample_tenant(&server, tenant);
+    let candidate = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("the candidate");
+    assert_eq!(server.upload(tenant, &key, &candidate, "2.0.0").0, 201);
+    let send = |method: &str, path: &str, body: String| -> (u16, serde_json::Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(server.url(path))
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .expect("request");
+        let mut response = agent().run(request).expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("the answer");
+        if text.is_empty() {
+            return (status, serde_json::Value::Null);
+        }
+        (status, serde_json::from_str(&text).expect("JSON"))
+    };
+    let sets = format!("/v1/tenants/{tenant}/profile-sets");
+
+    let input = customers(300);
+    let (status, stored) = send("PUT", &format!("{sets}/march"), input.clone());
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["customers"], 300);
+    assert_eq!(stored["bytes"], input.len());
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&input));
+    assert_eq!(stored["sha256"], sha256.as_str());
+    let (status, listed) = server.call("GET", &sets, &key, None);
+    assert_eq!((status, listed.clone()), (200, serde_json::json!([stored.clone()])));
+
+    // The stored set gives the report the same customers uploaded give.
+    let now = NOW.replace('+', "%2B");
+    let simulate = format!("/v1/tenants/{tenant}/simulate?name=coffee-chain&version=2.0.0&now={now}");
+    let (status, uploaded) = send("POST", &simulate, input.clone());
+    assert_eq!(status, 200, "{uploaded}");
+    let (status, from_set) = send("POST", &format!("{simulate}&profile_set=march"), String::new());
+    assert_eq!(status, 200, "{from_set}");
+    assert_eq!(from_set["customers"], 300);
+    assert_eq!(from_set["customers"], uploaded["customers"]);
+    for part in [
+        "stages",
+        "transitions",
+        "offers",
+        "tags",
+        "channels",
+        "budgets",
+        "errors",
+    ] {
+        assert_eq!(from_set[part], uploaded[part], "{part}");
+    }
+    let report: Report = serde_json::from_value(from_set).expect("a report");
+    assert!(report.moved("growth", "dormancy") > 0);
+
+    // Refused, each naming what is wrong; the stored set stays as it was
+    // and no partial file is left behind.
+    let mut bad = customers(2);
+    bad.push_str("{\"customer_id\": 1}\n");
+    let refusals = [
+        ("PUT", format!("{sets}/march"), bad, 400, "line 3"),
+        ("PUT", format!("{sets}/march"), "\n\n".to_owned(), 400, "empty"),
+        (
+            "PUT",
+            format!("{sets}/Not%20A%20Name"),
+            customers(1),
+            400,
+            "profile set name",
+        ),
+        (
+            "POST",
+            format!("{simulate}&profile_set=march"),
+            customers(1),
+            400,
+            "no body",
+        ),
+        (
+            "POST",
+            format!("{simulate}&profile_set=april"),
+            String::new(),
+            404,
+            "april",
+        ),
+        ("DELETE", format!("{sets}/april"), String::new(), 404, "april"),
+    ];
+    for (method, path, body, expected, names) in refusals {
+        let (status, answer) = send(method, &path, body);
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(message.contains(names), "{method} {path}: {message}");
+    }
+    assert_eq!(server.call("GET", &sets, &key, None).1, listed);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("profile-sets").join(tenant))
+        .expect("the tenant's sets")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec![format!("{sha256}.ndjson")]);
+
+    // Another tenant's key does not see them; deleting removes the file.
+    let other = sample_tenant(&server, "other");
+    assert_eq!(server.call("GET", &sets, &other, None).0, 404);
+    let (status, _) = send("DELETE", &format!("{sets}/march"), String::new());
+    assert_eq!(status, 204);
+    assert_eq!(server.call("GET", &sets, &key, None).1, serde_json::json!([]));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("profile-sets").join(tenant))
+            .expect("the tenant's sets")
+            .count(),
+        0
+    );
+}

@@ -1,12 +1,12 @@
 //! Simulation over the API: a candidate version against what the tenant
-//! runs, over an uploaded NDJSON profile set, streamed.
+//! runs, over an uploaded NDJSON profile set, streamed, or a stored one.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, Query, State};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use super::{ApiError, AppState};
 use crate::ErrorBody;
 use crate::compare::Report;
 use crate::model::Timestamp;
+use crate::registry::ProfileSet;
 
 /// The candidate and the run's settings.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -36,6 +37,9 @@ pub(super) struct SimulateQuery {
     /// Customers whose diffs the report keeps (default 50, at most 1000).
     #[serde(default)]
     samples: Option<usize>,
+    /// A stored profile set to run over instead of the body's customers.
+    #[serde(default)]
+    profile_set: Option<String>,
 }
 
 /// Sets the flag when the request goes away (the client hung up): the
@@ -69,11 +73,36 @@ impl Read for ChunkReader {
     }
 }
 
+/// The request body as a blocking reader, fed by a task that the caller
+/// aborts when done.
+fn body_reader(body: Body) -> (impl BufRead + Send + 'static, tokio::task::JoinHandle<()>) {
+    let (chunks_in, chunks) = mpsc::channel(16);
+    let forward = tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading the request body failed: {e}"));
+            let failed = chunk.is_err();
+            if chunks_in.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let input = std::io::BufReader::with_capacity(
+        1 << 16,
+        ChunkReader {
+            chunks,
+            current: Bytes::new(),
+        },
+    );
+    (input, forward)
+}
+
 /// Runs a candidate version of a slot's plugin against what the tenant
 /// runs now — its active pipeline, config, catalog, policy (budgets as used
 /// so far) and time zone — over the customers in the body (NDJSON: one
 /// profile or decide request per line, streamed, any size up to
-/// `simulate_max_customers`), and answers the report: stage distribution
+/// `simulate_max_customers`) or in the stored set `profile_set`, and
+/// answers the report: stage distribution
 /// and transitions, tags gained and lost, offers proposed and selected
 /// after policy, touches per channel, suppressions, budgets, holdout,
 /// errors by code and sample diffs with reasons. Nothing is logged or
@@ -99,31 +128,81 @@ pub(super) async fn simulate(
         .transpose()
         .map_err(|e| ApiError::from(crate::Error::InvalidInput(format!("now: {e}"))))?;
     let samples = query.samples.unwrap_or(50).min(1000);
-    let (chunks_in, chunks) = mpsc::channel(16);
-    let forward = tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading the request body failed: {e}"));
-            let failed = chunk.is_err();
-            if chunks_in.send(chunk).await.is_err() || failed {
-                return;
-            }
-        }
-    });
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
-    let input = std::io::BufReader::with_capacity(
-        1 << 16,
-        ChunkReader {
-            chunks,
-            current: Bytes::new(),
-        },
-    );
     let slot = query.slot.as_deref().unwrap_or("main");
-    let report = state
-        .live
-        .simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
-        .await;
-    forward.abort();
+    let live = &state.live;
+    let report = match &query.profile_set {
+        Some(set) => {
+            if body.size_hint().exact() != Some(0) {
+                return Err(crate::Error::InvalidInput(format!(
+                    "the customers are the stored profile set {set:?}: send no body with profile_set"
+                ))
+                .into());
+            }
+            let input = live.open_profile_set(&tenant, set).await?;
+            live.simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
+                .await
+        }
+        None => {
+            let (input, forward) = body_reader(body);
+            let report = live
+                .simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
+                .await;
+            forward.abort();
+            report
+        }
+    };
     Ok(Json(report?))
+}
+
+/// Stores the body's customers (NDJSON: one profile or decide request per
+/// line, streamed, up to `simulate_max_customers` customers and
+/// `profile_set_max_bytes` bytes) as the tenant's profile set `name`, to
+/// simulate over with `POST …/simulate?profile_set=name`; a set of that
+/// name is replaced. Every line is checked before anything is stored: a
+/// bad line is refused naming its number, and the stored set stays as it
+/// was.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/profile-sets/{name}", tag = "decide",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Set name")),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = ProfileSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn put_profile_set(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((tenant, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<ProfileSet>, ApiError> {
+    let (input, forward) = body_reader(body);
+    let stored = state.live.put_profile_set(&auth.0, &tenant, &name, input).await;
+    forward.abort();
+    Ok(Json(stored?))
+}
+
+/// The tenant's stored profile sets: name, customers, bytes, sha256 and
+/// when each was stored.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/profile-sets", tag = "decide",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = [ProfileSet]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_profile_sets(
+    State(state): State<AppState>,
+    _: Auth,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<ProfileSet>>, ApiError> {
+    Ok(Json(state.live.profile_sets(&tenant).await?))
+}
+
+/// Deletes a stored profile set.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/profile-sets/{name}", tag = "decide",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Set name")),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn delete_profile_set(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((tenant, name)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.live.delete_profile_set(&auth.0, &tenant, &name).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -147,6 +147,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, role, slot)
     ) STRICT;
     "#,
+    // 4: stored profile sets (their bytes are files named by sha256).
+    r#"
+    CREATE TABLE profile_sets (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        customers INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.
