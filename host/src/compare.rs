@@ -546,6 +546,8 @@ pub struct Tally {
     offers: BTreeMap<String, (Pair, Pair)>,
     channels: BTreeMap<String, Pair>,
     suppressed: BTreeMap<String, Pair>,
+    /// Proposals dropped because the offer's budget was spent, by offer.
+    budget_refused: BTreeMap<String, Pair>,
     holdout: Pair,
     errors: BTreeMap<String, Pair>,
     samples: Vec<CustomerDiff>,
@@ -640,6 +642,9 @@ impl Tally {
                 self.suppressed.entry(s.rule.as_str().to_owned()).or_default(),
                 candidate,
             ) += 1;
+            if s.rule == crate::policy::Rule::Budget {
+                *side(self.budget_refused.entry(s.offer_id.clone()).or_default(), candidate) += 1;
+            }
         }
         if d.holdout == Some(true) {
             *side(&mut self.holdout, candidate) += 1;
@@ -656,7 +661,36 @@ impl Tally {
         self.changed
     }
 
-    /// The report; `budgets` come from whoever applied the policy.
+    /// The use of every offer with a budget in either side's policy: touches
+    /// selected and proposals refused for want of budget, on each side, on
+    /// top of `used_before`.
+    pub fn budgets(
+        &self,
+        baseline: &crate::policy::Policy,
+        candidate: &crate::policy::Policy,
+        used_before: &std::collections::HashMap<String, u64>,
+    ) -> Vec<BudgetUse> {
+        let mut budgeted: BTreeMap<&str, u64> = BTreeMap::new();
+        for policy in [baseline, candidate] {
+            for (offer, rules) in &policy.offers {
+                if let Some(budget) = rules.budget {
+                    budgeted.insert(offer, budget);
+                }
+            }
+        }
+        budgeted
+            .into_iter()
+            .map(|(offer, budget)| BudgetUse {
+                offer_id: offer.to_owned(),
+                budget,
+                used_before: used_before.get(offer).copied().unwrap_or(0),
+                spent: self.offers.get(offer).map(|o| o.1).unwrap_or_default(),
+                refused: self.budget_refused.get(offer).copied().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The report, with `budgets` from [`Tally::budgets`].
     pub fn report(self, baseline: ArmSummary, candidate: ArmSummary, budgets: Vec<BudgetUse>) -> Report {
         let stages = STAGES
             .iter()

@@ -861,7 +861,9 @@ impl Live {
     pub async fn shadow_status(&self, tenant: &str, slot: &str) -> Result<ShadowStatus> {
         let snapshot = self.snapshot(tenant)?;
         if let Some(run) = snapshot.shadows.iter().find(|r| r.shadow.slot == slot) {
-            return Ok(run.status());
+            let t = tenant.to_owned();
+            let used_before = self.blocking(move |r| r.budgets_used(&t)).await?;
+            return Ok(run.status(&snapshot.policy, &used_before));
         }
         Err(self.not_running(tenant, Role::Shadow, slot).await)
     }

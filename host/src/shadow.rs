@@ -9,6 +9,7 @@
 //! counted. The candidate sees exactly the live request, so what differs is
 //! the candidate's doing; it never writes to the ledger or the log.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -161,9 +162,11 @@ impl Shadows {
 }
 
 impl ShadowRun {
-    /// Counts and report so far.
-    pub fn status(&self) -> ShadowStatus {
+    /// Counts and report so far; the report's budgets are those of
+    /// `policy` (the tenant's), on top of `used_before`.
+    pub fn status(&self, policy: &Policy, used_before: &HashMap<String, u64>) -> ShadowStatus {
         let tally = self.stats.tally.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let budgets = tally.budgets(policy, policy, used_before);
         let (sampled, compared, dropped) = (
             self.stats.sampled.load(Ordering::Relaxed),
             self.stats.compared.load(Ordering::Relaxed),
@@ -175,7 +178,7 @@ impl ShadowRun {
             compared,
             dropped,
             pending: sampled.saturating_sub(compared + dropped),
-            report: tally.report(self.baseline.clone(), self.candidate.clone(), Vec::new()),
+            report: tally.report(self.baseline.clone(), self.candidate.clone(), budgets),
         }
     }
 }
@@ -300,7 +303,7 @@ mod tests {
             started.elapsed() < Duration::from_secs(5),
             "offering waited for the shadow thread"
         );
-        let status = run.status();
+        let status = run.status(&Policy::default(), &HashMap::new());
         assert_eq!(status.sampled, offers as u64);
         assert!((99..=100).contains(&status.dropped), "dropped {}", status.dropped);
         assert_eq!(status.compared, 0);
@@ -312,11 +315,11 @@ mod tests {
         *open.lock().unwrap() = true;
         opened.notify_all();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while run.status().pending > 0 {
+        while run.status(&Policy::default(), &HashMap::new()).pending > 0 {
             assert!(Instant::now() < deadline, "the queue did not drain");
             std::thread::sleep(Duration::from_millis(5));
         }
-        let status = run.status();
+        let status = run.status(&Policy::default(), &HashMap::new());
         assert_eq!(status.compared + status.dropped, status.sampled);
         let errors = &status.report.errors;
         assert_eq!(errors.len(), 1, "{errors:?}");

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use crate::compare::{ArmSummary, BudgetUse, Failure, Outcome, Report, Tally};
+use crate::compare::{ArmSummary, Failure, Outcome, Report, Tally};
 use crate::engine::{Engine, Limits, Plugin};
 use crate::live::{DecideRequest, default_seed};
 use crate::model::{Mode, Offer, Profile, Request, TenantConfig, Timestamp, parse_json};
@@ -281,7 +281,6 @@ fn decide(engine: &Engine, setup: &Setup, arm: &Arm, request: &mut Request) -> O
 struct SimLedger {
     touches: HashMap<String, Vec<LedgerTouch>>,
     spent: HashMap<String, u64>,
-    refused: HashMap<String, u64>,
 }
 
 impl SimLedger {
@@ -289,7 +288,6 @@ impl SimLedger {
         Self {
             touches: HashMap::new(),
             spent: HashMap::new(),
-            refused: HashMap::new(),
         }
     }
 
@@ -335,11 +333,6 @@ impl SimLedger {
                 at: s.send_at,
                 class: s.class,
             });
-        }
-        for s in &result.suppressed {
-            if s.rule == policy::Rule::Budget {
-                *self.refused.entry(s.offer_id.clone()).or_default() += 1;
-            }
         }
         decision.holdout = Some(result.holdout);
         decision.selected = Some(result.selected);
@@ -445,33 +438,6 @@ pub fn run(
             None => Ok(()),
         }
     })?;
-    let budgets = budget_uses(baseline, candidate, setup, &ledgers);
+    let budgets = tally.budgets(&baseline.policy, &candidate.policy, &setup.budgets_used);
     Ok(tally.report(baseline.summary.clone(), candidate.summary.clone(), budgets))
-}
-
-fn budget_uses(baseline: &Arm, candidate: &Arm, setup: &Setup, ledgers: &[SimLedger; 2]) -> Vec<BudgetUse> {
-    let mut offers: BTreeMap<&str, u64> = BTreeMap::new();
-    for arm in [baseline, candidate] {
-        for (offer, rules) in &arm.policy.offers {
-            if let Some(budget) = rules.budget {
-                offers.insert(offer, budget);
-            }
-        }
-    }
-    offers
-        .into_iter()
-        .map(|(offer, budget)| {
-            let count = |map: fn(&SimLedger) -> &HashMap<String, u64>| crate::compare::Pair {
-                baseline: map(&ledgers[0]).get(offer).copied().unwrap_or(0),
-                candidate: map(&ledgers[1]).get(offer).copied().unwrap_or(0),
-            };
-            BudgetUse {
-                offer_id: offer.to_owned(),
-                budget,
-                used_before: setup.budgets_used.get(offer).copied().unwrap_or(0),
-                spent: count(|l| &l.spent),
-                refused: count(|l| &l.refused),
-            }
-        })
-        .collect()
 }

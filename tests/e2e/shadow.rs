@@ -37,12 +37,9 @@ fn a_candidate_in_shadow_reports_its_changes_without_touching_live_answers_and_i
     let server = TestServer::start(dir.path());
     let tenant = "shadowed";
     let key = sample_tenant(&server, tenant);
-    let (status, answer) = server.call(
-        "PUT",
-        &format!("/v1/tenants/{tenant}/policy"),
-        &key,
-        Some(sample("policy.json")),
-    );
+    let mut policy = sample("policy.json");
+    policy["offers"] = json!({"come-back-5": {"budget": 100_000}});
+    let (status, answer) = server.call("PUT", &format!("/v1/tenants/{tenant}/policy"), &key, Some(policy));
     assert_eq!(status, 200, "{answer}");
     let candidate = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("the candidate");
     let (status, uploaded) = server.upload(tenant, &key, &candidate, "2.0.0");
@@ -125,6 +122,22 @@ fn a_candidate_in_shadow_reports_its_changes_without_touching_live_answers_and_i
         rulehost::shadow::QUEUE
     );
     assert!(moved > 0, "growth → dormancy in shadow: {moved}");
+    // The win-back coupon's budget: what each side's selected touches
+    // would spend of it; the earlier dormancy sends more.
+    let budget = &report["budgets"][0];
+    assert_eq!(budget["offer_id"], "come-back-5", "{report}");
+    assert_eq!(budget["budget"], 100_000);
+    let selected = report["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .find(|o| o["offer_id"] == "come-back-5")
+        .expect("come-back-5 in the offer mix");
+    assert_eq!(budget["spent"], selected["selected"], "{report}");
+    assert!(
+        budget["spent"]["candidate"].as_u64() > budget["spent"]["baseline"].as_u64(),
+        "{budget}"
+    );
     assert_eq!(report["candidate"]["plugins"][0]["version"], "2.0.0");
     assert_eq!(report["baseline"]["plugins"][0]["version"], "1.0.0");
 
