@@ -65,6 +65,7 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
     if wanted(7) {
         simulation(table, &engine, &coffee);
         shadow_overhead(table, &coffee);
+        log_requests(table, &coffee);
     }
 }
 
@@ -271,17 +272,26 @@ struct Running {
     key: String,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn start_server(w: &Workload) -> Running {
+    start_server_with(w, &[])
+}
+
+/// [`start_server`] with extra `RULEHOST_*` settings.
+fn start_server_with(w: &Workload, settings: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let overrides = Overrides {
         config_file: None,
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.path().to_owned()),
     };
-    let config = ServerConfig::load(&overrides, Vec::new()).expect("settings");
+    let env: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let config = ServerConfig::load(&overrides, env).expect("settings");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -334,7 +344,7 @@ fn start_server(w: &Workload) -> Running {
         key,
         stop,
         thread,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -746,6 +756,49 @@ fn shadow_overhead(table: &mut Table, w: &Workload) {
             p50 <= 1.2,
         );
     }
+}
+
+/// 7: in-process decisions (2 threads, each round ending when the log has
+/// caught up) on a server whose decision log keeps every request, for
+/// replay, against one that keeps only their hash, in alternating rounds;
+/// and the bytes on disk per logged decision.
+fn log_requests(table: &mut Table, w: &Workload) {
+    let keeping = start_server(w);
+    let hashing = start_server_with(w, &[("RULEHOST_DECISION_LOG_REQUESTS", "false")]);
+    let phase = Duration::from_secs(1);
+    let (mut kept, mut hashed) = (Vec::new(), Vec::new());
+    let (mut kept_n, mut hashed_n) = (0, 0);
+    for _ in 0..3 {
+        let (rate, samples) = in_process_rate(&keeping.live, w, phase, 2);
+        kept.push(rate);
+        kept_n += samples.len();
+        let (rate, samples) = in_process_rate(&hashing.live, w, phase, 2);
+        hashed.push(rate);
+        hashed_n += samples.len();
+    }
+    let on_disk = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir)
+            .expect("data dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("registry.sqlite3"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    };
+    let per_entry = |server: &Running, n: usize| on_disk(server.dir.path()) as f64 / n.max(1) as f64 / 1024.0;
+    let (kept_kb, hashed_kb) = (per_entry(&keeping, kept_n), per_entry(&hashing, hashed_n));
+    for server in [keeping, hashing] {
+        let _ = server.stop.send(());
+        let _ = server.thread.join();
+    }
+    let (kept, hashed) = (mean(&kept), mean(&hashed));
+    table.info(
+        "7",
+        "in-process decide (2 threads, log caught up): log keeping requests (replayable) / hash only",
+        format!(
+            "{kept:.0}/s / {hashed:.0}/s = **{:.2}×**; on disk {kept_kb:.1} KB / {hashed_kb:.1} KB per logged decision",
+            kept / hashed
+        ),
+    );
 }
 
 fn populate(dir: &Path, w: &Workload) {

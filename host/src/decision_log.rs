@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
@@ -24,9 +25,10 @@ use crate::policy::Ledger;
 use crate::registry::{LoggedDecision, Registry};
 
 /// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
-/// everything needed to replay it exactly.
+/// everything needed to replay it exactly. (`P` is the profile's form: the
+/// model, or its JSON when the writer has already serialised it.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogRecord {
+pub struct LogRecord<P = Profile> {
     /// The decision's id.
     pub id: String,
     /// When it was made (the server's clock).
@@ -54,8 +56,11 @@ pub struct LogRecord {
     pub plugins: Vec<PluginRef>,
     /// The decision with its explanation.
     pub decision: Decision,
-    /// The request's content.
-    pub request: RequestContent,
+    /// The request's content; `None` when the server keeps no requests
+    /// (`decision_log_requests = false`): such a decision cannot be
+    /// replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestContent<P>>,
     /// What the contact policy read from the ledger (the customer's recent
     /// touches, budgets used); `None` when it read nothing.
     pub ledger: Option<Ledger>,
@@ -66,9 +71,9 @@ pub struct LogRecord {
 
 /// The parts of a request that make it this request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestContent {
+pub struct RequestContent<P = Profile> {
     /// The customer.
-    pub profile: Profile,
+    pub profile: P,
     /// The triggering event.
     pub trigger: Option<Event>,
 }
@@ -79,7 +84,7 @@ pub struct RequestContent {
 struct HashedContent<'a> {
     mode: Mode,
     now: Timestamp,
-    profile: &'a Profile,
+    profile: &'a RawValue,
     seed: u64,
     trigger: Option<&'a Event>,
 }
@@ -91,30 +96,64 @@ pub struct Pending {
     pub tenant_id: String,
     /// What to log.
     pub record: LogRecord,
+    /// Whether the log keeps the request (else it is only hashed).
+    pub keep_request: bool,
 }
 
 impl Pending {
     /// Hashes the request and serialises the record: the writer's work, off
-    /// the request path.
-    fn into_logged(mut self) -> LoggedDecision {
+    /// the request path. The profile, most of a record, is serialised once
+    /// for both.
+    fn into_logged(self) -> LoggedDecision {
+        let Pending {
+            tenant_id,
+            record,
+            keep_request,
+        } = self;
+        let (profile, trigger) = match record.request {
+            Some(request) => (serde_json::value::to_raw_value(&request.profile).ok(), request.trigger),
+            None => (None, None),
+        };
+        let null = RawValue::from_string("null".into()).expect("null is JSON");
         let content = HashedContent {
-            mode: self.record.mode,
-            now: self.record.now,
-            profile: &self.record.request.profile,
-            seed: self.record.seed,
-            trigger: self.record.request.trigger.as_ref(),
+            mode: record.mode,
+            now: record.now,
+            profile: profile.as_deref().unwrap_or(&null),
+            seed: record.seed,
+            trigger: trigger.as_ref(),
         };
         // Serialised straight into the hash: no intermediate JSON tree.
         let mut hasher = Sha256::new();
-        if serde_json::to_writer(&mut hasher, &content).is_ok() {
-            self.record.request_sha256 = hex::encode(hasher.finalize());
-        }
+        let request_sha256 = match serde_json::to_writer(&mut hasher, &content) {
+            Ok(()) => hex::encode(hasher.finalize()),
+            Err(_) => String::new(),
+        };
+        let record = LogRecord {
+            request_sha256,
+            request: profile
+                .filter(|_| keep_request)
+                .map(|profile| RequestContent { profile, trigger }),
+            id: record.id,
+            logged_at: record.logged_at,
+            now: record.now,
+            mode: record.mode,
+            seed: record.seed,
+            customer_id: record.customer_id,
+            tz_offset_minutes: record.tz_offset_minutes,
+            config_version: record.config_version,
+            offers_version: record.offers_version,
+            policy_version: record.policy_version,
+            plugins: record.plugins,
+            decision: record.decision,
+            ledger: record.ledger,
+            tags: record.tags,
+        };
         LoggedDecision {
-            tenant_id: self.tenant_id,
-            id: self.record.id.clone(),
-            at: self.record.logged_at,
-            customer_id: self.record.customer_id.clone(),
-            body: serde_json::to_string(&self.record).unwrap_or_default(),
+            tenant_id,
+            id: record.id.clone(),
+            at: record.logged_at,
+            customer_id: record.customer_id.clone(),
+            body: serde_json::to_string(&record).unwrap_or_default(),
         }
     }
 }
@@ -208,6 +247,93 @@ fn write_loop(registry: &Registry, receiver: &Receiver<Message>) {
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::generate::{self, Brand};
+
+    /// The request hash as documented: the content with the profile
+    /// serialised in place.
+    #[derive(Serialize)]
+    struct Documented<'a> {
+        mode: Mode,
+        now: Timestamp,
+        profile: &'a Profile,
+        seed: u64,
+        trigger: Option<&'a Event>,
+    }
+
+    #[test]
+    fn the_profile_is_serialised_once_and_hashed_and_logged_as_the_model_would_be() {
+        let now = Timestamp(1_773_108_000_000);
+        let decision: Decision = serde_json::from_value(json!({
+            "customer_id": "c", "stage": null, "tags": [], "scores": [], "proposals": [], "plugins": [],
+            "usage": {"fuel": 0, "duration_us": 0}, "logs": []
+        }))
+        .unwrap();
+        let trigger: Event =
+            serde_json::from_value(json!({"kind": "visit", "at": "2026-03-10T10:00:00+08:00"})).unwrap();
+        for profile in generate::profiles(Brand::Coffee, 20, 5, now) {
+            let profile: Profile = serde_json::from_value(profile).unwrap();
+            let record = LogRecord {
+                id: "d".into(),
+                logged_at: now,
+                now,
+                mode: Mode::Live,
+                seed: 42,
+                customer_id: profile.customer_id.clone(),
+                tz_offset_minutes: 480,
+                request_sha256: String::new(),
+                config_version: 1,
+                offers_version: 1,
+                policy_version: 1,
+                plugins: Vec::new(),
+                decision: decision.clone(),
+                request: Some(RequestContent {
+                    profile: profile.clone(),
+                    trigger: Some(trigger.clone()),
+                }),
+                ledger: None,
+                tags: Vec::new(),
+            };
+            let expected_hash = hex::encode(Sha256::digest(
+                serde_json::to_vec(&Documented {
+                    mode: Mode::Live,
+                    now,
+                    profile: &profile,
+                    seed: 42,
+                    trigger: Some(&trigger),
+                })
+                .unwrap(),
+            ));
+            let mut expected = record.clone();
+            expected.request_sha256 = expected_hash;
+            let logged = Pending {
+                tenant_id: "t".into(),
+                record: record.clone(),
+                keep_request: true,
+            }
+            .into_logged();
+            assert_eq!(logged.body, serde_json::to_string(&expected).unwrap());
+            let read: LogRecord = serde_json::from_str(&logged.body).unwrap();
+            assert_eq!(read.request.map(|r| r.profile), Some(profile));
+
+            // Without keeping requests: the same hash, no request.
+            let logged = Pending {
+                tenant_id: "t".into(),
+                record,
+                keep_request: false,
+            }
+            .into_logged();
+            expected.request = None;
+            assert_eq!(logged.body, serde_json::to_string(&expected).unwrap());
+            assert!(!logged.body.contains("\"events\""), "no profile in {}", logged.body);
         }
     }
 }

@@ -178,6 +178,9 @@ pub struct LiveSettings {
     pub decision_log_days: u32,
     /// Logged decisions kept per tenant at most (the oldest go first).
     pub decision_log_max_per_tenant: u64,
+    /// Whether logged decisions keep their request (profile and trigger),
+    /// which replay needs.
+    pub decision_log_requests: bool,
     /// Customers one server-side simulation (or stored profile set) reads
     /// at most.
     pub simulate_max_customers: u64,
@@ -971,6 +974,12 @@ impl Live {
                 "decision {id:?} cannot be replayed: it was logged without what a replay needs ({e})"
             )))
         })?;
+        let Some(logged_request) = record.request else {
+            return Err(LiveError::Registry(RegistryError::Invalid(format!(
+                "decision {id:?} cannot be replayed: it was logged without its request \
+                 (the server keeps none while decision_log_requests is false)"
+            ))));
+        };
         let (snapshot, permit) = self.admit(tenant)?;
         let mut refs = record.plugins.clone();
         if let Some((name, version)) = &against {
@@ -1019,8 +1028,8 @@ impl Live {
                 tz_offset_minutes: record.tz_offset_minutes,
                 seed: record.seed,
                 mode: record.mode,
-                trigger: record.request.trigger,
-                profile: record.request.profile,
+                trigger: logged_request.trigger,
+                profile: logged_request.profile,
                 offers: offers.into(),
             };
             let replayed = rerun(
@@ -1480,13 +1489,14 @@ impl Live {
                 policy_version: snapshot.policy_version,
                 plugins: decision.plugins.clone(),
                 decision: decision.clone(),
-                request: RequestContent {
+                request: Some(RequestContent {
                     profile: request.profile,
                     trigger: request.trigger,
-                },
+                }),
                 ledger,
                 tags,
             },
+            keep_request: self.settings.decision_log_requests,
         });
         Ok(decision)
     }

@@ -54,6 +54,10 @@ pub struct ServerConfig {
     pub decision_log_days: u32,
     /// Logged decisions kept per tenant at most.
     pub decision_log_max_per_tenant: u64,
+    /// Whether logged decisions keep their request (profile and trigger),
+    /// which replay needs; without, an entry is a few KB instead of the
+    /// profile's size.
+    pub decision_log_requests: bool,
     /// Customers one server-side simulation reads at most.
     pub simulate_max_customers: u64,
     /// Bytes one stored profile set may hold at most.
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             log_format: "text".into(),
             decision_log_days: 30,
             decision_log_max_per_tenant: 1_000_000,
+            decision_log_requests: true,
             simulate_max_customers: 1_000_000,
             profile_set_max_bytes: 4 << 30,
             profile_sets_max_per_tenant: 20,
@@ -234,6 +239,7 @@ impl Server {
                 operator_token,
                 decision_log_days: config.decision_log_days,
                 decision_log_max_per_tenant: config.decision_log_max_per_tenant,
+                decision_log_requests: config.decision_log_requests,
                 simulate_max_customers: config.simulate_max_customers,
                 profile_set_max_bytes: config.profile_set_max_bytes,
                 profile_sets_max_per_tenant: config.profile_sets_max_per_tenant,

@@ -203,3 +203,36 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
     );
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_server_keeping_no_requests_logs_their_hash_only_and_refuses_to_replay_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_with_settings(dir.path(), &[("RULEHOST_DECISION_LOG_REQUESTS", "false")]);
+    let tenant = "private";
+    let key = sample_tenant(&server, tenant);
+    let now = Timestamp::parse(NOW).expect("now");
+    let lines: Vec<Value> = generate::profiles(Brand::Coffee, 3, 9, now)
+        .map(|p| json!({"profile": p, "now": NOW}))
+        .collect();
+    let ids = batch(&server, tenant, &key, &lines);
+    assert_eq!(ids.len(), 3);
+    for id in &ids {
+        let (status, logged) = server.call("GET", &format!("/v1/tenants/{tenant}/decisions/{id}"), &key, None);
+        assert_eq!(status, 200, "{logged}");
+        assert_eq!(logged["request_sha256"].as_str().map(str::len), Some(64), "{logged}");
+        assert!(logged.get("request").is_none(), "no request kept: {logged}");
+        assert!(
+            logged["decision"]["stage"].is_object(),
+            "the explanation is kept: {logged}"
+        );
+        let (status, answer) = server.call(
+            "POST",
+            &format!("/v1/tenants/{tenant}/decisions/{id}/replay"),
+            &key,
+            Some(json!({})),
+        );
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(message.contains("decision_log_requests"), "{message}");
+    }
+}

@@ -29,16 +29,22 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(data_dir: &Path) -> Self {
+        Self::start_with_settings(data_dir, &[])
+    }
+
+    /// Starts the server with extra `RULEHOST_*` settings.
+    pub fn start_with_settings(data_dir: &Path, settings: &[(&str, &str)]) -> Self {
         let overrides = Overrides {
             config_file: None,
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_owned()),
         };
-        let env = vec![
+        let mut env = vec![
             ("RULEHOST_OPERATOR_TOKEN".to_owned(), OPERATOR.to_owned()),
             ("RULEHOST_POOL_INSTANCES".to_owned(), "64".to_owned()),
             ("RULEHOST_SHUTDOWN_GRACE_MS".to_owned(), "2000".to_owned()),
         ];
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = ServerConfig::load(&overrides, env).expect("settings");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1114,6 +1120,7 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 operator_token: Some(OPERATOR.into()),
                 decision_log_days: 30,
                 decision_log_max_per_tenant: 1000,
+                decision_log_requests: true,
                 simulate_max_customers: 1000,
                 profile_set_max_bytes: 1 << 20,
                 profile_sets_max_per_tenant: 2,
