@@ -20,7 +20,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::Duration;
 
 use crate::decision::{Decision, PluginRef};
-use crate::model::{Event, Mode, Profile, Timestamp};
+use crate::model::{Event, Mode, Profile, Request, Timestamp};
 use crate::policy::Ledger;
 use crate::registry::{LoggedDecision, Registry};
 
@@ -94,8 +94,10 @@ struct HashedContent<'a> {
 pub struct Pending {
     /// The tenant.
     pub tenant_id: String,
-    /// What to log.
+    /// What to log; its `request` is filled in from `request`.
     pub record: LogRecord,
+    /// The request, shared with whatever else still reads it (a shadow).
+    pub request: Option<Arc<Request>>,
     /// Whether the log keeps the request (else it is only hashed).
     pub keep_request: bool,
 }
@@ -108,12 +110,17 @@ impl Pending {
         let Pending {
             tenant_id,
             record,
+            request,
             keep_request,
         } = self;
-        let (profile, trigger) = match record.request {
-            Some(request) => (serde_json::value::to_raw_value(&request.profile).ok(), request.trigger),
+        let (profile, trigger) = match &request {
+            Some(request) => (
+                serde_json::value::to_raw_value(&request.profile).ok(),
+                request.trigger.clone(),
+            ),
             None => (None, None),
         };
+        drop(request);
         let null = RawValue::from_string("null".into()).expect("null is JSON");
         let content = HashedContent {
             mode: record.mode,
@@ -295,13 +302,19 @@ mod tests {
                 policy_version: 1,
                 plugins: Vec::new(),
                 decision: decision.clone(),
-                request: Some(RequestContent {
-                    profile: profile.clone(),
-                    trigger: Some(trigger.clone()),
-                }),
+                request: None,
                 ledger: None,
                 tags: Vec::new(),
             };
+            let request = Arc::new(Request {
+                now,
+                tz_offset_minutes: 480,
+                seed: 42,
+                mode: Mode::Live,
+                trigger: Some(trigger.clone()),
+                profile: profile.clone(),
+                offers: Vec::new().into(),
+            });
             let expected_hash = hex::encode(Sha256::digest(
                 serde_json::to_vec(&Documented {
                     mode: Mode::Live,
@@ -314,9 +327,14 @@ mod tests {
             ));
             let mut expected = record.clone();
             expected.request_sha256 = expected_hash;
+            expected.request = Some(RequestContent {
+                profile: profile.clone(),
+                trigger: Some(trigger.clone()),
+            });
             let logged = Pending {
                 tenant_id: "t".into(),
                 record: record.clone(),
+                request: Some(request.clone()),
                 keep_request: true,
             }
             .into_logged();
@@ -328,6 +346,7 @@ mod tests {
             let logged = Pending {
                 tenant_id: "t".into(),
                 record,
+                request: Some(request),
                 keep_request: false,
             }
             .into_logged();

@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::canary::{CanaryCounts, CanaryRun, CanaryStatus, Kept};
 use crate::compare::{self, ArmSummary, Failure, Replay};
 use crate::decision::Decision;
-use crate::decision_log::{DecisionLog, LogRecord, Pending, RequestContent};
+use crate::decision_log::{DecisionLog, LogRecord, Pending};
 use crate::engine::{Compiled, Engine, Lane, Plugin};
 use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
@@ -1461,6 +1461,9 @@ impl Live {
         settle(&mut decision, outcome, &decision_id, commit);
         // A shadow compares its candidate with the active pipeline, so it
         // skips the canary's customers.
+        // The request goes on to the log and any shadow shared, not copied:
+        // a profile is many small allocations.
+        let request = Arc::new(request);
         for run in snapshot.shadows.iter().filter(|_| tags.is_empty()) {
             self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
                 run: run.clone(),
@@ -1489,13 +1492,11 @@ impl Live {
                 policy_version: snapshot.policy_version,
                 plugins: decision.plugins.clone(),
                 decision: decision.clone(),
-                request: Some(RequestContent {
-                    profile: request.profile,
-                    trigger: request.trigger,
-                }),
+                request: None,
                 ledger,
                 tags,
             },
+            request: Some(request),
             keep_request: self.settings.decision_log_requests,
         });
         Ok(decision)

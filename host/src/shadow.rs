@@ -84,8 +84,8 @@ pub struct ShadowStatus {
 pub struct Job {
     /// The shadow.
     pub run: Arc<ShadowRun>,
-    /// The live request.
-    pub request: Request,
+    /// The live request (shared with the decision log).
+    pub request: Arc<Request>,
     /// The config it used.
     pub config: Arc<TenantConfig>,
     /// The policy it used.
@@ -246,7 +246,7 @@ mod tests {
     fn job(run: &Arc<ShadowRun>, customer_id: &str) -> Job {
         Job {
             run: run.clone(),
-            request: Request {
+            request: Arc::new(Request {
                 now: Timestamp(0),
                 tz_offset_minutes: 0,
                 seed: 0,
@@ -260,7 +260,7 @@ mod tests {
                     prior: Prior::default(),
                 },
                 offers: Vec::new().into(),
-            },
+            }),
             config: Arc::default(),
             policy: Arc::default(),
             limits: Limits::default(),
