@@ -298,7 +298,9 @@ impl Server {
         let live = self.state.live.clone();
         let every = self.compaction;
         let compacting = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // The first compaction one interval after start, not at once:
+            // whether the server were ready at that moment would be a race.
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 tick.tick().await;
                 if !live.is_ready() {

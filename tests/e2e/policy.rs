@@ -291,3 +291,23 @@ fn an_invalid_policy_is_refused_with_the_field_named_and_nothing_changes() {
         .count();
     assert_eq!(replaced, 1, "only the valid policy is in the audit log");
 }
+
+#[test]
+fn every_interval_touches_past_the_longest_cap_window_are_compacted_and_recent_ones_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_with_settings(dir.path(), &[("RULEHOST_COMPACTION_INTERVAL_S", "1")]);
+    let key = setup(&server, "brand", WEEKLY_COUPON);
+    let now = rulehost::model::Timestamp::now().to_rfc3339();
+    let touches = json!({"touches": [
+        {"id": "old", "customer_id": "c-old", "offer_id": "come-back-5", "channel": "wecom_1v1",
+         "at": "2026-01-05T01:00:00Z"},
+        {"id": "recent", "customer_id": "c-recent", "offer_id": "come-back-5", "channel": "wecom_1v1", "at": now}
+    ]});
+    let (status, first) = server.call("POST", "/v1/tenants/brand/touches", &key, Some(touches.clone()));
+    assert_eq!((status, first), (200, json!({"recorded": 2, "duplicates": 0})));
+    // After a compaction the old touch is gone (it is recorded anew) and
+    // the recent one is still there (a duplicate).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (_, again) = server.call("POST", "/v1/tenants/brand/touches", &key, Some(touches));
+    assert_eq!(again, json!({"recorded": 1, "duplicates": 1}));
+}
