@@ -664,14 +664,13 @@ impl Tally {
     /// The use of every offer with a budget in either side's policy: touches
     /// selected and proposals refused for want of budget, on each side, on
     /// top of `used_before`.
-    pub fn budgets(
+    fn budgets(
         &self,
-        baseline: &crate::policy::Policy,
-        candidate: &crate::policy::Policy,
+        policies: [&crate::policy::Policy; 2],
         used_before: &std::collections::HashMap<String, u64>,
     ) -> Vec<BudgetUse> {
         let mut budgeted: BTreeMap<&str, u64> = BTreeMap::new();
-        for policy in [baseline, candidate] {
+        for policy in policies {
             for (offer, rules) in &policy.offers {
                 if let Some(budget) = rules.budget {
                     budgeted.insert(offer, budget);
@@ -690,8 +689,16 @@ impl Tally {
             .collect()
     }
 
-    /// The report, with `budgets` from [`Tally::budgets`].
-    pub fn report(self, baseline: ArmSummary, candidate: ArmSummary, budgets: Vec<BudgetUse>) -> Report {
+    /// The report. Its budgets are those of the two sides' `policies`
+    /// (baseline, candidate), with `used_before` spent before the run.
+    pub fn report(
+        self,
+        baseline: ArmSummary,
+        candidate: ArmSummary,
+        policies: [&crate::policy::Policy; 2],
+        used_before: &std::collections::HashMap<String, u64>,
+    ) -> Report {
+        let budgets = self.budgets(policies, used_before);
         let stages = STAGES
             .iter()
             .map(|s| StageCount {

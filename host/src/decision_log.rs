@@ -94,10 +94,11 @@ struct HashedContent<'a> {
 pub struct Pending {
     /// The tenant.
     pub tenant_id: String,
-    /// What to log; its `request` is filled in from `request`.
-    pub record: LogRecord,
+    /// What to log, but its request and its hash: the writer fills them in
+    /// from `request`.
+    pub record: LogRecord<Box<RawValue>>,
     /// The request, shared with whatever else still reads it (a shadow).
-    pub request: Option<Arc<Request>>,
+    pub request: Arc<Request>,
     /// Whether the log keeps the request (else it is only hashed).
     pub keep_request: bool,
 }
@@ -109,52 +110,30 @@ impl Pending {
     fn into_logged(self) -> LoggedDecision {
         let Pending {
             tenant_id,
-            record,
+            mut record,
             request,
             keep_request,
         } = self;
-        let (profile, trigger) = match &request {
-            Some(request) => (
-                serde_json::value::to_raw_value(&request.profile).ok(),
-                request.trigger.clone(),
-            ),
-            None => (None, None),
-        };
-        drop(request);
-        let null = RawValue::from_string("null".into()).expect("null is JSON");
+        let profile = serde_json::value::to_raw_value(&request.profile)
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
         let content = HashedContent {
             mode: record.mode,
             now: record.now,
-            profile: profile.as_deref().unwrap_or(&null),
+            profile: &profile,
             seed: record.seed,
-            trigger: trigger.as_ref(),
+            trigger: request.trigger.as_ref(),
         };
         // Serialised straight into the hash: no intermediate JSON tree.
         let mut hasher = Sha256::new();
-        let request_sha256 = match serde_json::to_writer(&mut hasher, &content) {
-            Ok(()) => hex::encode(hasher.finalize()),
-            Err(_) => String::new(),
-        };
-        let record = LogRecord {
-            request_sha256,
-            request: profile
-                .filter(|_| keep_request)
-                .map(|profile| RequestContent { profile, trigger }),
-            id: record.id,
-            logged_at: record.logged_at,
-            now: record.now,
-            mode: record.mode,
-            seed: record.seed,
-            customer_id: record.customer_id,
-            tz_offset_minutes: record.tz_offset_minutes,
-            config_version: record.config_version,
-            offers_version: record.offers_version,
-            policy_version: record.policy_version,
-            plugins: record.plugins,
-            decision: record.decision,
-            ledger: record.ledger,
-            tags: record.tags,
-        };
+        if serde_json::to_writer(&mut hasher, &content).is_ok() {
+            record.request_sha256 = hex::encode(hasher.finalize());
+        }
+        if keep_request {
+            record.request = Some(RequestContent {
+                profile,
+                trigger: request.trigger.clone(),
+            });
+        }
         LoggedDecision {
             tenant_id,
             id: record.id.clone(),
@@ -288,7 +267,7 @@ mod tests {
             serde_json::from_value(json!({"kind": "visit", "at": "2026-03-10T10:00:00+08:00"})).unwrap();
         for profile in generate::profiles(Brand::Coffee, 20, 5, now) {
             let profile: Profile = serde_json::from_value(profile).unwrap();
-            let record = LogRecord {
+            let record: LogRecord<Box<RawValue>> = LogRecord {
                 id: "d".into(),
                 logged_at: now,
                 now,
@@ -325,16 +304,18 @@ mod tests {
                 })
                 .unwrap(),
             ));
-            let mut expected = record.clone();
-            expected.request_sha256 = expected_hash;
-            expected.request = Some(RequestContent {
-                profile: profile.clone(),
-                trigger: Some(trigger.clone()),
-            });
+            let mut expected = LogRecord {
+                request_sha256: expected_hash,
+                request: Some(RequestContent {
+                    profile: profile.clone(),
+                    trigger: Some(trigger.clone()),
+                }),
+                ..serde_json::from_str::<LogRecord>(&serde_json::to_string(&record).unwrap()).unwrap()
+            };
             let logged = Pending {
                 tenant_id: "t".into(),
                 record: record.clone(),
-                request: Some(request.clone()),
+                request: request.clone(),
                 keep_request: true,
             }
             .into_logged();
@@ -346,7 +327,7 @@ mod tests {
             let logged = Pending {
                 tenant_id: "t".into(),
                 record,
-                request: Some(request),
+                request,
                 keep_request: false,
             }
             .into_logged();

@@ -20,7 +20,8 @@ pub(crate) fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 pub(crate) struct Staged {
     dir: PathBuf,
     tmp: PathBuf,
-    file: Option<fs::File>,
+    file: fs::File,
+    committed: bool,
 }
 
 impl Staged {
@@ -40,43 +41,34 @@ impl Staged {
         Ok(Self {
             dir: dir.to_owned(),
             tmp,
-            file: Some(file),
+            file,
+            committed: false,
         })
     }
 
     /// Syncs the file, renames it to `path` (in the same directory) and
     /// syncs the directory.
     pub(crate) fn commit(mut self, path: &Path) -> std::io::Result<()> {
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| std::io::Error::other("already committed"))?;
-        file.sync_all()?;
-        drop(file);
+        self.file.sync_all()?;
         fs::rename(&self.tmp, path)?;
+        self.committed = true;
         fs::File::open(&self.dir)?.sync_all()
     }
 }
 
 impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.file {
-            Some(file) => file.write(buf),
-            None => Err(std::io::Error::other("already committed")),
-        }
+        self.file.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.file {
-            Some(file) => file.flush(),
-            None => Ok(()),
-        }
+        self.file.flush()
     }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if self.file.take().is_some() || self.tmp.exists() {
+        if !self.committed {
             let _ = fs::remove_file(&self.tmp);
         }
     }

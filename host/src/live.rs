@@ -780,7 +780,8 @@ impl Live {
         let staged = tokio::task::spawn_blocking(move || {
             for (line_no, _, line) in crate::simulate::NdjsonLines::new(input) {
                 let line = line.map_err(|e| invalid(e.to_string()))?;
-                crate::simulate::read_customer(line_no, &line).map_err(|e| invalid(e.to_string()))?;
+                let line = line.trim_end();
+                crate::simulate::read_customer(line_no, line).map_err(|e| invalid(e.to_string()))?;
                 if staged.customers() >= max_customers {
                     return Err(invalid(format!(
                         "line {line_no}: more than {max_customers} customers (simulate_max_customers)"
@@ -792,7 +793,7 @@ impl Live {
                     )));
                 }
                 staged
-                    .push(&line)
+                    .push(line)
                     .map_err(|e| LiveError::Registry(RegistryError::from(e)))?;
             }
             if staged.customers() == 0 {
@@ -1459,11 +1460,11 @@ impl Live {
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
         settle(&mut decision, outcome, &decision_id, commit);
-        // A shadow compares its candidate with the active pipeline, so it
-        // skips the canary's customers.
         // The request goes on to the log and any shadow shared, not copied:
         // a profile is many small allocations.
         let request = Arc::new(request);
+        // A shadow compares its candidate with the active pipeline, so it
+        // skips the canary's customers.
         for run in snapshot.shadows.iter().filter(|_| tags.is_empty()) {
             self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
                 run: run.clone(),
@@ -1496,7 +1497,7 @@ impl Live {
                 ledger,
                 tags,
             },
-            request: Some(request),
+            request,
             keep_request: self.settings.decision_log_requests,
         });
         Ok(decision)
@@ -1687,13 +1688,7 @@ fn check_offers(offers: &[Offer]) -> Result<()> {
         seed: 0,
         mode: Mode::Live,
         trigger: None,
-        profile: Profile {
-            customer_id: "catalog-check".into(),
-            identities: Default::default(),
-            attributes: Default::default(),
-            events: Vec::new(),
-            prior: Default::default(),
-        },
+        profile: Profile::with_id("catalog-check"),
         offers: offers.into(),
     };
     crate::input::build(&request, &crate::input::InputLimits::default())?;

@@ -241,6 +241,20 @@ pub struct Profile {
     pub prior: Prior,
 }
 
+impl Profile {
+    /// A customer known only by its id: no identities, attributes, events
+    /// or prior decision.
+    pub fn with_id(customer_id: impl Into<String>) -> Self {
+        Self {
+            customer_id: customer_id.into(),
+            identities: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+            events: Vec::new(),
+            prior: Prior::default(),
+        }
+    }
+}
+
 /// An entry of the tenant's offer catalog.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -338,6 +338,23 @@ fn audit(
     Ok(())
 }
 
+/// A registry in a temporary directory with one tenant, `t`: for tests.
+#[cfg(test)]
+pub(crate) fn with_tenant_t() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let tenant = Tenant {
+        id: "t".into(),
+        name: "t".into(),
+        tz_offset_minutes: 0,
+        disabled: false,
+        limits: TenantLimits::default(),
+        created_at: Timestamp(0),
+    };
+    registry.create_tenant("operator", &tenant).unwrap();
+    (dir, registry)
+}
+
 /// The registry.
 pub struct Registry {
     conn: Mutex<Connection>,

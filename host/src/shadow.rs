@@ -42,6 +42,8 @@ pub struct ShadowRun {
     pub baseline: ArmSummary,
     /// The candidate pipeline, for the report.
     pub candidate: ArmSummary,
+    /// What the sampling hash is salted with (slot and version).
+    salt: String,
     stats: Arc<Stats>,
 }
 
@@ -133,6 +135,7 @@ impl Shadows {
         let counts = self.stats.get(tenant, &shadow, Stats::new);
         let candidate = ArmSummary::of(format!("{} {} (shadow)", shadow.name, shadow.version), &plugins);
         Arc::new(ShadowRun {
+            salt: format!("shadow:{}:{}:{}", shadow.slot, shadow.name, shadow.version),
             shadow,
             plugins,
             baseline,
@@ -149,9 +152,7 @@ impl Shadows {
     /// Queues the candidate's run of a live decision if the customer is in
     /// the sample; never waits.
     pub fn offer(&self, run: &Arc<ShadowRun>, customer_id: &str, job: impl FnOnce() -> Job) {
-        let shadow = &run.shadow;
-        let salt = format!("shadow:{}:{}:{}", shadow.slot, shadow.name, shadow.version);
-        if !in_share(&salt, customer_id, shadow.percent) {
+        if !in_share(&run.salt, customer_id, run.shadow.percent) {
             return;
         }
         run.stats.sampled.fetch_add(1, Ordering::Relaxed);
@@ -166,7 +167,6 @@ impl ShadowRun {
     /// `policy` (the tenant's), on top of `used_before`.
     pub fn status(&self, policy: &Policy, used_before: &HashMap<String, u64>) -> ShadowStatus {
         let tally = self.stats.tally.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let budgets = tally.budgets(policy, policy, used_before);
         let (sampled, compared, dropped) = (
             self.stats.sampled.load(Ordering::Relaxed),
             self.stats.compared.load(Ordering::Relaxed),
@@ -178,7 +178,12 @@ impl ShadowRun {
             compared,
             dropped,
             pending: sampled.saturating_sub(compared + dropped),
-            report: tally.report(self.baseline.clone(), self.candidate.clone(), budgets),
+            report: tally.report(
+                self.baseline.clone(),
+                self.candidate.clone(),
+                [policy, policy],
+                used_before,
+            ),
         }
     }
 }
@@ -204,7 +209,7 @@ mod tests {
     use super::*;
     use crate::decision::Usage;
     use crate::engine::EngineConfig;
-    use crate::model::{Mode, Prior, Profile, Timestamp};
+    use crate::model::{Mode, Profile, Timestamp};
 
     /// Holds the shadow thread inside its first job until opened.
     static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
@@ -252,13 +257,7 @@ mod tests {
                 seed: 0,
                 mode: Mode::Live,
                 trigger: None,
-                profile: Profile {
-                    customer_id: customer_id.into(),
-                    identities: Default::default(),
-                    attributes: Default::default(),
-                    events: Vec::new(),
-                    prior: Prior::default(),
-                },
+                profile: Profile::with_id(customer_id),
                 offers: Vec::new().into(),
             }),
             config: Arc::default(),

@@ -438,6 +438,10 @@ pub fn run(
             None => Ok(()),
         }
     })?;
-    let budgets = tally.budgets(&baseline.policy, &candidate.policy, &setup.budgets_used);
-    Ok(tally.report(baseline.summary.clone(), candidate.summary.clone(), budgets))
+    Ok(tally.report(
+        baseline.summary.clone(),
+        candidate.summary.clone(),
+        [&baseline.policy, &candidate.policy],
+        &setup.budgets_used,
+    ))
 }

@@ -6,12 +6,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use rulehost::generate::{self, Brand};
-use rulehost::model::Timestamp;
 use rulehost_test_artifacts::COFFEE_CHAIN_DORMANT_10;
 
-use crate::NOW;
-use crate::replay::{batch, sample_tenant};
+use crate::replay::{batch, coffee_requests, sample_tenant};
 use crate::serve::{TestServer, agent};
 
 /// Decides every line; the version of the coffee plugin that answered
@@ -65,10 +62,7 @@ fn a_canary_answers_a_stable_share_widens_keeping_its_customers_and_rolls_back_o
     }
     assert_eq!(server.call("GET", &path, &key, None).0, 404);
 
-    let now = Timestamp::parse(NOW).expect("now");
-    let lines: Vec<Value> = generate::profiles(Brand::Coffee, 400, 8, now)
-        .map(|p| json!({"profile": p, "now": NOW}))
-        .collect();
+    let lines = coffee_requests(400, 8);
     let (status, canary) = server.call(
         "PUT",
         &path,

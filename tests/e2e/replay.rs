@@ -33,6 +33,14 @@ pub(crate) fn batch(server: &TestServer, tenant: &str, key: &str, lines: &[Value
         .collect()
 }
 
+/// Decide requests at `NOW` for `n` generated coffee customers.
+pub(crate) fn coffee_requests(n: usize, seed: u64) -> Vec<Value> {
+    let now = Timestamp::parse(NOW).expect("now");
+    generate::profiles(Brand::Coffee, n, seed, now)
+        .map(|p| json!({"profile": p, "now": NOW}))
+        .collect()
+}
+
 /// A file of the coffee plugin's samples.
 pub(crate) fn sample(name: &str) -> Value {
     let path = format!("{PLUGINS_DIR}/coffee-chain/sample/{name}");
@@ -210,10 +218,7 @@ fn a_server_keeping_no_requests_logs_their_hash_only_and_refuses_to_replay_namin
     let server = TestServer::start_with_settings(dir.path(), &[("RULEHOST_DECISION_LOG_REQUESTS", "false")]);
     let tenant = "private";
     let key = sample_tenant(&server, tenant);
-    let now = Timestamp::parse(NOW).expect("now");
-    let lines: Vec<Value> = generate::profiles(Brand::Coffee, 3, 9, now)
-        .map(|p| json!({"profile": p, "now": NOW}))
-        .collect();
+    let lines = coffee_requests(3, 9);
     let ids = batch(&server, tenant, &key, &lines);
     assert_eq!(ids.len(), 3);
     for id in &ids {

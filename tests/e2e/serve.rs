@@ -121,6 +121,19 @@ impl TestServer {
         finish(response)
     }
 
+    /// A request with an NDJSON body (empty for none); the status and the
+    /// JSON answer.
+    pub fn call_ndjson(&self, method: &str, path: &str, token: &str, body: String) -> (u16, Value) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .expect("request");
+        finish(agent().run(request))
+    }
+
     /// Uploads raw bytes as a plugin version.
     pub fn upload(&self, tenant: &str, token: &str, bytes: &[u8], version: &str) -> (u16, Value) {
         let agent = agent();

@@ -5,12 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use rulehost::generate::{self, Brand};
-use rulehost::model::Timestamp;
 use rulehost_test_artifacts::COFFEE_CHAIN_DORMANT_10;
 
-use crate::NOW;
-use crate::replay::{batch, sample, sample_tenant};
+use crate::replay::{batch, coffee_requests, sample, sample_tenant};
 use crate::serve::TestServer;
 
 /// The shadow's status once every sampled decision is compared or dropped.
@@ -86,10 +83,7 @@ fn a_candidate_in_shadow_reports_its_changes_without_touching_live_answers_and_i
     );
     assert_eq!(status, 409);
 
-    let now = Timestamp::parse(NOW).expect("now");
-    let lines: Vec<Value> = generate::profiles(Brand::Coffee, 1000, 3, now)
-        .map(|p| json!({"profile": p, "now": NOW}))
-        .collect();
+    let lines = coffee_requests(1000, 3);
     let ids = batch(&server, tenant, &key, &lines);
     assert_eq!(ids.len(), 1000);
     // Live answers come from the active version only.

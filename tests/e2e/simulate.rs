@@ -305,7 +305,7 @@ fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
 #[test]
 fn the_server_simulates_an_uploaded_profile_set_as_the_cli_does_against_the_same_tenant() {
     use crate::replay::sample_tenant;
-    use crate::serve::{TestServer, agent};
+    use crate::serve::TestServer;
 
     let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -323,16 +323,8 @@ fn the_server_simulates_an_uploaded_profile_set_as_the_cli_does_against_the_same
     assert_eq!(server.upload(tenant, &key, &candidate, "2.0.0").0, 201);
 
     let input = customers(1200);
-    let post = |query: &str, body: String| -> (u16, serde_json::Value) {
-        let mut response = agent()
-            .post(&server.url(&format!("/v1/tenants/{tenant}/simulate?{query}")))
-            .header("Authorization", &format!("Bearer {key}"))
-            .header("Content-Type", "application/x-ndjson")
-            .send(body)
-            .expect("simulate");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().expect("the answer");
-        (status, serde_json::from_str(&text).expect("JSON"))
+    let post = |query: &str, body: String| {
+        server.call_ndjson("POST", &format!("/v1/tenants/{tenant}/simulate?{query}"), &key, body)
     };
     let now = NOW.replace('+', "%2B");
     let (status, served) = post(&format!("name=coffee-chain&version=2.0.0&now={now}"), input.clone());
@@ -413,7 +405,7 @@ fn the_server_simulates_an_uploaded_profile_set_as_the_cli_does_against_the_same
 #[test]
 fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_changes_nothing() {
     use crate::replay::sample_tenant;
-    use crate::serve::{TestServer, agent};
+    use crate::serve::TestServer;
 
     let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -422,22 +414,7 @@ fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_ch
     let key = sample_tenant(&server, tenant);
     let candidate = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("the candidate");
     assert_eq!(server.upload(tenant, &key, &candidate, "2.0.0").0, 201);
-    let send = |method: &str, path: &str, body: String| -> (u16, serde_json::Value) {
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(server.url(path))
-            .header("Authorization", format!("Bearer {key}"))
-            .header("Content-Type", "application/x-ndjson")
-            .body(body)
-            .expect("request");
-        let mut response = agent().run(request).expect("the server answers");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().expect("the answer");
-        if text.is_empty() {
-            return (status, serde_json::Value::Null);
-        }
-        (status, serde_json::from_str(&text).expect("JSON"))
-    };
+    let send = |method: &str, path: &str, body: String| server.call_ndjson(method, path, &key, body);
     let sets = format!("/v1/tenants/{tenant}/profile-sets");
 
     let input = customers(300);
@@ -528,4 +505,55 @@ fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_ch
             .count(),
         0
     );
+}
+
+#[test]
+fn profile_sets_past_their_limits_are_refused_naming_the_setting_and_nothing_is_stored() {
+    use crate::replay::sample_tenant;
+    use crate::serve::TestServer;
+
+    let three = customers(3);
+    let lines: Vec<&str> = three.lines().collect();
+    // Room for the first two customers exactly.
+    let room = lines[0].len() + lines[1].len() + 2;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_with_settings(
+        dir.path(),
+        &[
+            ("RULEHOST_SIMULATE_MAX_CUSTOMERS", "2"),
+            ("RULEHOST_PROFILE_SET_MAX_BYTES", &room.to_string()),
+            ("RULEHOST_PROFILE_SETS_MAX_PER_TENANT", "1"),
+        ],
+    );
+    let tenant = "limits";
+    let key = sample_tenant(&server, tenant);
+    let sets = format!("/v1/tenants/{tenant}/profile-sets");
+    let put = |name: &str, body: String| server.call_ndjson("PUT", &format!("{sets}/{name}"), &key, body);
+
+    let (status, kept) = put("one", format!("{}\n{}\n", lines[0], lines[1]));
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["bytes"], room);
+    let refusals = [
+        (
+            "one",
+            three.clone(),
+            400,
+            "line 3: more than 2 customers (simulate_max_customers)",
+        ),
+        // Two bytes more than there is room for.
+        (
+            "one",
+            format!("{}\n  {}\n", lines[0], lines[1]),
+            400,
+            "line 2: the set would be larger than",
+        ),
+        ("two", format!("{}\n", lines[0]), 409, "profile_sets_max_per_tenant"),
+    ];
+    for (name, body, expected, names) in refusals {
+        let (status, answer) = put(name, body);
+        assert_eq!(status, expected, "{answer}");
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(message.contains(names), "{message}");
+    }
+    assert_eq!(server.call("GET", &sets, &key, None).1, serde_json::json!([kept]));
 }

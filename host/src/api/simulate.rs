@@ -52,10 +52,18 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The request body as a blocking reader: chunks handed over by a task.
+/// The request body as a blocking reader: chunks handed over by a task,
+/// which stops when the reader is dropped.
 struct ChunkReader {
     chunks: mpsc::Receiver<Result<Bytes, String>>,
     current: Bytes,
+    forward: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ChunkReader {
+    fn drop(&mut self) {
+        self.forward.abort();
+    }
 }
 
 impl Read for ChunkReader {
@@ -73,9 +81,8 @@ impl Read for ChunkReader {
     }
 }
 
-/// The request body as a blocking reader, fed by a task that the caller
-/// aborts when done.
-fn body_reader(body: Body) -> (impl BufRead + Send + 'static, tokio::task::JoinHandle<()>) {
+/// The request body as a blocking reader (for a blocking thread).
+fn body_reader(body: Body) -> impl BufRead + Send + 'static {
     let (chunks_in, chunks) = mpsc::channel(16);
     let forward = tokio::spawn(async move {
         let mut stream = body.into_data_stream();
@@ -87,14 +94,14 @@ fn body_reader(body: Body) -> (impl BufRead + Send + 'static, tokio::task::JoinH
             }
         }
     });
-    let input = std::io::BufReader::with_capacity(
+    std::io::BufReader::with_capacity(
         1 << 16,
         ChunkReader {
             chunks,
             current: Bytes::new(),
+            forward,
         },
-    );
-    (input, forward)
+    )
 }
 
 /// Runs a candidate version of a slot's plugin against what the tenant
@@ -132,7 +139,7 @@ pub(super) async fn simulate(
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let slot = query.slot.as_deref().unwrap_or("main");
     let live = &state.live;
-    let report = match &query.profile_set {
+    let input: Box<dyn BufRead + Send> = match &query.profile_set {
         Some(set) => {
             if body.size_hint().exact() != Some(0) {
                 return Err(crate::Error::InvalidInput(format!(
@@ -140,20 +147,14 @@ pub(super) async fn simulate(
                 ))
                 .into());
             }
-            let input = live.open_profile_set(&tenant, set).await?;
-            live.simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
-                .await
+            Box::new(live.open_profile_set(&tenant, set).await?)
         }
-        None => {
-            let (input, forward) = body_reader(body);
-            let report = live
-                .simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
-                .await;
-            forward.abort();
-            report
-        }
+        None => Box::new(body_reader(body)),
     };
-    Ok(Json(report?))
+    let report = live
+        .simulate(&tenant, slot, &query.name, &query.version, now, samples, input, cancel)
+        .await?;
+    Ok(Json(report))
 }
 
 /// Stores the body's customers (NDJSON: one profile or decide request per
@@ -175,10 +176,12 @@ pub(super) async fn put_profile_set(
     Path((tenant, name)): Path<(String, String)>,
     body: Body,
 ) -> Result<Json<ProfileSet>, ApiError> {
-    let (input, forward) = body_reader(body);
-    let stored = state.live.put_profile_set(&auth.0, &tenant, &name, input).await;
-    forward.abort();
-    Ok(Json(stored?))
+    Ok(Json(
+        state
+            .live
+            .put_profile_set(&auth.0, &tenant, &name, body_reader(body))
+            .await?,
+    ))
 }
 
 /// The tenant's stored profile sets: name, customers, bytes, sha256 and

@@ -271,7 +271,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Tenant, TenantLimits};
 
     fn touch(id: &str, offer: &str, at: i64) -> TouchRecord {
         TouchRecord {
@@ -286,21 +285,7 @@ mod tests {
     }
 
     fn registry() -> (tempfile::TempDir, Registry) {
-        let dir = tempfile::tempdir().unwrap();
-        let r = Registry::open(dir.path()).unwrap();
-        r.create_tenant(
-            "operator",
-            &Tenant {
-                id: "t".into(),
-                name: "t".into(),
-                tz_offset_minutes: 0,
-                disabled: false,
-                limits: TenantLimits::default(),
-                created_at: Timestamp(0),
-            },
-        )
-        .unwrap();
-        (dir, r)
+        crate::registry::with_tenant_t()
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! the read at its end instead of being counted.
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::path::PathBuf;
 
 use rusqlite::{OptionalExtension, params};
@@ -51,7 +51,6 @@ pub struct StagedSet {
 impl StagedSet {
     /// Appends one customer's line (without its newline).
     pub fn push(&mut self, line: &str) -> std::io::Result<()> {
-        let line = line.trim_end_matches(['\n', '\r']);
         self.file.write_all(line.as_bytes())?;
         self.file.write_all(b"\n")?;
         self.hash.update(line.as_bytes());
@@ -72,61 +71,37 @@ impl StagedSet {
     }
 }
 
-/// A stored set's lines, hashed as they are read: the read that reaches
-/// the end fails if the bytes are not the ones stored.
-pub struct SetReader {
-    file: BufReader<fs::File>,
+/// A stored set's lines; the read that reaches the end fails if the bytes
+/// are not the ones stored.
+pub type SetReader = BufReader<HashedFile>;
+
+/// A stored set's file, hashed as it is read.
+pub struct HashedFile {
+    file: fs::File,
     hash: Sha256,
     sha256: String,
     checked: bool,
 }
 
-impl Read for SetReader {
+impl Read for HashedFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.file.read(buf)?;
         self.hash.update(&buf[..n]);
-        if n == 0 && !buf.is_empty() {
-            self.check()?;
+        if n == 0 && !buf.is_empty() && !self.checked {
+            let actual = hex::encode(self.hash.clone().finalize());
+            if actual != self.sha256 {
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "the stored profile set was altered on disk (it hashes to {actual}, not {}): \
+                         store it again",
+                        self.sha256
+                    ),
+                ));
+            }
+            self.checked = true;
         }
         Ok(n)
-    }
-}
-
-impl BufRead for SetReader {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        // Check at the end before handing out the empty buffer.
-        if self.file.fill_buf()?.is_empty() {
-            self.check()?;
-        }
-        self.file.fill_buf()
-    }
-
-    fn consume(&mut self, amount: usize) {
-        if let Ok(buf) = self.file.fill_buf() {
-            self.hash.update(&buf[..amount.min(buf.len())]);
-        }
-        self.file.consume(amount);
-    }
-}
-
-impl SetReader {
-    /// At the end: the bytes read must hash to the stored sha256.
-    fn check(&mut self) -> std::io::Result<()> {
-        if self.checked {
-            return Ok(());
-        }
-        let actual = hex::encode(self.hash.clone().finalize());
-        if actual == self.sha256 {
-            self.checked = true;
-            return Ok(());
-        }
-        Err(std::io::Error::new(
-            ErrorKind::InvalidData,
-            format!(
-                "the stored profile set was altered on disk (it hashes to {actual}, not {}): store it again",
-                self.sha256
-            ),
-        ))
     }
 }
 
@@ -257,12 +232,15 @@ impl Registry {
                 "the file of profile set {name:?} cannot be read ({e}): store it again"
             ))
         })?;
-        let reader = SetReader {
-            file: BufReader::with_capacity(1 << 16, file),
-            hash: Sha256::new(),
-            sha256: set.sha256.clone(),
-            checked: false,
-        };
+        let reader = BufReader::with_capacity(
+            1 << 16,
+            HashedFile {
+                file,
+                hash: Sha256::new(),
+                sha256: set.sha256.clone(),
+                checked: false,
+            },
+        );
         Ok((set, reader))
     }
 
@@ -337,22 +315,12 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    use std::io::BufRead;
+
     use super::*;
-    use crate::registry::{Tenant, TenantLimits};
 
     fn registry() -> (tempfile::TempDir, Registry) {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
-        let tenant = Tenant {
-            id: "t".into(),
-            name: "t".into(),
-            tz_offset_minutes: 0,
-            disabled: false,
-            limits: TenantLimits::default(),
-            created_at: Timestamp(0),
-        };
-        registry.create_tenant("test", &tenant).unwrap();
-        (dir, registry)
+        crate::registry::with_tenant_t()
     }
 
     fn store(registry: &Registry, name: &str, lines: &[&str], max_sets: u64) -> Result<ProfileSet> {
@@ -388,7 +356,7 @@ mod tests {
         let set = store(
             &registry,
             "march",
-            &["{\"customer_id\":\"a\"}", "{\"customer_id\":\"b\"}\n"],
+            &["{\"customer_id\":\"a\"}", "{\"customer_id\":\"b\"}"],
             5,
         )
         .unwrap();
