@@ -8,6 +8,7 @@
 mod auth;
 mod candidates;
 mod decide;
+mod doc;
 mod error;
 mod operator;
 mod policy;
@@ -22,10 +23,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,6 +35,8 @@ pub use operator::IssuedKey;
 pub use tenant::{Pipeline, Versioned};
 
 use crate::live::Live;
+use crate::registry::TenantLimits;
+use doc::BearerAuth;
 
 /// Bounds on request bodies.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +69,8 @@ pub struct AppState {
 #[openapi(
     info(title = "rulehost", description = "Customer tagging, scoring and targeting rules as sandboxed WebAssembly plugins."),
     modifiers(&BearerAuth),
+    // Reached only through hand-written schemas (`model::schema`).
+    components(schemas(crate::model::PriorTag, crate::model::Event, crate::model::Offer)),
     tags(
         (name = "operator", description = "Tenants, limits and keys (operator token)"),
         (name = "plugins", description = "Plugin versions"),
@@ -77,23 +82,6 @@ pub struct AppState {
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The operator token, or a tenant key `rh_<id>_<secret>`"))
-                    .build(),
-            ),
-        );
-    }
-}
 
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -137,9 +125,17 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
-/// The OpenAPI document of every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+/// The OpenAPI document of every route, for a server that grants tenants
+/// at most `max_limits`.
+pub fn openapi(max_limits: TenantLimits) -> utoipa::openapi::OpenApi {
+    document(routes().split_for_parts().1, max_limits)
+}
+
+fn document(mut doc: utoipa::openapi::OpenApi, max_limits: TenantLimits) -> utoipa::openapi::OpenApi {
+    use utoipa::Modify;
+    doc::Refusals.modify(&mut doc);
+    doc::ServerLimits(max_limits).modify(&mut doc);
+    doc
 }
 
 /// Random request ids, so log lines of one request can be found together.
@@ -157,7 +153,7 @@ impl MakeRequestId for RandomRequestId {
 /// The whole service.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = routes().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(document(doc, state.live.settings().max_limits));
     let max_body = state.limits.max_body_bytes;
     let router = router
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
@@ -172,6 +168,7 @@ pub fn app(state: AppState) -> Router {
 fn layered(router: Router, max_body: usize) -> Router {
     router
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(close_if_body_unread))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -181,9 +178,73 @@ fn layered(router: Router, max_body: usize) -> Router {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        })
+        // A 5xx answer is not by itself a server error worth an ERROR line:
+        // a readiness probe answered 503 while the server starts, `host_busy`
+        // or a plugin's timeout are normal answers. What is an error in the
+        // server (500: a storage failure, a bug, corrupt data) is logged at
+        // error level, with its cause, where it happens.
+        .on_failure(|class: ServerErrorsFailureClass, latency: std::time::Duration, _: &tracing::Span| {
+            tracing::debug!(%class, latency_ms = latency.as_millis() as u64, "answered with a 5xx status");
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+/// A refusal given before the request's body was read (credentials are
+/// checked first) says `Connection: close`. The server then closes the
+/// connection rather than read a body nobody wants; without the header a
+/// client would put the connection back in its pool and its next request
+/// on it would fail.
+async fn close_if_body_unread(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    use http_body::Body as _;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(ReadToEnd {
+        inner: body,
+        read: read.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let refused = response.status().is_client_error() || response.status().is_server_error();
+    if refused && !read.load(std::sync::atomic::Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that records whether it was read to its end.
+struct ReadToEnd {
+    inner: axum::body::Body,
+    read: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.read.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Makes every error answer the API's JSON error: rejections that axum
@@ -259,12 +320,13 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
     if state.live.is_ready() {
         Ok("ready")
     } else {
-        Err(crate::live::LiveError::NotReady.into())
+        Err(state.live.not_ready().into())
     }
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.live.compiled_in_memory();
     state.live.refresh_load();
@@ -283,6 +345,45 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_refusal_that_left_the_body_unread_closes_the_connection() {
+        async fn refuse() -> ApiError {
+            ApiError::missing_credentials()
+        }
+        async fn read_then_refuse(body: axum::body::Bytes) -> ApiError {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("{} bytes", body.len()))
+        }
+        let router = layered(
+            Router::new()
+                .route("/refuse", axum::routing::post(refuse))
+                .route("/read", axum::routing::post(read_then_refuse)),
+            1024,
+        );
+        let send = |path: &str, body: &'static str| {
+            router.clone().oneshot(
+                Request::builder()
+                    .method("POST")
+                    .uri(path)
+                    .body(axum::body::Body::from(body))
+                    .unwrap(),
+            )
+        };
+        let closes = |response: &Response| {
+            response
+                .headers()
+                .get(header::CONNECTION)
+                .map(|v| v.as_bytes().to_vec())
+        };
+        let refused = send("/refuse", "{\"profile\": {}}").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(closes(&refused), Some(b"close".to_vec()));
+        let read = send("/read", "{\"profile\": {}}").await.unwrap();
+        assert_eq!(read.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(closes(&read), None, "the body was read: the connection can go on");
+        let empty = send("/refuse", "").await.unwrap();
+        assert_eq!(closes(&empty), None, "no body to read");
+    }
 
     #[tokio::test]
     async fn a_panic_becomes_a_500_with_a_code_and_a_request_id() {

@@ -460,6 +460,19 @@ pub struct NamedCount {
     pub count: Pair,
 }
 
+/// Failed decisions with one error code on each side, and a message that
+/// shows what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorCount {
+    /// The error code (`plugin_error`, `plugin_timeout`, …).
+    pub code: String,
+    /// How many decisions failed with it.
+    #[serde(flatten)]
+    pub count: Pair,
+    /// The first message seen with this code.
+    pub example: String,
+}
+
 /// An offer's budget and what each side spent of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BudgetUse {
@@ -528,8 +541,10 @@ pub struct Report {
     pub budgets: Vec<BudgetUse>,
     /// Customers in the holdout group.
     pub holdout: Pair,
-    /// Failed runs per error code.
-    pub errors: Vec<NamedCount>,
+    /// Customers whose decision failed, on each side.
+    pub failed: Pair,
+    /// Failed decisions per error code, with an example message.
+    pub errors: Vec<ErrorCount>,
     /// Some customers whose outcome differs, with every change and its
     /// reason.
     pub samples: Vec<CustomerDiff>,
@@ -549,7 +564,8 @@ pub struct Tally {
     /// Proposals dropped because the offer's budget was spent, by offer.
     budget_refused: BTreeMap<String, Pair>,
     holdout: Pair,
-    errors: BTreeMap<String, Pair>,
+    failed: Pair,
+    errors: BTreeMap<String, (Pair, String)>,
     samples: Vec<CustomerDiff>,
     sample_limit: usize,
     sampled_per_transition: BTreeMap<(&'static str, &'static str), usize>,
@@ -626,7 +642,12 @@ impl Tally {
         let d = match outcome {
             Ok(d) => d,
             Err(f) => {
-                *side(self.errors.entry(f.code.clone()).or_default(), candidate) += 1;
+                *side(&mut self.failed, candidate) += 1;
+                let (count, _example) = self
+                    .errors
+                    .entry(f.code.clone())
+                    .or_insert_with(|| (Pair::default(), f.message.clone()));
+                *side(count, candidate) += 1;
                 return;
             }
         };
@@ -759,13 +780,68 @@ impl Tally {
             suppressed: named(self.suppressed),
             budgets,
             holdout: self.holdout,
-            errors: named(self.errors),
+            failed: self.failed,
+            errors: self
+                .errors
+                .into_iter()
+                .map(|(code, (count, example))| ErrorCount { code, count, example })
+                .collect(),
             samples: self.samples,
         }
     }
 }
 
 impl Report {
+    /// What failed, in a line or two, if any decision failed: how many on
+    /// each side, each code with an example message. Leads the CLI's
+    /// summary and the HTML report.
+    pub fn failures(&self) -> Option<String> {
+        if self.failed == Pair::default() {
+            return None;
+        }
+        let of = |n: u64| format!("{n} of {}", self.customers);
+        let mut text = if self.every_decision_failed() {
+            format!(
+                "every decision failed on {}: {} baseline, {} candidate",
+                match (
+                    self.failed.baseline == self.customers,
+                    self.failed.candidate == self.customers
+                ) {
+                    (true, true) => "both sides",
+                    (true, false) => "the baseline",
+                    _ => "the candidate",
+                },
+                of(self.failed.baseline),
+                of(self.failed.candidate)
+            )
+        } else {
+            format!(
+                "{}decisions failed: {} baseline, {} candidate",
+                if self.mostly_failed() { "most " } else { "some " },
+                of(self.failed.baseline),
+                of(self.failed.candidate)
+            )
+        };
+        for e in &self.errors {
+            text.push_str(&format!(
+                "\n  {}: {} baseline, {} candidate; e.g. {}",
+                e.code, e.count.baseline, e.count.candidate, e.example
+            ));
+        }
+        Some(text)
+    }
+
+    /// Whether every decision of one side (or both) failed: the run
+    /// compared nothing.
+    pub fn every_decision_failed(&self) -> bool {
+        self.customers > 0 && (self.failed.baseline == self.customers || self.failed.candidate == self.customers)
+    }
+
+    /// Whether more than half the decisions of one side failed.
+    pub fn mostly_failed(&self) -> bool {
+        2 * self.failed.baseline.max(self.failed.candidate) > self.customers
+    }
+
     /// Customers who moved from one stage to another.
     pub fn moved(&self, from: &str, to: &str) -> u64 {
         self.transitions

@@ -12,6 +12,7 @@ mod inspect;
 pub mod lanes;
 mod limits;
 mod run;
+pub(crate) mod sched;
 mod state;
 mod wasi;
 
@@ -102,6 +103,8 @@ pub struct Compiled {
     sha256: String,
     size: usize,
     pre: PluginPre,
+    /// Whether it came from the precompiled cache rather than Cranelift.
+    precompiled: bool,
 }
 
 /// The pre-linked instance, by contract version.
@@ -124,6 +127,12 @@ impl Compiled {
     /// The component's size in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Whether it was loaded precompiled from the cache (milliseconds)
+    /// rather than compiled (up to seconds).
+    pub fn precompiled(&self) -> bool {
+        self.precompiled
     }
 }
 
@@ -324,8 +333,8 @@ impl Engine {
         let embedded = inspect::embedded_info(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
 
-        let component = match self.cache.as_ref().and_then(|c| c.load(&self.inner, &sha256)) {
-            Some(component) => component,
+        let (component, precompiled) = match self.cache.as_ref().and_then(|c| c.load(&self.inner, &sha256)) {
+            Some(component) => (component, true),
             None => {
                 let component = Component::new(&self.inner, bytes).map_err(|e| {
                     Error::invalid_plugin(Defect::Malformed, format!("the component does not compile: {e:#}"))
@@ -333,7 +342,7 @@ impl Engine {
                 if let Some(cache) = &self.cache {
                     cache.store(&sha256, &component);
                 }
-                component
+                (component, false)
             }
         };
 
@@ -383,6 +392,7 @@ impl Engine {
             sha256,
             size: bytes.len(),
             pre,
+            precompiled,
         })
     }
 

@@ -27,8 +27,8 @@ pub struct InputLimits {
     pub offers: usize,
     /// Channels per offer.
     pub channels: usize,
-    /// Bytes of any one string (ids, keys, values, kinds).
-    pub string_bytes: usize,
+    /// Characters of any one string (ids, keys, values, kinds).
+    pub string_chars: usize,
 }
 
 impl Default for InputLimits {
@@ -41,7 +41,7 @@ impl Default for InputLimits {
             prior_tags: 1_000,
             offers: 1_000,
             channels: 32,
-            string_bytes: 4 << 10,
+            string_chars: 4 << 10,
         }
     }
 }
@@ -95,13 +95,17 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn text(&mut self, what: &dyn Fn() -> String, s: &'a str) -> Result<u32, Error> {
-        if s.len() > self.limits.string_bytes {
-            return Err(Error::InvalidInput(format!(
-                "{} is {} bytes long; the limit is {} bytes",
-                what(),
-                s.len(),
-                self.limits.string_bytes
-            )));
+        // Characters, as the OpenAPI document's `maxLength` counts them;
+        // they are counted only when the bytes could be too many.
+        if s.len() > self.limits.string_chars {
+            let chars = s.chars().count();
+            if chars > self.limits.string_chars {
+                return Err(Error::InvalidInput(format!(
+                    "{} is {chars} characters long; the limit is {} characters",
+                    what(),
+                    self.limits.string_chars
+                )));
+            }
         }
         Ok(self.strings.intern(s))
     }

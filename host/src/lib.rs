@@ -15,6 +15,7 @@ pub mod canary;
 pub mod cli;
 pub mod client;
 pub mod compare;
+pub mod compiler;
 pub mod decision;
 pub mod decision_log;
 pub mod demo;

@@ -14,9 +14,11 @@
 //! is dropped from memory; the precompiled cache on disk makes bringing it
 //! back cheap.
 
+mod loading;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -25,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::canary::{CanaryCounts, CanaryRun, CanaryStatus, Kept};
 use crate::compare::{self, ArmSummary, Failure, Replay};
+use crate::compiler::{Budget, Compiler, Priority};
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, LogRecord, Pending};
 use crate::engine::{Compiled, Engine, Lane, Plugin};
@@ -61,15 +64,28 @@ pub enum LiveError {
     /// change to the tenant loads cleanly.
     #[error("tenant {0:?} is unavailable: {1}")]
     Unavailable(String, String),
-    /// The server is still loading plugins.
-    #[error("the server is still loading plugins")]
-    NotReady,
+    /// The server is not ready yet: still starting (and how far it is), or
+    /// retrying a start-up that failed.
+    #[error("the server is not ready: {0}")]
+    NotReady(String),
     /// Another simulation is running.
     #[error("another simulation is running on this server; try again when it ends")]
     Simulating,
     /// Something failed in the server itself.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl LiveError {
+    /// Whether trying again later may succeed: storage that failed (a
+    /// database out of reach, a full disk) or the server itself, not
+    /// something the request or the stored data says.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            LiveError::Registry(RegistryError::Storage(_)) | LiveError::Internal(_)
+        )
+    }
 }
 
 type Result<T> = std::result::Result<T, LiveError>;
@@ -149,7 +165,8 @@ pub struct DecideRequest {
     pub now: Option<Timestamp>,
     /// The seed plugins get (default: derived from the tenant and customer,
     /// so it is stable per customer).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::option")]
+    #[schema(schema_with = crate::model::schema::seed)]
     pub seed: Option<u64>,
     /// Why the decision is made (default `live`).
     #[serde(default)]
@@ -197,12 +214,12 @@ pub struct Live {
     settings: LiveSettings,
     metrics: Arc<Metrics>,
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
-    compiled: Mutex<HashMap<String, Weak<Compiled>>>,
-    /// One compilation at a time: uploads cannot crowd out decisions.
-    compiling: Arc<Semaphore>,
+    compiler: Compiler,
     keys: RwLock<HashMap<String, KeyCheck>>,
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
+    /// Why the server is not ready yet, for `/readyz` and refused calls.
+    not_ready: Mutex<String>,
     log: Arc<DecisionLog>,
     shadows: Shadows,
     canary_counts: Kept<CanaryCounts>,
@@ -233,6 +250,7 @@ impl Live {
             .map(|t| Sha256::digest(t.as_bytes()).into());
         let log = Arc::new(DecisionLog::start(registry.clone())?);
         let shadows = Shadows::start(engine.clone(), run_shadow)?;
+        let compiler = Compiler::new(engine.clone());
         Ok(Self {
             shadows,
             canary_counts: Kept::default(),
@@ -242,11 +260,11 @@ impl Live {
             settings,
             metrics,
             tenants: RwLock::default(),
-            compiled: Mutex::default(),
-            compiling: Arc::new(Semaphore::new(1)),
+            compiler,
             keys: RwLock::default(),
             operator_sha256,
             ready: AtomicBool::new(false),
+            not_ready: Mutex::new("the server is starting".into()),
             log,
         })
     }
@@ -282,33 +300,14 @@ impl Live {
             .map_err(LiveError::Registry)
     }
 
-    /// Loads keys and every tenant, compiling (or loading precompiled) each
-    /// active plugin; the server is ready afterwards.
-    pub async fn load(&self) -> Result<()> {
-        let keys = self.blocking(|r| r.key_checks()).await?;
-        *write(&self.keys) = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
-        let mut after = None;
-        loop {
-            let page = self
-                .blocking(move |r| {
-                    r.tenants(&PageRequest {
-                        after,
-                        limit: Some(500),
-                    })
-                })
-                .await?;
-            // A tenant whose plugins cannot be loaded is marked unavailable by
-            // `rebuild`; only a failure to read the registry stops the load.
-            for tenant in &page.items {
-                self.rebuild(&tenant.id).await?;
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        self.ready.store(true, Ordering::Release);
-        Ok(())
+    /// Why the server is not ready, as a refusal.
+    pub fn not_ready(&self) -> LiveError {
+        LiveError::NotReady(self.not_ready.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Says why the server is not ready yet (`/readyz` answers it).
+    pub fn set_not_ready(&self, why: impl Into<String>) {
+        *self.not_ready.lock().unwrap_or_else(|p| p.into_inner()) = why.into();
     }
 
     // ---- callers -----------------------------------------------------------
@@ -430,6 +429,37 @@ impl Live {
         version: Option<String>,
         bytes: Vec<u8>,
     ) -> Result<(PluginVersion, bool)> {
+        let budget = Budget::Cpu(self.settings.compile_timeout);
+        self.upload_within(caller, tenant, name, version, bytes, budget, Priority::Background)
+            .await
+    }
+
+    /// Stores a plugin this server ships (the demo's): compiled at start-up
+    /// priority and never refused for its compile time.
+    pub(crate) async fn upload_shipped(&self, tenant: &str, bytes: Vec<u8>) -> Result<(PluginVersion, bool)> {
+        self.upload_within(
+            &Caller::Operator,
+            tenant,
+            None,
+            None,
+            bytes,
+            Budget::Unlimited,
+            Priority::Startup,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the upload's request plus how to compile it")]
+    async fn upload_within(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: Option<String>,
+        version: Option<String>,
+        bytes: Vec<u8>,
+        budget: Budget,
+        priority: Priority,
+    ) -> Result<(PluginVersion, bool)> {
         let snapshot = self.snapshot(tenant)?;
         let limit = snapshot.tenant.limits.max_plugin_bytes;
         if bytes.len() as u64 > limit {
@@ -442,7 +472,12 @@ impl Live {
             }));
         }
         let bytes = Arc::new(bytes);
-        let compiled = self.compile_bytes(bytes.clone()).await?;
+        let what = format!("an upload of tenant {tenant}");
+        let compiled = self
+            .compiler
+            .compile(bytes.clone(), &what, budget, priority)
+            .await?
+            .compiled;
         let info = compiled.info();
         let record = PluginVersion {
             name: name.unwrap_or_else(|| info.name.clone()),
@@ -466,68 +501,21 @@ impl Live {
         Ok((record, created))
     }
 
-    /// Compiles bytes off the async runtime, one compilation at a time,
-    /// under the compile time limit (which counts the wait for the turn).
-    /// A compilation that overruns is abandoned: it cannot be interrupted,
-    /// so its thread finishes in the background, still holding the turn, and
-    /// the result is dropped. Each compilation runs on one thread of its own
-    /// in the idle scheduling class (see [`crate::engine::lanes`]): it takes
-    /// at most one core, and only time nothing else of the server wants.
-    async fn compile_bytes(&self, bytes: Arc<Vec<u8>>) -> Result<Arc<Compiled>> {
-        let engine = self.engine.clone();
-        let turns = self.compiling.clone();
-        let task = async move {
-            let turn = turns
-                .acquire_owned()
-                .await
-                .map_err(|e| LiveError::Internal(format!("compile turn: {e}")))?;
-            let (done, compiled) = tokio::sync::oneshot::channel();
-            std::thread::Builder::new()
-                .name("rulehost-compile".into())
-                .spawn(move || {
-                    crate::engine::lanes::enter_idle_class();
-                    let _ = done.send(engine.compile(&bytes));
-                    drop(turn);
-                })
-                .map_err(|e| LiveError::Internal(format!("starting a compile thread: {e}")))?;
-            compiled
-                .await
-                .map_err(|_| LiveError::Internal("the compile thread ended without an answer".into()))
-        };
-        let limit = self.settings.compile_timeout;
-        let compiled = match tokio::time::timeout(limit, task).await {
-            Ok(joined) => joined??,
-            Err(_) => {
-                return Err(LiveError::Engine(Error::InvalidPlugin {
-                    defect: crate::error::Defect::CompileTimeout,
-                    message: format!("compiling took longer than {} ms", limit.as_millis()),
-                }));
-            }
-        };
-        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        // Someone else may have compiled the same bytes meanwhile: share theirs.
-        if let Some(existing) = cache.get(compiled.sha256()).and_then(Weak::upgrade) {
-            return Ok(existing);
-        }
-        let compiled = Arc::new(compiled);
-        cache.insert(compiled.sha256().to_owned(), Arc::downgrade(&compiled));
-        Ok(compiled)
-    }
-
-    /// The compiled component for a stored sha256, shared if in memory.
-    async fn compiled(&self, sha256: &str) -> Result<Arc<Compiled>> {
-        if let Some(compiled) = self
-            .compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sha256)
-            .and_then(Weak::upgrade)
-        {
+    /// The compiled component for a stored sha256: shared if in memory,
+    /// else read from the registry and compiled (never refused for its
+    /// compile time: the version was accepted at its upload). `what` names
+    /// it in the log.
+    async fn compiled(&self, sha256: &str, what: impl FnOnce() -> String) -> Result<Arc<Compiled>> {
+        if let Some(compiled) = self.compiler.in_memory(sha256) {
             return Ok(compiled);
         }
         let sha = sha256.to_owned();
         let bytes = self.blocking(move |r| r.blob(&sha)).await?;
-        self.compile_bytes(Arc::new(bytes)).await
+        let loaded = self
+            .compiler
+            .compile(Arc::new(bytes), &what(), Budget::Unlimited, Priority::Background)
+            .await?;
+        Ok(loaded.compiled)
     }
 
     /// A page of a tenant's plugin versions.
@@ -587,7 +575,9 @@ impl Live {
     ) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
         let record = self.version(tenant, name, version).await?;
-        let _compiled = self.compiled(&record.sha256).await?;
+        let _compiled = self
+            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),
@@ -630,7 +620,9 @@ impl Live {
     ) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
         let record = self.version(tenant, name, version).await?;
-        let _compiled = self.compiled(&record.sha256).await?;
+        let _compiled = self
+            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),
@@ -707,7 +699,9 @@ impl Live {
             ))));
         }
         let record = self.version(tenant, name, version).await?;
-        let compiled = self.compiled(&record.sha256).await?;
+        let compiled = self
+            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await?;
         let at = snapshot
             .slots
             .iter()
@@ -920,9 +914,9 @@ impl Live {
                 ("offer_id", &t.offer_id),
                 ("channel", &t.channel),
             ] {
-                if value.is_empty() || value.len() > 256 {
+                if value.is_empty() || value.chars().count() > 256 {
                     return Err(LiveError::Registry(RegistryError::Invalid(format!(
-                        "touches[{i}].{field} must be 1-256 bytes"
+                        "touches[{i}].{field} must be 1-256 characters"
                     ))));
                 }
             }
@@ -984,8 +978,10 @@ impl Live {
         let (snapshot, permit) = self.admit(tenant)?;
         let mut refs = record.plugins.clone();
         if let Some((name, version)) = &against {
+            // Like a version that does not exist: a resource the request
+            // names is not there.
             let Some(slot) = refs.iter_mut().find(|p| &p.name == name) else {
-                return Err(LiveError::Registry(RegistryError::Invalid(format!(
+                return Err(LiveError::Registry(RegistryError::NotFound(format!(
                     "plugin {name:?} did not run in decision {id:?} (it ran {})",
                     record
                         .plugins
@@ -1001,7 +997,11 @@ impl Live {
         for r in &mut refs {
             let stored = self.version(tenant, &r.name, &r.version).await?;
             r.sha256 = stored.sha256.clone();
-            let compiled = self.compiled(&stored.sha256).await?;
+            let compiled = self
+                .compiled(&stored.sha256, || {
+                    format!("{} {} of tenant {tenant}", r.name, r.version)
+                })
+                .await?;
             plugins.push(Arc::new(
                 Plugin::new(compiled, &r.name, &r.version).owned_by(snapshot.owner.clone()),
             ));
@@ -1147,7 +1147,12 @@ impl Live {
         let mut unavailable = None;
         for slot in &slots {
             if let Some(active) = &slot.active {
-                match self.compiled(&active.sha256).await {
+                match self
+                    .compiled(&active.sha256, || {
+                        format!("{} {} of tenant {tenant_id}", active.name, active.version)
+                    })
+                    .await
+                {
                     Ok(compiled) => plugins.push(Arc::new(
                         Plugin::new(compiled, &active.name, &active.version).owned_by(owner.clone()),
                     )),
@@ -1295,7 +1300,12 @@ impl Live {
             .filter(|s| s.active.is_some())
             .position(|s| s.slot == candidate.slot)?;
         let loaded = match self.version(tenant_id, &candidate.name, &candidate.version).await {
-            Ok(record) => self.compiled(&record.sha256).await,
+            Ok(record) => {
+                self.compiled(&record.sha256, || {
+                    format!("{} {} of tenant {tenant_id}", candidate.name, candidate.version)
+                })
+                .await
+            }
             Err(e) => Err(e),
         };
         match loaded {
@@ -1319,10 +1329,10 @@ impl Live {
     }
 
     /// Forgets compiled versions nobody holds any more.
-    fn prune_compiled(&self) {
-        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, weak| weak.strong_count() > 0);
-        self.metrics.set_versions(cache.len());
+    fn prune_compiled(&self) -> usize {
+        let held = self.compiler.prune();
+        self.metrics.set_versions(held);
+        held
     }
 
     /// Brings the load gauges up to date: lanes held and waited for, and
@@ -1343,8 +1353,7 @@ impl Live {
 
     /// The number of compiled versions held in memory.
     pub fn compiled_in_memory(&self) -> usize {
-        self.prune_compiled();
-        self.compiled.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.prune_compiled()
     }
 
     // ---- decisions ---------------------------------------------------------------
@@ -1352,7 +1361,7 @@ impl Live {
     /// Takes one of the tenant's decision slots, or says the tenant is busy.
     pub fn admit(&self, tenant: &str) -> Result<(Arc<Snapshot>, OwnedSemaphorePermit)> {
         if !self.is_ready() {
-            return Err(LiveError::NotReady);
+            return Err(self.not_ready());
         }
         let snapshot = self.snapshot(tenant)?;
         if snapshot.tenant.disabled {
@@ -1655,12 +1664,16 @@ fn new_decision_id() -> String {
 #[serde(deny_unknown_fields)]
 pub struct NewTouch {
     /// Unique per tenant: recording the same id again changes nothing.
+    #[schema(schema_with = crate::model::schema::touch_text)]
     pub id: String,
     /// The customer.
+    #[schema(schema_with = crate::model::schema::touch_text)]
     pub customer_id: String,
     /// The offer.
+    #[schema(schema_with = crate::model::schema::touch_text)]
     pub offer_id: String,
     /// The channel it went out on.
+    #[schema(schema_with = crate::model::schema::touch_text)]
     pub channel: String,
     /// When it was delivered (default: now).
     #[serde(default)]

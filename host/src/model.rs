@@ -5,6 +5,10 @@
 //! (`amount_minor`: 2850 = ¥28.50). Unknown fields are rejected, so a typo
 //! is an error naming the field rather than silently ignored data.
 
+pub mod schema;
+mod strict;
+pub mod whole;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -149,15 +153,7 @@ impl<'de> Deserialize<'de> for Value {
 
 impl utoipa::PartialSchema for Value {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
-            .item(ObjectBuilder::new().schema_type(Type::Number))
-            .item(ObjectBuilder::new().schema_type(Type::Boolean))
-            .description(Some(
-                "A string, number or boolean; RFC 3339 date-time strings are times",
-            ))
-            .into()
+        schema::value()
     }
 }
 
@@ -168,23 +164,28 @@ impl utoipa::ToSchema for Value {}
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// The kind, e.g. "purchase" (an open set).
+    #[schema(schema_with = crate::model::schema::text)]
     pub kind: String,
     /// When it happened.
     pub at: Timestamp,
     /// Where it happened, e.g. "wecom_1v1", "store", "tmall".
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::optional_text)]
     pub channel: Option<String>,
     /// Money involved, in minor units.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::option")]
     pub amount_minor: Option<i64>,
     /// The product's SKU.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::optional_text)]
     pub sku: Option<String>,
     /// The product category.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::optional_text)]
     pub category: Option<String>,
     /// Anything else.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::props)]
     pub props: BTreeMap<String, Value>,
 }
 
@@ -195,8 +196,10 @@ pub struct Event {
 #[serde(deny_unknown_fields)]
 pub struct PriorTag {
     /// The tag group.
+    #[schema(schema_with = crate::model::schema::text)]
     pub group: String,
     /// The tag name.
+    #[schema(schema_with = crate::model::schema::text)]
     pub name: String,
     /// Ignored.
     #[serde(default)]
@@ -215,6 +218,7 @@ pub struct PriorTag {
 pub struct Prior {
     /// Its tags.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::prior_tags)]
     pub tags: Vec<PriorTag>,
     /// Its stage.
     #[serde(default)]
@@ -226,15 +230,19 @@ pub struct Prior {
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// The brand's id for the customer.
+    #[schema(schema_with = crate::model::schema::nonempty_text)]
     pub customer_id: String,
     /// Other identities by kind, e.g. `{"wechat_openid": "o-1"}`.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::identities)]
     pub identities: BTreeMap<String, String>,
     /// Typed attributes, e.g. `{"member_level": "gold"}`.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::attributes)]
     pub attributes: BTreeMap<String, Value>,
     /// What the customer did, in any order.
     #[serde(default)]
+    #[schema(schema_with = crate::model::schema::events)]
     pub events: Vec<Event>,
     /// The previous decision's tags and stage.
     #[serde(default)]
@@ -260,22 +268,26 @@ impl Profile {
 #[serde(deny_unknown_fields)]
 pub struct Offer {
     /// Unique within the catalog.
+    #[schema(schema_with = crate::model::schema::nonempty_text)]
     pub id: String,
     /// The brand's offer kind, e.g. "win_back_coupon".
+    #[schema(schema_with = crate::model::schema::text)]
     pub kind: String,
     /// Channels it may be sent on.
+    #[schema(schema_with = crate::model::schema::channels)]
     pub channels: Vec<String>,
     /// Its value in minor units.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::number")]
     pub value_minor: i64,
     /// When it becomes valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<Timestamp>,
-    /// When it stops being valid (exclusive).
+    /// When it stops being valid (exclusive); after `starts_at` when both
+    /// are given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<Timestamp>,
     /// Higher goes first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole::number")]
     pub priority: i32,
     /// `marketing` (default): subject to every cap; `transactional` or
     /// `mandatory`: bypasses caps, never consent.
@@ -377,12 +389,7 @@ impl<'de> Deserialize<'de> for TenantConfig {
 
 impl utoipa::PartialSchema for TenantConfig {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-            .description(Some("Setting keys to strings, numbers or booleans"))
-            .into()
+        schema::config().into()
     }
 }
 
@@ -422,13 +429,17 @@ impl std::fmt::Display for JsonError {
 
 /// Parses JSON on the fast path; only a document that fails is parsed again
 /// to find the path to what is wrong.
+/// Objects must be objects (see [`strict`]).
 pub fn parse_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, JsonError> {
-    let fast = match serde_json::from_slice(json) {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
+    let fast = {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        match T::deserialize(strict::Strict(&mut de)).and_then(|value| de.end().map(|()| value)) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        }
     };
     let de = &mut serde_json::Deserializer::from_slice(json);
-    match serde_path_to_error::deserialize::<_, T>(de) {
+    match serde_path_to_error::deserialize::<_, T>(strict::Strict(de)) {
         Err(e) => Err(JsonError {
             path: e.path().to_string(),
             error: e.into_inner(),

@@ -58,7 +58,7 @@ pub fn decide(
         proposals.extend(checks::proposals(plugin.name(), &output, answer, &request.offers)?);
     }
 
-    let report = run.finish();
+    let report = run.finish()?;
     Ok(Decision {
         customer_id: request.profile.customer_id.clone(),
         stage,

@@ -70,10 +70,20 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 pub struct Caps {
     /// At most this many per local calendar day.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::cap)]
     pub per_day: Option<u32>,
     /// At most this many per local ISO week (Monday to Sunday).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::cap)]
     pub per_week: Option<u32>,
 }
 
@@ -82,10 +92,20 @@ pub struct Caps {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPolicy {
     /// At most this many per local calendar day.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::cap)]
     pub per_day: Option<u32>,
     /// At most this many per local ISO week.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::cap)]
     pub per_week: Option<u32>,
     /// When not to send on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,10 +117,11 @@ pub struct ChannelPolicy {
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     /// Start, `HH:MM`, inclusive.
-    #[schema(value_type = String, example = "22:00")]
+    #[schema(schema_with = crate::model::schema::time_of_day, example = "22:00")]
     pub start: LocalTime,
-    /// End, `HH:MM`, exclusive; before `start` for a window across midnight.
-    #[schema(value_type = String, example = "08:00")]
+    /// End, `HH:MM`, exclusive; before `start` for a window across midnight;
+    /// not equal to `start`.
+    #[schema(schema_with = crate::model::schema::time_of_day, example = "08:00")]
     pub end: LocalTime,
     /// `defer`: send at the window's end; `skip`: do not send.
     pub action: QuietAction,
@@ -123,7 +144,8 @@ pub struct LocalTime(pub u32);
 impl LocalTime {
     fn parse(text: &str) -> Option<Self> {
         let (h, m) = text.split_once(':')?;
-        if h.len() != 2 || m.len() != 2 {
+        let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(h) || !digits(m) {
             return None;
         }
         let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
@@ -157,13 +179,24 @@ impl Serialize for LocalTime {
 pub struct OfferPolicy {
     /// At most this many touches of the offer per customer in
     /// `per_customer_days`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::cap)]
     pub per_customer: Option<u32>,
     /// The window of `per_customer`, in days (1–366; default 30).
-    #[serde(default = "default_offer_window")]
+    #[serde(default = "default_offer_window", deserialize_with = "crate::model::whole::number")]
+    #[schema(schema_with = crate::model::schema::window_days)]
     pub per_customer_days: u32,
     /// At most this many touches of the offer over all customers, ever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::budget)]
     pub budget: Option<u64>,
 }
 
@@ -176,9 +209,11 @@ fn default_offer_window() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct Holdout {
     /// The share of customers held out, 0–100.
+    #[schema(schema_with = crate::model::schema::percent)]
     pub percent: f64,
     /// Membership is a stable hash of this salt and the customer id: keep it
-    /// to keep the group, change it to draw a new one.
+    /// to keep the group, change it to draw a new one. Not empty.
+    #[schema(schema_with = crate::model::schema::nonempty)]
     pub salt: String,
 }
 
@@ -209,8 +244,10 @@ pub fn in_share(salt: &str, customer_id: &str, percent: f64) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     /// An offer of the catalog.
+    #[schema(schema_with = crate::model::schema::nonempty)]
     pub offer_id: String,
     /// One of its channels.
+    #[schema(schema_with = crate::model::schema::nonempty)]
     pub channel: String,
 }
 

@@ -73,14 +73,19 @@ type Result<T> = std::result::Result<T, RegistryError>;
 #[serde(deny_unknown_fields)]
 pub struct TenantLimits {
     /// The largest plugin the tenant may upload, in bytes.
+    #[serde(deserialize_with = "crate::model::whole::number")]
     pub max_plugin_bytes: u64,
     /// Memory of one decision's plugin instances together, in bytes.
+    #[serde(deserialize_with = "crate::model::whole::number")]
     pub memory_bytes: u64,
     /// Deadline of one decision, in milliseconds of CPU time.
+    #[serde(deserialize_with = "crate::model::whole::number")]
     pub deadline_ms: u64,
     /// Fuel (instruction budget) of one decision.
+    #[serde(deserialize_with = "crate::model::whole::number")]
     pub fuel: u64,
     /// Decisions running at once; past this, requests get 429.
+    #[serde(deserialize_with = "crate::model::whole::number")]
     pub max_concurrent_decisions: u32,
 }
 
@@ -650,8 +655,13 @@ pub struct TenantChange {
     /// A new display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// A new UTC offset in minutes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A new UTC offset in minutes, within ±1080.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::whole::option"
+    )]
+    #[schema(schema_with = crate::model::schema::optional_tz_offset)]
     pub tz_offset_minutes: Option<i32>,
     /// Disable (true) or enable (false).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, ApiLimits, AppState};
 use crate::demo;
 use crate::engine::{Engine, EngineConfig};
-use crate::live::{Live, LiveSettings};
+use crate::live::{Live, LiveError, LiveSettings};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, TenantLimits};
 
@@ -285,16 +285,7 @@ impl Server {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let live = self.state.live.clone();
         let demo = self.demo;
-        let loading = tokio::spawn(async move {
-            if demo {
-                demo::ensure(&live)
-                    .await
-                    .map_err(|e| format!("setting up the demo tenants: {e}"))?;
-            }
-            live.load().await.map_err(|e| format!("loading plugins: {e}"))?;
-            tracing::info!("ready");
-            Ok::<(), String>(())
-        });
+        let mut loading = tokio::spawn(async move { start_up(&live, demo).await });
         let live = self.state.live.clone();
         let every = self.compaction;
         let compacting = tokio::spawn(async move {
@@ -324,25 +315,88 @@ impl Server {
             tracing::info!("shutting down: no new connections; finishing requests in flight");
         });
         let grace = self.grace;
-        let served = tokio::select! {
-            served = server.into_future() => served.map_err(|e| format!("serving: {e}")),
-            () = async move {
-                let _ = deadline.wait_for(|stop| *stop).await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with requests in flight");
-                Ok(())
+        let serving = server.into_future();
+        tokio::pin!(serving);
+        let mut loaded = false;
+        let served = loop {
+            tokio::select! {
+                served = &mut serving => break served.map_err(|e| format!("serving: {e}")),
+                started = &mut loading, if !loaded => {
+                    loaded = true;
+                    if let Err(e) = started.unwrap_or_else(|e| Err(format!("the start-up task failed: {e}"))) {
+                        // Already logged; stop serving at once, with the cause.
+                        compacting.abort();
+                        return Err(e);
+                    }
+                }
+                () = async {
+                    let _ = deadline.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(grace).await;
+                } => {
+                    tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with requests in flight");
+                    break Ok(());
+                }
             }
         };
         compacting.abort();
-        if loading.is_finished() {
-            if let Ok(Err(e)) = loading.await {
-                return Err(e);
-            }
-        } else {
+        if !loaded {
             loading.abort();
         }
         served
+    }
+}
+
+/// Sets up the demo tenants (with `--demo`) and loads every tenant.
+///
+/// A failure is logged at once, at error level, with its cause. One that
+/// trying again may heal (storage out of reach, see
+/// [`LiveError::is_transient`]) is retried with a backoff from 1 s
+/// doubling to 30 s, each failure logged and `/readyz` saying why; any
+/// other (a demo plugin or setting the server refuses, corrupt stored
+/// keys) ends the start-up, and the server stops with a non-zero exit.
+async fn start_up(live: &Live, demo: bool) -> Result<(), String> {
+    retrying(
+        || async {
+            if demo {
+                live.set_not_ready("setting up the demo tenants");
+                demo::ensure(live)
+                    .await
+                    .map_err(|e| ("setting up the demo tenants", e))?;
+            }
+            live.load().await.map_err(|e| ("loading plugins", e))
+        },
+        |why| live.set_not_ready(why),
+    )
+    .await
+}
+
+/// Runs `attempt` until it succeeds or fails for good (see [`start_up`]);
+/// `report` hears why the server is not ready while it waits to retry.
+async fn retrying<F, Fut>(mut attempt: F, report: impl Fn(String)) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), (&'static str, LiveError)>>,
+{
+    let mut wait = Duration::from_secs(1);
+    let mut number = 0u32;
+    loop {
+        number += 1;
+        match attempt().await {
+            Ok(()) => return Ok(()),
+            Err((what, e)) if e.is_transient() => {
+                tracing::error!(attempt = number, retry_in_s = wait.as_secs(), error = %e, "start-up failed: {what}; retrying");
+                report(format!(
+                    "start-up failed ({what}, attempt {number}): {e}; retrying in {} s",
+                    wait.as_secs()
+                ));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err((what, e)) => {
+                tracing::error!(error = %e, "start-up failed: {what}; stopping the server");
+                return Err(format!("{what}: {e}"));
+            }
+        }
     }
 }
 
@@ -390,6 +444,7 @@ pub fn demo_banner(addr: SocketAddr, operator_token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::RegistryError;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -443,6 +498,66 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_up_that_storage_fails_is_retried_with_backoff_and_says_why() {
+        let attempts = std::cell::Cell::new(0);
+        let reports = std::sync::Mutex::new(Vec::new());
+        let started = tokio::time::Instant::now();
+        let result = retrying(
+            || {
+                attempts.set(attempts.get() + 1);
+                let n = attempts.get();
+                async move {
+                    if n < 4 {
+                        Err((
+                            "loading plugins",
+                            LiveError::Registry(RegistryError::Storage("database is locked".into())),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+            |why| reports.lock().unwrap().push(why),
+        )
+        .await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(attempts.get(), 4);
+        // 1 + 2 + 4 seconds of backoff.
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+        let reports = reports.into_inner().unwrap();
+        assert_eq!(reports.len(), 3);
+        assert_eq!(
+            reports[2],
+            "start-up failed (loading plugins, attempt 3): storage: database is locked; retrying in 4 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_up_refused_for_good_ends_at_once_with_its_cause() {
+        let attempts = std::cell::Cell::new(0);
+        let result = retrying(
+            || {
+                attempts.set(attempts.get() + 1);
+                async {
+                    Err((
+                        "setting up the demo tenants",
+                        LiveError::Engine(crate::Error::invalid_plugin(
+                            crate::error::Defect::TooLarge,
+                            "the plugin is 90000 bytes; the tenant's limit is 1000 bytes",
+                        )),
+                    ))
+                }
+            },
+            |_| panic!("nothing to wait for"),
+        )
+        .await;
+        assert_eq!(attempts.get(), 1);
+        let err = result.unwrap_err();
+        assert!(err.starts_with("setting up the demo tenants: "), "{err}");
+        assert!(err.contains("limit is 1000 bytes"), "{err}");
     }
 
     #[test]

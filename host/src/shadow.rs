@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(status.compared + status.dropped, status.sampled);
         let errors = &status.report.errors;
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].name, "plugin_error");
+        assert_eq!(errors[0].code, "plugin_error");
         assert_eq!(errors[0].count.candidate, status.compared);
         assert_eq!(errors[0].count.baseline, 0);
     }

@@ -16,6 +16,7 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ("MEMORY_BOMB", "plugins/hostile/memory-bomb", Target::Component),
     ("DEEP_RECURSION", "plugins/hostile/deep-recursion", Target::Component),
     ("TRAP", "plugins/hostile/trap", Target::Component),
+    ("TRAP_ON_DROP", "plugins/hostile/trap-on-drop", Target::Component),
     (
         "OVERSIZED_OUTPUT",
         "plugins/hostile/oversized-output",

@@ -133,6 +133,23 @@ fn a_panic_is_a_trap_with_the_plugins_message() {
 }
 
 #[test]
+fn a_plugin_that_traps_as_its_session_is_dropped_fails_the_decision() {
+    // Every stage answers; the panic comes after, in the session's
+    // destructor. It is not a success with the trap unseen.
+    let err = run(artifacts::TRAP_ON_DROP, "{}", Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "plugin_trap", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("deliberate panic while the session is dropped"),
+        "{message}"
+    );
+    assert!(message.contains("as its session was dropped"), "{message}");
+    // The same input fails the same way, and others are served.
+    assert_eq!(run(artifacts::TRAP_ON_DROP, "{}", Limits::default()).unwrap_err(), err);
+    assert_next_decision_works();
+}
+
+#[test]
 fn a_million_tags_are_refused_without_the_host_building_them() {
     let _guard = heavy();
     // Enough memory and time for the guest to build its answer, so that the

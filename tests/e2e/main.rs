@@ -6,6 +6,7 @@
 
 mod canary;
 mod cli;
+mod contract;
 mod crash;
 mod fixtures;
 mod fuzzing;
@@ -21,6 +22,7 @@ mod security;
 mod serve;
 mod shadow;
 mod simulate;
+mod startup;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

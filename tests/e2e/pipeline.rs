@@ -203,7 +203,7 @@ fn malformed_requests_are_invalid_input_with_the_field_named() {
                 "[]",
                 0,
             ),
-            "profile.attributes.note is 5000 bytes long; the limit is 4096 bytes",
+            "profile.attributes.note is 5000 characters long; the limit is 4096 characters",
         ),
     ];
     for (err, expected) in cases {

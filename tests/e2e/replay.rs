@@ -181,7 +181,7 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
         &key,
         Some(json!({"plugin": "apparel-rfm", "version": "1.0.0"})),
     );
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 404, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()

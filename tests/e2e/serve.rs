@@ -742,8 +742,17 @@ impl ChildServer {
     }
 
     /// Starts the server with its log (`RUST_LOG`, default `warn`) written
-    /// to `log` and extra environment settings.
+    /// to `log` and extra environment settings, and waits until it is
+    /// ready.
     pub fn start_with(data_dir: &Path, log: Option<&Path>, env: &[(&str, &str)]) -> Self {
+        let server = Self::spawn(data_dir, log, env, &[]);
+        server.wait_ready(Duration::from_secs(60));
+        server
+    }
+
+    /// Starts `rulehost serve` with `args` (`--demo`, say) and returns once
+    /// it has printed its address, ready or not.
+    pub fn spawn(data_dir: &Path, log: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> Self {
         use std::io::BufRead;
         let stderr = match log {
             Some(path) => std::fs::File::create(path).expect("log file").into(),
@@ -752,6 +761,7 @@ impl ChildServer {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rulehost"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("RULEHOST_OPERATOR_TOKEN", OPERATOR)
             .env("RULEHOST_POOL_INSTANCES", "64")
             .env("RUST_LOG", "warn")
@@ -765,28 +775,22 @@ impl ChildServer {
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .expect("the server prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("rulehost listening on http://")
+        let addr = ["rulehost listening on http://", "rulehost demo on http://"]
+            .iter()
+            .find_map(|prefix| line.trim().strip_prefix(prefix))
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let server = Self { child, addr };
+        Self { child, addr }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&self, timeout: Duration) {
         let agent = agent();
         let started = std::time::Instant::now();
-        while agent
-            .get(&server.url("/readyz"))
-            .call()
-            .map(|r| r.status().as_u16())
-            .ok()
-            != Some(200)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the server never became ready"
-            );
+        while agent.get(&self.url("/readyz")).call().map(|r| r.status().as_u16()).ok() != Some(200) {
+            assert!(started.elapsed() < timeout, "the server never became ready");
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -1049,7 +1053,7 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
                         .body(())
                         .expect("request"),
                 )
-                .expect("call");
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
             let status = request.status().as_u16();
             assert!(status != 405, "{method} {path} is documented but not routed");
             if status == 404 {
@@ -1122,10 +1126,21 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
         ..EngineConfig::default()
     })
     .expect("engine");
+    let registry = Registry::open(dir.path()).expect("registry");
+    let tenant = rulehost::registry::Tenant {
+        id: "brand".into(),
+        name: "brand".into(),
+        tz_offset_minutes: 0,
+        disabled: false,
+        limits: TenantLimits::default(),
+        created_at: rulehost::model::Timestamp(0),
+    };
+    registry.create_tenant("operator", &tenant).expect("a stored tenant");
+    let (_, secret) = registry.create_key("operator", "brand", "test").expect("a key");
     let live = Arc::new(
         Live::new(
             Arc::new(engine),
-            Arc::new(Registry::open(dir.path()).expect("registry")),
+            Arc::new(registry),
             LiveSettings {
                 default_limits: TenantLimits::default(),
                 max_limits: TenantLimits::default(),
@@ -1154,18 +1169,22 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
     };
     let response = service.clone().oneshot(get("/readyz")).await.expect("response");
     assert_eq!(response.status(), 503);
-    let decide = axum::http::Request::builder()
-        .method("POST")
-        .uri("/v1/tenants/any/decide")
-        .header("Authorization", format!("Bearer {OPERATOR}"))
-        .body(axum::body::Body::from(r#"{"profile":{"customer_id":"c"}}"#))
-        .expect("request");
-    let response = service.clone().oneshot(decide).await.expect("response");
-    assert_eq!(response.status(), 503);
-    assert_eq!(
-        response.headers().get("retry-after").map(|v| v.as_bytes()),
-        Some(&b"1"[..])
-    );
+    // The operator's decision, and the tenant's own (its key is not loaded
+    // yet: "not yet", not "no such key").
+    for token in [OPERATOR.to_owned(), secret] {
+        let decide = axum::http::Request::builder()
+            .method("POST")
+            .uri("/v1/tenants/brand/decide")
+            .header("Authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(r#"{"profile":{"customer_id":"c"}}"#))
+            .expect("request");
+        let response = service.clone().oneshot(decide).await.expect("response");
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+    }
     live.load().await.expect("loads");
     let response = service.oneshot(get("/readyz")).await.expect("response");
     assert_eq!(response.status(), 200);

@@ -233,6 +233,93 @@ fn screenshot(page: &Path, png: &Path) -> (u32, u32, Vec<[u8; 3]>) {
 }
 
 #[test]
+fn a_simulation_whose_every_decision_fails_says_so_first_and_exits_non_zero() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profiles = dir.path().join("customers.ndjson");
+    std::fs::write(&profiles, customers(2000)).expect("write customers");
+    let out_dir = dir.path().join("report");
+    // The plugin against itself, without the config it requires: every
+    // decision fails on both sides with plugin_error.
+    let out = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["simulate", "--baseline", COFFEE_CHAIN, "--candidate", COFFEE_CHAIN])
+        .arg("--profiles")
+        .arg(&profiles)
+        .args(["--now", NOW, "--quiet", "--out"])
+        .arg(&out_dir)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("2000 customers in "), "{stdout}");
+    assert_eq!(
+        lines[1], "FAILED: every decision failed on both sides: 2000 of 2000 baseline, 2000 of 2000 candidate",
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("  plugin_error: 2000 baseline, 2000 candidate; e.g. coffee-chain: config_missing: "),
+        "{stdout}"
+    );
+    let report: Report =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json")).expect("a report");
+    assert_eq!((report.failed.baseline, report.failed.candidate), (2000, 2000));
+    assert_eq!(report.errors[0].code, "plugin_error");
+    assert!(
+        report.errors[0].example.contains("config_missing"),
+        "{:?}",
+        report.errors
+    );
+    // The page leads with the failures, before "At a glance".
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    let failed = html
+        .find("Every decision failed on one side or both")
+        .expect("the page says every decision failed");
+    assert!(failed < html.find("At a glance").expect("the glance section"));
+    assert!(html.contains("<b class=\"down\">4,000</b>decisions failed (2,000 baseline, 2,000 candidate)"));
+
+    // Only the candidate fails (its config lacks a key): it still compared
+    // nothing, and says which side failed.
+    let config = format!("{PLUGINS_DIR}/coffee-chain/sample/config.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["simulate", "--baseline", COFFEE_CHAIN, "--candidate", COFFEE_CHAIN])
+        .arg("--profiles")
+        .arg(&profiles)
+        .args(["--now", NOW, "--quiet", "--config", &config, "--candidate-config"])
+        .arg(write_config_without_one_key(dir.path(), &config))
+        .arg("--out")
+        .arg(&out_dir)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the candidate fails every decision: {stdout}"
+    );
+    assert!(
+        stdout.contains("every decision failed on the candidate: 0 of 2000 baseline, 2000 of 2000 candidate"),
+        "{stdout}"
+    );
+}
+
+/// The sample config without `coffee.high_value_min_minor`, which the
+/// plugin requires.
+fn write_config_without_one_key(dir: &Path, config: &str) -> std::path::PathBuf {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config).expect("config")).expect("json");
+    value
+        .as_object_mut()
+        .expect("an object")
+        .remove("coffee.high_value_min_minor");
+    let path = dir.join("partial-config.json");
+    std::fs::write(&path, value.to_string()).expect("write config");
+    path
+}
+
+#[test]
 fn the_cli_writes_a_report_that_chromium_renders_with_its_charts() {
     let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -30,7 +30,13 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::missing_credentials)?;
-    state.live.authenticate(token).ok_or_else(ApiError::invalid_credentials)
+    match state.live.authenticate(token) {
+        Some(caller) => Ok(caller),
+        // Keys are loaded with the tenants: until then an unknown key may
+        // be a valid one, so the answer is "not yet", not "no".
+        None if !state.live.is_ready() => Err(state.live.not_ready().into()),
+        None => Err(ApiError::invalid_credentials()),
+    }
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -43,7 +49,11 @@ impl FromRequestParts<AppState> for Auth {
             .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
         if let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant") {
             match &caller {
-                Caller::Operator => {}
+                // The operator sees every tenant that exists, and only those
+                // (read from the registry: the server may still be loading).
+                Caller::Operator => {
+                    state.live.tenant(tenant).await?;
+                }
                 Caller::Tenant { tenant: own, .. } if own == tenant => {
                     if state.live.snapshot(tenant)?.tenant.disabled {
                         return Err(LiveError::Disabled(tenant.to_owned()).into());

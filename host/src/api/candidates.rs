@@ -20,8 +20,10 @@ use crate::shadow::ShadowStatus;
 #[serde(deny_unknown_fields)]
 pub(super) struct ShadowRequest {
     /// The plugin (the one the slot runs).
+    #[schema(schema_with = crate::model::schema::id)]
     name: String,
     /// The candidate version (uploaded, not active in the slot).
+    #[schema(schema_with = crate::model::schema::version)]
     version: String,
     /// The share of customers whose live decisions also run the candidate,
     /// more than 0 and at most 100 (default 10: a tenth costs the live
@@ -29,6 +31,7 @@ pub(super) struct ShadowRequest {
     /// but raises the p99 by a third to a half on two cores; see
     /// BENCHMARKS.md, section 7).
     #[serde(default = "a_tenth")]
+    #[schema(schema_with = crate::model::schema::share)]
     sample_percent: f64,
 }
 
@@ -41,10 +44,13 @@ fn a_tenth() -> f64 {
 #[serde(deny_unknown_fields)]
 pub(super) struct CanaryRequest {
     /// The plugin (the one the slot runs).
+    #[schema(schema_with = crate::model::schema::id)]
     name: String,
     /// The candidate version (uploaded, not active in the slot).
+    #[schema(schema_with = crate::model::schema::version)]
     version: String,
     /// The share of customers it answers for, more than 0 and at most 100.
+    #[schema(schema_with = crate::model::schema::share)]
     percent: f64,
 }
 

@@ -68,7 +68,8 @@ enum Line {
 /// skipped. The batch takes one of the tenant's decision slots.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/decide/batch", tag = "decide",
     params(("tenant" = String, Path, description = "Tenant id")),
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One `DecideRequest` per line"),
     responses((status = 200, description = "NDJSON: a decision or an error per line", content_type = "application/x-ndjson", body = String),
               (status = 429, description = "Over the tenant's concurrency limit", body = ErrorBody)),
     security(("bearer" = [])))]

@@ -146,7 +146,7 @@ impl From<LiveError> for ApiError {
             LiveError::Unavailable(..) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable", e.to_string())
             }
-            LiveError::NotReady => {
+            LiveError::NotReady(_) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).retry_after(1)
             }
             LiveError::Internal(m) => Self::internal(m),

@@ -16,32 +16,50 @@ use crate::registry::{ApiKey, Page, PageRequest, Tenant, TenantChange, TenantLim
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (empty or absent: the first
+    /// page).
     after: Option<String>,
     /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-impl From<PageQuery> for PageRequest {
-    fn from(q: PageQuery) -> Self {
-        PageRequest {
-            after: q.after,
-            limit: q.limit,
-        }
+impl PageQuery {
+    /// The page asked for (see [`page_request`]).
+    pub(super) fn page(self) -> Result<PageRequest, ApiError> {
+        page_request(self.after, self.limit)
     }
+}
+
+/// A page: an empty cursor is the first page; a `limit` outside 1–500 is
+/// refused.
+pub(super) fn page_request(after: Option<String>, limit: Option<u32>) -> Result<PageRequest, ApiError> {
+    if let Some(limit) = limit.filter(|l| !(1..=500).contains(l)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("limit is {limit}; it must be from 1 to 500"),
+        ));
+    }
+    Ok(PageRequest {
+        after: after.filter(|a| !a.is_empty()),
+        limit,
+    })
 }
 
 /// A tenant to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// 1–64 characters of a-z, 0-9 and '-'.
+    /// 1–64 characters of a-z, 0-9 and '-', not starting with '-'.
+    #[schema(schema_with = crate::model::schema::id)]
     id: String,
     /// A display name (default: the id).
     #[serde(default)]
     name: Option<String>,
-    /// The brand's UTC offset in minutes (default 0).
-    #[serde(default)]
+    /// The brand's UTC offset in minutes, within ±1080 (default 0).
+    #[serde(default, deserialize_with = "crate::model::whole::number")]
+    #[schema(schema_with = crate::model::schema::tz_offset)]
     tz_offset_minutes: i32,
     /// Limits (default: the server's tenant defaults).
     #[serde(default)]
@@ -70,7 +88,7 @@ pub struct IssuedKey {
 /// Creates a tenant.
 #[utoipa::path(post, path = "/v1/tenants", tag = "operator", request_body = NewTenant,
     responses((status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["operator"])))]
 pub(super) async fn create_tenant(
     State(state): State<AppState>,
     auth: OperatorAuth,
@@ -90,13 +108,13 @@ pub(super) async fn create_tenant(
 
 /// Lists tenants, by id.
 #[utoipa::path(get, path = "/v1/tenants", tag = "operator", params(PageQuery),
-    responses((status = 200, body = Page<Tenant>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<Tenant>)), security(("bearer" = ["operator"])))]
 pub(super) async fn list_tenants(
     State(state): State<AppState>,
     _: OperatorAuth,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Tenant>>, ApiError> {
-    Ok(Json(state.live.tenants(page.into()).await?))
+    Ok(Json(state.live.tenants(page.page()?).await?))
 }
 
 /// One tenant (the operator, or the tenant's own key).
@@ -115,7 +133,7 @@ pub(super) async fn get_tenant(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "operator", request_body = TenantChange,
     params(("tenant" = String, Path, description = "Tenant id")),
     responses((status = 200, body = Tenant), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["operator"])))]
 pub(super) async fn update_tenant(
     State(state): State<AppState>,
     auth: OperatorAuth,
@@ -129,7 +147,7 @@ pub(super) async fn update_tenant(
 /// only its hash is stored.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "operator", request_body = NewKey,
     params(("tenant" = String, Path, description = "Tenant id")),
-    responses((status = 201, body = IssuedKey), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = IssuedKey), (status = 404, body = ErrorBody)), security(("bearer" = ["operator"])))]
 pub(super) async fn create_key(
     State(state): State<AppState>,
     auth: OperatorAuth,
@@ -143,20 +161,20 @@ pub(super) async fn create_key(
 /// Lists a tenant's keys (without secrets).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", tag = "operator",
     params(("tenant" = String, Path, description = "Tenant id"), PageQuery),
-    responses((status = 200, body = Page<ApiKey>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<ApiKey>), (status = 404, body = ErrorBody)), security(("bearer" = ["operator"])))]
 pub(super) async fn list_keys(
     State(state): State<AppState>,
     _: OperatorAuth,
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
-    Ok(Json(state.live.keys(&tenant, page.into()).await?))
+    Ok(Json(state.live.keys(&tenant, page.page()?).await?))
 }
 
 /// Revokes a key; it stops working at once.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/keys/{key}", tag = "operator",
     params(("tenant" = String, Path, description = "Tenant id"), ("key" = String, Path, description = "Key id")),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = ["operator"])))]
 pub(super) async fn revoke_key(
     State(state): State<AppState>,
     auth: OperatorAuth,

@@ -13,7 +13,7 @@ use crate::ErrorBody;
 use crate::compare::Replay;
 use crate::live::NewTouch;
 use crate::policy::Policy;
-use crate::registry::{DecisionSummary, Page, PageRequest};
+use crate::registry::{DecisionSummary, Page};
 
 /// The tenant's contact policy.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", tag = "policy",
@@ -52,6 +52,7 @@ pub(super) async fn put_policy(
 #[serde(deny_unknown_fields)]
 pub struct Touches {
     /// The deliveries (at most 10,000 per request).
+    #[schema(max_items = 10_000)]
     touches: Vec<NewTouch>,
 }
 
@@ -93,9 +94,11 @@ pub(super) async fn record_touches(
 pub struct DecisionQuery {
     /// Only this customer's decisions.
     customer_id: Option<String>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (empty or absent: the first
+    /// page).
     after: Option<String>,
     /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -109,10 +112,7 @@ pub(super) async fn list_decisions(
     Path(tenant): Path<String>,
     Query(query): Query<DecisionQuery>,
 ) -> Result<Json<Page<DecisionSummary>>, ApiError> {
-    let page = PageRequest {
-        after: query.after,
-        limit: query.limit,
-    };
+    let page = super::operator::page_request(query.after, query.limit)?;
     Ok(Json(
         state.live.logged_decisions(&tenant, query.customer_id, page).await?,
     ))
@@ -133,8 +133,9 @@ pub(super) async fn get_decision(
     Ok(Json(state.live.logged_decision(&tenant, &id).await?))
 }
 
-/// What to replay a logged decision against.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// What to replay a logged decision against: `{}` for the versions that
+/// made it, or both `plugin` and `version`.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReplayRequest {
     /// Run this plugin of the decision's pipeline in another version
@@ -145,6 +146,37 @@ pub(super) struct ReplayRequest {
     #[serde(default)]
     version: Option<String>,
 }
+
+impl utoipa::PartialSchema for ReplayRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let exact = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("Against the versions that made the decision"))
+            .property("plugin", null())
+            .property("version", null())
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let other = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("With one plugin of the decision's pipeline in another version"))
+            .property("plugin", crate::model::schema::id())
+            .property("version", crate::model::schema::version())
+            .required("plugin")
+            .required("version")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(exact)
+            .item(other)
+            .description(Some(
+                "What to replay a logged decision against: `{}` for the versions that made it, or both `plugin` \
+                 and `version`",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ReplayRequest {}
 
 /// Runs a logged decision again — against the plugin, config, offer and
 /// policy versions that made it, its request and what its policy read from

@@ -23,22 +23,30 @@ use crate::registry::ProfileSet;
 /// The candidate and the run's settings.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct SimulateQuery {
     /// The plugin (the one the slot runs).
+    #[param(schema_with = crate::model::schema::id)]
     name: String,
     /// The candidate version (uploaded).
+    #[param(schema_with = crate::model::schema::version)]
     version: String,
     /// The slot it takes the place of (default `main`).
     #[serde(default)]
+    #[param(schema_with = crate::model::schema::id)]
     slot: Option<String>,
     /// The decision time of lines without a `now`, RFC 3339.
     #[serde(default)]
+    #[param(value_type = Option<crate::model::Timestamp>)]
     now: Option<String>,
-    /// Customers whose diffs the report keeps (default 50, at most 1000).
+    /// Customers whose diffs the report keeps, 0–1000 (default 50).
     #[serde(default)]
-    samples: Option<usize>,
-    /// A stored profile set to run over instead of the body's customers.
+    #[param(minimum = 0, maximum = 1000)]
+    samples: Option<u32>,
+    /// A stored profile set to run over instead of the body's customers
+    /// (then the body is empty).
     #[serde(default)]
+    #[param(schema_with = crate::model::schema::id)]
     profile_set: Option<String>,
 }
 
@@ -117,7 +125,8 @@ fn body_reader(body: Body) -> impl BufRead + Send + 'static {
 /// every core, on lanes of its own beside the tenant's.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/simulate", tag = "decide",
     params(("tenant" = String, Path, description = "Tenant id"), SimulateQuery),
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One customer per line: a `Profile`, or a `DecideRequest`"),
     responses((status = 200, body = Report), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -134,7 +143,12 @@ pub(super) async fn simulate(
         .map(Timestamp::parse)
         .transpose()
         .map_err(|e| ApiError::from(crate::Error::InvalidInput(format!("now: {e}"))))?;
-    let samples = query.samples.unwrap_or(50).min(1000);
+    let samples = match query.samples.unwrap_or(50) {
+        n @ 0..=1000 => n as usize,
+        n => {
+            return Err(crate::Error::InvalidInput(format!("samples is {n}; it must be from 0 to 1000")).into());
+        }
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let slot = query.slot.as_deref().unwrap_or("main");
@@ -166,7 +180,8 @@ pub(super) async fn simulate(
 /// was.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/profile-sets/{name}", tag = "decide",
     params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Set name")),
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One customer per line: a `Profile`, or a `DecideRequest`"),
     responses((status = 200, body = ProfileSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
-use super::operator::PageQuery;
+use super::operator::{PageQuery, page_request};
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
 use crate::model::{Offer, TenantConfig};
@@ -21,8 +21,10 @@ use crate::registry::{AuditEntry, Page, PluginVersion, Slot};
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The plugin's name in this tenant.
+    #[param(schema_with = crate::model::schema::id)]
     name: Option<String>,
     /// The version.
+    #[param(schema_with = crate::model::schema::version)]
     version: Option<String>,
 }
 
@@ -32,7 +34,8 @@ pub struct UploadQuery {
 /// is stored; identical bytes are stored once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id"), UploadQuery),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    request_body(description = "The component's bytes (any content type is read as the bytes)",
+        content((String = "application/wasm"), (String = "application/octet-stream"))),
     responses(
         (status = 201, description = "Stored", body = PluginVersion),
         (status = 200, description = "The same bytes were already stored under this name and version", body = PluginVersion),
@@ -86,7 +89,7 @@ pub(super) async fn list_plugins(
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<PluginVersion>>, ApiError> {
-    Ok(Json(state.live.versions(&tenant, page.into()).await?))
+    Ok(Json(state.live.versions(&tenant, page.page()?).await?))
 }
 
 /// One plugin version.
@@ -146,7 +149,9 @@ pub struct Pipeline {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSlots {
-    /// Slot names (1–64 characters of a-z, 0-9 and '-'); at most 16.
+    /// Slot names (1–64 characters of a-z, 0-9 and '-'); at most 16, each
+    /// once.
+    #[schema(schema_with = crate::model::schema::slots)]
     slots: Vec<String>,
 }
 
@@ -155,8 +160,10 @@ pub struct PipelineSlots {
 #[serde(deny_unknown_fields)]
 pub struct Activation {
     /// The plugin's name.
+    #[schema(schema_with = crate::model::schema::id)]
     name: String,
     /// The version.
+    #[schema(schema_with = crate::model::schema::version)]
     version: String,
 }
 
@@ -294,13 +301,28 @@ pub(super) async fn put_offers(
 
 /// The tenant's audit log: every change, who made it and when, oldest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "config",
-    params(("tenant" = String, Path, description = "Tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "Tenant id"), AuditQuery),
     responses((status = 200, body = Page<AuditEntry>)), security(("bearer" = [])))]
 pub(super) async fn audit(
     State(state): State<AppState>,
     _: Auth,
     Path(tenant): Path<String>,
-    Query(page): Query<PageQuery>,
+    Query(page): Query<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    Ok(Json(state.live.audit(&tenant, page.into()).await?))
+    let page = page_request(page.after, page.limit)?;
+    Ok(Json(state.live.audit(&tenant, page).await?))
+}
+
+/// Which page of the audit log to read.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// The `next` cursor of the previous page: an audit entry's id (empty
+    /// or absent: the first page).
+    #[param(pattern = "^[0-9]{0,18}$")]
+    after: Option<String>,
+    /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
 }

@@ -361,17 +361,34 @@ pub(super) fn simulate(args: SimulateArgs) -> ExitCode {
     let elapsed = started.elapsed().as_secs_f64();
     match write_report(&args.out, &report) {
         Ok((json, page)) => {
-            emit(&format!(
-                "{} customers in {elapsed:.1} s ({:.0}/s on {} threads): {} change\n{}\n{}\n",
-                report.customers,
-                report.customers as f64 / elapsed.max(1e-3),
-                setup.workers,
-                report.changed,
-                json.display(),
-                page.display()
-            ));
-            ExitCode::SUCCESS
+            emit(&summary(&report, elapsed, setup.workers, &json, &page));
+            if report.every_decision_failed() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => fatal(e),
     }
+}
+
+/// What the run found, failures first: a run whose decisions failed must
+/// not read like one where nothing changed.
+fn summary(report: &Report, elapsed: f64, workers: usize, json: &Path, page: &Path) -> String {
+    let mut out = format!(
+        "{} customers in {elapsed:.1} s ({:.0}/s on {workers} threads)\n",
+        report.customers,
+        report.customers as f64 / elapsed.max(1e-3),
+    );
+    if let Some(failures) = report.failures() {
+        let level = if report.mostly_failed() { "FAILED" } else { "warning" };
+        out.push_str(&format!("{level}: {failures}\n"));
+    }
+    out.push_str(&format!(
+        "{} change\n{}\n{}\n",
+        report.changed,
+        json.display(),
+        page.display()
+    ));
+    out
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{NamedCount, Pair, Report, STAGES};
+use super::{ErrorCount, NamedCount, Pair, Report, STAGES};
 
 /// Escapes text for HTML content and attribute values.
 fn esc(text: &str) -> String {
@@ -59,7 +59,7 @@ body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 section{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:16px 20px;margin:16px 0}
-.muted{color:#616e7c}.up{color:#0b7a3e}.down{color:#c62828}
+.muted{color:#616e7c}.failed{border:2px solid #c62828;background:#fff5f5}.failed h2{color:#c62828;margin-top:0}.up{color:#0b7a3e}.down{color:#c62828}
 table{border-collapse:collapse;width:100%}th,td{padding:4px 8px;border-bottom:1px solid #eef1f4;text-align:right}
 th:first-child,td:first-child{text-align:left}th{font-weight:600;color:#52606d}
 .glance{display:flex;flex-wrap:wrap;gap:12px}.card{flex:1 1 220px;border:1px solid #e4e7eb;border-radius:8px;padding:12px;background:#fbfcfd}
@@ -226,10 +226,64 @@ fn counts_table(out: &mut String, name: &str, rows: &[NamedCount]) {
     out.push_str("</table>");
 }
 
+fn errors_table(out: &mut String, rows: &[ErrorCount]) {
+    if rows.is_empty() {
+        out.push_str("<p class=\"muted\">no decision failed on either side</p>");
+        return;
+    }
+    out.push_str("<table><tr><th>code</th><th>baseline</th><th>candidate</th><th>for example</th></tr>");
+    for row in rows {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\"><code>{}</code></td></tr>",
+            esc(&row.code),
+            num(row.count.baseline),
+            num(row.count.candidate),
+            esc(&row.example)
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// Failed decisions, first of all when there are any: a report over
+/// errors compares nothing, and must not read like a success.
+fn failures(out: &mut String, report: &Report) {
+    if report.failed == Pair::default() {
+        return;
+    }
+    let headline = if report.every_decision_failed() {
+        "Every decision failed on one side or both: this report compares errors, not rules."
+    } else if report.mostly_failed() {
+        "Most decisions failed on one side or both: the counts below compare mostly errors."
+    } else {
+        "Some decisions failed."
+    };
+    let _ = write!(
+        out,
+        "<section class=\"failed\"><h2>{headline}</h2><p>Failed decisions: <strong>{}</strong> of {} in the \
+         baseline, <strong>{}</strong> of {} in the candidate.</p>",
+        num(report.failed.baseline),
+        num(report.customers),
+        num(report.failed.candidate),
+        num(report.customers)
+    );
+    errors_table(out, &report.errors);
+    out.push_str("</section>");
+}
+
 /// The headline numbers: the biggest stage moves and changes in what is
 /// sent after policy.
 fn glance(out: &mut String, report: &Report) {
     out.push_str("<div class=\"glance\">");
+    if report.failed != Pair::default() {
+        let _ = write!(
+            out,
+            "<div class=\"card\"><b class=\"down\">{}</b>decisions failed ({} baseline, {} candidate)</div>",
+            num(report.failed.baseline + report.failed.candidate),
+            num(report.failed.baseline),
+            num(report.failed.candidate)
+        );
+    }
     let _ = write!(
         out,
         "<div class=\"card\"><b>{}</b>customers change ({} of {})</div>",
@@ -302,6 +356,7 @@ pub fn render(report: &Report, title: &str) -> String {
             plugins.join(", ")
         );
     }
+    failures(&mut out, report);
     out.push_str("<section><h2>At a glance</h2>");
     glance(&mut out, report);
     out.push_str("</section>");
@@ -409,7 +464,7 @@ pub fn render(report: &Report, title: &str) -> String {
         }
     }
     out.push_str("</section><section><h2>Errors</h2>");
-    counts_table(&mut out, "code", &report.errors);
+    errors_table(&mut out, &report.errors);
     out.push_str("</section>");
 
     let _ = write!(

@@ -46,6 +46,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
+use super::sched::{self, Class, allowed_cores, current_core};
+
 /// The lanes of one engine.
 pub(crate) struct Lanes {
     state: Mutex<State>,
@@ -430,38 +432,6 @@ impl Drop for Lane {
     }
 }
 
-/// The calling thread's CPU time, where the platform reports it.
-pub(crate) fn thread_cpu_time() -> Option<std::time::Duration> {
-    #[cfg(target_os = "linux")]
-    #[allow(unsafe_code, reason = "a plain system call filling a local struct")]
-    // SAFETY: the timespec is owned by this frame and outlives the call.
-    unsafe {
-        let mut now: libc::timespec = std::mem::zeroed();
-        if libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) == 0 {
-            return Some(std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32));
-        }
-    }
-    None
-}
-
-/// The cores this process may run on.
-fn allowed_cores() -> Vec<usize> {
-    #[cfg(target_os = "linux")]
-    #[allow(unsafe_code, reason = "a plain system call filling a local set")]
-    // SAFETY: the set is a plain bit array owned by this frame and its size
-    // is passed along; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            return (0..libc::CPU_SETSIZE as usize)
-                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
-                .collect();
-        }
-    }
-    let n = std::thread::available_parallelism().map_or(1, usize::from);
-    (0..n).collect()
-}
-
 /// Settles the calling thread, running a long decision, on `core`
 /// (Linux; elsewhere a no-op): the first time, it moves to the idle
 /// scheduling class (`SCHED_IDLE`: it runs whenever its core has nothing
@@ -474,9 +444,9 @@ fn settle(core: usize) {
         return;
     }
     if PINNED.replace(Some(core)).is_none() {
-        set_class(Class::Idle);
+        sched::set_class(Class::Idle);
     }
-    set_cores(&[core]);
+    sched::set_cores(&[core]);
 }
 
 /// Undoes [`settle`] when the thread's plugins are done: it may run
@@ -484,79 +454,14 @@ fn settle(core: usize) {
 /// the idle class, it stays there, which is only slower.)
 fn unsettle(allowed: &[usize]) {
     if PINNED.replace(None).is_some() {
-        set_cores(allowed);
-        set_class(Class::Normal);
+        sched::set_cores(allowed);
+        sched::set_class(Class::Normal);
     }
 }
 
 thread_local! {
     /// The core this thread is settled on, if it is running a long decision.
     static PINNED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// A scheduling class.
-enum Class {
-    Normal,
-    Idle,
-}
-
-/// Moves the calling thread to the idle scheduling class, for good: for
-/// threads that only ever do background work, such as compiling.
-pub(crate) fn enter_idle_class() {
-    set_class(Class::Idle);
-}
-
-/// Moves the calling thread to a scheduling class (Linux; elsewhere a
-/// no-op).
-fn set_class(class: Class) {
-    #[cfg(target_os = "linux")]
-    #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
-    // SAFETY: the parameter is owned by this frame and outlives the call;
-    // pid 0 is the calling thread. A failure leaves the thread in its
-    // class, which is only slower.
-    unsafe {
-        let policy = match class {
-            Class::Normal => libc::SCHED_OTHER,
-            Class::Idle => libc::SCHED_IDLE,
-        };
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, policy, &param);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = class;
-}
-
-/// The core the calling thread is running on, if known.
-#[cfg(target_os = "linux")]
-fn current_core() -> Option<usize> {
-    #[allow(unsafe_code, reason = "a plain call without arguments")]
-    // SAFETY: sched_getcpu takes nothing and returns -1 on failure.
-    let core = unsafe { libc::sched_getcpu() };
-    usize::try_from(core).ok()
-}
-
-/// The core the calling thread is running on, if known.
-#[cfg(not(target_os = "linux"))]
-fn current_core() -> Option<usize> {
-    None
-}
-
-/// Restricts the calling thread to `cores` (Linux; elsewhere a no-op).
-fn set_cores(cores: &[usize]) {
-    #[cfg(target_os = "linux")]
-    #[allow(unsafe_code, reason = "a plain system call on the calling thread")]
-    // SAFETY: the set is owned by this frame and outlives the call; pid 0 is
-    // the calling thread. A failure leaves the thread where it was, which is
-    // only slower.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &core in cores {
-            libc::CPU_SET(core, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cores;
 }
 
 #[cfg(test)]

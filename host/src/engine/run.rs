@@ -7,8 +7,9 @@ use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::contract::latest::{Bindings, types};
-use super::lanes::{self, Lane, Turn};
+use super::lanes::{Lane, Turn};
 use super::limits::Limits;
+use super::sched;
 use super::state::{LogFlood, LogLevel, LogLine, StoreState};
 use super::{Engine, Plugin, PluginPre};
 use crate::Error;
@@ -81,7 +82,7 @@ impl Engine {
         // The deadline is CPU time where the thread's CPU clock is known,
         // with a wall-clock backstop; elsewhere it is wall-clock time.
         state.cpu_budget = limits.deadline();
-        state.cpu_started = lanes::thread_cpu_time();
+        state.cpu_started = sched::thread_cpu_time();
         state.ticks_left = match state.cpu_started {
             Some(_) => deadline_ticks.saturating_mul(WALL_BACKSTOP),
             None => deadline_ticks,
@@ -97,7 +98,7 @@ impl Engine {
         let tick = self.config.epoch_tick;
         store.epoch_deadline_callback(move |mut ctx| {
             let state = ctx.data_mut();
-            let cpu_used = match (state.cpu_started, lanes::thread_cpu_time()) {
+            let cpu_used = match (state.cpu_started, sched::thread_cpu_time()) {
                 (Some(started), Some(now)) => Some(now.saturating_sub(started)),
                 _ => None,
             };
@@ -196,8 +197,31 @@ impl Run<'_> {
         self.answer(i, answer)
     }
 
-    /// Ends the decision: fuel used and the logs, with any WASI output.
-    pub fn finish(self) -> RunReport {
+    /// Ends the decision: drops every plugin's session, then reports the
+    /// fuel used and the logs, with any WASI output.
+    ///
+    /// A session is dropped in the guest (its destructor runs) inside the
+    /// decision's deadline, fuel and memory: a plugin that traps, loops or
+    /// runs out there fails the decision with the same code as in a stage
+    /// (a trap says it happened as its session was dropped). Its answers
+    /// were checked, but a plugin that crashes after answering is broken,
+    /// and a decision is only as good as the plugin that made it; the same
+    /// input always fails the same way, so a fixture shows it before an
+    /// upload does.
+    pub fn finish(mut self) -> Result<RunReport, Error> {
+        for i in 0..self.sessions.len() {
+            self.enter(i);
+            let handle = self.sessions[i].handle;
+            handle
+                .resource_drop(&mut self.store)
+                .map_err(|e| match self.classify(i, e) {
+                    Error::PluginTrap { plugin, message } => Error::PluginTrap {
+                        plugin,
+                        message: format!("{message} (as its session was dropped, after its stages answered)"),
+                    },
+                    other => other,
+                })?;
+        }
         let remaining = self.store.get_fuel().unwrap_or(0);
         let mut state = self.store.into_data();
         if let Some(wasi) = state.wasi.take() {
@@ -215,10 +239,10 @@ impl Run<'_> {
                 }
             }
         }
-        RunReport {
+        Ok(RunReport {
             fuel: self.limits.fuel.saturating_sub(remaining),
             logs: std::mem::take(&mut state.logs),
-        }
+        })
     }
 
     fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, types::PluginError>>) -> Result<T, Error> {
