@@ -114,6 +114,19 @@ pub struct CanaryStatus {
     pub candidate: VersionCount,
 }
 
+impl CanaryStatus {
+    /// Adds another host's counts of the same canary.
+    pub fn add(&mut self, other: &CanaryStatus) {
+        for (mine, theirs) in [
+            (&mut self.active, &other.active),
+            (&mut self.candidate, &other.candidate),
+        ] {
+            mine.decisions += theirs.decisions;
+            mine.errors += theirs.errors;
+        }
+    }
+}
+
 impl CanaryRun {
     /// A canary run, counting into `counts`.
     pub fn new(

@@ -748,7 +748,7 @@ impl Tally {
                 lost,
             })
             .collect();
-        tags.sort_by(|a, b| (b.gained + b.lost).cmp(&(a.gained + a.lost)).then(a.tag.cmp(&b.tag)));
+        sort_tags(&mut tags);
         let mut offers: Vec<OfferCount> = self
             .offers
             .into_iter()
@@ -758,10 +758,7 @@ impl Tally {
                 selected,
             })
             .collect();
-        offers.sort_by(|a, b| {
-            let weight = |o: &OfferCount| o.selected.delta().unsigned_abs() + o.proposed.delta().unsigned_abs();
-            weight(b).cmp(&weight(a)).then(a.offer_id.cmp(&b.offer_id))
-        });
+        sort_offers(&mut offers);
         let named = |map: BTreeMap<String, Pair>| {
             map.into_iter()
                 .map(|(name, count)| NamedCount { name, count })
@@ -791,7 +788,107 @@ impl Tally {
     }
 }
 
+/// Tags in a report's order: most changed first.
+fn sort_tags(tags: &mut [TagCount]) {
+    tags.sort_by(|a, b| (b.gained + b.lost).cmp(&(a.gained + a.lost)).then(a.tag.cmp(&b.tag)));
+}
+
+/// Offers in a report's order: most changed first.
+fn sort_offers(offers: &mut [OfferCount]) {
+    offers.sort_by(|a, b| {
+        let weight = |o: &OfferCount| o.selected.delta().unsigned_abs() + o.proposed.delta().unsigned_abs();
+        weight(b).cmp(&weight(a)).then(a.offer_id.cmp(&b.offer_id))
+    });
+}
+
+impl std::ops::AddAssign for Pair {
+    fn add_assign(&mut self, other: Pair) {
+        self.baseline += other.baseline;
+        self.candidate += other.candidate;
+    }
+}
+
+/// Adds `from`'s entries into `into`'s by key: `add` merges an entry of
+/// both, an entry of `from` alone is appended.
+fn merge_by<T: Clone, K: PartialEq>(into: &mut Vec<T>, from: &[T], key: impl Fn(&T) -> K, add: impl Fn(&mut T, &T)) {
+    for item in from {
+        match into.iter_mut().find(|i| key(i) == key(item)) {
+            Some(existing) => add(existing, item),
+            None => into.push(item.clone()),
+        }
+    }
+}
+
 impl Report {
+    /// Adds another report of the same comparison over other customers (a
+    /// shadow's counts on another host): every count is summed, the samples
+    /// are pooled up to `samples`, and what is not counted (what ran, the
+    /// budgets' limits and use before) stays this report's.
+    pub fn merge(&mut self, other: &Report, samples: usize) {
+        self.customers += other.customers;
+        self.changed += other.changed;
+        merge_by(
+            &mut self.stages,
+            &other.stages,
+            |s| s.stage.clone(),
+            |a, b| a.customers += b.customers,
+        );
+        merge_by(
+            &mut self.transitions,
+            &other.transitions,
+            |t| (t.from.clone(), t.to.clone()),
+            |a, b| a.customers += b.customers,
+        );
+        let order = |stage: &str| STAGES.iter().position(|s| *s == stage);
+        self.transitions.sort_by_key(|t| (order(&t.from), order(&t.to)));
+        merge_by(
+            &mut self.tags,
+            &other.tags,
+            |t| t.tag.clone(),
+            |a, b| {
+                a.customers += b.customers;
+                a.gained += b.gained;
+                a.lost += b.lost;
+            },
+        );
+        sort_tags(&mut self.tags);
+        merge_by(
+            &mut self.offers,
+            &other.offers,
+            |o| o.offer_id.clone(),
+            |a, b| {
+                a.proposed += b.proposed;
+                a.selected += b.selected;
+            },
+        );
+        sort_offers(&mut self.offers);
+        for (mine, theirs) in [
+            (&mut self.channels, &other.channels),
+            (&mut self.suppressed, &other.suppressed),
+        ] {
+            merge_by(mine, theirs, |n| n.name.clone(), |a, b| a.count += b.count);
+        }
+        merge_by(
+            &mut self.budgets,
+            &other.budgets,
+            |b| b.offer_id.clone(),
+            |a, b| {
+                a.spent += b.spent;
+                a.refused += b.refused;
+            },
+        );
+        self.holdout += other.holdout;
+        self.failed += other.failed;
+        merge_by(
+            &mut self.errors,
+            &other.errors,
+            |e| e.code.clone(),
+            |a, b| a.count += b.count,
+        );
+        let room = samples.saturating_sub(self.samples.len());
+        self.samples.extend(other.samples.iter().take(room).cloned());
+    }
+
     /// What failed, in a line or two, if any decision failed: how many on
     /// each side, each code with an example message. Leads the CLI's
     /// summary and the HTML report.
@@ -861,6 +958,83 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A decision for `customer` in `stage` (none for `None`) with `tags`
+    /// and one proposal of `offer`.
+    fn decided(customer: &str, stage: Option<Stage>, tags: &[&str], offer: &str) -> Outcome {
+        let decision: Decision = serde_json::from_value(json!({
+            "customer_id": customer,
+            "stage": stage.map(|s| json!({"value": s, "reason": "r", "rule_id": "x.stage", "plugin": "p"})),
+            "tags": tags.iter().map(|t| json!({"group": "g", "name": t, "reason": "r", "rule_id": "x.tag", "plugin": "p"})).collect::<Vec<_>>(),
+            "scores": [],
+            "proposals": [{"offer_id": offer, "channel": "sms", "score": 1.0, "reason": "r", "rule_id": "x.offer", "plugin": "p"}],
+            "plugins": [],
+            "usage": {"fuel": 0, "duration_us": 0},
+            "logs": []
+        }))
+        .expect("a decision");
+        Ok(decision)
+    }
+
+    #[test]
+    fn reports_merged_count_what_one_report_over_every_customer_counts() {
+        use crate::model::Stage::{Dormancy, Growth, Maturity};
+        let failed = || {
+            Err(Failure {
+                code: "plugin_error".into(),
+                message: "p: config_missing: x".into(),
+            })
+        };
+        let pairs: Vec<(Outcome, Outcome)> = vec![
+            (
+                decided("a", Some(Growth), &["x"], "o1"),
+                decided("a", Some(Dormancy), &["y"], "o2"),
+            ),
+            (
+                decided("b", Some(Growth), &["x"], "o1"),
+                decided("b", Some(Growth), &["x"], "o1"),
+            ),
+            (decided("c", None, &[], "o3"), failed()),
+            (
+                decided("d", Some(Maturity), &["x", "z"], "o1"),
+                decided("d", Some(Dormancy), &["y"], "o2"),
+            ),
+            (failed(), failed()),
+        ];
+        let arm = |label: &str| ArmSummary {
+            label: label.into(),
+            plugins: Vec::new(),
+        };
+        let report_of = |pairs: &[(Outcome, Outcome)]| {
+            let mut tally = Tally::new(0);
+            for (i, (b, c)) in pairs.iter().enumerate() {
+                tally.add(&format!("c{i}"), b, c);
+            }
+            let policy = crate::policy::Policy::default();
+            tally.report(arm("b"), arm("c"), [&policy, &policy], &Default::default())
+        };
+        let whole = report_of(&pairs);
+        let mut merged = report_of(&pairs[..2]);
+        merged.merge(&report_of(&pairs[2..]), 0);
+        let canonical = |mut r: Report| {
+            r.stages.sort_by(|a, b| a.stage.cmp(&b.stage));
+            r.channels.sort_by(|a, b| a.name.cmp(&b.name));
+            r.errors.sort_by(|a, b| a.code.cmp(&b.code));
+            r
+        };
+        assert_eq!(canonical(merged), canonical(whole.clone()));
+        assert_eq!(
+            (whole.customers, whole.changed, whole.failed),
+            (
+                5,
+                3,
+                Pair {
+                    baseline: 1,
+                    candidate: 2
+                }
+            )
+        );
+    }
 
     #[test]
     fn equal_documents_have_no_differences() {

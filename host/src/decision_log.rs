@@ -22,7 +22,8 @@ use std::time::Duration;
 use crate::decision::{Decision, PluginRef};
 use crate::model::{Event, Mode, Profile, Request, Timestamp};
 use crate::policy::Ledger;
-use crate::registry::{LoggedDecision, Registry};
+use crate::registry::LoggedDecision;
+use crate::registry::prelude::*;
 
 /// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
 /// everything needed to replay it exactly. (`P` is the profile's form: the
@@ -162,11 +163,11 @@ const BATCH: usize = 512;
 
 impl DecisionLog {
     /// Starts the writer thread.
-    pub fn start(registry: Arc<Registry>) -> std::io::Result<Self> {
+    pub fn start(registry: Arc<dyn Store>) -> std::io::Result<Self> {
         let (queue, receiver) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("rulehost-decision-log".into())
-            .spawn(move || write_loop(&registry, &receiver))?;
+            .spawn(move || write_loop(registry.as_ref(), &receiver))?;
         Ok(Self {
             queue,
             dropped: AtomicU64::new(0),
@@ -196,7 +197,7 @@ impl DecisionLog {
     }
 }
 
-fn write_loop(registry: &Registry, receiver: &Receiver<Message>) {
+fn write_loop(registry: &dyn Store, receiver: &Receiver<Message>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     loop {

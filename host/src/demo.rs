@@ -80,7 +80,12 @@ pub async fn ensure(live: &Live) -> Result<(), LiveError> {
             created_at: model::Timestamp(0),
         };
         tracing::info!(tenant = demo.id, plugin = demo.plugin, "setting up a demo tenant");
-        live.create_tenant(&caller, tenant, None).await?;
+        match live.create_tenant(&caller, tenant, None).await {
+            Ok(_) => {}
+            // Another host of a fleet is setting it up.
+            Err(LiveError::Registry(RegistryError::Conflict(_))) => continue,
+            Err(e) => return Err(e),
+        }
         let config: TenantConfig = model::from_json("demo config", demo.config)?;
         let offers: Vec<Offer> = model::from_json("demo offers", demo.offers)?;
         live.put_config(&caller, demo.id, config).await?;

@@ -77,6 +77,12 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::model::InvalidInput> for Error {
+    fn from(e: crate::model::InvalidInput) -> Self {
+        Error::InvalidInput(e.0)
+    }
+}
+
 impl Error {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {

@@ -19,7 +19,6 @@ pub mod compiler;
 pub mod decision;
 pub mod decision_log;
 pub mod demo;
-mod durable;
 pub mod engine;
 mod error;
 pub mod fixtures;

@@ -14,6 +14,7 @@
 //! is dropped from memory; the precompiled cache on disk makes bringing it
 //! back cheap.
 
+mod fleet;
 mod loading;
 
 use std::collections::HashMap;
@@ -34,8 +35,9 @@ use crate::engine::{Compiled, Engine, Lane, Plugin};
 use crate::metrics::Metrics;
 use crate::model::{Event, Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
 use crate::policy::{self, Ledger, Outcome, Policy};
+use crate::registry::prelude::*;
 use crate::registry::{
-    ApiKey, AuditEntry, Candidate, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, ProfileSet, Registry,
+    ApiKey, AuditEntry, Candidate, DecisionSummary, KeyCheck, Page, PageRequest, PluginVersion, ProfileSet,
     RegistryError, Role, SetReader, Slot, Tenant, TenantChange, TenantLimits, TouchRecord,
 };
 use crate::shadow::{self, ShadowRun, ShadowStatus, Shadows};
@@ -192,7 +194,7 @@ pub struct LiveSettings {
     /// The operator's token, if operator calls are allowed.
     pub operator_token: Option<String>,
     /// Days a logged decision is kept.
-    pub decision_log_days: u32,
+    pub decision_log_retention_days: u32,
     /// Logged decisions kept per tenant at most (the oldest go first).
     pub decision_log_max_per_tenant: u64,
     /// Whether logged decisions keep their request (profile and trigger),
@@ -210,7 +212,7 @@ pub struct LiveSettings {
 /// The live state of every tenant.
 pub struct Live {
     engine: Arc<Engine>,
-    registry: Arc<Registry>,
+    registry: Arc<dyn Store>,
     settings: LiveSettings,
     metrics: Arc<Metrics>,
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
@@ -225,6 +227,9 @@ pub struct Live {
     canary_counts: Kept<CanaryCounts>,
     /// One simulation at a time.
     simulating: Arc<Semaphore>,
+    /// This process among the hosts sharing a store: in leases and the
+    /// counts it publishes.
+    host: String,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -240,7 +245,7 @@ impl Live {
     /// [`Live::load`] before serving decisions.
     pub fn new(
         engine: Arc<Engine>,
-        registry: Arc<Registry>,
+        registry: Arc<dyn Store>,
         settings: LiveSettings,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
@@ -255,6 +260,7 @@ impl Live {
             shadows,
             canary_counts: Kept::default(),
             simulating: Arc::new(Semaphore::new(1)),
+            host: host_name(),
             engine,
             registry,
             settings,
@@ -291,10 +297,10 @@ impl Live {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Registry) -> std::result::Result<T, RegistryError> + Send + 'static,
+        f: impl FnOnce(&dyn Store) -> std::result::Result<T, RegistryError> + Send + 'static,
     ) -> Result<T> {
         let registry = self.registry.clone();
-        tokio::task::spawn_blocking(move || f(&registry))
+        tokio::task::spawn_blocking(move || f(registry.as_ref()))
             .await
             .map_err(|e| LiveError::Internal(format!("registry task: {e}")))?
             .map_err(LiveError::Registry)
@@ -686,6 +692,10 @@ impl Live {
         let Ok(turn) = self.simulating.clone().try_acquire_owned() else {
             return Err(LiveError::Simulating);
         };
+        // One at a time across the fleet, too.
+        let Some(fleet_turn) = self.blocking(|r| r.hold("simulation")).await? else {
+            return Err(LiveError::Simulating);
+        };
         let candidate = Candidate {
             slot: slot.to_owned(),
             name: name.to_owned(),
@@ -728,7 +738,7 @@ impl Live {
             tenant_id: tenant.to_owned(),
             tz_offset_minutes: snapshot.tenant.tz_offset_minutes,
             now,
-            limits: snapshot.tenant.limits.decision(),
+            limits: decision_limits(&snapshot.tenant.limits),
             samples,
             budgets_used,
             lane_owner: Some(Arc::from(format!("{tenant}/simulate"))),
@@ -740,7 +750,7 @@ impl Live {
         // The turn goes with the run: a cancelled simulation holds it until
         // its threads have stopped.
         tokio::task::spawn_blocking(move || {
-            let _turn = turn;
+            let _turns = (turn, fleet_turn);
             crate::simulate::run(&engine, &baseline, &candidate_arm, &setup, input, |_| {})
         })
         .await
@@ -764,8 +774,15 @@ impl Live {
         name: &str,
         input: impl std::io::BufRead + Send + 'static,
     ) -> Result<ProfileSet> {
-        let (t, n) = (tenant.to_owned(), name.to_owned());
-        let mut staged = self.blocking(move |r| r.stage_profile_set(&t, &n)).await?;
+        let (actor, t, n, max_sets) = (
+            caller.actor(),
+            tenant.to_owned(),
+            name.to_owned(),
+            self.settings.profile_sets_max_per_tenant,
+        );
+        let mut staged = self
+            .blocking(move |r| r.stage_profile_set(&actor, &t, &n, max_sets))
+            .await?;
         let (max_customers, max_bytes) = (
             self.settings.simulate_max_customers,
             self.settings.profile_set_max_bytes,
@@ -799,14 +816,7 @@ impl Live {
         })
         .await
         .map_err(|e| LiveError::Internal(format!("profile set task: {e}")))??;
-        let (actor, t, n, max_sets) = (
-            caller.actor(),
-            tenant.to_owned(),
-            name.to_owned(),
-            self.settings.profile_sets_max_per_tenant,
-        );
-        self.blocking(move |r| r.put_profile_set(&actor, &t, &n, staged, max_sets))
-            .await
+        self.blocking(move |_| staged.commit()).await
     }
 
     /// The tenant's stored profile sets, by name.
@@ -831,7 +841,14 @@ impl Live {
     pub async fn canary_status(&self, tenant: &str, slot: &str) -> Result<CanaryStatus> {
         let snapshot = self.snapshot(tenant)?;
         if let Some(canary) = snapshot.canaries.iter().find(|c| c.candidate.slot == slot) {
-            return Ok(canary.status());
+            let mut status = canary.status();
+            for other in self
+                .fleet_counts::<CanaryStatus>(tenant, Role::Canary, &canary.candidate)
+                .await?
+            {
+                status.add(&other);
+            }
+            return Ok(status);
         }
         Err(self.not_running(tenant, Role::Canary, slot).await)
     }
@@ -861,7 +878,14 @@ impl Live {
         if let Some(run) = snapshot.shadows.iter().find(|r| r.shadow.slot == slot) {
             let t = tenant.to_owned();
             let used_before = self.blocking(move |r| r.budgets_used(&t)).await?;
-            return Ok(run.status(&snapshot.policy, &used_before));
+            let mut status = run.status(&snapshot.policy, &used_before);
+            for other in self
+                .fleet_counts::<ShadowStatus>(tenant, Role::Shadow, &run.shadow)
+                .await?
+            {
+                status.add(&other);
+            }
+            return Ok(status);
         }
         Err(self.not_running(tenant, Role::Shadow, slot).await)
     }
@@ -1021,7 +1045,7 @@ impl Live {
             .await?;
         let engine = self.engine.clone();
         let lane_owner = snapshot.owner.clone();
-        let limits = snapshot.tenant.limits.decision();
+        let limits = decision_limits(&snapshot.tenant.limits);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let request = Request {
@@ -1075,7 +1099,7 @@ impl Live {
             let id = snapshot.tenant.id.clone();
             // One day more than the window, for touches deferred into it.
             let touches_before = Timestamp(now.0 - (snapshot.policy.ledger_days() + 1) * MS_PER_DAY);
-            let decisions_before = Timestamp(now.0 - i64::from(self.settings.decision_log_days) * MS_PER_DAY);
+            let decisions_before = Timestamp(now.0 - i64::from(self.settings.decision_log_retention_days) * MS_PER_DAY);
             let max = self.settings.decision_log_max_per_tenant;
             let (t, d) = self
                 .blocking(move |r| r.compact(&id, touches_before, decisions_before, max))
@@ -1444,7 +1468,7 @@ impl Live {
             canary_plugins.as_deref().unwrap_or(&snapshot.plugins),
             &request,
             snapshot.config.clone(),
-            &tenant.limits.decision(),
+            &decision_limits(&tenant.limits),
         );
         let mut decision = match result {
             Ok(decision) => decision,
@@ -1480,7 +1504,7 @@ impl Live {
                 request: request.clone(),
                 config: snapshot.config.clone(),
                 policy: snapshot.policy.clone(),
-                limits: tenant.limits.decision(),
+                limits: decision_limits(&tenant.limits),
                 ledger: ledger.clone(),
                 live: decision.clone(),
                 owner: snapshot.owner.clone(),
@@ -1551,28 +1575,28 @@ impl Live {
             .filter(|(_, o)| o.budget.is_some())
             .map(|(id, _)| id.clone())
             .collect();
-        let outcome = self
-            .registry
-            .with_ledger(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
-                let outcome = (decide(ledger), Some(ledger.clone()));
-                // Held-out customers are sent nothing, so nothing is recorded.
-                let touches = outcome
-                    .0
-                    .selected
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| TouchRecord {
-                        id: format!("{decision_id}-{i}"),
-                        customer_id: customer.clone(),
-                        offer_id: s.offer_id.clone(),
-                        channel: s.channel.clone(),
-                        class: s.class,
-                        at: s.send_at,
-                        decision_id: Some(decision_id.to_owned()),
-                    })
-                    .collect();
-                (outcome, touches)
-            })?;
+        let outcome =
+            self.registry
+                .with_ledger_answer(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
+                    let outcome = (decide(ledger), Some(ledger.clone()));
+                    // Held-out customers are sent nothing, so nothing is recorded.
+                    let touches = outcome
+                        .0
+                        .selected
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| TouchRecord {
+                            id: format!("{decision_id}-{i}"),
+                            customer_id: customer.clone(),
+                            offer_id: s.offer_id.clone(),
+                            channel: s.channel.clone(),
+                            class: s.class,
+                            at: s.send_at,
+                            decision_id: Some(decision_id.to_owned()),
+                        })
+                        .collect();
+                    (outcome, touches)
+                })?;
         Ok(outcome)
     }
 }
@@ -1681,6 +1705,26 @@ pub struct NewTouch {
     /// The offer's class (default: the catalog's class for the offer).
     #[serde(default)]
     pub class: Option<OfferClass>,
+}
+
+/// A name for this process that no other host shares: the machine's name,
+/// the process id and a random suffix (a restarted host is a new one).
+fn host_name() -> String {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let mut suffix = [0u8; 3];
+    let _ = getrandom::fill(&mut suffix);
+    format!("{machine}-{}-{}", std::process::id(), hex::encode(suffix))
+}
+
+/// What a tenant's limits allow one decision.
+pub fn decision_limits(limits: &TenantLimits) -> crate::engine::Limits {
+    crate::engine::Limits {
+        memory_bytes: limits.memory_bytes,
+        deadline_ms: limits.deadline_ms,
+        fuel: limits.fuel,
+    }
 }
 
 fn check_tz(tz: i32) -> Result<()> {

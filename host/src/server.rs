@@ -18,7 +18,7 @@ use crate::demo;
 use crate::engine::{Engine, EngineConfig};
 use crate::live::{Live, LiveError, LiveSettings};
 use crate::metrics::Metrics;
-use crate::registry::{Registry, TenantLimits};
+use crate::registry::TenantLimits;
 
 /// Every server setting, with its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +26,19 @@ use crate::registry::{Registry, TenantLimits};
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Where the registry, plugin blobs and precompiled cache live.
+    /// Where the registry, plugin blobs and precompiled cache live (with a
+    /// `database_url`: only the precompiled cache).
     pub data_dir: PathBuf,
+    /// The PostgreSQL database a fleet of hosts shares
+    /// (`postgres://user:password@host:port/db`); none: the embedded SQLite
+    /// store under `data_dir`.
+    pub database_url: Option<String>,
+    /// Pooled connections to the database, at most.
+    pub database_connections: u32,
+    /// How often a host checks every tenant's change counter against what
+    /// it runs, in case it missed an announcement (a host never runs a
+    /// stale version for longer than this).
+    pub reconcile_interval_ms: u64,
     /// The operator's bearer token; without one, operator endpoints refuse
     /// every call (with `--demo`: `demo-operator-token`).
     pub operator_token: Option<String>,
@@ -51,7 +62,7 @@ pub struct ServerConfig {
     /// `text` or `json` log lines (on stderr).
     pub log_format: String,
     /// Days a logged decision is kept.
-    pub decision_log_days: u32,
+    pub decision_log_retention_days: u32,
     /// Logged decisions kept per tenant at most.
     pub decision_log_max_per_tenant: u64,
     /// Whether logged decisions keep their request (profile and trigger),
@@ -78,6 +89,9 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_connections: 16,
+            reconcile_interval_ms: 5_000,
             operator_token: None,
             shutdown_grace_ms: 10_000,
             compile_timeout_ms: 10_000,
@@ -87,7 +101,7 @@ impl Default for ServerConfig {
             epoch_tick_ms: 1,
             lanes: 0,
             log_format: "text".into(),
-            decision_log_days: 30,
+            decision_log_retention_days: 30,
             decision_log_max_per_tenant: 1_000_000,
             decision_log_requests: true,
             simulate_max_customers: 1_000_000,
@@ -133,7 +147,9 @@ impl ServerConfig {
                 continue;
             };
             let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
-            if path.len() == 1 && path[0] == "operator_token" || lookup(&known, &path).is_some() {
+            // Settings without a default are absent from `known`.
+            let optional = path.len() == 1 && ["operator_token", "database_url"].contains(&path[0].as_str());
+            if optional || lookup(&known, &path).is_some() {
                 // A TOML value if it reads as one (numbers, booleans), else text.
                 let value = format!("v = {value}")
                     .parse::<toml::Table>()
@@ -203,6 +219,7 @@ pub struct Server {
     grace: Duration,
     demo: bool,
     compaction: Duration,
+    reconcile: Duration,
 }
 
 impl Server {
@@ -222,8 +239,19 @@ impl Server {
             ..EngineConfig::default()
         })
         .map_err(|e| e.to_string())?;
-        let registry =
-            Registry::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+        // Opening connects and migrates, blocking: off the async runtime.
+        let (url, dir, connections) = (
+            config.database_url.clone(),
+            config.data_dir.clone(),
+            config.database_connections as usize,
+        );
+        let registry = tokio::task::spawn_blocking(move || crate::registry::open(url.as_deref(), &dir, connections))
+            .await
+            .map_err(|e| format!("opening the store: {e}"))?
+            .map_err(|e| match &config.database_url {
+                Some(_) => format!("opening the database: {e}"),
+                None => format!("opening {}: {e}", config.data_dir.display()),
+            })?;
         let operator_token = match (&config.operator_token, demo) {
             (Some(token), _) => Some(token.clone()),
             (None, true) => Some(demo::OPERATOR_TOKEN.to_owned()),
@@ -231,13 +259,13 @@ impl Server {
         };
         let live = Live::new(
             Arc::new(engine),
-            Arc::new(registry),
+            registry,
             LiveSettings {
                 default_limits: config.default_limits,
                 max_limits: config.max_limits,
                 compile_timeout: Duration::from_millis(config.compile_timeout_ms),
                 operator_token,
-                decision_log_days: config.decision_log_days,
+                decision_log_retention_days: config.decision_log_retention_days,
                 decision_log_max_per_tenant: config.decision_log_max_per_tenant,
                 decision_log_requests: config.decision_log_requests,
                 simulate_max_customers: config.simulate_max_customers,
@@ -266,6 +294,7 @@ impl Server {
             grace: Duration::from_millis(config.shutdown_grace_ms),
             demo,
             compaction: Duration::from_secs(config.compaction_interval_s.max(1)),
+            reconcile: Duration::from_millis(config.reconcile_interval_ms.max(100)),
         })
     }
 
@@ -285,7 +314,8 @@ impl Server {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let live = self.state.live.clone();
         let demo = self.demo;
-        let mut loading = tokio::spawn(async move { start_up(&live, demo).await });
+        let reconcile = self.reconcile;
+        let mut loading = tokio::spawn(async move { start_up(&live, demo, reconcile).await });
         let live = self.state.live.clone();
         let every = self.compaction;
         let compacting = tokio::spawn(async move {
@@ -296,6 +326,15 @@ impl Server {
                 tick.tick().await;
                 if !live.is_ready() {
                     continue;
+                }
+                // One host of a fleet compacts each interval.
+                match live.take_lease("compaction", every).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell whether this host compacts now");
+                        continue;
+                    }
                 }
                 match live.compact().await {
                     Ok((touches, decisions)) => tracing::info!(touches, decisions, "compacted"),
@@ -354,35 +393,44 @@ impl Server {
 /// doubling to 30 s, each failure logged and `/readyz` saying why; any
 /// other (a demo plugin or setting the server refuses, corrupt stored
 /// keys) ends the start-up, and the server stops with a non-zero exit.
-async fn start_up(live: &Live, demo: bool) -> Result<(), String> {
-    retrying(
+async fn start_up(live: &Arc<Live>, demo: bool, reconcile: Duration) -> Result<(), String> {
+    let follower = retrying(
         || async {
+            // Other hosts' changes are listened for before anything is
+            // loaded, so nothing committed meanwhile is missed.
+            let follower = live.listen().await.map_err(|e| ("listening for changes", e))?;
             if demo {
                 live.set_not_ready("setting up the demo tenants");
                 demo::ensure(live)
                     .await
                     .map_err(|e| ("setting up the demo tenants", e))?;
             }
-            live.load().await.map_err(|e| ("loading plugins", e))
+            live.load().await.map_err(|e| ("loading plugins", e))?;
+            Ok(follower)
         },
         |why| live.set_not_ready(why),
     )
-    .await
+    .await?;
+    if let Some(follower) = follower {
+        tokio::spawn(live.clone().follow(follower, reconcile));
+        tokio::spawn(live.clone().publish_counts(Duration::from_secs(1)));
+    }
+    Ok(())
 }
 
 /// Runs `attempt` until it succeeds or fails for good (see [`start_up`]);
 /// `report` hears why the server is not ready while it waits to retry.
-async fn retrying<F, Fut>(mut attempt: F, report: impl Fn(String)) -> Result<(), String>
+async fn retrying<T, F, Fut>(mut attempt: F, report: impl Fn(String)) -> Result<T, String>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), (&'static str, LiveError)>>,
+    Fut: std::future::Future<Output = Result<T, (&'static str, LiveError)>>,
 {
     let mut wait = Duration::from_secs(1);
     let mut number = 0u32;
     loop {
         number += 1;
         match attempt().await {
-            Ok(()) => return Ok(()),
+            Ok(value) => return Ok(value),
             Err((what, e)) if e.is_transient() => {
                 tracing::error!(attempt = number, retry_in_s = wait.as_secs(), error = %e, "start-up failed: {what}; retrying");
                 report(format!(
@@ -538,7 +586,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_start_up_refused_for_good_ends_at_once_with_its_cause() {
         let attempts = std::cell::Cell::new(0);
-        let result = retrying(
+        let result: Result<(), String> = retrying(
             || {
                 attempts.set(attempts.get() + 1);
                 async {

@@ -82,6 +82,17 @@ pub struct ShadowStatus {
     pub report: Report,
 }
 
+impl ShadowStatus {
+    /// Adds another host's counts and report of the same shadow.
+    pub fn add(&mut self, other: &ShadowStatus) {
+        self.sampled += other.sampled;
+        self.compared += other.compared;
+        self.dropped += other.dropped;
+        self.pending += other.pending;
+        self.report.merge(&other.report, SAMPLES);
+    }
+}
+
 /// One live decision for the candidate to run again.
 pub struct Job {
     /// The shadow.

@@ -9,6 +9,7 @@ mod cli;
 mod contract;
 mod crash;
 mod fixtures;
+mod fleet;
 mod fuzzing;
 mod hostile;
 mod loading;

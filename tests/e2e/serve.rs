@@ -17,6 +17,37 @@ use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
 
 pub const OPERATOR: &str = "test-operator-token";
 
+/// The store the servers of these tests use: the embedded one, or with
+/// `RULEHOST_E2E_BACKEND=postgres` (as the test command runs the server
+/// tests a second time) a PostgreSQL database of the test cluster, one per
+/// data directory, so a server started again on the same directory finds
+/// what it stored.
+pub fn backend_settings(data_dir: &Path) -> Vec<(String, String)> {
+    if std::env::var("RULEHOST_E2E_BACKEND").as_deref() != Ok("postgres") {
+        return Vec::new();
+    }
+    std::fs::create_dir_all(data_dir).expect("the data directory");
+    let remembered = data_dir.join("test-database-url");
+    let url = match std::fs::read_to_string(&remembered) {
+        Ok(url) => url,
+        Err(_) => {
+            let (url, _) = rulehost::registry::testing::fresh_database("e2e");
+            std::fs::write(&remembered, &url).expect("remember the database");
+            url
+        }
+    };
+    vec![("RULEHOST_DATABASE_URL".to_owned(), url)]
+}
+
+/// Component blobs the store of a server on `data_dir` keeps: files in
+/// its blob directory, or rows of its database.
+pub fn stored_blobs(data_dir: &Path) -> usize {
+    match backend_settings(data_dir).first() {
+        Some((_, url)) => rulehost::registry::testing::count(url, "SELECT count(*) FROM blobs") as usize,
+        None => std::fs::read_dir(data_dir.join("blobs")).expect("blob dir").count(),
+    }
+}
+
 /// A server running in this process on a free port.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -44,6 +75,7 @@ impl TestServer {
             ("RULEHOST_POOL_INSTANCES".to_owned(), "64".to_owned()),
             ("RULEHOST_SHUTDOWN_GRACE_MS".to_owned(), "2000".to_owned()),
         ];
+        env.extend(backend_settings(data_dir));
         env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = ServerConfig::load(&overrides, env).expect("settings");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,6 +138,13 @@ impl TestServer {
 
     /// A JSON request; returns the status and the JSON body.
     pub fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        self.try_call(method, path, token, body)
+            .expect("the request reaches the server")
+    }
+
+    /// [`TestServer::call`] to a server that may be gone: `None` if the
+    /// request did not get an answer.
+    pub fn try_call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Option<(u16, Value)> {
         let agent = agent();
         let url = self.url(path);
         let auth = format!("Bearer {token}");
@@ -118,7 +157,7 @@ impl TestServer {
             ("PATCH", Some(body)) => agent.patch(&url).header("Authorization", &auth).send_json(body),
             other => panic!("unsupported call {other:?}"),
         };
-        finish(response)
+        read_answer(response).ok()
     }
 
     /// A request with an NDJSON body (empty for none); the status and the
@@ -136,14 +175,20 @@ impl TestServer {
 
     /// Uploads raw bytes as a plugin version.
     pub fn upload(&self, tenant: &str, token: &str, bytes: &[u8], version: &str) -> (u16, Value) {
-        let agent = agent();
-        finish(
-            agent
+        self.try_upload(tenant, token, bytes, version)
+            .expect("the request reaches the server")
+    }
+
+    /// [`TestServer::upload`] to a server that may be gone.
+    pub fn try_upload(&self, tenant: &str, token: &str, bytes: &[u8], version: &str) -> Option<(u16, Value)> {
+        read_answer(
+            agent()
                 .post(&self.url(&format!("/v1/tenants/{tenant}/plugins")))
                 .query("version", version)
                 .header("Authorization", &format!("Bearer {token}"))
                 .send(bytes),
         )
+        .ok()
     }
 
     /// Creates a tenant with a key; returns the key.
@@ -296,15 +341,20 @@ pub fn agent() -> ureq::Agent {
 }
 
 fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
-    let mut response = response.expect("the request reaches the server");
+    read_answer(response).expect("the request reaches the server")
+}
+
+/// The status and the JSON body (or its text) of an answer.
+fn read_answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(u16, Value), ureq::Error> {
+    let mut response = response?;
     let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().expect("body");
+    let text = response.body_mut().read_to_string()?;
     let body = if text.is_empty() {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    (status, body)
+    Ok((status, body))
 }
 
 fn tag_groups(decision: &Value) -> Vec<String> {
@@ -470,8 +520,7 @@ fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
     assert_eq!(versions["items"], json!([]), "nothing stored");
     let (_, audit) = server.call("GET", "/v1/tenants/brand/audit", &key, None);
     assert!(!audit.to_string().contains("plugin.upload"), "{audit}");
-    let blobs = std::fs::read_dir(dir.path().join("blobs")).expect("blob dir").count();
-    assert_eq!(blobs, 0);
+    assert_eq!(stored_blobs(dir.path()), 0);
 }
 
 #[test]
@@ -531,8 +580,11 @@ fn identical_bytes_are_stored_once_and_versions_are_immutable() {
         (409, Some("conflict")),
         "{body}"
     );
-    let blobs = std::fs::read_dir(dir.path().join("blobs")).expect("blob dir").count();
-    assert_eq!(blobs, 1, "one blob for identical bytes under two versions");
+    assert_eq!(
+        stored_blobs(dir.path()),
+        1,
+        "one blob for identical bytes under two versions"
+    );
 }
 
 #[test]
@@ -765,6 +817,7 @@ impl ChildServer {
             .env("RULEHOST_OPERATOR_TOKEN", OPERATOR)
             .env("RULEHOST_POOL_INSTANCES", "64")
             .env("RUST_LOG", "warn")
+            .envs(backend_settings(data_dir))
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
@@ -1117,7 +1170,8 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
     use rulehost::api::{ApiLimits, AppState, app};
     use rulehost::engine::{Engine, EngineConfig};
     use rulehost::live::LiveSettings;
-    use rulehost::registry::{Registry, TenantLimits};
+    use rulehost::registry::prelude::*;
+    use rulehost::registry::{SqliteStore, TenantLimits};
     use tower::ServiceExt;
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -1126,7 +1180,7 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
         ..EngineConfig::default()
     })
     .expect("engine");
-    let registry = Registry::open(dir.path()).expect("registry");
+    let registry = SqliteStore::open(dir.path()).expect("registry");
     let tenant = rulehost::registry::Tenant {
         id: "brand".into(),
         name: "brand".into(),
@@ -1146,7 +1200,7 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 max_limits: TenantLimits::default(),
                 compile_timeout: Duration::from_secs(10),
                 operator_token: Some(OPERATOR.into()),
-                decision_log_days: 30,
+                decision_log_retention_days: 30,
                 decision_log_max_per_tenant: 1000,
                 decision_log_requests: true,
                 simulate_max_customers: 1000,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use crate::durable;
+use rulehost_store::durable;
 
 const TAG_LEN: usize = 32;
 

@@ -12,7 +12,8 @@ use futures_util::StreamExt;
 use super::{Live, LiveError, Result, write};
 use crate::compiler::{Budget, Priority};
 use crate::engine::Compiled;
-use crate::registry::{PageRequest, Registry, RegistryError, Role};
+use crate::registry::prelude::*;
+use crate::registry::{PageRequest, RegistryError, Role};
 
 /// A version some tenant runs or tries out.
 struct ToLoad {
@@ -112,7 +113,7 @@ impl Live {
 
 /// Every tenant's id, and every distinct version their pipelines run or
 /// try out (shadows, canaries).
-fn to_load(r: &Registry) -> std::result::Result<(Vec<String>, Vec<ToLoad>), RegistryError> {
+fn to_load(r: &dyn Store) -> std::result::Result<(Vec<String>, Vec<ToLoad>), RegistryError> {
     let mut tenants = Vec::new();
     let mut after = None;
     loop {

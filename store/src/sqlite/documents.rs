@@ -3,20 +3,22 @@
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{AuditEntry, Page, PageRequest, Registry, RegistryError, Result, audit, from_json, now, page, to_json, ts};
-use crate::model::{Offer, TenantConfig};
-use crate::policy::Policy;
+use rulehost_model::policy::Policy;
+use rulehost_model::{Offer, TenantConfig};
 
-impl Registry {
+use super::{SqliteStore, audit, from_json, now, to_json, ts};
+use crate::{AuditEntry, DocumentStore, Page, PageRequest, RegistryError, Result, TenantStore, page};
+
+impl DocumentStore for SqliteStore {
     // ---- config and offers -------------------------------------------------
 
     /// Replaces the tenant's config; returns its new version.
-    pub fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
+    fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64> {
         self.put_document(actor, tenant_id, "tenant_config", "config.replace", &to_json(config)?)
     }
 
     /// The tenant's config and its version (0 and empty if never set).
-    pub fn config(&self, tenant_id: &str) -> Result<(i64, TenantConfig)> {
+    fn config(&self, tenant_id: &str) -> Result<(i64, TenantConfig)> {
         match self.document(tenant_id, "tenant_config")? {
             Some((version, body)) => Ok((version, from_json(&body)?)),
             None => Ok((0, TenantConfig::default())),
@@ -24,13 +26,13 @@ impl Registry {
     }
 
     /// Replaces the tenant's contact policy; returns its new version.
-    pub fn put_policy(&self, actor: &str, tenant_id: &str, policy: &Policy) -> Result<i64> {
+    fn put_policy(&self, actor: &str, tenant_id: &str, policy: &Policy) -> Result<i64> {
         self.put_document(actor, tenant_id, "policies", "policy.replace", &to_json(policy)?)
     }
 
     /// The tenant's policy and its version (0 and the empty policy if never
     /// set).
-    pub fn policy(&self, tenant_id: &str) -> Result<(i64, Policy)> {
+    fn policy(&self, tenant_id: &str) -> Result<(i64, Policy)> {
         match self.document(tenant_id, "policies")? {
             Some((version, body)) => Ok((version, from_json(&body)?)),
             None => Ok((0, Policy::default())),
@@ -38,12 +40,12 @@ impl Registry {
     }
 
     /// Replaces the tenant's offer catalog; returns its new version.
-    pub fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
+    fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {
         self.put_document(actor, tenant_id, "offer_catalogs", "offers.replace", &to_json(&offers)?)
     }
 
     /// The tenant's offer catalog and its version (0 and empty if never set).
-    pub fn offers(&self, tenant_id: &str) -> Result<(i64, Vec<Offer>)> {
+    fn offers(&self, tenant_id: &str) -> Result<(i64, Vec<Offer>)> {
         match self.document(tenant_id, "offer_catalogs")? {
             Some((version, body)) => Ok((version, from_json(&body)?)),
             None => Ok((0, Vec::new())),
@@ -52,20 +54,58 @@ impl Registry {
 
     /// The config as it was at `version` (0: the empty config every tenant
     /// starts with).
-    pub fn config_at(&self, tenant_id: &str, version: i64) -> Result<TenantConfig> {
+    fn config_at(&self, tenant_id: &str, version: i64) -> Result<TenantConfig> {
         self.document_at(tenant_id, "tenant_config", "config", version)
     }
 
     /// The offer catalog as it was at `version` (0: empty).
-    pub fn offers_at(&self, tenant_id: &str, version: i64) -> Result<Vec<Offer>> {
+    fn offers_at(&self, tenant_id: &str, version: i64) -> Result<Vec<Offer>> {
         self.document_at(tenant_id, "offer_catalogs", "offer catalog", version)
     }
 
     /// The policy as it was at `version` (0: no policy).
-    pub fn policy_at(&self, tenant_id: &str, version: i64) -> Result<Policy> {
+    fn policy_at(&self, tenant_id: &str, version: i64) -> Result<Policy> {
         self.document_at(tenant_id, "policies", "policy", version)
     }
 
+    // ---- audit -------------------------------------------------------------
+
+    /// A page of a tenant's audit log, oldest first.
+    fn audit(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<AuditEntry>> {
+        let limit = page_request.limit();
+        let after = crate::rules::audit_cursor(page_request.after.as_deref())?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, actor, action, tenant_id, detail FROM audit
+             WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant_id, after, limit as i64 + 1], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, at, actor, action, tenant_id, detail) = row?;
+            entries.push(AuditEntry {
+                id,
+                at: ts(at),
+                actor,
+                action,
+                tenant_id,
+                detail: from_json(&detail)?,
+            });
+        }
+        Ok(page(entries, limit, |e| e.id.to_string()))
+    }
+}
+
+impl SqliteStore {
     fn document_at<T: serde::de::DeserializeOwned + Default>(
         &self,
         tenant_id: &str,
@@ -126,46 +166,5 @@ impl Registry {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
-    }
-
-    // ---- audit -------------------------------------------------------------
-
-    /// A page of a tenant's audit log, oldest first.
-    pub fn audit(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<AuditEntry>> {
-        let limit = page_request.limit();
-        let after: i64 = match &page_request.after {
-            Some(a) => a
-                .parse()
-                .map_err(|_| RegistryError::Invalid(format!("cursor {a:?} is not an audit id")))?,
-            None => 0,
-        };
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, at, actor, action, tenant_id, detail FROM audit
-             WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![tenant_id, after, limit as i64 + 1], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?;
-        let mut entries = Vec::new();
-        for row in rows {
-            let (id, at, actor, action, tenant_id, detail) = row?;
-            entries.push(AuditEntry {
-                id,
-                at: ts(at),
-                actor,
-                action,
-                tenant_id,
-                detail: from_json(&detail)?,
-            });
-        }
-        Ok(page(entries, limit, |e| e.id.to_string()))
     }
 }

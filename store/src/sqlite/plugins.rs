@@ -2,19 +2,20 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{
-    Page, PageRequest, PluginVersion, Registry, RegistryError, Result, Slot, VersionRef, audit, check_id,
-    check_version, now, page, ts,
+use super::{SqliteStore, audit, now, ts};
+use crate::{
+    Page, PageRequest, PluginStore, PluginVersion, RegistryError, Result, Slot, TenantStore, VersionRef, check_id,
+    check_version, page, rules,
 };
 
-impl Registry {
+impl PluginStore for SqliteStore {
     // ---- plugin versions -------------------------------------------------
 
     /// Stores an uploaded plugin version: the bytes first (durably), then
     /// the row. Uploading the same bytes under the same name and version
     /// again is accepted and changes nothing (`Ok(false)`); other bytes
     /// under an existing name and version are a conflict.
-    pub fn put_version(&self, actor: &str, tenant_id: &str, version: &PluginVersion, bytes: &[u8]) -> Result<bool> {
+    fn put_version(&self, actor: &str, tenant_id: &str, version: &PluginVersion, bytes: &[u8]) -> Result<bool> {
         check_id("plugin name", &version.name)?;
         check_version(&version.version)?;
         match self.version(tenant_id, &version.name, &version.version) {
@@ -23,12 +24,7 @@ impl Registry {
                 self.blobs.put(&version.sha256, bytes)?;
                 return Ok(false);
             }
-            Ok(existing) => {
-                return Err(RegistryError::Conflict(format!(
-                    "{} {} already exists with other bytes (sha256 {}); versions are immutable, upload a new version",
-                    version.name, version.version, existing.sha256
-                )));
-            }
+            Ok(existing) => return Err(rules::immutable(&version.name, &version.version, &existing.sha256)),
             Err(RegistryError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
@@ -61,7 +57,7 @@ impl Registry {
     }
 
     /// One plugin version.
-    pub fn version(&self, tenant_id: &str, name: &str, version: &str) -> Result<PluginVersion> {
+    fn version(&self, tenant_id: &str, name: &str, version: &str) -> Result<PluginVersion> {
         let conn = self.conn();
         conn.query_row(
             "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
@@ -74,12 +70,9 @@ impl Registry {
     }
 
     /// A page of a tenant's plugin versions by name, then version.
-    pub fn versions(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<PluginVersion>> {
+    fn versions(&self, tenant_id: &str, page_request: &PageRequest) -> Result<Page<PluginVersion>> {
         let limit = page_request.limit();
-        let (after_name, after_version) = match page_request.after.as_deref().and_then(|a| a.split_once('@')) {
-            Some((n, v)) => (n.to_owned(), v.to_owned()),
-            None => (String::new(), String::new()),
-        };
+        let (after_name, after_version) = rules::version_cursor(page_request.after.as_deref());
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
@@ -96,24 +89,10 @@ impl Registry {
 
     /// Deletes a version no slot runs. It also leaves every slot's rollback
     /// history, so a rollback never lands on it.
-    pub fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()> {
+    fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()> {
         let record = self.version(tenant_id, name, version)?;
         let slots = self.pipeline(tenant_id)?;
-        if let Some(slot) = slots.iter().find(|s| {
-            s.active
-                .as_ref()
-                .is_some_and(|a| a.name == name && a.version == version)
-        }) {
-            return Err(RegistryError::Conflict(format!(
-                "{name} {version} is active in slot {:?}; activate another version first",
-                slot.slot
-            )));
-        }
-        if let Some((role, slot)) = self.attached_as(tenant_id, name, version)? {
-            return Err(RegistryError::Conflict(format!(
-                "{name} {version} is the {role} of slot {slot:?}; detach it first"
-            )));
-        }
+        rules::check_delete(&slots, self.attached_as(tenant_id, name, version)?, name, version)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -137,28 +116,23 @@ impl Registry {
 
     /// The bytes of a stored component, refused as [`RegistryError::Corrupt`]
     /// unless they still hash to `sha256`.
-    pub fn blob(&self, sha256: &str) -> Result<Vec<u8>> {
-        Ok(self.blobs.get(sha256)?)
+    fn blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        self.blobs.get(sha256).map_err(|e| match e.kind() {
+            // A blob a row names is missing from the disk: as altered.
+            std::io::ErrorKind::NotFound => {
+                RegistryError::Corrupt(format!("the stored plugin blob {sha256} is missing from the disk"))
+            }
+            _ => e.into(),
+        })
     }
 
     // ---- pipeline --------------------------------------------------------
 
     /// Sets the ordered slots of a tenant's pipeline. Slots that stay keep
     /// their active version and history; removed slots lose theirs.
-    pub fn set_pipeline(&self, actor: &str, tenant_id: &str, slots: &[String]) -> Result<Vec<Slot>> {
+    fn set_pipeline(&self, actor: &str, tenant_id: &str, slots: &[String]) -> Result<Vec<Slot>> {
         self.tenant(tenant_id)?;
-        for (i, slot) in slots.iter().enumerate() {
-            check_id("slot", slot)?;
-            if slots[..i].contains(slot) {
-                return Err(RegistryError::Invalid(format!("slot {slot:?} is listed twice")));
-            }
-        }
-        if slots.len() > 16 {
-            return Err(RegistryError::Invalid(format!(
-                "{} slots; a pipeline has at most 16",
-                slots.len()
-            )));
-        }
+        rules::check_slots(slots)?;
         {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
@@ -187,7 +161,7 @@ impl Registry {
 
     /// The tenant's pipeline: slots in order with their active and previous
     /// versions.
-    pub fn pipeline(&self, tenant_id: &str) -> Result<Vec<Slot>> {
+    fn pipeline(&self, tenant_id: &str) -> Result<Vec<Slot>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT slot FROM pipeline_slots WHERE tenant_id = ?1 ORDER BY position")?;
         let names = stmt
@@ -220,15 +194,10 @@ impl Registry {
     }
 
     /// Makes `name` `version` the active version of `slot`.
-    pub fn activate(&self, actor: &str, tenant_id: &str, slot: &str, name: &str, version: &str) -> Result<Vec<Slot>> {
+    fn activate(&self, actor: &str, tenant_id: &str, slot: &str, name: &str, version: &str) -> Result<Vec<Slot>> {
         let record = self.version(tenant_id, name, version)?;
         let current = self.pipeline(tenant_id)?;
-        let Some(state) = current.iter().find(|s| s.slot == slot) else {
-            return Err(RegistryError::NotFound(format!(
-                "no slot {slot:?} in the pipeline (slots: {:?})",
-                current.iter().map(|s| s.slot.as_str()).collect::<Vec<_>>()
-            )));
-        };
+        let state = rules::find_slot(&current, slot)?;
         if state
             .active
             .as_ref()
@@ -257,16 +226,9 @@ impl Registry {
     }
 
     /// Returns `slot` to the version it ran before the current one.
-    pub fn rollback(&self, actor: &str, tenant_id: &str, slot: &str) -> Result<Vec<Slot>> {
+    fn rollback(&self, actor: &str, tenant_id: &str, slot: &str) -> Result<Vec<Slot>> {
         let current = self.pipeline(tenant_id)?;
-        let Some(state) = current.iter().find(|s| s.slot == slot) else {
-            return Err(RegistryError::NotFound(format!("no slot {slot:?} in the pipeline")));
-        };
-        let (Some(active), Some(previous)) = (&state.active, &state.previous) else {
-            return Err(RegistryError::Conflict(format!(
-                "slot {slot:?} has no previous version to roll back to"
-            )));
-        };
+        let (active, previous) = rules::check_rollback(&current, slot)?;
         {
             let mut conn = self.conn();
             let tx = conn.transaction()?;

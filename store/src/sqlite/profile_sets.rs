@@ -16,31 +16,18 @@ use std::io::{BufReader, ErrorKind, Read, Write};
 use std::path::PathBuf;
 
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
-use super::{Registry, RegistryError, Result, audit, check_id, now, ts};
-use crate::durable;
-use crate::model::Timestamp;
-
-/// A stored profile set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProfileSet {
-    /// Its name within the tenant.
-    pub name: String,
-    /// Customers (non-blank lines) in it.
-    pub customers: u64,
-    /// Its size in bytes.
-    pub bytes: u64,
-    /// sha256 of its bytes.
-    pub sha256: String,
-    /// When it was stored.
-    pub created_at: Timestamp,
-}
+use super::{SqliteStore, audit, now, ts};
+use crate::{ProfileSet, ProfileSetStore, RegistryError, Result, SetReader, StagedSet, TenantStore, check_id, durable};
 
 /// A set being written: lines go to a temporary file and into its hash.
-pub struct StagedSet {
+struct StagedFile {
+    store: SqliteStore,
+    actor: String,
+    tenant_id: String,
+    name: String,
+    max_sets: u64,
     dir: PathBuf,
     file: std::io::BufWriter<durable::Staged>,
     hash: Sha256,
@@ -48,9 +35,8 @@ pub struct StagedSet {
     bytes: u64,
 }
 
-impl StagedSet {
-    /// Appends one customer's line (without its newline).
-    pub fn push(&mut self, line: &str) -> std::io::Result<()> {
+impl StagedSet for StagedFile {
+    fn push(&mut self, line: &str) -> std::io::Result<()> {
         self.file.write_all(line.as_bytes())?;
         self.file.write_all(b"\n")?;
         self.hash.update(line.as_bytes());
@@ -60,23 +46,22 @@ impl StagedSet {
         Ok(())
     }
 
-    /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
+    fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// Customers written so far.
-    pub fn customers(&self) -> u64 {
+    fn customers(&self) -> u64 {
         self.customers
+    }
+
+    fn commit(self: Box<Self>) -> Result<ProfileSet> {
+        let store = self.store.clone();
+        store.put_profile_set(*self)
     }
 }
 
-/// A stored set's lines; the read that reaches the end fails if the bytes
-/// are not the ones stored.
-pub type SetReader = BufReader<HashedFile>;
-
 /// A stored set's file, hashed as it is read.
-pub struct HashedFile {
+struct HashedFile {
     file: fs::File,
     hash: Sha256,
     sha256: String,
@@ -105,46 +90,123 @@ impl Read for HashedFile {
     }
 }
 
-impl Registry {
-    fn sets_dir(&self, tenant_id: &str) -> PathBuf {
-        self.dir.join("profile-sets").join(tenant_id)
-    }
-
-    /// Starts writing a set for the tenant (checking that it exists and the
-    /// name is valid first); [`Registry::put_profile_set`] stores it.
-    pub fn stage_profile_set(&self, tenant_id: &str, name: &str) -> Result<StagedSet> {
+impl ProfileSetStore for SqliteStore {
+    fn stage_profile_set(&self, actor: &str, tenant_id: &str, name: &str, max_sets: u64) -> Result<Box<dyn StagedSet>> {
         check_id("profile set name", name)?;
         self.tenant(tenant_id)?;
         let dir = self.sets_dir(tenant_id);
         fs::create_dir_all(&dir)?;
         let file = durable::Staged::new(&dir)?;
-        Ok(StagedSet {
+        Ok(Box::new(StagedFile {
+            store: self.clone(),
+            actor: actor.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            name: name.to_owned(),
+            max_sets,
             dir,
             file: std::io::BufWriter::with_capacity(1 << 16, file),
             hash: Sha256::new(),
             customers: 0,
             bytes: 0,
-        })
+        }))
     }
 
-    /// Stores a staged set as `name`, replacing any set of that name; at
-    /// most `max_sets` sets per tenant.
-    pub fn put_profile_set(
-        &self,
-        actor: &str,
-        tenant_id: &str,
-        name: &str,
-        staged: StagedSet,
-        max_sets: u64,
-    ) -> Result<ProfileSet> {
-        check_id("profile set name", name)?;
-        let StagedSet {
+    /// The tenant's sets, by name.
+    fn profile_sets(&self, tenant_id: &str) -> Result<Vec<ProfileSet>> {
+        self.tenant(tenant_id)?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, customers, bytes, sha256, created_at FROM profile_sets WHERE tenant_id = ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([tenant_id], |r| {
+            Ok(ProfileSet {
+                name: r.get(0)?,
+                customers: r.get::<_, i64>(1)? as u64,
+                bytes: r.get::<_, i64>(2)? as u64,
+                sha256: r.get(3)?,
+                created_at: ts(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A set and a reader of its lines.
+    fn open_profile_set(&self, tenant_id: &str, name: &str) -> Result<(ProfileSet, SetReader)> {
+        let set = self
+            .profile_sets(tenant_id)?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| crate::rules::no_set(tenant_id, name))?;
+        let path = self.sets_dir(tenant_id).join(format!("{}.ndjson", set.sha256));
+        let file = fs::File::open(&path).map_err(|e| {
+            RegistryError::Corrupt(format!(
+                "the file of profile set {name:?} cannot be read ({e}): store it again"
+            ))
+        })?;
+        let reader = BufReader::with_capacity(
+            1 << 16,
+            HashedFile {
+                file,
+                hash: Sha256::new(),
+                sha256: set.sha256.clone(),
+                checked: false,
+            },
+        );
+        Ok((set, Box::new(reader)))
+    }
+
+    /// Deletes a set.
+    fn delete_profile_set(&self, actor: &str, tenant_id: &str, name: &str) -> Result<()> {
+        self.tenant(tenant_id)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let sha256: String = tx
+            .query_row(
+                "SELECT sha256 FROM profile_sets WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant_id, name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| crate::rules::no_set(tenant_id, name))?;
+        tx.execute(
+            "DELETE FROM profile_sets WHERE tenant_id = ?1 AND name = ?2",
+            params![tenant_id, name],
+        )?;
+        audit(
+            &tx,
+            Some(tenant_id),
+            actor,
+            "profile_set.delete",
+            serde_json::json!({"name": name, "sha256": sha256}),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.remove_unnamed_set(tenant_id, &sha256);
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    fn sets_dir(&self, tenant_id: &str) -> PathBuf {
+        self.dir.join("profile-sets").join(tenant_id)
+    }
+
+    /// Stores a staged set under its name, replacing any set of that
+    /// name; at most its `max_sets` sets per tenant.
+    fn put_profile_set(&self, staged: StagedFile) -> Result<ProfileSet> {
+        let StagedFile {
+            actor,
+            tenant_id,
+            name,
+            max_sets,
             dir,
             file,
             hash,
             customers,
             bytes,
+            ..
         } = staged;
+        let (actor, tenant_id, name) = (actor.as_str(), tenant_id.as_str(), name.as_str());
         let sha256 = hex::encode(hash.finalize());
         // Synced before the registry is locked: a large set takes a while.
         let file = file.into_inner().map_err(|e| RegistryError::from(e.into_error()))?;
@@ -168,10 +230,10 @@ impl Registry {
             drop(tx);
             drop(conn);
             self.remove_unnamed_set(tenant_id, &sha256);
-            return Err(RegistryError::Conflict(format!(
-                "tenant {tenant_id:?} already has {count} profile sets, the most it may keep \
-                 (profile_sets_max_per_tenant): delete one first"
-            )));
+            return Err(crate::rules::too_many_sets(
+                tenant_id,
+                u64::try_from(count).unwrap_or(0),
+            ));
         }
         let created_at = now();
         tx.execute(
@@ -198,80 +260,6 @@ impl Registry {
             sha256,
             created_at: ts(created_at),
         })
-    }
-
-    /// The tenant's sets, by name.
-    pub fn profile_sets(&self, tenant_id: &str) -> Result<Vec<ProfileSet>> {
-        self.tenant(tenant_id)?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT name, customers, bytes, sha256, created_at FROM profile_sets WHERE tenant_id = ?1 ORDER BY name",
-        )?;
-        let rows = stmt.query_map([tenant_id], |r| {
-            Ok(ProfileSet {
-                name: r.get(0)?,
-                customers: r.get::<_, i64>(1)? as u64,
-                bytes: r.get::<_, i64>(2)? as u64,
-                sha256: r.get(3)?,
-                created_at: ts(r.get(4)?),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// A set and a reader of its lines.
-    pub fn open_profile_set(&self, tenant_id: &str, name: &str) -> Result<(ProfileSet, SetReader)> {
-        let set = self
-            .profile_sets(tenant_id)?
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| RegistryError::NotFound(format!("tenant {tenant_id:?} has no profile set {name:?}")))?;
-        let path = self.sets_dir(tenant_id).join(format!("{}.ndjson", set.sha256));
-        let file = fs::File::open(&path).map_err(|e| {
-            RegistryError::Corrupt(format!(
-                "the file of profile set {name:?} cannot be read ({e}): store it again"
-            ))
-        })?;
-        let reader = BufReader::with_capacity(
-            1 << 16,
-            HashedFile {
-                file,
-                hash: Sha256::new(),
-                sha256: set.sha256.clone(),
-                checked: false,
-            },
-        );
-        Ok((set, reader))
-    }
-
-    /// Deletes a set.
-    pub fn delete_profile_set(&self, actor: &str, tenant_id: &str, name: &str) -> Result<()> {
-        self.tenant(tenant_id)?;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let sha256: String = tx
-            .query_row(
-                "SELECT sha256 FROM profile_sets WHERE tenant_id = ?1 AND name = ?2",
-                params![tenant_id, name],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| RegistryError::NotFound(format!("tenant {tenant_id:?} has no profile set {name:?}")))?;
-        tx.execute(
-            "DELETE FROM profile_sets WHERE tenant_id = ?1 AND name = ?2",
-            params![tenant_id, name],
-        )?;
-        audit(
-            &tx,
-            Some(tenant_id),
-            actor,
-            "profile_set.delete",
-            serde_json::json!({"name": name, "sha256": sha256}),
-        )?;
-        tx.commit()?;
-        drop(conn);
-        self.remove_unnamed_set(tenant_id, &sha256);
-        Ok(())
     }
 
     /// Removes the file `sha256` of the tenant's sets unless a set still
@@ -319,16 +307,16 @@ mod tests {
 
     use super::*;
 
-    fn registry() -> (tempfile::TempDir, Registry) {
-        crate::registry::with_tenant_t()
+    fn registry() -> (tempfile::TempDir, SqliteStore) {
+        crate::sqlite::with_tenant_t()
     }
 
-    fn store(registry: &Registry, name: &str, lines: &[&str], max_sets: u64) -> Result<ProfileSet> {
-        let mut staged = registry.stage_profile_set("t", name)?;
+    fn store(registry: &SqliteStore, name: &str, lines: &[&str], max_sets: u64) -> Result<ProfileSet> {
+        let mut staged = registry.stage_profile_set("test", "t", name, max_sets)?;
         for line in lines {
             staged.push(line).unwrap();
         }
-        registry.put_profile_set("test", "t", name, staged, max_sets)
+        staged.commit()
     }
 
     fn files(dir: &std::path::Path) -> Vec<String> {
@@ -340,7 +328,7 @@ mod tests {
         names
     }
 
-    fn read_all(registry: &Registry, name: &str) -> std::io::Result<String> {
+    fn read_all(registry: &SqliteStore, name: &str) -> std::io::Result<String> {
         let (_, mut reader) = registry.open_profile_set("t", name).unwrap();
         let mut text = String::new();
         for line in reader.by_ref().lines() {
@@ -377,11 +365,11 @@ mod tests {
             Err(RegistryError::NotFound(_))
         ));
         assert!(matches!(
-            registry.stage_profile_set("t", "Bad Name"),
+            registry.stage_profile_set("test", "t", "Bad Name", 5).map(|_| ()),
             Err(RegistryError::Invalid(_))
         ));
         assert!(matches!(
-            registry.stage_profile_set("nobody", "march"),
+            registry.stage_profile_set("test", "nobody", "march", 5).map(|_| ()),
             Err(RegistryError::NotFound(_))
         ));
     }
@@ -417,7 +405,7 @@ mod tests {
         let sets = dir.path().join("profile-sets/t");
         fs::write(sets.join(format!("{}{}", durable::TMP_PREFIX, "0123")), "partial").unwrap();
         fs::write(sets.join(format!("{}.ndjson", "ab".repeat(32))), "unnamed\n").unwrap();
-        let registry = Registry::open(dir.path()).unwrap();
+        let registry = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(files(dir.path()), vec![format!("{}.ndjson", set.sha256)]);
         assert_eq!(read_all(&registry, "march").unwrap(), "{\"customer_id\":\"a\"}\n");
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` through a temporary file in `dir` (the path's
 /// directory): write, fsync, rename into place, fsync the directory. The
 /// file is readable by its owner only.
-pub(crate) fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut staged = Staged::new(dir)?;
     staged.write_all(bytes)?;
     staged.commit(path)
@@ -17,7 +17,7 @@ pub(crate) fn write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 /// A file being written in `dir` under a temporary name, readable by its
 /// owner only: [`Staged::commit`] syncs it and renames it into place;
 /// dropped uncommitted, it is removed.
-pub(crate) struct Staged {
+pub struct Staged {
     dir: PathBuf,
     tmp: PathBuf,
     file: fs::File,
@@ -26,7 +26,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Starts a file in `dir`.
-    pub(crate) fn new(dir: &Path) -> std::io::Result<Self> {
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
         let tmp = dir.join(format!("{TMP_PREFIX}{}", hex::encode(suffix)));
@@ -48,7 +48,7 @@ impl Staged {
 
     /// Syncs the file, renames it to `path` (in the same directory) and
     /// syncs the directory.
-    pub(crate) fn commit(mut self, path: &Path) -> std::io::Result<()> {
+    pub fn commit(mut self, path: &Path) -> std::io::Result<()> {
         self.file.sync_all()?;
         fs::rename(&self.tmp, path)?;
         self.committed = true;
@@ -76,10 +76,10 @@ impl Drop for Staged {
 
 /// Temporary files start with this; what is left of them after a crash can
 /// be removed.
-pub(crate) const TMP_PREFIX: &str = ".tmp-";
+pub const TMP_PREFIX: &str = ".tmp-";
 
 /// Removes temporary files a crash left in `dir`.
-pub(crate) fn sweep(dir: &Path) {
+pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

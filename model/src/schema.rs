@@ -14,15 +14,15 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::input::InputLimits;
+use crate::InputLimits;
 
 /// Identifiers used in paths (tenants, plugins, slots, profile sets): 1–64
 /// characters of `a-z 0-9 -`, not starting with `-` (see
-/// [`crate::registry::check_id`]).
+/// the registry's `check_id`).
 pub const ID_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,63}$";
 
 /// Version strings: 1–64 characters of `A-Z a-z 0-9 . _ + -` (see
-/// [`crate::registry::check_version`]).
+/// the registry's `check_version`).
 pub const VERSION_PATTERN: &str = "^[A-Za-z0-9._+-]{1,64}$";
 
 /// A time of day, `HH:MM` from 00:00 to 23:59.

@@ -4,49 +4,11 @@
 //! One of each per slot.
 
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use super::{Registry, RegistryError, Result, Slot, audit, now, ts};
-use crate::model::Timestamp;
+use super::{SqliteStore, audit, now, ts};
+use crate::{Candidate, CandidateStore, PluginStore, RegistryError, Result, Role, Slot, TenantStore, rules};
 
-/// How a candidate runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Beside the live decision, off the response path, for a report.
-    Shadow,
-    /// Instead of the active version, for a share of customers.
-    Canary,
-}
-
-impl Role {
-    /// Its name in storage, audit entries and messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Shadow => "shadow",
-            Role::Canary => "canary",
-        }
-    }
-}
-
-/// A candidate version attached to a slot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Candidate {
-    /// The slot whose active version it runs beside.
-    pub slot: String,
-    /// The plugin.
-    pub name: String,
-    /// The candidate version.
-    pub version: String,
-    /// The share of customers (by a stable hash of the customer id) it
-    /// runs for, more than 0 and at most 100.
-    pub percent: f64,
-    /// When this version was attached; changing only the share keeps it.
-    pub since: Timestamp,
-}
-
-impl Registry {
+impl CandidateStore for SqliteStore {
     /// Attaches `name` `version` to `slot` as `role` for `percent` of
     /// customers, replacing the slot's candidate of that role. Attaching
     /// the same version again changes only its share (a canary widens,
@@ -55,7 +17,7 @@ impl Registry {
         clippy::too_many_arguments,
         reason = "who, where, which role, which version, how much"
     )]
-    pub fn attach(
+    fn attach(
         &self,
         actor: &str,
         tenant_id: &str,
@@ -66,32 +28,12 @@ impl Registry {
         percent: f64,
     ) -> Result<Candidate> {
         if !(percent > 0.0 && percent <= 100.0) {
-            return Err(RegistryError::Invalid(format!(
-                "the share is {percent} %, expected more than 0 and at most 100"
-            )));
+            // Before anything is read: a bad share is a bad request.
+            rules::check_attach(&[], slot, role, name, version, percent)?;
         }
         let record = self.version(tenant_id, name, version)?;
         let slots = self.pipeline(tenant_id)?;
-        let state = find_slot(&slots, slot)?;
-        let Some(active) = &state.active else {
-            return Err(RegistryError::Conflict(format!(
-                "slot {slot:?} runs nothing yet: activate a version before attaching a {}",
-                role.as_str()
-            )));
-        };
-        if active.name == name && active.version == version {
-            return Err(RegistryError::Conflict(format!(
-                "{name} {version} is what slot {slot:?} runs: a {} is another version",
-                role.as_str()
-            )));
-        }
-        if active.name != name {
-            return Err(RegistryError::Conflict(format!(
-                "slot {slot:?} runs {}: a {} there is another version of it, not {name}",
-                active.name,
-                role.as_str()
-            )));
-        }
+        rules::check_attach(&slots, slot, role, name, version, percent)?;
         let since = match self.candidate(tenant_id, role, slot)? {
             Some(c) if c.name == name && c.version == version => c.since.0,
             _ => now(),
@@ -122,12 +64,12 @@ impl Registry {
     }
 
     /// The slot's candidate in `role`, if any.
-    pub fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>> {
+    fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>> {
         Ok(self.candidates(tenant_id, role)?.into_iter().find(|c| c.slot == slot))
     }
 
     /// Every candidate of the tenant in `role`, by slot.
-    pub fn candidates(&self, tenant_id: &str, role: Role) -> Result<Vec<Candidate>> {
+    fn candidates(&self, tenant_id: &str, role: Role) -> Result<Vec<Candidate>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT slot, name, version, percent, since FROM candidates
@@ -147,7 +89,7 @@ impl Registry {
 
     /// Detaches the slot's candidate in `role` (a canary's customers go
     /// back to the active version).
-    pub fn detach(&self, actor: &str, tenant_id: &str, role: Role, slot: &str) -> Result<Candidate> {
+    fn detach(&self, actor: &str, tenant_id: &str, role: Role, slot: &str) -> Result<Candidate> {
         let candidate = self.existing(tenant_id, role, slot)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -170,11 +112,11 @@ impl Registry {
     /// version and detaches it (and any other candidate of the slot that
     /// is now simply the active version), in one transaction: the replaced
     /// version becomes the rollback.
-    pub fn promote(&self, actor: &str, tenant_id: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
+    fn promote(&self, actor: &str, tenant_id: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
         let candidate = self.existing(tenant_id, role, slot)?;
         let record = self.version(tenant_id, &candidate.name, &candidate.version)?;
         let slots = self.pipeline(tenant_id)?;
-        let replaced = find_slot(&slots, slot)?.active.clone();
+        let replaced = rules::find_slot(&slots, slot)?.active.clone();
         {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
@@ -199,7 +141,9 @@ impl Registry {
         }
         self.pipeline(tenant_id)
     }
+}
 
+impl SqliteStore {
     fn existing(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Candidate> {
         self.tenant(tenant_id)?;
         self.candidate(tenant_id, role, slot)?
@@ -218,13 +162,4 @@ impl Registry {
             )
             .optional()?)
     }
-}
-
-fn find_slot<'a>(slots: &'a [Slot], slot: &str) -> Result<&'a Slot> {
-    slots.iter().find(|s| s.slot == slot).ok_or_else(|| {
-        RegistryError::NotFound(format!(
-            "no slot {slot:?} in the pipeline (slots: {:?})",
-            slots.iter().map(|s| s.slot.as_str()).collect::<Vec<_>>()
-        ))
-    })
 }

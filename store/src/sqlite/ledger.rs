@@ -1,57 +1,14 @@
 //! The contact ledger (touches and offer budgets) and the decision log.
 
+use rulehost_model::policy::{Ledger, LedgerTouch};
+use rulehost_model::{OfferClass, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use super::{Page, PageRequest, Registry, RegistryError, Result, now, page, ts};
-use crate::model::{OfferClass, Timestamp};
-use crate::policy::{Ledger, LedgerTouch};
-
-/// A delivery in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TouchRecord {
-    /// Unique per tenant: recording the same id twice records it once.
-    pub id: String,
-    /// The customer.
-    pub customer_id: String,
-    /// The offer.
-    pub offer_id: String,
-    /// The channel.
-    pub channel: String,
-    /// The offer's class.
-    pub class: OfferClass,
-    /// When it was (or will be) delivered.
-    pub at: Timestamp,
-    /// The decision that selected it, if one did.
-    pub decision_id: Option<String>,
-}
-
-/// A decision in the log, by id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct DecisionSummary {
-    /// The decision's id.
-    pub id: String,
-    /// When it was made.
-    pub at: Timestamp,
-    /// The customer.
-    pub customer_id: String,
-}
-
-/// A decision to keep in the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedDecision {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The decision's id.
-    pub id: String,
-    /// When it was made.
-    pub at: Timestamp,
-    /// The customer.
-    pub customer_id: String,
-    /// The whole logged record, JSON.
-    pub body: String,
-}
+use super::{SqliteStore, now, ts};
+use crate::{
+    DecisionLogStore, DecisionSummary, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
+    TenantStore, TouchRecord, page,
+};
 
 fn class_str(class: OfferClass) -> &'static str {
     match class {
@@ -135,9 +92,9 @@ fn load_ledger(
     Ok(ledger)
 }
 
-impl Registry {
+impl LedgerStore for SqliteStore {
     /// Every offer budget's use so far.
-    pub fn budgets_used(&self, tenant_id: &str) -> Result<std::collections::HashMap<String, u64>> {
+    fn budgets_used(&self, tenant_id: &str) -> Result<std::collections::HashMap<String, u64>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT offer_id, used FROM offer_budgets WHERE tenant_id = ?1")?;
         let rows = stmt.query_map([tenant_id], |r| {
@@ -148,7 +105,7 @@ impl Registry {
 
     /// Records deliveries; a touch id seen before is a duplicate and changes
     /// nothing. Returns (recorded, duplicates).
-    pub fn record_touches(&self, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)> {
+    fn record_touches(&self, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)> {
         self.tenant(tenant_id)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -161,28 +118,30 @@ impl Registry {
     /// `budgets`, runs `decide` on it and, if `commit`, records the touches
     /// it returns — all in one transaction, so two committing decisions for
     /// one customer never both see room under a cap.
-    pub fn with_ledger<T>(
+    fn with_ledger(
         &self,
         tenant_id: &str,
         customer_id: &str,
         since: Timestamp,
         budgets: &[String],
         commit: bool,
-        decide: impl FnOnce(&Ledger) -> (T, Vec<TouchRecord>),
-    ) -> Result<T> {
+        decide: &mut dyn FnMut(&Ledger) -> Vec<TouchRecord>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let ledger = load_ledger(&tx, tenant_id, customer_id, since, budgets)?;
-        let (result, touches) = decide(&ledger);
+        let touches = decide(&ledger);
         if commit && !touches.is_empty() {
             insert_touches(&tx, tenant_id, &touches)?;
             tx.commit()?;
         }
-        Ok(result)
+        Ok(())
     }
+}
 
+impl DecisionLogStore for SqliteStore {
     /// Appends decisions to the log, in one transaction.
-    pub fn log_decisions(&self, entries: &[LoggedDecision]) -> Result<()> {
+    fn log_decisions(&self, entries: &[LoggedDecision]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -198,7 +157,7 @@ impl Registry {
     }
 
     /// One logged decision, as logged.
-    pub fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<serde_json::Value> {
+    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<serde_json::Value> {
         let conn = self.conn();
         let body: Option<String> = conn
             .query_row(
@@ -212,7 +171,7 @@ impl Registry {
     }
 
     /// A page of logged decisions, newest first, optionally for one customer.
-    pub fn logged_decisions(
+    fn logged_decisions(
         &self,
         tenant_id: &str,
         customer_id: Option<&str>,
@@ -241,7 +200,7 @@ impl Registry {
     /// Drops touches before `touches_before`, decisions before
     /// `decisions_before`, and the oldest decisions past `max_decisions`.
     /// Returns (touches, decisions) removed.
-    pub fn compact(
+    fn compact(
         &self,
         tenant_id: &str,
         touches_before: Timestamp,
@@ -265,90 +224,5 @@ impl Registry {
         )?;
         tx.commit()?;
         Ok((touches, decisions))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn touch(id: &str, offer: &str, at: i64) -> TouchRecord {
-        TouchRecord {
-            id: id.into(),
-            customer_id: "c".into(),
-            offer_id: offer.into(),
-            channel: "sms".into(),
-            class: OfferClass::Marketing,
-            at: Timestamp(at),
-            decision_id: None,
-        }
-    }
-
-    fn registry() -> (tempfile::TempDir, Registry) {
-        crate::registry::with_tenant_t()
-    }
-
-    #[test]
-    fn touches_are_idempotent_by_id_and_count_towards_budgets_once() {
-        let (_dir, r) = registry();
-        assert_eq!(
-            r.record_touches("t", &[touch("1", "a", 10), touch("2", "a", 20)])
-                .unwrap(),
-            (2, 0)
-        );
-        assert_eq!(
-            r.record_touches("t", &[touch("1", "a", 10), touch("3", "b", 30)])
-                .unwrap(),
-            (1, 1)
-        );
-        let ledger = r
-            .with_ledger("t", "c", Timestamp(15), &["a".into(), "b".into()], false, |l| {
-                (l.clone(), Vec::new())
-            })
-            .unwrap();
-        assert_eq!(ledger.touches.len(), 2, "touches before `since` are left out");
-        assert_eq!(ledger.budget_used["a"], 2);
-        assert_eq!(ledger.budget_used["b"], 1);
-    }
-
-    #[test]
-    fn a_committing_decision_records_what_it_returns() {
-        let (_dir, r) = registry();
-        r.with_ledger("t", "c", Timestamp(0), &[], true, |_| ((), vec![touch("d1-0", "a", 5)]))
-            .unwrap();
-        let seen = r
-            .with_ledger("t", "c", Timestamp(0), &[], false, |l| {
-                (l.touches.len(), vec![touch("x", "a", 6)])
-            })
-            .unwrap();
-        assert_eq!(seen, 1, "a non-committing decision records nothing");
-        let again = r
-            .with_ledger("t", "c", Timestamp(0), &[], false, |l| (l.touches.len(), Vec::new()))
-            .unwrap();
-        assert_eq!(again, 1);
-    }
-
-    #[test]
-    fn compaction_keeps_the_window_and_the_newest_decisions() {
-        let (_dir, r) = registry();
-        r.record_touches("t", &[touch("old", "a", 10), touch("new", "a", 100)])
-            .unwrap();
-        let entries: Vec<LoggedDecision> = (0..5)
-            .map(|i| LoggedDecision {
-                tenant_id: "t".into(),
-                id: format!("d{i}"),
-                at: Timestamp(i * 10),
-                customer_id: "c".into(),
-                body: "{}".into(),
-            })
-            .collect();
-        r.log_decisions(&entries).unwrap();
-        assert_eq!(r.compact("t", Timestamp(50), Timestamp(5), 3).unwrap(), (1, 2));
-        let left = r.logged_decisions("t", None, &PageRequest::default()).unwrap();
-        assert_eq!(
-            left.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-            ["d4", "d3", "d2"]
-        );
-        assert!(r.logged_decision("t", "d0").is_err());
     }
 }

@@ -1,0 +1,541 @@
+//! The JSON a client sends: profiles, offers, tenant config and the decision
+//! context.
+//!
+//! Timestamps are RFC 3339 strings and money is integer minor units
+//! (`amount_minor`: 2850 = ¥28.50). Unknown fields are rejected, so a typo
+//! is an error naming the field rather than silently ignored data.
+
+mod limits;
+pub mod policy;
+pub mod schema;
+mod strict;
+pub mod whole;
+
+pub use limits::InputLimits;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// An instant, milliseconds since the Unix epoch (UTC); RFC 3339 in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses an RFC 3339 date-time.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))?;
+        let millis = t.unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(millis)
+            .map(Timestamp)
+            .map_err(|_| format!("{text:?} is out of range"))
+    }
+
+    /// The current time of this machine (for the CLI's default `--now`).
+    pub fn now() -> Self {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Timestamp(i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX))
+    }
+
+    /// RFC 3339 in UTC with millisecond precision when needed, or `None` if
+    /// the instant is outside the years 0000–9999.
+    pub fn to_rfc3339(self) -> Option<String> {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).ok()?;
+        if !(0..=9999).contains(&t.year()) {
+            return None;
+        }
+        t.format(&Rfc3339).ok()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_rfc3339() {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "{} ms since the epoch", self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.to_rfc3339() {
+            Some(text) => s.serialize_str(&text),
+            None => Err(serde::ser::Error::custom(format!(
+                "timestamp {} ms is out of range",
+                self.0
+            ))),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("An RFC 3339 date-time"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+/// An attribute or event property: a string, number or boolean. Strings in
+/// RFC 3339 date-time form are times.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction (or too big for an integer).
+    Float(f64),
+    /// A boolean.
+    Flag(bool),
+    /// An instant.
+    Time(Timestamp),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Text(t) => s.serialize_str(t),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Flag(b) => s.serialize_bool(*b),
+            Value::Time(t) => t.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Flag(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(match Timestamp::parse(v) {
+                    Ok(t) => Value::Time(t),
+                    Err(_) => Value::Text(v.to_owned()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl utoipa::PartialSchema for Value {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema::value()
+    }
+}
+
+impl utoipa::ToSchema for Value {}
+
+/// Something the customer did.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The kind, e.g. "purchase" (an open set).
+    #[schema(schema_with = crate::schema::text)]
+    pub kind: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Where it happened, e.g. "wecom_1v1", "store", "tmall".
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::optional_text)]
+    pub channel: Option<String>,
+    /// Money involved, in minor units.
+    #[serde(default, deserialize_with = "crate::whole::option")]
+    pub amount_minor: Option<i64>,
+    /// The product's SKU.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::optional_text)]
+    pub sku: Option<String>,
+    /// The product category.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::optional_text)]
+    pub category: Option<String>,
+    /// Anything else.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::props)]
+    pub props: BTreeMap<String, Value>,
+}
+
+/// A tag from the customer's previous decision. The whole tag object of a
+/// decision is accepted so a client can feed the last decision back; only
+/// the group and name reach plugins.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriorTag {
+    /// The tag group.
+    #[schema(schema_with = crate::schema::text)]
+    pub group: String,
+    /// The tag name.
+    #[schema(schema_with = crate::schema::text)]
+    pub name: String,
+    /// Ignored.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    pub rule_id: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What the previous decision concluded.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prior {
+    /// Its tags.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::prior_tags)]
+    pub tags: Vec<PriorTag>,
+    /// Its stage.
+    #[serde(default)]
+    pub stage: Option<Stage>,
+}
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The brand's id for the customer.
+    #[schema(schema_with = crate::schema::nonempty_text)]
+    pub customer_id: String,
+    /// Other identities by kind, e.g. `{"wechat_openid": "o-1"}`.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::identities)]
+    pub identities: BTreeMap<String, String>,
+    /// Typed attributes, e.g. `{"member_level": "gold"}`.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::attributes)]
+    pub attributes: BTreeMap<String, Value>,
+    /// What the customer did, in any order.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::events)]
+    pub events: Vec<Event>,
+    /// The previous decision's tags and stage.
+    #[serde(default)]
+    pub prior: Prior,
+}
+
+impl Profile {
+    /// A customer known only by its id: no identities, attributes, events
+    /// or prior decision.
+    pub fn with_id(customer_id: impl Into<String>) -> Self {
+        Self {
+            customer_id: customer_id.into(),
+            identities: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+            events: Vec::new(),
+            prior: Prior::default(),
+        }
+    }
+}
+
+/// An entry of the tenant's offer catalog.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    /// Unique within the catalog.
+    #[schema(schema_with = crate::schema::nonempty_text)]
+    pub id: String,
+    /// The brand's offer kind, e.g. "win_back_coupon".
+    #[schema(schema_with = crate::schema::text)]
+    pub kind: String,
+    /// Channels it may be sent on.
+    #[schema(schema_with = crate::schema::channels)]
+    pub channels: Vec<String>,
+    /// Its value in minor units.
+    #[serde(default, deserialize_with = "crate::whole::number")]
+    pub value_minor: i64,
+    /// When it becomes valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
+    /// When it stops being valid (exclusive); after `starts_at` when both
+    /// are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Timestamp>,
+    /// Higher goes first.
+    #[serde(default, deserialize_with = "crate::whole::number")]
+    pub priority: i32,
+    /// `marketing` (default): subject to every cap; `transactional` or
+    /// `mandatory`: bypasses caps, never consent.
+    #[serde(default)]
+    pub class: OfferClass,
+}
+
+/// What kind of message an offer is, for the contact policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferClass {
+    /// Promotions: capped.
+    #[default]
+    Marketing,
+    /// Triggered by the customer's own action (a receipt): not capped.
+    Transactional,
+    /// Required to send (a legal notice): not capped.
+    Mandatory,
+}
+
+/// The lifecycle stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// New.
+    Introduction,
+    /// Forming a habit.
+    Growth,
+    /// Loyal.
+    Maturity,
+    /// Fading.
+    Dormancy,
+    /// Gone.
+    Churned,
+    /// Came back.
+    Reactivated,
+}
+
+/// Why a decision is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A real decision.
+    #[default]
+    Live,
+    /// Part of a bulk run.
+    Batch,
+    /// A what-if run.
+    Simulate,
+    /// Beside the live version, for comparison.
+    Shadow,
+}
+
+/// Everything one decision needs besides the plugins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The decision's time.
+    pub now: Timestamp,
+    /// The tenant's UTC offset in minutes.
+    pub tz_offset_minutes: i32,
+    /// The seed plugins get.
+    pub seed: u64,
+    /// Why the decision is made.
+    pub mode: Mode,
+    /// The event that triggered it, if any.
+    pub trigger: Option<Event>,
+    /// The customer.
+    pub profile: Profile,
+    /// The catalog (shared: decisions of a tenant do not copy it).
+    pub offers: std::sync::Arc<[Offer]>,
+}
+
+/// The tenant's settings that plugins read with `config(key)`. In JSON an
+/// object whose values are strings, numbers or booleans (numbers and
+/// booleans are passed to plugins as their JSON text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantConfig(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for TenantConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        let mut map = BTreeMap::new();
+        for (key, value) in raw {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "config key `{key}` must be a string, number or boolean, not {other}"
+                    )));
+                }
+            };
+            map.insert(key, text);
+        }
+        Ok(TenantConfig(map))
+    }
+}
+
+impl utoipa::PartialSchema for TenantConfig {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema::config().into()
+    }
+}
+
+impl utoipa::ToSchema for TenantConfig {}
+
+impl Serialize for TenantConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Parses JSON into `T`, naming the path of the first bad field
+/// (e.g. `events[3].at: "yesterday" is not an RFC 3339 timestamp`).
+pub fn from_json<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, InvalidInput> {
+    parse_json(json.as_bytes()).map_err(|e| InvalidInput(format!("{what}{e}")))
+}
+
+/// A request, document or file that is not what it should be; the message
+/// names what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+impl InvalidInput {
+    /// The API's error code for it.
+    pub fn code(&self) -> &'static str {
+        "invalid_input"
+    }
+}
+
+/// Why a JSON document did not parse, and where.
+#[derive(Debug)]
+pub struct JsonError {
+    /// The path to the offending value (`.` for the document itself).
+    pub path: String,
+    /// What is wrong.
+    pub error: serde_json::Error,
+}
+
+/// `" at {path}: {error}"`, or `": {error}"` for the document itself: to
+/// follow the name of what was parsed.
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path != "." {
+            write!(f, " at {}", self.path)?;
+        }
+        write!(f, ": {}", self.error)
+    }
+}
+
+/// Parses JSON on the fast path; only a document that fails is parsed again
+/// to find the path to what is wrong.
+/// Objects must be objects (see [`strict`]).
+pub fn parse_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, JsonError> {
+    let fast = {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        match T::deserialize(strict::Strict(&mut de)).and_then(|value| de.end().map(|()| value)) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        }
+    };
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    match serde_path_to_error::deserialize::<_, T>(strict::Strict(de)) {
+        Err(e) => Err(JsonError {
+            path: e.path().to_string(),
+            error: e.into_inner(),
+        }),
+        // Only trailing characters fail the fast path and not this one.
+        Ok(_) => Err(JsonError {
+            path: ".".into(),
+            error: fast,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = from_json::<Profile>(
+            "profile",
+            r#"{"customer_id":"c","events":[{"kind":"view","at":"2026-01-01T00:00:00Z"},{"kind":"x","at":"yesterday"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(
+            err.to_string()
+                .starts_with("profile at events[1].at: \"yesterday\" is not an RFC 3339 timestamp"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trailing_characters_are_refused_without_a_path() {
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c"} and more"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().starts_with("profile: trailing characters"), "{err}");
+        let ok: Profile = from_json("profile", r#" {"customer_id":"c"} "#).expect("whitespace is fine");
+        assert_eq!(ok.customer_id, "c");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","evnets":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `evnets`"), "{err}");
+    }
+
+    #[test]
+    fn attribute_values_are_typed() {
+        let p: Profile = from_json(
+            "profile",
+            r#"{"customer_id":"c","attributes":{"a":"gold","b":3,"c":2.5,"d":true,"e":"2026-03-07T10:00:00+08:00","f":"2026-03-07"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.attributes["a"], Value::Text("gold".into()));
+        assert_eq!(p.attributes["b"], Value::Int(3));
+        assert_eq!(p.attributes["c"], Value::Float(2.5));
+        assert_eq!(p.attributes["d"], Value::Flag(true));
+        assert_eq!(p.attributes["e"], Value::Time(Timestamp(1_772_848_800_000)));
+        assert_eq!(p.attributes["f"], Value::Text("2026-03-07".into()));
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c","attributes":{"a":[1]}}"#).unwrap_err();
+        assert!(err.to_string().contains("attributes.a"), "{err}");
+    }
+
+    #[test]
+    fn config_values_become_text() {
+        let c: TenantConfig = from_json("config", r#"{"a":"x","b":14,"c":true,"d":0.5}"#).unwrap();
+        assert_eq!(c.0["b"], "14");
+        assert_eq!(c.0["c"], "true");
+        assert_eq!(c.0["d"], "0.5");
+        let err = from_json::<TenantConfig>("config", r#"{"a":null}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("config key `a` must be a string, number or boolean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_utc() {
+        let t = Timestamp::parse("2026-03-07T18:00:00.250+08:00").unwrap();
+        assert_eq!(t.to_rfc3339().unwrap(), "2026-03-07T10:00:00.25Z");
+        assert_eq!(Timestamp(i64::MAX).to_rfc3339(), None);
+    }
+}

@@ -1,0 +1,213 @@
+//! The PostgreSQL schema, as numbered migrations (the same history as the
+//! SQLite schema's, in one step, then the fleet's own).
+//!
+//! `rulehost_schema` records how many migrations a database has had. Hosts
+//! starting together migrate one at a time (a transaction-scoped advisory
+//! lock), each migration in its own transaction. A released migration is
+//! never edited: a change is a new entry.
+
+use deadpool_postgres::Client;
+
+use crate::Result;
+
+/// The key of the advisory lock hosts take to migrate.
+const MIGRATION_LOCK: i64 = 0x7275_6c65_686f_7374; // "rulehost"
+
+/// The migrations, in order. Entry `i` takes the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the embedded store keeps, with plugin bytes and
+    // profile sets in the database, a change counter per tenant (which
+    // every host reconciles against), and the decision log partitioned by
+    // day.
+    r#"
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        tz_offset_minutes INTEGER NOT NULL,
+        disabled BOOLEAN NOT NULL DEFAULT false,
+        limits TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        changes BIGINT NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        label TEXT NOT NULL,
+        secret_sha256 BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+    );
+    CREATE INDEX api_keys_by_tenant ON api_keys(tenant_id, id);
+
+    -- Component bytes by their sha256, shared by every tenant that uploads
+    -- the same bytes.
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes BYTEA NOT NULL
+    );
+
+    CREATE TABLE plugin_versions (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+        size BIGINT NOT NULL,
+        contract TEXT NOT NULL,
+        sdk TEXT,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, name, version)
+    );
+
+    CREATE TABLE pipeline_slots (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        position INTEGER NOT NULL,
+        slot TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, slot)
+    );
+
+    CREATE TABLE activations (
+        id BIGSERIAL PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        slot TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        activated_at BIGINT NOT NULL,
+        rolled_back BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX activations_by_slot ON activations(tenant_id, slot, id);
+
+    CREATE TABLE documents (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        kind TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, kind, version)
+    );
+
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        tenant_id TEXT,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_tenant ON audit(tenant_id, id);
+
+    CREATE TABLE touches (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        offer_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        class TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        decision_id TEXT,
+        recorded_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    );
+    CREATE INDEX touches_by_customer ON touches(tenant_id, customer_id, at);
+    CREATE INDEX touches_by_time ON touches(tenant_id, at);
+
+    CREATE TABLE offer_budgets (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        offer_id TEXT NOT NULL,
+        used BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, offer_id)
+    );
+
+    -- One partition per UTC day (`decisions_YYYYMMDD`), created as entries
+    -- for it arrive; retention drops whole partitions.
+    CREATE TABLE decisions (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        customer_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id, at)
+    ) PARTITION BY RANGE (at);
+    CREATE INDEX decisions_by_id ON decisions(tenant_id, id);
+    CREATE INDEX decisions_by_customer ON decisions(tenant_id, customer_id, id);
+
+    CREATE TABLE candidates (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        role TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        percent DOUBLE PRECISION NOT NULL,
+        since BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, role, slot)
+    );
+
+    -- A set's bytes are chunks of one upload, named by a number until the
+    -- set's row names them; chunks no row names are swept.
+    CREATE TABLE profile_set_chunks (
+        upload BIGINT NOT NULL,
+        seq INTEGER NOT NULL,
+        bytes BYTEA NOT NULL,
+        written_at BIGINT NOT NULL,
+        PRIMARY KEY (upload, seq)
+    );
+    CREATE SEQUENCE profile_set_uploads;
+
+    -- Work that one host does for a while (compaction): who, and until
+    -- when.
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until BIGINT NOT NULL
+    );
+
+    -- What each host has counted of a shadow or canary attachment; a
+    -- report adds up every host's.
+    CREATE TABLE fleet_counts (
+        key TEXT NOT NULL,
+        host TEXT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (key, host)
+    );
+
+    CREATE TABLE profile_sets (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        customers BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        upload BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations the database has not had yet, one host at a time.
+pub(crate) async fn migrate(client: &mut Client) -> Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS rulehost_schema (version BIGINT NOT NULL)")
+        .await?;
+    let applied: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM rulehost_schema", &[])
+        .await?
+        .get(0);
+    if applied > CURRENT {
+        return Err(crate::RegistryError::Storage(format!(
+            "the database has schema version {applied}, newer than this build's {CURRENT}; upgrade rulehost"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute("INSERT INTO rulehost_schema (version) VALUES ($1)", &[&(i as i64 + 1)])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! What hosts sharing a PostgreSQL store coordinate through it (the
+//! embedded store is one host's: it announces nothing and grants every
+//! lease and hold).
+
+use std::time::Duration;
+
+use rulehost_model::Timestamp;
+use rulehost_store::{Notice, Tenant, TenantLimits};
+
+use crate::backends::Backend;
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        name: id.into(),
+        tz_offset_minutes: 0,
+        disabled: false,
+        limits: TenantLimits::default(),
+        created_at: Timestamp(0),
+    }
+}
+
+#[test]
+fn a_change_on_one_host_is_announced_to_another_with_its_counter() {
+    let backend = Backend::postgres();
+    let (a, b) = (backend.open(), backend.open());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut notices = b.watch().expect("a shared store announces changes");
+    // The listener is connected once a first change arrives.
+    let next = |notices: &mut tokio::sync::mpsc::UnboundedReceiver<Notice>| {
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), notices.recv()).await })
+            .expect("a notice within 5 s")
+            .expect("the listener runs")
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    a.create_tenant("operator", &tenant("t")).unwrap();
+    assert_eq!(
+        next(&mut notices),
+        Notice::Changed {
+            tenant: "t".into(),
+            counter: 1
+        }
+    );
+    a.create_key("operator", "t", "crm").unwrap();
+    assert_eq!(
+        next(&mut notices),
+        Notice::Changed {
+            tenant: "t".into(),
+            counter: 2
+        }
+    );
+    assert_eq!(b.change_counters().unwrap()["t"], 2);
+    let sqlite = Backend::sqlite().open();
+    assert!(sqlite.watch().is_none() && !sqlite.shared());
+}
+
+#[test]
+fn a_lease_is_one_holders_until_it_runs_out() {
+    let backend = Backend::postgres();
+    let (a, b) = (backend.open(), backend.open());
+    assert!(
+        a.take_lease("compaction", "host-a", Duration::from_millis(400))
+            .unwrap()
+    );
+    assert!(
+        a.take_lease("compaction", "host-a", Duration::from_millis(400))
+            .unwrap(),
+        "its holder renews it"
+    );
+    assert!(!b.take_lease("compaction", "host-b", Duration::from_secs(60)).unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(b.take_lease("compaction", "host-b", Duration::from_secs(60)).unwrap());
+    assert!(!a.take_lease("compaction", "host-a", Duration::from_secs(60)).unwrap());
+}
+
+#[test]
+fn a_hold_is_exclusive_across_hosts_and_ends_with_its_guard() {
+    let backend = Backend::postgres();
+    let (a, b) = (backend.open(), backend.open());
+    let held = a.hold("simulation").unwrap().expect("nobody holds it");
+    assert!(b.hold("simulation").unwrap().is_none());
+    assert!(b.hold("other").unwrap().is_some());
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.hold("simulation").unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the hold was never let go");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A host that goes away lets go with its connections.
+    let c = backend.open();
+    let _held = c.hold("simulation").unwrap().expect("free again");
+    drop(c);
+}
+
+#[test]
+fn each_host_publishes_its_counts_and_reads_the_others() {
+    let backend = Backend::postgres();
+    let (a, b) = (backend.open(), backend.open());
+    a.put_counts("shadow:t:main", "host-a", "{\"n\":1}").unwrap();
+    a.put_counts("shadow:t:main", "host-a", "{\"n\":2}").unwrap();
+    b.put_counts("shadow:t:main", "host-b", "{\"n\":5}").unwrap();
+    assert_eq!(
+        b.counts("shadow:t:main", "host-b").unwrap(),
+        [("host-a".to_owned(), "{\"n\":2}".to_owned())]
+    );
+    assert_eq!(
+        a.counts("shadow:t:main", "host-a").unwrap(),
+        [("host-b".to_owned(), "{\"n\":5}".to_owned())]
+    );
+    assert!(a.counts("canary:t:main", "host-a").unwrap().is_empty());
+}
