@@ -3,9 +3,13 @@
 //! Runs each brand's customer tagging, scoring and targeting rules as
 //! sandboxed WebAssembly components. Data flows one way:
 //! request → [`input`] (the contract's compact form) → [`pipeline`] (plugin
-//! stages tag → score → target, on the [`engine`]) → [`decision`].
+//! stages tag → score → target, on the [`engine`]) → [`decision`] →
+//! [`policy`] (what is really sent).
 //!
-//! - [`engine`] is the only module that talks to wasmtime;
+//! - [`engine`] (the `rulehost-engine` crate, re-exported with its
+//!   [`input`], [`pipeline`], [`decision`] and [`compiler`]) is the only
+//!   place that talks to wasmtime;
+//! - [`registry`] (the `rulehost-store` crate) is where everything is kept;
 //! - [`model`] and [`decision`] are the JSON formats clients use;
 //! - [`fixtures`] runs plugins against expected outputs (`rulehost test`);
 //! - [`cli`] is the `rulehost` command.
@@ -15,25 +19,20 @@ pub mod canary;
 pub mod cli;
 pub mod client;
 pub mod compare;
-pub mod compiler;
-pub mod decision;
 pub mod decision_log;
 pub mod demo;
-pub mod engine;
-mod error;
 pub mod fixtures;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;
-pub mod input;
 pub mod live;
 pub mod metrics;
 pub mod model;
-pub mod pipeline;
 pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod shadow;
 pub mod simulate;
 
-pub use error::{Defect, Error, ErrorBody, ErrorDetail};
+pub use rulehost_engine as engine;
+pub use rulehost_engine::{Defect, Error, ErrorBody, ErrorDetail, compiler, decision, input, pipeline};

@@ -39,86 +39,8 @@ use crate::decision::Proposal;
 use crate::model::{Offer, OfferClass, Timestamp, Value};
 
 const MS_PER_MINUTE: i64 = 60_000;
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// Why a proposal was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// The offer was already proposed in this decision.
-    Plugin,
-    /// Not valid at the send time.
-    Validity,
-    /// The customer said no to the channel.
-    Consent,
-    /// Quiet hours on a skipping channel.
-    QuietHours,
-    /// The channel's cap is reached.
-    ChannelCap,
-    /// The cap across channels is reached.
-    GlobalCap,
-    /// The offer's per-customer cap is reached.
-    OfferCap,
-    /// The offer's budget is spent.
-    Budget,
-    /// The customer is held out.
-    Holdout,
-}
-
-impl Rule {
-    /// The rule's code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::Plugin => "plugin",
-            Rule::Validity => "validity",
-            Rule::Consent => "consent",
-            Rule::QuietHours => "quiet_hours",
-            Rule::ChannelCap => "channel_cap",
-            Rule::GlobalCap => "global_cap",
-            Rule::OfferCap => "offer_cap",
-            Rule::Budget => "budget",
-            Rule::Holdout => "holdout",
-        }
-    }
-}
-
-/// A touch to send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Selected {
-    /// The offer.
-    pub offer_id: String,
-    /// The channel.
-    pub channel: String,
-    /// When to send it: now, or the end of the channel's quiet hours.
-    pub send_at: Timestamp,
-    /// The offer's class.
-    pub class: OfferClass,
-    /// The plugin's score.
-    pub score: f64,
-    /// The plugin that proposed it (`policy` for the fallback).
-    pub plugin: String,
-    /// The proposal's reason.
-    pub reason: String,
-    /// The proposal's rule.
-    pub rule_id: String,
-}
-
-/// A proposal that was dropped, with the rule that dropped it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Suppressed {
-    /// The offer.
-    pub offer_id: String,
-    /// The channel.
-    pub channel: String,
-    /// The plugin that proposed it (`policy` for the fallback).
-    pub plugin: String,
-    /// The rule that dropped it.
-    pub rule: Rule,
-    /// Why, for people.
-    pub detail: String,
-}
+/// Milliseconds in a day.
+pub const MS_PER_DAY: i64 = 86_400_000;
 
 /// The policy's verdict on a decision's proposals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

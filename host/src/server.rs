@@ -593,7 +593,7 @@ mod tests {
                     Err((
                         "setting up the demo tenants",
                         LiveError::Engine(crate::Error::invalid_plugin(
-                            crate::error::Defect::TooLarge,
+                            crate::Defect::TooLarge,
                             "the plugin is 90000 bytes; the tenant's limit is 1000 bytes",
                         )),
                     ))

@@ -1,6 +1,8 @@
 //! A tenant's contact policy as a document (caps, quiet hours, holdout,
 //! fallback, consent), and what the contact ledger tells the policy about
-//! one customer. The rules that apply a policy live in the host.
+//! one customer, and the verdict's parts a decision carries (what is sent,
+//! what was dropped by which rule). The rules that apply a policy live in
+//! the host.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -325,4 +327,83 @@ pub struct Ledger {
     pub touches: Vec<LedgerTouch>,
     /// Touches per offer over all customers, for budgets.
     pub budget_used: HashMap<String, u64>,
+}
+
+/// Why a proposal was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The offer was already proposed in this decision.
+    Plugin,
+    /// Not valid at the send time.
+    Validity,
+    /// The customer said no to the channel.
+    Consent,
+    /// Quiet hours on a skipping channel.
+    QuietHours,
+    /// The channel's cap is reached.
+    ChannelCap,
+    /// The cap across channels is reached.
+    GlobalCap,
+    /// The offer's per-customer cap is reached.
+    OfferCap,
+    /// The offer's budget is spent.
+    Budget,
+    /// The customer is held out.
+    Holdout,
+}
+
+impl Rule {
+    /// The rule's code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Plugin => "plugin",
+            Rule::Validity => "validity",
+            Rule::Consent => "consent",
+            Rule::QuietHours => "quiet_hours",
+            Rule::ChannelCap => "channel_cap",
+            Rule::GlobalCap => "global_cap",
+            Rule::OfferCap => "offer_cap",
+            Rule::Budget => "budget",
+            Rule::Holdout => "holdout",
+        }
+    }
+}
+
+/// A touch to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selected {
+    /// The offer.
+    pub offer_id: String,
+    /// The channel.
+    pub channel: String,
+    /// When to send it: now, or the end of the channel's quiet hours.
+    pub send_at: Timestamp,
+    /// The offer's class.
+    pub class: OfferClass,
+    /// The plugin's score.
+    pub score: f64,
+    /// The plugin that proposed it (`policy` for the fallback).
+    pub plugin: String,
+    /// The proposal's reason.
+    pub reason: String,
+    /// The proposal's rule.
+    pub rule_id: String,
+}
+
+/// A proposal that was dropped, with the rule that dropped it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suppressed {
+    /// The offer.
+    pub offer_id: String,
+    /// The channel.
+    pub channel: String,
+    /// The plugin that proposed it (`policy` for the fallback).
+    pub plugin: String,
+    /// The rule that dropped it.
+    pub rule: Rule,
+    /// Why, for people.
+    pub detail: String,
 }

@@ -12,7 +12,7 @@
 //! against their sha256 on every read. Methods block; a server calls them
 //! from its blocking pool.
 
-pub mod durable;
+pub use rulehost_durable as durable;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use rulehost_store::durable;
+use rulehost_durable as durable;
 
 const TAG_LEN: usize = 32;
 

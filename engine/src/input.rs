@@ -7,10 +7,10 @@
 //! first: a malformed or oversized request is `invalid_input`.
 
 use crate::Error;
-use crate::engine::contract::latest::types as wire;
-use crate::model::{self, Request, Value};
+use crate::contract::latest::types as wire;
+use rulehost_model::{self as model, Request, Value};
 
-pub use crate::model::InputLimits;
+pub use rulehost_model::InputLimits;
 
 /// Interns strings into a contract string table.
 ///

@@ -13,7 +13,7 @@ use super::sched;
 use super::state::{LogFlood, LogLevel, LogLine, StoreState};
 use super::{Engine, Plugin, PluginPre};
 use crate::Error;
-use crate::model::TenantConfig;
+use rulehost_model::TenantConfig;
 
 /// The plugin instances of one decision. All of them live in one store, so
 /// the decision has one memory limit, one deadline and one fuel budget, and

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::LogLine;
-use crate::model::{Stage, Timestamp};
-use crate::policy::{Selected, Suppressed};
+use crate::LogLine;
+use rulehost_model::policy::{Selected, Suppressed};
+use rulehost_model::{Stage, Timestamp};
 
 /// A decision for one customer: what the plugins concluded, with reasons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

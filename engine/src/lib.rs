@@ -1,10 +1,23 @@
-//! The only module that talks to wasmtime.
+//! # rulehost-engine
 //!
-//! One [`Engine`] per process: Cranelift, the pooling allocator, fuel, and
-//! epoch interruption driven by a ticker thread. A plugin is validated and
+//! The sandbox and the decision pipeline, with no storage and no HTTP. Data
+//! flows one way: request → [`input`] (the contract's compact form) →
+//! [`pipeline`] (plugin stages tag → score → target) → [`decision`].
+//!
+//! This crate root is the only place that talks to wasmtime. One [`Engine`]
+//! per process: Cranelift, the pooling allocator, fuel, and epoch
+//! interruption driven by a ticker thread. A plugin is validated and
 //! compiled once per content hash ([`Engine::load`]) into a [`Plugin`] that
 //! keeps its pre-linked instance; every decision then gets a fresh store
 //! with its own memory limit, deadline and fuel ([`Engine::start`]).
+//! [`compiler`] schedules compilations so that they never starve and never
+//! slow decisions down.
+
+pub mod compiler;
+pub mod decision;
+mod error;
+pub mod input;
+pub mod pipeline;
 
 mod cache;
 pub mod contract;
@@ -30,10 +43,9 @@ pub use limits::{Limits, OutputLimits};
 pub use run::{Run, RunReport};
 pub use state::{LogLevel, LogLine};
 
-use crate::Error;
-use crate::error::Defect;
 use cache::ArtifactCache;
 use contract::latest;
+pub use error::{Defect, Error, ErrorBody, ErrorDetail};
 pub use lanes::Lane;
 use lanes::Lanes;
 use state::StoreState;

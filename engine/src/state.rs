@@ -8,7 +8,7 @@ use super::contract::latest::host;
 use super::lanes::{Lane, Turn};
 use super::limits::{MemoryLimiter, OutputLimits};
 use super::wasi::WasiState;
-use crate::model::TenantConfig;
+use rulehost_model::TenantConfig;
 
 /// Severity of a captured log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -77,8 +77,8 @@ pub enum Error {
     Internal(String),
 }
 
-impl From<crate::model::InvalidInput> for Error {
-    fn from(e: crate::model::InvalidInput) -> Self {
+impl From<rulehost_model::InvalidInput> for Error {
+    fn from(e: rulehost_model::InvalidInput) -> Self {
         Error::InvalidInput(e.0)
     }
 }
@@ -119,7 +119,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_plugin(defect: Defect, message: impl Into<String>) -> Self {
+    /// An `invalid_plugin` error for `defect`.
+    pub fn invalid_plugin(defect: Defect, message: impl Into<String>) -> Self {
         Error::InvalidPlugin {
             defect,
             message: message.into(),

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::Error;
+use crate::contract::latest::types as wire;
 use crate::decision::{Decision, PluginRef, Usage};
-use crate::engine::contract::latest::types as wire;
-use crate::engine::{Engine, Lane, Limits, Plugin};
 use crate::input::{self, InputLimits, Interner};
-use crate::model::{Request, TenantConfig};
+use crate::{Engine, Lane, Limits, Plugin};
+use rulehost_model::{Request, TenantConfig};
 
 /// Makes one decision: builds the input, runs every plugin's stages, checks
 /// their answers and assembles the explained result. The plugins run on

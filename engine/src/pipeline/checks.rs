@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use crate::Error;
+use crate::OutputLimits;
+use crate::contract::latest::types as wire;
 use crate::decision::{Proposal, Score, StageVerdict, Tag};
-use crate::engine::OutputLimits;
-use crate::engine::contract::latest::types as wire;
 use crate::input::stage_from_wire;
-use crate::model::{Offer, Timestamp};
+use rulehost_model::{Offer, Timestamp};
 
 /// Checks a short identifier: non-empty and within the name limit.
 fn name(plugin: &str, limits: &OutputLimits, item: &str, field: &str, value: &str) -> Result<(), Error> {

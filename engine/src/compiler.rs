@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::Error;
-use crate::engine::sched::ThreadHandle;
-use crate::engine::{Compiled, Engine};
 use crate::error::Defect;
+use crate::sched::ThreadHandle;
+use crate::{Compiled, Engine};
 
 /// Abandoned compilations (past their limit) that may still be finishing
 /// in the background at once.

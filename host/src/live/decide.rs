@@ -1,0 +1,329 @@
+//! One decision on a snapshot: admission, the tenant's lane, the pipeline,
+//! the contact policy against the ledger, the log, and the candidates that
+//! watch it (shadows and canaries).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{DecideRequest, Live, LiveError, Result, Snapshot};
+use crate::compare::{self, Failure};
+use crate::decision::Decision;
+use crate::decision_log::{LogRecord, Pending};
+use crate::engine::{Engine, Lane, Plugin};
+use crate::model::{Request, TenantConfig, Timestamp};
+use crate::pipeline;
+use crate::policy::{self, Ledger, MS_PER_DAY, Outcome, Policy};
+use crate::registry::{TenantLimits, TouchRecord};
+use crate::shadow;
+
+impl Live {
+    /// Takes one of the tenant's decision slots, or says the tenant is busy.
+    pub fn admit(&self, tenant: &str) -> Result<(Arc<Snapshot>, OwnedSemaphorePermit)> {
+        if !self.is_ready() {
+            return Err(self.not_ready());
+        }
+        let snapshot = self.snapshot(tenant)?;
+        if snapshot.tenant.disabled {
+            return Err(LiveError::Disabled(tenant.to_owned()));
+        }
+        if let Some(reason) = &snapshot.unavailable {
+            return Err(LiveError::Unavailable(tenant.to_owned(), reason.clone()));
+        }
+        match snapshot.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok((snapshot, permit)),
+            Err(_) => {
+                self.metrics.rejected(tenant);
+                Err(LiveError::Busy(
+                    tenant.to_owned(),
+                    snapshot.tenant.limits.max_concurrent_decisions,
+                ))
+            }
+        }
+    }
+
+    /// A lane for one of `snapshot`'s decisions, the thread waiting in line,
+    /// parked (see [`crate::engine::lanes`]).
+    pub fn lane(&self, snapshot: &Snapshot) -> Lane {
+        self.engine.lane(snapshot.owner.clone())
+    }
+
+    /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
+    pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+        let lane = self.lane(snapshot);
+        self.decide_on(&lane, snapshot, request)
+    }
+
+    /// Decides for one request on an admitted snapshot, on a lane held for
+    /// the whole decision: the plugins propose, the tenant's policy decides
+    /// against the contact ledger (recording the selected touches if the
+    /// request commits), and the decision is logged. Blocking: run it on
+    /// the blocking pool.
+    pub fn decide_on(&self, lane: &Lane, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+        let tenant = &snapshot.tenant;
+        if snapshot.plugins.is_empty() {
+            return Err(LiveError::NoPipeline(tenant.id.clone()));
+        }
+        let seed = request
+            .seed
+            .unwrap_or_else(|| default_seed(&tenant.id, &request.profile.customer_id));
+        let commit = request.commit;
+        let request = Request {
+            now: request.now.unwrap_or_else(Timestamp::now),
+            tz_offset_minutes: tenant.tz_offset_minutes,
+            seed,
+            mode: request.mode.unwrap_or_default(),
+            trigger: request.trigger,
+            profile: request.profile,
+            offers: snapshot.offers.clone(),
+        };
+        // Canaries: the customer's slots that run a candidate instead.
+        let on: Vec<bool> = snapshot
+            .canaries
+            .iter()
+            .map(|c| c.applies(&request.profile.customer_id))
+            .collect();
+        let canary_plugins = on.iter().any(|on| *on).then(|| {
+            let mut plugins = snapshot.plugins.clone();
+            for (canary, _) in snapshot.canaries.iter().zip(&on).filter(|(_, on)| **on) {
+                plugins[canary.at] = canary.plugin.clone();
+            }
+            plugins
+        });
+        let count = |outcome: &str| {
+            for (canary, on) in snapshot.canaries.iter().zip(&on) {
+                canary.count(*on, outcome == "ok");
+                self.metrics
+                    .canary(&tenant.id, &canary.candidate.slot, canary.version(*on), outcome);
+            }
+        };
+        let started = Instant::now();
+        let result = pipeline::decide(
+            &self.engine,
+            Some(lane),
+            canary_plugins.as_deref().unwrap_or(&snapshot.plugins),
+            &request,
+            snapshot.config.clone(),
+            &decision_limits(&tenant.limits),
+        );
+        let mut decision = match result {
+            Ok(decision) => decision,
+            Err(e) => {
+                self.metrics
+                    .decision(&tenant.id, e.code(), started.elapsed().as_secs_f64(), 0);
+                count(e.code());
+                return Err(e.into());
+            }
+        };
+        count("ok");
+        let tags: Vec<String> = snapshot
+            .canaries
+            .iter()
+            .zip(&on)
+            .filter(|(_, on)| **on)
+            .map(|(c, _)| c.tag.clone())
+            .collect();
+        let decision_id = new_decision_id();
+        let (outcome, ledger) = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
+        self.metrics
+            .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
+        self.metrics.policy(&tenant.id, &outcome);
+        settle(&mut decision, outcome, &decision_id, commit);
+        // The request goes on to the log and any shadow shared, not copied:
+        // a profile is many small allocations.
+        let request = Arc::new(request);
+        // A shadow compares its candidate with the active pipeline, so it
+        // skips the canary's customers.
+        for run in snapshot.shadows.iter().filter(|_| tags.is_empty()) {
+            self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
+                run: run.clone(),
+                request: request.clone(),
+                config: snapshot.config.clone(),
+                policy: snapshot.policy.clone(),
+                limits: decision_limits(&tenant.limits),
+                ledger: ledger.clone(),
+                live: decision.clone(),
+                owner: snapshot.owner.clone(),
+            });
+        }
+        self.log.push(Pending {
+            tenant_id: tenant.id.clone(),
+            record: LogRecord {
+                id: decision_id,
+                logged_at: Timestamp::now(),
+                now: request.now,
+                mode: request.mode,
+                seed: request.seed,
+                customer_id: decision.customer_id.clone(),
+                tz_offset_minutes: request.tz_offset_minutes,
+                request_sha256: String::new(),
+                config_version: snapshot.config_version,
+                offers_version: snapshot.offers_version,
+                policy_version: snapshot.policy_version,
+                plugins: decision.plugins.clone(),
+                decision: decision.clone(),
+                request: None,
+                ledger,
+                tags,
+            },
+            request,
+            keep_request: self.settings.decision_log_requests,
+        });
+        Ok(decision)
+    }
+
+    /// Runs the policy over the plugins' proposals against the customer's
+    /// ledger, recording the selected touches when `commit` is set; returns
+    /// the outcome and what the policy read from the ledger (if anything).
+    pub(super) fn apply_policy(
+        &self,
+        snapshot: &Snapshot,
+        request: &Request,
+        decision: &Decision,
+        decision_id: &str,
+        commit: bool,
+    ) -> Result<(Outcome, Option<Ledger>)> {
+        let policy = snapshot.policy.clone();
+        let customer = &request.profile.customer_id;
+        let decide = |ledger: &Ledger| {
+            policy::apply(
+                &policy,
+                &policy::Input {
+                    now: request.now,
+                    tz_offset_minutes: request.tz_offset_minutes,
+                    customer_id: customer,
+                    attributes: &request.profile.attributes,
+                    offers: &request.offers,
+                    proposals: &decision.proposals,
+                    ledger,
+                },
+            )
+        };
+        // Without caps there is nothing to read from the ledger, and a dry
+        // run writes nothing to it: no database at all.
+        if !commit && !policy.needs_ledger() {
+            return Ok((decide(&Ledger::default()), None));
+        }
+        let since = Timestamp(request.now.0 - policy.ledger_days() * MS_PER_DAY);
+        let budgets: Vec<String> = policy
+            .offers
+            .iter()
+            .filter(|(_, o)| o.budget.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let outcome =
+            self.registry
+                .with_ledger_answer(&snapshot.tenant.id, customer, since, &budgets, commit, |ledger| {
+                    let outcome = (decide(ledger), Some(ledger.clone()));
+                    // Held-out customers are sent nothing, so nothing is recorded.
+                    let touches = outcome
+                        .0
+                        .selected
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| TouchRecord {
+                            id: format!("{decision_id}-{i}"),
+                            customer_id: customer.clone(),
+                            offer_id: s.offer_id.clone(),
+                            channel: s.channel.clone(),
+                            class: s.class,
+                            at: s.send_at,
+                            decision_id: Some(decision_id.to_owned()),
+                        })
+                        .collect();
+                    (outcome, touches)
+                })?;
+        Ok(outcome)
+    }
+}
+
+/// Runs `plugins` on a request already decided (`decided`), and the policy
+/// against what that decision's policy read from the ledger; the result
+/// carries the same id and commit flag. Replays and shadow runs.
+#[allow(clippy::too_many_arguments, reason = "everything a decision depends on, each named")]
+pub(super) fn rerun(
+    engine: &Engine,
+    lane: &Lane,
+    plugins: &[Arc<Plugin>],
+    request: &Request,
+    config: Arc<TenantConfig>,
+    limits: &crate::engine::Limits,
+    policy: &Policy,
+    ledger: Option<&Ledger>,
+    decided: &Decision,
+) -> compare::Outcome {
+    pipeline::decide(engine, Some(lane), plugins, request, config, limits)
+        .map(|mut decision| {
+            let outcome = policy::apply(
+                policy,
+                &policy::Input {
+                    now: request.now,
+                    tz_offset_minutes: request.tz_offset_minutes,
+                    customer_id: &request.profile.customer_id,
+                    attributes: &request.profile.attributes,
+                    offers: &request.offers,
+                    proposals: &decision.proposals,
+                    ledger: ledger.unwrap_or(&Ledger::default()),
+                },
+            );
+            let id = decided.decision_id.as_deref().unwrap_or_default();
+            settle(&mut decision, outcome, id, decided.committed.unwrap_or(false));
+            decision
+        })
+        .map_err(|e| Failure::from(&e))
+}
+
+/// A shadow job: the candidate on the live request, on the tenant's lane.
+pub(super) fn run_shadow(engine: &Engine, job: &shadow::Job) -> compare::Outcome {
+    rerun(
+        engine,
+        &engine.lane(job.owner.clone()),
+        &job.run.plugins,
+        &job.request,
+        job.config.clone(),
+        &job.limits,
+        &job.policy,
+        job.ledger.as_ref(),
+        &job.live,
+    )
+}
+
+/// Puts the policy's outcome and the log's id into a decision, as it is
+/// answered (and logged).
+pub(super) fn settle(decision: &mut Decision, outcome: Outcome, decision_id: &str, commit: bool) {
+    decision.decision_id = Some(decision_id.to_owned());
+    decision.holdout = Some(outcome.holdout);
+    decision.selected = Some(outcome.selected);
+    decision.suppressed = Some(outcome.suppressed);
+    decision.committed = Some(commit);
+}
+
+/// The seed a decision gets when its request names none: a hash of the
+/// tenant and the customer, so it is stable per customer.
+pub fn default_seed(tenant: &str, customer_id: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(customer_id.as_bytes())
+        .finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// A decision id: the server's time in hex, then random bits, so ids sort by
+/// when decisions were made.
+pub(super) fn new_decision_id() -> String {
+    let mut random = [0u8; 5];
+    let _ = getrandom::fill(&mut random);
+    format!("d{:012x}{}", Timestamp::now().0.max(0), hex::encode(random))
+}
+
+/// What a tenant's limits allow one decision.
+pub fn decision_limits(limits: &TenantLimits) -> crate::engine::Limits {
+    crate::engine::Limits {
+        memory_bytes: limits.memory_bytes,
+        deadline_ms: limits.deadline_ms,
+        fuel: limits.fuel,
+    }
+}

@@ -1,0 +1,308 @@
+//! Plugin versions, the pipeline's slots, and the candidates (shadows and
+//! canaries) attached to them: every change stored first, then the
+//! tenant's snapshot rebuilt from what was committed.
+
+use std::sync::Arc;
+
+use super::{Caller, Live, LiveError, Result};
+use crate::Error;
+use crate::canary::CanaryStatus;
+use crate::compiler::{Budget, Priority};
+use crate::engine::Compiled;
+use crate::model::Timestamp;
+use crate::registry::{Candidate, Page, PageRequest, PluginVersion, RegistryError, Role, Slot};
+use crate::shadow::ShadowStatus;
+
+impl Live {
+    /// Validates, compiles and stores an uploaded plugin version. Nothing is
+    /// stored unless it compiles and links. Name and version default to
+    /// what the component records about itself.
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: Option<String>,
+        version: Option<String>,
+        bytes: Vec<u8>,
+    ) -> Result<(PluginVersion, bool)> {
+        let budget = Budget::Cpu(self.settings.compile_timeout);
+        self.upload_within(caller, tenant, name, version, bytes, budget, Priority::Background)
+            .await
+    }
+
+    /// Stores a plugin this server ships (the demo's): compiled at start-up
+    /// priority and never refused for its compile time.
+    pub(crate) async fn upload_shipped(&self, tenant: &str, bytes: Vec<u8>) -> Result<(PluginVersion, bool)> {
+        self.upload_within(
+            &Caller::Operator,
+            tenant,
+            None,
+            None,
+            bytes,
+            Budget::Unlimited,
+            Priority::Startup,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the upload's request plus how to compile it")]
+    pub(super) async fn upload_within(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: Option<String>,
+        version: Option<String>,
+        bytes: Vec<u8>,
+        budget: Budget,
+        priority: Priority,
+    ) -> Result<(PluginVersion, bool)> {
+        let snapshot = self.snapshot(tenant)?;
+        let limit = snapshot.tenant.limits.max_plugin_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(LiveError::Engine(Error::InvalidPlugin {
+                defect: crate::Defect::TooLarge,
+                message: format!(
+                    "the plugin is {} bytes; the tenant's limit is {limit} bytes",
+                    bytes.len()
+                ),
+            }));
+        }
+        let bytes = Arc::new(bytes);
+        let what = format!("an upload of tenant {tenant}");
+        let compiled = self
+            .compiler
+            .compile(bytes.clone(), &what, budget, priority)
+            .await?
+            .compiled;
+        let info = compiled.info();
+        let record = PluginVersion {
+            name: name.unwrap_or_else(|| info.name.clone()),
+            version: version.unwrap_or_else(|| info.version.clone()),
+            sha256: compiled.sha256().to_owned(),
+            size: compiled.size() as u64,
+            contract: info.contract.clone(),
+            sdk: info.sdk.clone(),
+            created_at: Timestamp::now(),
+        };
+        let (actor, tenant, stored) = (caller.actor(), tenant.to_owned(), record.clone());
+        let tenant_id = tenant.to_owned();
+        let created = self
+            .blocking(move |r| r.put_version(&actor, &tenant, &stored, &bytes))
+            .await?;
+        if snapshot.unavailable.is_some() {
+            // The upload may have repaired the blob that made it unavailable.
+            let _guard = self.write_lock(&tenant_id).await?;
+            self.rebuild(&tenant_id).await?;
+        }
+        Ok((record, created))
+    }
+
+    /// The compiled component for a stored sha256: shared if in memory,
+    /// else read from the registry and compiled (never refused for its
+    /// compile time: the version was accepted at its upload). `what` names
+    /// it in the log.
+    pub(super) async fn compiled(&self, sha256: &str, what: impl FnOnce() -> String) -> Result<Arc<Compiled>> {
+        if let Some(compiled) = self.compiler.in_memory(sha256) {
+            return Ok(compiled);
+        }
+        let sha = sha256.to_owned();
+        let bytes = self.blocking(move |r| r.blob(&sha)).await?;
+        let loaded = self
+            .compiler
+            .compile(Arc::new(bytes), &what(), Budget::Unlimited, Priority::Background)
+            .await?;
+        Ok(loaded.compiled)
+    }
+
+    /// A page of a tenant's plugin versions.
+    pub async fn versions(&self, tenant: &str, page: PageRequest) -> Result<Page<PluginVersion>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.versions(&tenant, &page)).await
+    }
+
+    /// One plugin version.
+    pub async fn version(&self, tenant: &str, name: &str, version: &str) -> Result<PluginVersion> {
+        let (tenant, name, version) = (tenant.to_owned(), name.to_owned(), version.to_owned());
+        self.blocking(move |r| r.version(&tenant, &name, &version)).await
+    }
+
+    /// The stored bytes of a version (checked against their sha256).
+    pub async fn component(&self, tenant: &str, name: &str, version: &str) -> Result<Vec<u8>> {
+        let record = self.version(tenant, name, version).await?;
+        self.blocking(move |r| r.blob(&record.sha256)).await
+    }
+
+    /// Deletes a version no slot runs.
+    pub async fn delete_version(&self, caller: &Caller, tenant: &str, name: &str, version: &str) -> Result<()> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, name, version) = (caller.actor(), tenant.to_owned(), name.to_owned(), version.to_owned());
+        self.blocking(move |r| r.delete_version(&actor, &t, &name, &version))
+            .await?;
+        self.rebuild(tenant).await
+    }
+
+    // ---- pipeline ------------------------------------------------------------
+
+    /// The tenant's pipeline.
+    pub async fn pipeline(&self, tenant: &str) -> Result<Vec<Slot>> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| r.pipeline(&tenant)).await
+    }
+
+    /// Sets the pipeline's slots.
+    pub async fn set_pipeline(&self, caller: &Caller, tenant: &str, slots: Vec<String>) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let result = self.blocking(move |r| r.set_pipeline(&actor, &t, &slots)).await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    /// Activates a version in a slot; the next decision uses it. The
+    /// version is compiled before the activation is committed, so a
+    /// committed activation always has code to run.
+    pub async fn activate(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let record = self.version(tenant, name, version).await?;
+        let _compiled = self
+            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await?;
+        let (actor, t, s, n, v) = (
+            caller.actor(),
+            tenant.to_owned(),
+            slot.to_owned(),
+            name.to_owned(),
+            version.to_owned(),
+        );
+        let result = self.blocking(move |r| r.activate(&actor, &t, &s, &n, &v)).await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    /// Returns a slot to its previous version.
+    pub async fn rollback(&self, caller: &Caller, tenant: &str, slot: &str) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let result = self.blocking(move |r| r.rollback(&actor, &t, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(result)
+    }
+
+    /// Attaches a candidate version to a slot, in shadow (live decisions of
+    /// `percent` of customers also run it, off the response path) or as a
+    /// canary (it answers for `percent` of customers). The candidate is
+    /// compiled before the attachment is committed; attaching the same
+    /// version again changes only its share.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "who, where, which role, which version, how much"
+    )]
+    pub async fn attach(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        role: Role,
+        slot: &str,
+        name: &str,
+        version: &str,
+        percent: f64,
+    ) -> Result<Candidate> {
+        let _guard = self.write_lock(tenant).await?;
+        let record = self.version(tenant, name, version).await?;
+        let _compiled = self
+            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await?;
+        let (actor, t, s, n, v) = (
+            caller.actor(),
+            tenant.to_owned(),
+            slot.to_owned(),
+            name.to_owned(),
+            version.to_owned(),
+        );
+        let candidate = self
+            .blocking(move |r| r.attach(&actor, &t, role, &s, &n, &v, percent))
+            .await?;
+        self.rebuild(tenant).await?;
+        Ok(candidate)
+    }
+
+    /// Detaches a slot's candidate in `role` (a canary's customers go back
+    /// to the active version at once).
+    pub async fn detach(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Candidate> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let candidate = self.blocking(move |r| r.detach(&actor, &t, role, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(candidate)
+    }
+
+    /// Activates a slot's candidate in `role` in its place (the replaced
+    /// version becomes the rollback) and detaches it, in one change.
+    pub async fn promote(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
+        let slots = self.blocking(move |r| r.promote(&actor, &t, role, &s)).await?;
+        self.rebuild(tenant).await?;
+        Ok(slots)
+    }
+
+    /// A slot's canary: its share and decisions and errors per version.
+    pub async fn canary_status(&self, tenant: &str, slot: &str) -> Result<CanaryStatus> {
+        let snapshot = self.snapshot(tenant)?;
+        if let Some(canary) = snapshot.canaries.iter().find(|c| c.candidate.slot == slot) {
+            let mut status = canary.status();
+            for other in self
+                .fleet_counts::<CanaryStatus>(tenant, Role::Canary, &canary.candidate)
+                .await?
+            {
+                status.add(&other);
+            }
+            return Ok(status);
+        }
+        Err(self.not_running(tenant, Role::Canary, slot).await)
+    }
+
+    /// Why a slot's candidate is not running: none attached, or attached
+    /// but not loadable.
+    pub(super) async fn not_running(&self, tenant: &str, role: Role, slot: &str) -> LiveError {
+        let (t, s) = (tenant.to_owned(), slot.to_owned());
+        match self.blocking(move |r| r.candidate(&t, role, &s)).await {
+            Ok(Some(c)) => LiveError::Internal(format!(
+                "the {} {} {} of slot {slot:?} is attached but cannot run (see the server's log)",
+                role.as_str(),
+                c.name,
+                c.version
+            )),
+            Ok(None) => LiveError::Registry(RegistryError::NotFound(format!(
+                "slot {slot:?} has no {}",
+                role.as_str()
+            ))),
+            Err(e) => e,
+        }
+    }
+
+    /// A slot's shadow: its counts and its report so far.
+    pub async fn shadow_status(&self, tenant: &str, slot: &str) -> Result<ShadowStatus> {
+        let snapshot = self.snapshot(tenant)?;
+        if let Some(run) = snapshot.shadows.iter().find(|r| r.shadow.slot == slot) {
+            let t = tenant.to_owned();
+            let used_before = self.blocking(move |r| r.budgets_used(&t)).await?;
+            let mut status = run.status(&snapshot.policy, &used_before);
+            for other in self
+                .fleet_counts::<ShadowStatus>(tenant, Role::Shadow, &run.shadow)
+                .await?
+            {
+                status.add(&other);
+            }
+            return Ok(status);
+        }
+        Err(self.not_running(tenant, Role::Shadow, slot).await)
+    }
+}
