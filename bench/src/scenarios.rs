@@ -67,6 +67,9 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
         shadow_overhead(table, &coffee);
         log_requests(table, &coffee);
     }
+    if wanted(8) {
+        crate::fleet::fleet(table, &coffee);
+    }
 }
 
 fn limits() -> Limits {
@@ -266,13 +269,24 @@ fn scaling(table: &mut Table, engine: &Engine, w: &Workload) {
 }
 
 /// A server in this process, with a coffee tenant.
-struct Running {
-    addr: std::net::SocketAddr,
-    live: Arc<Live>,
-    key: String,
+pub(crate) struct Running {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) live: Arc<Live>,
+    /// The `bench` tenant's key (empty until it is set up).
+    pub(crate) key: String,
+    /// Runs calls on the server's runtime.
+    pub(crate) runtime: tokio::runtime::Handle,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Stops the server and waits for it.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 fn start_server(w: &Workload) -> Running {
@@ -280,7 +294,14 @@ fn start_server(w: &Workload) -> Running {
 }
 
 /// [`start_server`] with extra `RULEHOST_*` settings.
-fn start_server_with(w: &Workload, settings: &[(&str, &str)]) -> Running {
+pub(crate) fn start_server_with(w: &Workload, settings: &[(&str, &str)]) -> Running {
+    let mut server = start_host(settings);
+    server.key = set_up_tenant(&server, w);
+    server
+}
+
+/// A server with `RULEHOST_*` settings, running and ready.
+pub(crate) fn start_host(settings: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let overrides = Overrides {
         config_file: None,
@@ -298,7 +319,32 @@ fn start_server_with(w: &Workload, settings: &[(&str, &str)]) -> Running {
         .expect("runtime");
     let server = runtime.block_on(Server::bind(&config, false)).expect("binds");
     let (addr, live) = (server.local_addr().expect("addr"), server.live().clone());
-    let key = runtime.block_on(async {
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _ = runtime.block_on(server.run(async move {
+            let _ = stopped.await;
+        }));
+    });
+    while !live.is_ready() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Running {
+        addr,
+        live,
+        key: String::new(),
+        runtime: handle,
+        stop,
+        thread,
+        dir,
+    }
+}
+
+/// Sets up the `bench` tenant on `server` (the brand's config and catalog,
+/// coffee-chain active in slot `main`) and returns a key of it.
+pub(crate) fn set_up_tenant(server: &Running, w: &Workload) -> String {
+    let live = &server.live;
+    server.runtime.block_on(async {
         let caller = Caller::Operator;
         let limits = TenantLimits {
             max_concurrent_decisions: 256,
@@ -328,27 +374,10 @@ fn start_server_with(w: &Workload, settings: &[(&str, &str)]) -> Running {
             .await
             .expect("activate");
         live.create_key(&caller, "bench", "bench".into()).await.expect("key").1
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let _ = runtime.block_on(server.run(async move {
-            let _ = stopped.await;
-        }));
-    });
-    while !live.is_ready() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Running {
-        addr,
-        live,
-        key,
-        stop,
-        thread,
-        dir,
-    }
+    })
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
@@ -357,16 +386,34 @@ fn agent() -> ureq::Agent {
 /// keep-alive connection per concurrent request), so it takes as little of
 /// the two cores from the server as a client can.
 fn load_http(server: &Running, w: &Workload, concurrency: usize, duration: Duration) -> (f64, Samples, usize) {
+    let (rate, samples, failed) = load_hosts(&[server.addr], &server.key, &w.bodies, concurrency, duration);
+    // Writing the decision log is part of every decision's cost.
+    server.live.flush_log_blocking();
+    (rate, samples, failed)
+}
+
+/// [`load_http`] spread over `hosts` (connection `c` goes to host `c %
+/// hosts.len()`), sending `bodies` to the `bench` tenant with `key`.
+pub(crate) fn load_hosts(
+    hosts: &[std::net::SocketAddr],
+    key: &str,
+    bodies: &Arc<[Bytes]>,
+    concurrency: usize,
+    duration: Duration,
+) -> (f64, Samples, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("the client's runtime");
-    let auth = HeaderValue::from_str(&format!("Bearer {}", server.key)).expect("a header");
+    let auth = HeaderValue::from_str(&format!("Bearer {key}")).expect("a header");
     let started = Instant::now();
     let results = runtime.block_on(async {
         let until = tokio::time::Instant::now() + duration;
         let clients: Vec<_> = (0..concurrency)
-            .map(|c| tokio::spawn(client(server.addr, auth.clone(), w.bodies.clone(), c * 97, until)))
+            .map(|c| {
+                let host = hosts[c % hosts.len()];
+                tokio::spawn(client(host, auth.clone(), bodies.clone(), c * 97, until))
+            })
             .collect();
         let mut results = Vec::new();
         for client in clients {
@@ -374,8 +421,6 @@ fn load_http(server: &Running, w: &Workload, concurrency: usize, duration: Durat
         }
         results
     });
-    // Writing the decision log is part of every decision's cost.
-    server.live.flush_log_blocking();
     let failed = results.iter().map(|(_, f)| f).sum();
     let all: Samples = results.into_iter().map(|(s, _)| s).collect();
     (all.rate(started.elapsed()), all, failed)
@@ -431,7 +476,7 @@ async fn client(
 /// The same JSON bodies decided in this process on `threads` threads:
 /// parsing, plugins, policy and the decision log, without HTTP. Returns the
 /// rate and each decision's latency.
-fn in_process_rate(live: &Live, w: &Workload, duration: Duration, threads: usize) -> (f64, Samples) {
+pub(crate) fn in_process_rate(live: &Live, w: &Workload, duration: Duration, threads: usize) -> (f64, Samples) {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let results: Vec<Samples> = std::thread::scope(|scope| {
@@ -527,8 +572,7 @@ fn http(table: &mut Table, w: &Workload) {
             server.live.log_dropped() - dropped_before
         ),
     );
-    let _ = server.stop.send(());
-    let _ = server.thread.join();
+    server.stop();
 }
 
 /// A copy of a component with a custom section appended: other bytes, so
@@ -583,8 +627,7 @@ fn live_operations(table: &mut Table) {
         assert_eq!(activated.status().as_u16(), 200);
         samples.push(started.elapsed());
     }
-    let _ = server.stop.send(());
-    let _ = server.thread.join();
+    server.stop();
     let median_ms = samples.percentile_us(50.0) / 1000.0;
     table.check(
         "6",
@@ -735,8 +778,7 @@ fn shadow_overhead(table: &mut Table, w: &Workload) {
                 .expect("detach");
         }
     }
-    let _ = server.stop.send(());
-    let _ = server.thread.join();
+    server.stop();
     for (percent, (samples, compared, dropped)) in shares.iter().zip(&shadowed) {
         let (p50, p99) = (
             samples.percentile_us(50.0) / plain.percentile_us(50.0),
@@ -786,10 +828,8 @@ fn log_requests(table: &mut Table, w: &Workload) {
     };
     let per_entry = |server: &Running, n: usize| on_disk(server.dir.path()) as f64 / n.max(1) as f64 / 1024.0;
     let (kept_kb, hashed_kb) = (per_entry(&keeping, kept_n), per_entry(&hashing, hashed_n));
-    for server in [keeping, hashing] {
-        let _ = server.stop.send(());
-        let _ = server.thread.join();
-    }
+    keeping.stop();
+    hashing.stop();
     let (kept, hashed) = (mean(&kept), mean(&hashed));
     table.info(
         "7",

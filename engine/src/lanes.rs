@@ -24,8 +24,11 @@
 //! the cores between it and everything else the server does (accepting
 //! connections, parsing requests, writing answers). So a decision's thread
 //! waits for its lane parked, before any of the decision's work, and holds
-//! it throughout, host work included: no more threads run decisions than
-//! there are lanes. A decision that has used a tick's worth of CPU (1 ms) is a
+//! it through its input and its plugins: no more threads run plugin
+//! stages than there are lanes. It passes the lane on when its plugins are
+//! done, before the contact policy reads and writes the customer's ledger:
+//! that can wait on a database, and a lane held through the wait would
+//! leave its core idle. A decision that has used a tick's worth of CPU (1 ms) is a
 //! long one: its thread is settled on its lane's core (lane *i* is the *i*-th
 //! core the process may use, so two lane holders never time-share a core
 //! while another sits idle) and moved to the idle scheduling class (Linux

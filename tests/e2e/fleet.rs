@@ -376,3 +376,86 @@ fn a_host_started_late_catches_up_with_every_change() {
     });
     fleet.kill(0);
 }
+
+#[test]
+fn shadow_and_canary_reports_add_up_over_every_host() {
+    let _heavy = heavy();
+    let fleet = Fleet::start(3);
+    let hosts: Vec<TestServer> = (0..3).map(|i| fleet.host(i)).collect();
+    // Each host decides for customers of its own: 40, 80 and 120.
+    let share = |i: usize| crate::replay::coffee_requests(40 * (i + 1), 100 + i as u64);
+    let total = 240;
+
+    // A shadow on every sampled decision, attached through host A.
+    let key = coffee_tenant(&fleet, "shadowed");
+    let path = "/v1/tenants/shadowed/pipeline/main/shadow";
+    let attach = json!({"name": "coffee-chain", "version": "2.0.0", "sample_percent": 100});
+    assert_eq!(hosts[0].call("PUT", path, &key, Some(attach)).0, 200);
+    for host in &hosts {
+        until(Duration::from_secs(2), "the shadow reaches every host", || {
+            host.call("GET", path, &key, None).0 == 200
+        });
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        assert_eq!(
+            crate::replay::batch(host, "shadowed", &key, &share(i)).len(),
+            40 * (i + 1)
+        );
+    }
+    let mut seen = Vec::new();
+    for host in &hosts {
+        until(Duration::from_secs(10), "every host's shadow counts add up", || {
+            let (_, status) = host.call("GET", path, &key, None);
+            let done = status["sampled"] == total
+                && status["pending"] == 0
+                && status["compared"]
+                    .as_u64()
+                    .zip(status["dropped"].as_u64())
+                    .map(|(c, d)| c + d)
+                    == Some(total);
+            if done {
+                seen.push(status);
+            }
+            done
+        });
+    }
+    for status in &seen {
+        assert_eq!(status["report"]["customers"], status["compared"], "{status}");
+        assert_eq!(status["report"]["customers"], seen[0]["report"]["customers"]);
+        assert_eq!(
+            status["report"]["stages"], seen[0]["report"]["stages"],
+            "the same report from every host"
+        );
+    }
+
+    // A canary on half of the customers, attached through host A.
+    let key = coffee_tenant(&fleet, "canaried");
+    let path = "/v1/tenants/canaried/pipeline/main/canary";
+    let attach = json!({"name": "coffee-chain", "version": "2.0.0", "percent": 50});
+    assert_eq!(hosts[0].call("PUT", path, &key, Some(attach)).0, 200);
+    for host in &hosts {
+        until(Duration::from_secs(2), "the canary reaches every host", || {
+            host.call("GET", path, &key, None).0 == 200
+        });
+    }
+    let mut on_candidate = 0;
+    for (i, host) in hosts.iter().enumerate() {
+        for request in share(i) {
+            let (status, decision) = host.call("POST", "/v1/tenants/canaried/decide", &key, Some(request));
+            assert_eq!(status, 200, "{decision}");
+            if decision["plugins"][0]["version"] == "2.0.0" {
+                on_candidate += 1;
+            }
+        }
+    }
+    assert!(
+        (40..=200).contains(&on_candidate),
+        "about half on the canary: {on_candidate}"
+    );
+    for host in &hosts {
+        until(Duration::from_secs(5), "every host's canary counts add up", || {
+            let (_, counts) = host.call("GET", path, &key, None);
+            counts["candidate"]["decisions"] == on_candidate && counts["active"]["decisions"] == total - on_candidate
+        });
+    }
+}

@@ -886,13 +886,14 @@ fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
     // neither side ever holds the whole batch.
     struct Lines {
         next: usize,
+        total: usize,
         buffer: Vec<u8>,
         at: usize,
     }
     impl Read for Lines {
         fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
             if self.at == self.buffer.len() {
-                if self.next == LINES {
+                if self.next == self.total {
                     return Ok(0);
                 }
                 self.buffer = if self.next == 5_000 {
@@ -914,24 +915,29 @@ fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
             Ok(n)
         }
     }
-    // Warm up, so the baseline includes the compiled plugin and the pools.
-    for _ in 0..50 {
-        assert_eq!(server.decide("brand", &key).0, 200);
-    }
-    let baseline = child.resident_bytes();
     let agent = agent();
-    let mut body = Lines {
-        next: 0,
-        buffer: Vec::new(),
-        at: 0,
+    let send = |total: usize| {
+        let mut body = Lines {
+            next: 0,
+            total,
+            buffer: Vec::new(),
+            at: 0,
+        };
+        let response = agent
+            .post(&child.url("/v1/tenants/brand/decide/batch"))
+            .header("Authorization", &format!("Bearer {key}"))
+            .header("Content-Type", "application/x-ndjson")
+            .send(ureq::SendBody::from_reader(&mut body))
+            .expect("batch request");
+        assert_eq!(response.status().as_u16(), 200);
+        response
     };
-    let mut response = agent
-        .post(&child.url("/v1/tenants/brand/decide/batch"))
-        .header("Authorization", &format!("Bearer {key}"))
-        .header("Content-Type", "application/x-ndjson")
-        .send(ureq::SendBody::from_reader(&mut body))
-        .expect("batch request");
-    assert_eq!(response.status().as_u16(), 200);
+    // Warm up through the same path, so the baseline includes the compiled
+    // plugin, the threads and the store's connections a batch uses.
+    let warm_up = send(1_000).body_mut().read_to_string().expect("the warm-up batch");
+    assert_eq!(warm_up.lines().count(), 1_000);
+    let baseline = child.resident_bytes();
+    let mut response = send(LINES);
     let reader = std::io::BufReader::new(response.body_mut().as_reader());
     let (mut decisions, mut errors, mut peak) = (0usize, Vec::new(), 0u64);
     for (i, line) in std::io::BufRead::lines(reader).enumerate() {

@@ -43,11 +43,7 @@ pub(super) async fn decide(
         let _permit = permit;
         // The thread waits in line for a lane parked (see `engine::lanes`).
         let lane = live.lane(&snapshot);
-        let _ = answer.send(live.decide_on(&lane, &snapshot, request));
-        // The lane goes last: a thread that ran a long decision may be in
-        // the idle scheduling class until it gives the lane up; the answer
-        // must not wait with it.
-        drop(lane);
+        let _ = answer.send(live.decide_on(lane, &snapshot, request));
     });
     let decision = answered
         .await

@@ -52,16 +52,15 @@ impl Live {
 
     /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
-        let lane = self.lane(snapshot);
-        self.decide_on(&lane, snapshot, request)
+        self.decide_on(self.lane(snapshot), snapshot, request)
     }
 
-    /// Decides for one request on an admitted snapshot, on a lane held for
-    /// the whole decision: the plugins propose, the tenant's policy decides
+    /// Decides for one request on an admitted snapshot: the plugins propose
+    /// on `lane`, which is then passed on; the tenant's policy decides
     /// against the contact ledger (recording the selected touches if the
     /// request commits), and the decision is logged. Blocking: run it on
     /// the blocking pool.
-    pub fn decide_on(&self, lane: &Lane, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
@@ -102,12 +101,15 @@ impl Live {
         let started = Instant::now();
         let result = pipeline::decide(
             &self.engine,
-            Some(lane),
+            Some(&lane),
             canary_plugins.as_deref().unwrap_or(&snapshot.plugins),
             &request,
             snapshot.config.clone(),
             &decision_limits(&tenant.limits),
         );
+        // The rest is the host's: the ledger may keep it waiting on a
+        // database, which must not keep a core's lane idle.
+        drop(lane);
         let mut decision = match result {
             Ok(decision) => decision,
             Err(e) => {

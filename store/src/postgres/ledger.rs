@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use deadpool_postgres::Transaction;
 use rulehost_model::policy::{Ledger, LedgerTouch};
 use rulehost_model::{OfferClass, Timestamp};
+use tokio_postgres::types::ToSql;
 
 use super::{PgStore, lock_tenant, now, read_tenant, ts};
 use crate::{
@@ -49,11 +50,22 @@ fn class_of(text: &str) -> OfferClass {
 async fn insert_touches(tx: &Transaction<'_>, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)> {
     let (mut recorded, mut duplicates) = (0, 0);
     let recorded_at = now();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO touches (tenant_id, id, customer_id, offer_id, channel, class, at, decision_id, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .await?;
+    let spend = tx
+        .prepare_cached(
+            "INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ($1, $2, 1)
+             ON CONFLICT (tenant_id, offer_id) DO UPDATE SET used = offer_budgets.used + 1",
+        )
+        .await?;
     for t in touches {
         let inserted = tx
             .execute(
-                "INSERT INTO touches (tenant_id, id, customer_id, offer_id, channel, class, at, decision_id, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
+                &insert,
                 &[
                     &tenant_id,
                     &t.id,
@@ -72,12 +84,7 @@ async fn insert_touches(tx: &Transaction<'_>, tenant_id: &str, touches: &[TouchR
             continue;
         }
         recorded += 1;
-        tx.execute(
-            "INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ($1, $2, 1)
-             ON CONFLICT (tenant_id, offer_id) DO UPDATE SET used = offer_budgets.used + 1",
-            &[&tenant_id, &t.offer_id],
-        )
-        .await?;
+        tx.execute(&spend, &[&tenant_id, &t.offer_id]).await?;
     }
     Ok((recorded, duplicates))
 }
@@ -150,67 +157,88 @@ impl LedgerStore for PgStore {
     ) -> Result<()> {
         self.run(async {
             let mut client = self.pool.get().await?;
-            let tx = client.transaction().await?;
-            if commit {
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))",
-                    &[&tenant_id, &customer_id],
-                )
-                .await?;
-            }
-            let touches = tx
-                .query(
+            let read_touches = client
+                .prepare_cached(
                     "SELECT offer_id, channel, at, class FROM touches
                      WHERE tenant_id = $1 AND customer_id = $2 AND at >= $3",
-                    &[&tenant_id, &customer_id, &since.0],
                 )
-                .await?
-                .iter()
-                .map(|r| LedgerTouch {
-                    offer_id: r.get(0),
-                    channel: r.get(1),
-                    at: ts(r.get(2)),
-                    class: class_of(r.get::<_, &str>(3)),
-                })
-                .collect();
-            let mut ledger = Ledger {
-                touches,
-                ..Ledger::default()
+                .await?;
+            let touches_of = |rows: Vec<tokio_postgres::Row>| -> Vec<LedgerTouch> {
+                rows.iter()
+                    .map(|r| LedgerTouch {
+                        offer_id: r.get(0),
+                        channel: r.get(1),
+                        at: ts(r.get(2)),
+                        class: class_of(r.get::<_, &str>(3)),
+                    })
+                    .collect()
             };
             let offers: BTreeSet<&String> = budgets.iter().collect();
-            for offer in offers {
-                let used = if commit {
-                    // The row exists and is locked: no other decision spends
-                    // the budget until this one commits.
-                    tx.execute(
+            if !commit {
+                // A dry run reads and decides; nothing to lock or record.
+                let read_budget = client
+                    .prepare_cached("SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2")
+                    .await?;
+                let mut ledger = Ledger {
+                    touches: touches_of(
+                        client
+                            .query(&read_touches, &[&tenant_id, &customer_id, &since.0])
+                            .await?,
+                    ),
+                    ..Ledger::default()
+                };
+                for offer in offers {
+                    let used = client.query_opt(&read_budget, &[&tenant_id, offer]).await?;
+                    ledger.budget_used.insert(offer.clone(), used_of(used));
+                }
+                decide(&ledger);
+                return Ok(());
+            }
+            let lock = client
+                .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))")
+                .await?;
+            let tx = client.transaction().await?;
+            // Sent together, run in order: the customer's lock, then its
+            // touches (one round trip).
+            let (lock_params, touch_params): (&[&(dyn ToSql + Sync)], &[&(dyn ToSql + Sync)]) =
+                (&[&tenant_id, &customer_id], &[&tenant_id, &customer_id, &since.0]);
+            let (_, touches) =
+                futures_util::try_join!(tx.execute(&lock, lock_params), tx.query(&read_touches, touch_params),)?;
+            let mut ledger = Ledger {
+                touches: touches_of(touches),
+                ..Ledger::default()
+            };
+            if !offers.is_empty() {
+                let ensure = tx
+                    .prepare_cached(
                         "INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ($1, $2, 0)
                          ON CONFLICT (tenant_id, offer_id) DO NOTHING",
-                        &[&tenant_id, offer],
                     )
                     .await?;
-                    tx.query_opt(
-                        "SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2 FOR UPDATE",
-                        &[&tenant_id, offer],
-                    )
-                    .await?
-                } else {
-                    tx.query_opt(
-                        "SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2",
-                        &[&tenant_id, offer],
-                    )
-                    .await?
-                };
-                let used = used.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64);
-                ledger.budget_used.insert(offer.clone(), used);
+                let lock_budget = tx
+                    .prepare_cached("SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2 FOR UPDATE")
+                    .await?;
+                for offer in offers {
+                    // The row exists and is locked: no other decision spends
+                    // the budget until this one commits.
+                    tx.execute(&ensure, &[&tenant_id, offer]).await?;
+                    let used = tx.query_opt(&lock_budget, &[&tenant_id, offer]).await?;
+                    ledger.budget_used.insert(offer.clone(), used_of(used));
+                }
             }
             let selected = decide(&ledger);
-            if commit && !selected.is_empty() {
+            if !selected.is_empty() {
                 insert_touches(&tx, tenant_id, &selected).await?;
                 tx.commit().await?;
             }
             Ok(())
         })
     }
+}
+
+/// A budget's spend as stored (none: nothing spent).
+fn used_of(row: Option<tokio_postgres::Row>) -> u64 {
+    row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64)
 }
 
 impl DecisionLogStore for PgStore {

@@ -113,3 +113,35 @@ fn each_host_publishes_its_counts_and_reads_the_others() {
     );
     assert!(a.counts("canary:t:main", "host-a").unwrap().is_empty());
 }
+
+#[test]
+fn logged_decisions_are_compressed_with_lz4_where_the_server_has_it() {
+    let backend = Backend::postgres();
+    let store = backend.open();
+    store.create_tenant("operator", &tenant("t")).unwrap();
+    let Backend::Postgres { url, .. } = &backend else {
+        unreachable!("a PostgreSQL backend")
+    };
+    let has_lz4 = rulehost_store::testing::count(
+        url,
+        "SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+    ) == 1;
+    let body = format!("{{\"padding\": \"{}\"}}", "rulehost ".repeat(2_000));
+    let entry = rulehost_store::LoggedDecision {
+        tenant_id: "t".into(),
+        id: "d1".into(),
+        at: Timestamp::now(),
+        customer_id: "c".into(),
+        body: body.clone(),
+    };
+    store.log_decisions(&[entry]).unwrap();
+    let lz4 = rulehost_store::testing::count(
+        url,
+        "SELECT count(*) FROM decisions WHERE pg_column_compression(body) = 'lz4'",
+    );
+    assert_eq!(lz4, i64::from(has_lz4), "the entry's compression");
+    assert_eq!(
+        store.logged_decision("t", "d1").unwrap()["padding"],
+        body[13..body.len() - 2]
+    );
+}
