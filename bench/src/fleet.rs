@@ -5,7 +5,6 @@
 //! throwaway one and sets `RULEHOST_TEST_DATABASE_URL`); each measurement
 //! gets a database of its own, dropped at the end.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use rulehost::registry::testing::{count, drop_database, fresh_database};
 use rulehost::registry::{LoggedDecision, PageRequest, Tenant, TenantLimits};
 use rulehost_test_artifacts::{COFFEE_CHAIN, PLUGINS_DIR};
 
-use crate::scenarios::{Running, agent, in_process_rate, load_hosts, set_up_tenant, start_host, variant};
+use crate::scenarios::{Running, agent, in_process_rate, load_hosts, set_up_tenant, sqlite_bytes, start_host, variant};
 use crate::stats::{Samples, mean};
 use crate::{Table, Workload};
 
@@ -348,16 +347,6 @@ fn logged_entries(w: &Workload, n: usize) -> Vec<LoggedDecision> {
     entries.truncate(n);
     server.stop();
     entries
-}
-
-/// The SQLite store's files (the database and its write-ahead log).
-fn sqlite_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .expect("data dir")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("registry.sqlite3"))
-        .map(|e| e.metadata().map_or(0, |m| m.len()))
-        .sum()
 }
 
 /// CPU time of this process, every thread.

@@ -818,15 +818,7 @@ fn log_requests(table: &mut Table, w: &Workload) {
         hashed.push(rate);
         hashed_n += samples.len();
     }
-    let on_disk = |dir: &Path| -> u64 {
-        std::fs::read_dir(dir)
-            .expect("data dir")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("registry.sqlite3"))
-            .map(|e| e.metadata().map_or(0, |m| m.len()))
-            .sum()
-    };
-    let per_entry = |server: &Running, n: usize| on_disk(server.dir.path()) as f64 / n.max(1) as f64 / 1024.0;
+    let per_entry = |server: &Running, n: usize| sqlite_bytes(server.dir.path()) as f64 / n.max(1) as f64 / 1024.0;
     let (kept_kb, hashed_kb) = (per_entry(&keeping, kept_n), per_entry(&hashing, hashed_n));
     keeping.stop();
     hashing.stop();
@@ -839,6 +831,17 @@ fn log_requests(table: &mut Table, w: &Workload) {
             kept / hashed
         ),
     );
+}
+
+/// The embedded store's files under a data directory (the database and
+/// its write-ahead log).
+pub(crate) fn sqlite_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("registry.sqlite3"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
 }
 
 fn populate(dir: &Path, w: &Workload) {

@@ -538,7 +538,9 @@ pub trait CandidateStore {
         percent: f64,
     ) -> Result<Candidate>;
     /// A slot's candidate of a role.
-    fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>>;
+    fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>> {
+        Ok(self.candidates(tenant_id, role)?.into_iter().find(|c| c.slot == slot))
+    }
     /// Every candidate of a role.
     fn candidates(&self, tenant_id: &str, role: Role) -> Result<Vec<Candidate>>;
     /// Detaches a slot's candidate of a role.

@@ -12,8 +12,8 @@ pub fn cluster_url() -> String {
     })
 }
 
-/// Runs `sql` on the database at `url`.
-pub fn execute(url: &str, sql: &str) {
+/// Runs `work` with a connection to the database at `url`.
+fn with_client<T>(url: &str, work: impl AsyncFnOnce(&tokio_postgres::Client) -> T) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -23,32 +23,29 @@ pub fn execute(url: &str, sql: &str) {
             .await
             .expect("the test cluster answers");
         let running = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let answer = work(&client).await;
         drop(client);
         let _ = running.await;
+        answer
+    })
+}
+
+/// Runs `sql` on the database at `url`.
+pub fn execute(url: &str, sql: &str) {
+    with_client(url, async |client| {
+        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     });
 }
 
 /// The number `sql` (one row, one `bigint` column) answers on the database
 /// at `url`.
 pub fn count(url: &str, sql: &str) -> i64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("the test cluster answers");
-        let running = tokio::spawn(connection);
-        let n: i64 = client
+    with_client(url, async |client| {
+        client
             .query_one(sql, &[])
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .get(0);
-        drop(client);
-        let _ = running.await;
-        n
+            .get(0)
     })
 }
 

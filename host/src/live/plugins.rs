@@ -97,6 +97,16 @@ impl Live {
         Ok((record, created))
     }
 
+    /// Compiles a stored version (or finds it compiled) before a change
+    /// that runs it is committed: a version that cannot run is refused
+    /// before anything changes.
+    async fn compile_stored(&self, tenant: &str, name: &str, version: &str) -> Result<()> {
+        let record = self.version(tenant, name, version).await?;
+        self.compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
+            .await
+            .map(drop)
+    }
+
     /// The compiled component for a stored sha256: shared if in memory,
     /// else read from the registry and compiled (never refused for its
     /// compile time: the version was accepted at its upload). `what` names
@@ -170,10 +180,7 @@ impl Live {
         version: &str,
     ) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
-        let record = self.version(tenant, name, version).await?;
-        let _compiled = self
-            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
-            .await?;
+        self.compile_stored(tenant, name, version).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),
@@ -215,10 +222,7 @@ impl Live {
         percent: f64,
     ) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
-        let record = self.version(tenant, name, version).await?;
-        let _compiled = self
-            .compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
-            .await?;
+        self.compile_stored(tenant, name, version).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),

@@ -398,10 +398,6 @@ impl CandidateStore for PgStore {
         })
     }
 
-    fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>> {
-        Ok(self.candidates(tenant_id, role)?.into_iter().find(|c| c.slot == slot))
-    }
-
     fn candidates(&self, tenant_id: &str, role: Role) -> Result<Vec<Candidate>> {
         self.run(async { read_candidates(&self.pool.get().await?, tenant_id, role).await })
     }

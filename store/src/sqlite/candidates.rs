@@ -63,11 +63,6 @@ impl CandidateStore for SqliteStore {
         })
     }
 
-    /// The slot's candidate in `role`, if any.
-    fn candidate(&self, tenant_id: &str, role: Role, slot: &str) -> Result<Option<Candidate>> {
-        Ok(self.candidates(tenant_id, role)?.into_iter().find(|c| c.slot == slot))
-    }
-
     /// Every candidate of the tenant in `role`, by slot.
     fn candidates(&self, tenant_id: &str, role: Role) -> Result<Vec<Candidate>> {
         let conn = self.conn();
