@@ -135,6 +135,7 @@ fn document(mut doc: utoipa::openapi::OpenApi, max_limits: TenantLimits) -> utoi
     use utoipa::Modify;
     doc::Refusals.modify(&mut doc);
     doc::ServerLimits(max_limits).modify(&mut doc);
+    doc::NoNul.modify(&mut doc);
     doc
 }
 
@@ -168,6 +169,7 @@ pub fn app(state: AppState) -> Router {
 fn layered(router: Router, max_body: usize) -> Router {
     router
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(refuse_nul_in_url))
         .layer(axum::middleware::from_fn(close_if_body_unread))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
@@ -189,6 +191,23 @@ fn layered(router: Router, max_body: usize) -> Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+/// A URL with a NUL character (`%00`) in its path or query is refused
+/// before anything reads it: no text rulehost keeps may hold one (as in a
+/// JSON body, see `model::parse_json`).
+async fn refuse_nul_in_url(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    let uri = request.uri();
+    let has_nul = |part: &str| part.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "the URL contains a NUL character (%00), which rulehost does not keep in text",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// A refusal given before the request's body was read (credentials are
@@ -383,6 +402,28 @@ mod tests {
         assert_eq!(closes(&read), None, "the body was read: the connection can go on");
         let empty = send("/refuse", "").await.unwrap();
         assert_eq!(closes(&empty), None, "no body to read");
+    }
+
+    #[tokio::test]
+    async fn a_nul_character_in_the_url_is_refused_before_any_handler() {
+        async fn ok() -> &'static str {
+            "ok"
+        }
+        let router = layered(Router::new().route("/v1/{name}", get(ok)), 1024);
+        for (uri, status) in [
+            ("/v1/a?after=b", StatusCode::OK),
+            ("/v1/a?after=%00", StatusCode::BAD_REQUEST),
+            ("/v1/a%00b", StatusCode::BAD_REQUEST),
+            // `%25` is a percent sign: the text "%00", not a NUL.
+            ("/v1/a?customer=x%2500", StatusCode::OK),
+        ] {
+            let response = router
+                .clone()
+                .oneshot(Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{uri}");
+        }
     }
 
     #[tokio::test]

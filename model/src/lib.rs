@@ -449,7 +449,7 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, JsonEr
     let fast = {
         let mut de = serde_json::Deserializer::from_slice(json);
         match T::deserialize(strict::Strict(&mut de)).and_then(|value| de.end().map(|()| value)) {
-            Ok(value) => return Ok(value),
+            Ok(value) => return nul_free(json).map(|()| value),
             Err(e) => e,
         }
     };
@@ -467,9 +467,85 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(json: &[u8]) -> Result<T, JsonEr
     }
 }
 
+/// Refuses a document with a NUL character (`\u0000`) in any string or
+/// key, naming the first: no text rulehost keeps may hold one (PostgreSQL
+/// cannot store it in text, and both stores refuse the same input).
+fn nul_free(json: &[u8]) -> Result<(), JsonError> {
+    if !has_nul_escape(json) {
+        return Ok(());
+    }
+    let nul = |path: String| JsonError {
+        path,
+        error: serde::de::Error::custom("contains a NUL character (\\u0000), which rulehost does not keep in text"),
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return Err(nul(".".into()));
+    };
+    Err(nul(nul_path(&value, String::new()).unwrap_or_else(|| ".".into())))
+}
+
+/// Whether JSON text holds the escape `\u0000` (a raw NUL byte is not JSON).
+fn has_nul_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = json[i..].iter().position(|b| *b == b'\\') {
+        let escape = i + at + 1;
+        if json.get(escape..escape + 5) == Some(b"u0000") {
+            return true;
+        }
+        // Skip the escaped character, so `\\u0000` (a backslash, then
+        // text) is not taken for one.
+        i = escape + 1;
+        if i >= json.len() {
+            return false;
+        }
+    }
+    false
+}
+
+/// The path of the first string or key holding a NUL character.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    let field = |path: &str, key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(if path.is_empty() { ".".into() } else { path }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(field(&path, key))
+            } else {
+                nul_path(item, field(&path, key))
+            }
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_character_in_any_string_is_refused_naming_where() {
+        let err = from_json::<Profile>("profile", r#"{"customer_id":"c\u0000d"}"#).unwrap_err();
+        assert!(err.0.contains("at customer_id: contains a NUL character"), "{err}");
+        let err = from_json::<Profile>(
+            "profile",
+            r#"{"customer_id":"c","events":[{"kind":"v\u0000","at":"2026-01-01T00:00:00Z"}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("at events[0].kind:"), "{err}");
+        // An escaped backslash followed by text is not a NUL.
+        let ok: Profile = from_json("profile", r#"{"customer_id":"c\\u0000"}"#).expect("a backslash and text");
+        assert_eq!(ok.customer_id, "c\\u0000");
+    }
 
     #[test]
     fn errors_name_the_field_path() {

@@ -49,6 +49,20 @@ pub fn count(url: &str, sql: &str) -> i64 {
     })
 }
 
+/// The text values `sql` (one `text` column) answers on the database at
+/// `url`, in order.
+pub fn texts(url: &str, sql: &str) -> Vec<String> {
+    with_client(url, async |client| {
+        client
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    })
+}
+
 /// A new database on the cluster: its URL and name.
 pub fn fresh_database(prefix: &str) -> (String, String) {
     let admin = cluster_url();

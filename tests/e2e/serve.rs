@@ -12,6 +12,7 @@ use rulehost::live::Live;
 use rulehost::server::{Overrides, Server, ServerConfig};
 use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
 
@@ -45,6 +46,67 @@ pub fn stored_blobs(data_dir: &Path) -> usize {
     match backend_settings(data_dir).first() {
         Some((_, url)) => rulehost::registry::testing::count(url, "SELECT count(*) FROM blobs") as usize,
         None => std::fs::read_dir(data_dir.join("blobs")).expect("blob dir").count(),
+    }
+}
+
+/// Whether the component stored under `sha256` (a blob file, or a row of
+/// the database) still hashes to it.
+pub fn blob_intact(data_dir: &Path, sha256: &str) -> bool {
+    match backend_settings(data_dir).first() {
+        Some((_, url)) => {
+            let sql = format!(
+                "SELECT count(*) FROM blobs WHERE sha256 = '{sha256}' AND encode(sha256(bytes), 'hex') = sha256"
+            );
+            rulehost::registry::testing::count(url, &sql) == 1
+        }
+        None => {
+            let bytes = std::fs::read(data_dir.join("blobs").join(format!("{sha256}.wasm"))).expect("the blob");
+            hex::encode(Sha256::digest(&bytes)) == sha256
+        }
+    }
+}
+
+/// Flips one bit in the middle of the component stored under `sha256`, as
+/// a failing disk (or a hand in the database) would.
+pub fn alter_blob(data_dir: &Path, sha256: &str) {
+    match backend_settings(data_dir).first() {
+        Some((_, url)) => rulehost::registry::testing::execute(
+            url,
+            &format!(
+                "UPDATE blobs SET bytes = set_byte(bytes, length(bytes) / 2, get_byte(bytes, length(bytes) / 2) # 1)
+                 WHERE sha256 = '{sha256}'"
+            ),
+        ),
+        None => {
+            let blob = data_dir.join("blobs").join(format!("{sha256}.wasm"));
+            let mut bytes = std::fs::read(&blob).expect("the blob is stored under its sha256");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+            std::fs::write(&blob, &bytes).expect("alter the blob");
+        }
+    }
+}
+
+/// What a tenant's stored profile sets occupy: one `{sha256}.ndjson` per
+/// set, and anything else (a temporary file, chunks of an upload no set
+/// names) under a name of its own.
+pub fn stored_sets(data_dir: &Path, tenant: &str) -> Vec<String> {
+    match backend_settings(data_dir).first() {
+        Some((_, url)) => rulehost::registry::testing::texts(
+            url,
+            &format!(
+                "SELECT sha256 || '.ndjson' FROM profile_sets WHERE tenant_id = '{tenant}'
+                 UNION ALL
+                 SELECT 'chunks of upload ' || upload FROM profile_set_chunks c
+                 WHERE NOT EXISTS (SELECT 1 FROM profile_sets s WHERE s.upload = c.upload) GROUP BY upload"
+            ),
+        ),
+        None => match std::fs::read_dir(data_dir.join("profile-sets").join(tenant)) {
+            Ok(dir) => dir
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        },
     }
 }
 

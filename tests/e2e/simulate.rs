@@ -574,11 +574,11 @@ fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_ch
         assert!(message.contains(names), "{method} {path}: {message}");
     }
     assert_eq!(server.call("GET", &sets, &key, None).1, listed);
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("profile-sets").join(tenant))
-        .expect("the tenant's sets")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(files, vec![format!("{sha256}.ndjson")]);
+    assert_eq!(
+        crate::serve::stored_sets(dir.path(), tenant),
+        vec![format!("{sha256}.ndjson")],
+        "the set, and nothing a refused upload left"
+    );
 
     // Another tenant's key does not see them; deleting removes the file.
     let other = sample_tenant(&server, "other");
@@ -586,12 +586,7 @@ fn a_stored_profile_set_is_simulated_again_without_uploading_it_and_a_bad_one_ch
     let (status, _) = send("DELETE", &format!("{sets}/march"), String::new());
     assert_eq!(status, 204);
     assert_eq!(server.call("GET", &sets, &key, None).1, serde_json::json!([]));
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("profile-sets").join(tenant))
-            .expect("the tenant's sets")
-            .count(),
-        0
-    );
+    assert_eq!(crate::serve::stored_sets(dir.path(), tenant), Vec::<String>::new());
 }
 
 #[test]

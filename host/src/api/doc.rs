@@ -17,7 +17,7 @@
 use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{Object, Schema};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Object, ObjectBuilder, Schema, SchemaType};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Required, SchemaFormat, Type};
 
@@ -312,6 +312,108 @@ fn path_parameter(name: &str) -> RefOr<Schema> {
         _ => crate::model::schema::nonempty(),
     };
     RefOr::T(Schema::Object(schema))
+}
+
+/// States what the server refuses in every string it reads: a NUL
+/// character (see `model::parse_json` and the URL check in `api`). Each
+/// string schema of a request — parameters, JSON bodies and the
+/// components they refer to — without a pattern, format or enumeration of
+/// its own gets the pattern, and each map's keys the same. Answers are left as
+/// they are (an error message may quote what was refused).
+pub struct NoNul;
+
+/// A string with no NUL character.
+const NO_NUL: &str = "^[^\\x00]*$";
+
+impl utoipa::Modify for NoNul {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let mut referred = Vec::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && let Some(schema) = parameter.schema.as_mut()
+                    {
+                        no_nul(schema, &mut referred);
+                    }
+                }
+                if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                    // An NDJSON or wasm body is not one JSON value: the server
+                    // answers each NDJSON line on its own.
+                    for (_, content) in body
+                        .content
+                        .iter_mut()
+                        .filter(|(media, _)| *media == "application/json")
+                    {
+                        if let RefOr::T(content) = content
+                            && let Some(schema) = content.schema.as_mut()
+                        {
+                            no_nul(schema, &mut referred);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let mut done = std::collections::BTreeSet::new();
+        while let Some(name) = referred.pop() {
+            if done.insert(name.clone())
+                && let Some(schema) = components.schemas.get_mut(&name)
+            {
+                no_nul(schema, &mut referred);
+            }
+        }
+    }
+}
+
+/// Adds the pattern within `schema`; the components it refers to go into
+/// `referred`.
+fn no_nul(schema: &mut RefOr<Schema>, referred: &mut Vec<String>) {
+    match schema {
+        RefOr::T(schema) => no_nul_in(schema, referred),
+        RefOr::Ref(r) => {
+            if let Some(name) = r.ref_location.strip_prefix("#/components/schemas/") {
+                referred.push(name.to_owned());
+            }
+        }
+    }
+}
+
+fn no_nul_in(schema: &mut Schema, referred: &mut Vec<String>) {
+    let mut each = |items: &mut Vec<RefOr<Schema>>| items.iter_mut().for_each(|item| no_nul(item, referred));
+    match schema {
+        Schema::Object(object) => {
+            let string = match &object.schema_type {
+                SchemaType::Type(t) => *t == Type::String,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                SchemaType::AnyValue => false,
+            };
+            if string && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none() {
+                object.pattern = Some(NO_NUL.into());
+            }
+            object.properties.values_mut().for_each(|p| no_nul(p, referred));
+            if let Some(values) = object.additional_properties.as_deref_mut() {
+                if let AdditionalProperties::RefOr(values) = values {
+                    no_nul(values, referred);
+                }
+                let keys = object.property_names.get_or_insert_with(|| {
+                    Box::new(Schema::Object(ObjectBuilder::new().schema_type(Type::String).build()))
+                });
+                no_nul_in(keys, referred);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                no_nul(items, referred);
+            }
+        }
+        Schema::OneOf(one_of) => each(&mut one_of.items),
+        Schema::AllOf(all_of) => each(&mut all_of.items),
+        Schema::AnyOf(any_of) => each(&mut any_of.items),
+        _ => {}
+    }
 }
 
 /// The largest limits this server grants a tenant, stated in the
