@@ -1,6 +1,9 @@
 //! The same plugin crate called natively: the host's input is converted to
 //! the SDK's contract types and run through `rulehost_sdk::native::Session`,
-//! exactly the code the guest runs, without the sandbox.
+//! exactly the code the guest runs, without the sandbox. What a brand
+//! would otherwise run is its rules on data it already holds, so the
+//! native figure is the rules alone: everything a decision needs is built
+//! first ([`prepare`]), outside the timed region ([`rules`]).
 
 use rulehost::engine::contract::latest::types as host;
 use rulehost::input::InputLimits;
@@ -145,20 +148,39 @@ fn findings(tags: &[sdk::Tag], scores: &[sdk::Score], stage: Option<sdk::Lifecyc
     }
 }
 
-/// Decides natively: the host's input building, the conversion to the
-/// SDK's types, and the plugin's three stages. Returns the number of
-/// outputs, so the work cannot be optimised away.
-pub fn decide<P: Plugin>(request: &Request) -> Result<usize, String> {
+/// One decision's input in the SDK's types, with the findings each later
+/// stage sees, all built before the rules run.
+pub struct Prepared {
+    ctx: sdk::Context,
+    input: sdk::Input,
+    scoring: sdk::Findings,
+    targeting: sdk::Findings,
+}
+
+/// Builds what [`rules`] needs for `request`: the host's input converted to
+/// the SDK's types, and the findings of a first native run.
+pub fn prepare<P: Plugin>(request: &Request) -> Result<Prepared, String> {
     let (ctx, wire) = rulehost::input::build(request, &InputLimits::default()).map_err(|e| e.to_string())?;
-    let session = Session::<P>::new(context(ctx), input(wire));
+    let (ctx, input) = (context(ctx), input(wire));
+    let session = Session::<P>::new(ctx, input.clone());
     let tags = session.tag().map_err(|e| e.message)?;
     let scoring = session.score(findings(&tags, &[], None)).map_err(|e| e.message)?;
-    let proposals = session
-        .target(findings(
-            &tags,
-            &scoring.scores,
-            scoring.stage.as_ref().map(|s| s.stage),
-        ))
-        .map_err(|e| e.message)?;
+    let targeting = findings(&tags, &scoring.scores, scoring.stage.as_ref().map(|s| s.stage));
+    Ok(Prepared {
+        ctx,
+        input,
+        scoring: findings(&tags, &[], None),
+        targeting,
+    })
+}
+
+/// The plugin's rules alone, natively: a session over input already built,
+/// and its three stages. Returns the number of outputs, so the work cannot
+/// be optimised away.
+pub fn rules<P: Plugin>(prepared: Prepared) -> Result<usize, String> {
+    let session = Session::<P>::new(prepared.ctx, prepared.input);
+    let tags = session.tag().map_err(|e| e.message)?;
+    let scoring = session.score(prepared.scoring).map_err(|e| e.message)?;
+    let proposals = session.target(prepared.targeting).map_err(|e| e.message)?;
     Ok(tags.len() + scoring.scores.len() + proposals.len())
 }

@@ -181,12 +181,20 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
         });
     }
 
-    // Stable sort: events at the same instant keep the client's order.
-    let mut order: Vec<usize> = (0..profile.events.len()).collect();
-    order.sort_by_key(|&i| profile.events[i].at);
-    let mut events = Vec::with_capacity(order.len());
-    for i in order {
+    // Events that arrive in time order (most clients send them so) are
+    // taken as they are; others are put in order by a stable sort, so
+    // events at the same instant keep the client's order.
+    let mut events = Vec::with_capacity(profile.events.len());
+    let mut event = |i: usize| -> Result<(), Error> {
         events.push(b.event(&|| format!("profile.events[{i}]"), &profile.events[i])?);
+        Ok(())
+    };
+    if profile.events.is_sorted_by_key(|e| e.at) {
+        (0..profile.events.len()).try_for_each(&mut event)?;
+    } else {
+        let mut order: Vec<usize> = (0..profile.events.len()).collect();
+        order.sort_by_key(|&i| profile.events[i].at);
+        order.into_iter().try_for_each(&mut event)?;
     }
 
     let mut prior_tags = Vec::with_capacity(profile.prior.tags.len());

@@ -11,7 +11,7 @@
 //! they are committed before the decision is answered.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -154,32 +154,57 @@ enum Message {
 pub struct DecisionLog {
     queue: SyncSender<Message>,
     dropped: AtomicU64,
+    /// Entries queued and not yet taken by the writer.
+    queued: Arc<AtomicUsize>,
 }
 
 /// Entries queued before new ones are dropped.
 const QUEUE: usize = 16_384;
 /// Entries written per transaction at most.
 const BATCH: usize = 512;
+/// Entries a bulk caller may be ahead of the writer (see [`DecisionLog::pace`]).
+const PACE: usize = 2 * BATCH;
+/// The longest a bulk caller waits for the writer per decision; a writer
+/// that is stuck (its database out of reach) does not stop a batch, whose
+/// entries are then dropped and counted when the queue is full.
+const PACE_WAIT: Duration = Duration::from_secs(1);
 
 impl DecisionLog {
     /// Starts the writer thread.
     pub fn start(registry: Arc<dyn Store>) -> std::io::Result<Self> {
         let (queue, receiver) = mpsc::sync_channel(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
         std::thread::Builder::new()
             .name("rulehost-decision-log".into())
-            .spawn(move || write_loop(registry.as_ref(), &receiver))?;
+            .spawn(move || write_loop(registry.as_ref(), &receiver, &taken))?;
         Ok(Self {
             queue,
             dropped: AtomicU64::new(0),
+            queued,
         })
     }
 
     /// Queues an entry; if the queue is full it is dropped and counted.
     pub fn push(&self, entry: Pending) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.queue.try_send(Message::Entry(Box::new(entry)))
         {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits while more than [`PACE`] entries wait for the writer (at most
+    /// [`PACE_WAIT`]). A batch calls it after each line: thousands of
+    /// decisions answered faster than their database takes them would
+    /// otherwise pile up in memory (each holds its request). An
+    /// interactive decision never waits for the log.
+    pub fn pace(&self) {
+        let started = std::time::Instant::now();
+        while self.queued.load(Ordering::Relaxed) > PACE && started.elapsed() < PACE_WAIT {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -197,7 +222,7 @@ impl DecisionLog {
     }
 }
 
-fn write_loop(registry: &dyn Store, receiver: &Receiver<Message>) {
+fn write_loop(registry: &dyn Store, receiver: &Receiver<Message>, queued: &AtomicUsize) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     loop {
@@ -209,7 +234,10 @@ fn write_loop(registry: &dyn Store, receiver: &Receiver<Message>) {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Entry(entry) => batch.push(entry.into_logged()),
+                Message::Entry(entry) => {
+                    queued.fetch_sub(1, Ordering::Relaxed);
+                    batch.push(entry.into_logged());
+                }
                 // Everything queued before the flush has been taken: write
                 // now rather than wait for more.
                 Message::Flush(done) => {

@@ -125,8 +125,12 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // The most recently used connection first: a few warm connections
+        // do most of the work, so the buffers a connection grows (a batch
+        // of the decision log is a message of megabytes) are grown on few.
         let pool = Pool::builder(manager)
             .max_size(connections.max(2))
+            .queue_mode(deadpool_postgres::QueueMode::Lifo)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| RegistryError::Storage(format!("the database pool: {e}")))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rulehost::engine::Limits;
 use rulehost::fixtures::{self, Fixture};
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_WASIP2, PLUGINS_DIR};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_WASIP2, FROZEN_COFFEE_CHAIN_V0_1, PLUGINS_DIR};
 
 use crate::{engine, plugin};
 
@@ -60,4 +60,50 @@ fn an_unexpected_error_is_a_mismatch_even_when_error_is_not_expected() {
     let fields: Vec<_> = mismatches.iter().map(|m| m.field.as_str()).collect();
     assert_eq!(fields, ["customer_id", "error"]);
     assert_eq!(mismatches[1].actual["code"], "plugin_error");
+}
+
+#[test]
+fn the_frozen_v0_1_build_of_the_coffee_plugin_still_passes_its_fixtures() {
+    assert_all_pass(FROZEN_COFFEE_CHAIN_V0_1, "coffee-chain/fixtures", 12);
+}
+
+/// A decision without what names the build that made it (the plugins'
+/// digests) or depends on the machine (time, fuel).
+fn what_was_decided(decision: rulehost::decision::Decision) -> serde_json::Value {
+    let mut value = serde_json::to_value(decision).expect("a decision serialises");
+    let object = value.as_object_mut().expect("a decision is an object");
+    object.remove("usage");
+    for plugin in object["plugins"].as_array_mut().expect("plugins") {
+        plugin.as_object_mut().expect("a plugin ref").remove("sha256");
+    }
+    value
+}
+
+#[test]
+fn the_frozen_v0_1_build_decides_exactly_as_the_current_build() {
+    let (frozen, current) = (plugin(FROZEN_COFFEE_CHAIN_V0_1), plugin(COFFEE_CHAIN));
+    // The frozen component was built against contract 0.1.0. Builds are
+    // reproducible, so until the SDK moves to a newer contract the current
+    // build is the same bytes; from then on this compares the two contracts.
+    assert_eq!(frozen.info().contract, "0.1.0");
+    assert_eq!((frozen.name(), frozen.version()), (current.name(), current.version()));
+    let mut request = crate::request(crate::NOW, crate::COFFEE_PROFILE, crate::COFFEE_OFFERS);
+    let mut decided = 0;
+    for profile in rulehost::generate::profiles(rulehost::generate::Brand::Coffee, 300, 21, request.now) {
+        request.profile = serde_json::from_value(profile).expect("a generated profile");
+        let run = |p: &std::sync::Arc<rulehost::engine::Plugin>| {
+            crate::decide(
+                std::slice::from_ref(p),
+                &request,
+                crate::config(crate::COFFEE_CONFIG),
+                &Limits::default(),
+            )
+            .map(what_was_decided)
+            .map_err(|e| e.to_string())
+        };
+        let (old, new) = (run(&frozen), run(&current));
+        assert_eq!(old, new, "{} is decided differently", request.profile.customer_id);
+        decided += usize::from(old.is_ok());
+    }
+    assert_eq!(decided, 300, "every generated customer is decided");
 }

@@ -50,9 +50,13 @@ impl Live {
         self.engine.lane(snapshot.owner.clone())
     }
 
-    /// [`Live::decide_on`] a lane taken first, blocking the thread in line.
+    /// [`Live::decide_on`] a lane taken first, blocking the thread in line;
+    /// for bulk callers (a batch), which also wait for the decision log to
+    /// keep up (see [`DecisionLog::pace`](crate::decision_log::DecisionLog::pace)).
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
-        self.decide_on(self.lane(snapshot), snapshot, request)
+        let decision = self.decide_on(self.lane(snapshot), snapshot, request);
+        self.log.pace();
+        decision
     }
 
     /// Decides for one request on an admitted snapshot: the plugins propose

@@ -6,3 +6,11 @@ include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 
 /// Where the fixtures of the example plugins live.
 pub const PLUGINS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins");
+
+/// `plugins/coffee-chain` 0.1.0 as the contract v0.1.0 SDK built it, kept
+/// as it was: hosts must go on running plugins nobody rebuilds (see
+/// `frozen/README.md`).
+pub const FROZEN_COFFEE_CHAIN_V0_1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/frozen/coffee-chain-0.1.0-contract-0.1.0.wasm"
+);

@@ -1,0 +1,307 @@
+//! The input frame (`RHI2`): the decision's context, the customer and the
+//! catalog, written by the host once per decision and read by every
+//! plugin's session.
+//!
+//! Scalars (32 bytes): `now` (i64), `seed` (u64), `tz_offset_minutes`
+//! (i32), `customer_id` (atom), `mode` (u8: 0 live, 1 batch, 2 simulate,
+//! 3 shadow), `prior_stage` (u8, an index of [`STAGES`](crate::STAGES) or
+//! 255), 6 bytes of padding.
+//!
+//! Sections: 0 strings, 1 ends, 2 identities ([`Identity`]), 3 attributes
+//! ([`Attribute`]), 4 events ([`Event`], in time order), 5 event props
+//! ([`Attribute`]), 6 prior tags ([`TagKey`]), 7 offers ([`Offer`]),
+//! 8 offer channels (atoms), 9 the trigger (zero or one [`Event`]).
+
+use crate::{
+    Attribute, Event, FrameWriter, Identity, LayoutError, Offer, Record, Records, Strings, TagKey, attribute_atoms,
+    check_atoms, check_kinds, check_spans, check_stage, event_atoms, frame, i32_at, i64_at, refuse, stage_at, u32_at,
+    u64_at,
+};
+
+const MAGIC: &[u8; 4] = b"RHI2";
+const SCALARS: usize = 32;
+const STRIDES: [usize; 10] = [
+    1,
+    4,
+    Identity::STRIDE,
+    Attribute::STRIDE,
+    Event::STRIDE,
+    Attribute::STRIDE,
+    TagKey::STRIDE,
+    Offer::STRIDE,
+    4,
+    Event::STRIDE,
+];
+
+/// Why the decision is being made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A real decision whose proposals may be sent.
+    Live,
+    /// Part of a bulk run.
+    Batch,
+    /// A what-if run.
+    Simulate,
+    /// Beside the live version, to compare.
+    Shadow,
+}
+
+impl Mode {
+    fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Mode::Live,
+            1 => Mode::Batch,
+            2 => Mode::Simulate,
+            3 => Mode::Shadow,
+            _ => return None,
+        })
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Mode::Live => 0,
+            Mode::Batch => 1,
+            Mode::Simulate => 2,
+            Mode::Shadow => 3,
+        }
+    }
+}
+
+/// The frame's scalars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Header {
+    /// The decision's time (ms since the Unix epoch).
+    pub now: i64,
+    /// A seed for pseudo-randomness, fixed per decision.
+    pub seed: u64,
+    /// The tenant's offset from UTC in minutes.
+    pub tz_offset_minutes: i32,
+    /// The customer's id (an atom).
+    pub customer_id: u32,
+    /// Why the decision is being made.
+    pub mode: Mode,
+    /// The stage of the previous decision (an index of `STAGES`).
+    pub prior_stage: Option<u8>,
+}
+
+/// An input frame, checked: every section within the frame, the strings
+/// UTF-8, every atom naming a string, every span within its section,
+/// every value kind and stage known. Reading it after that cannot fail.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    /// The scalars.
+    pub header: Header,
+    /// The strings the atoms name.
+    pub strings: Strings<'a>,
+    /// The customer's identities.
+    pub identities: Records<'a, Identity>,
+    /// The customer's attributes.
+    pub attributes: Records<'a, Attribute>,
+    /// The customer's events, oldest first.
+    pub events: Records<'a, Event>,
+    /// The events' properties (see [`Event::props`]).
+    pub props: Records<'a, Attribute>,
+    /// The tags of the previous decision.
+    pub prior_tags: Records<'a, TagKey>,
+    /// The catalog.
+    pub offers: Records<'a, Offer>,
+    /// The offers' channels (see [`Offer::channels`]).
+    pub offer_channels: Records<'a, u32>,
+    /// The event that triggered the decision.
+    pub trigger: Option<Event>,
+}
+
+impl<'a> Input<'a> {
+    /// Reads and checks a frame.
+    pub fn read(bytes: &'a [u8]) -> Result<Self, LayoutError> {
+        let input = Self::open(bytes, Strings::new)?;
+        input.check()?;
+        Ok(input)
+    }
+
+    /// Opens again a frame [`read`](Self::read) accepted, whose strings
+    /// `text` holds (what [`Strings::text`] gave), without checking it
+    /// again: only its header and section bounds are read, so a plugin
+    /// checks its input once and opens it for each stage at little cost.
+    /// On bytes that were never checked, reading may give wrong strings
+    /// (empty for an atom or span out of range) but never panics.
+    pub fn reopen(bytes: &'a [u8], text: &'a str) -> Result<Self, LayoutError> {
+        Self::open(bytes, |section, ends| {
+            if section != text.as_bytes() {
+                return refuse("the text given is not the frame's strings");
+            }
+            Ok(Strings::unchecked(text, ends))
+        })
+    }
+
+    fn open(
+        bytes: &'a [u8],
+        strings: impl FnOnce(&'a [u8], &'a [u8]) -> Result<Strings<'a>, LayoutError>,
+    ) -> Result<Self, LayoutError> {
+        let f = frame(bytes, MAGIC, SCALARS, STRIDES)?;
+        let s = f.scalars;
+        let Some(mode) = Mode::from_u8(s[24]) else {
+            return refuse(format!("input mode {} is not known", s[24]));
+        };
+        check_stage(s[25], "input prior stage")?;
+        let [
+            text,
+            ends,
+            identities,
+            attributes,
+            events,
+            props,
+            prior_tags,
+            offers,
+            offer_channels,
+            trigger,
+        ] = f.sections;
+        let strings = strings(text, ends)?;
+        check_kinds("attributes", attributes)?;
+        check_kinds("props", props)?;
+        let input = Self {
+            header: Header {
+                now: i64_at(s, 0),
+                seed: u64_at(s, 8),
+                tz_offset_minutes: i32_at(s, 16),
+                customer_id: u32_at(s, 20),
+                mode,
+                prior_stage: stage_at(s, 25),
+            },
+            strings,
+            identities: Records::new(identities),
+            attributes: Records::new(attributes),
+            events: Records::new(events),
+            props: Records::new(props),
+            prior_tags: Records::new(prior_tags),
+            offers: Records::new(offers),
+            offer_channels: Records::new(offer_channels),
+            trigger: Records::<Event>::new(trigger).get(0),
+        };
+        if Records::<Event>::new(trigger).len() > 1 {
+            return refuse("an input has at most one trigger");
+        }
+        Ok(input)
+    }
+
+    fn check(&self) -> Result<(), LayoutError> {
+        let strings = &self.strings;
+        if self.header.customer_id as usize >= strings.len() {
+            return refuse("the customer id names no string");
+        }
+        check_atoms("identities", self.identities, strings, |i| [Some(i.kind), Some(i.id)])?;
+        check_atoms("attributes", self.attributes, strings, attribute_atoms)?;
+        check_atoms("props", self.props, strings, attribute_atoms)?;
+        check_atoms("events", self.events, strings, event_atoms)?;
+        check_spans("events", self.events, self.props.len(), |e| e.props)?;
+        check_atoms("prior tags", self.prior_tags, strings, |t| {
+            [Some(t.group), Some(t.name)]
+        })?;
+        check_atoms("offers", self.offers, strings, |o| [Some(o.id), Some(o.kind)])?;
+        check_spans("offers", self.offers, self.offer_channels.len(), |o| o.channels)?;
+        check_atoms("offer channels", self.offer_channels, strings, |&a| [Some(a)])?;
+        if let Some(trigger) = self.trigger {
+            if let Some(bad) = event_atoms(&trigger)
+                .into_iter()
+                .flatten()
+                .find(|&a| a as usize >= strings.len())
+            {
+                return refuse(format!(
+                    "the trigger refers to string {bad}; there are {}",
+                    strings.len()
+                ));
+            }
+            if (trigger.props.start as usize).saturating_add(trigger.props.len as usize) > self.props.len() {
+                return refuse("the trigger's props are outside the props section");
+            }
+        }
+        Ok(())
+    }
+
+    /// The string behind an atom of this frame (checked when it was read).
+    pub fn text(&self, atom: u32) -> &'a str {
+        self.strings.get(atom).unwrap_or_default()
+    }
+}
+
+/// Writes input frames. Keep one and reuse it: its buffers keep their
+/// capacity between decisions.
+#[derive(Default)]
+pub struct InputWriter {
+    frame: FrameWriter<10>,
+}
+
+impl InputWriter {
+    /// Empties it for the next frame.
+    pub fn clear(&mut self) {
+        self.frame.clear();
+    }
+
+    /// Adds a string; returns its atom.
+    pub fn text(&mut self, s: &str) -> u32 {
+        self.frame.text(s)
+    }
+
+    /// Adds an identity.
+    pub fn identity(&mut self, r: &Identity) {
+        self.frame.record(2, r);
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(&mut self, r: &Attribute) {
+        self.frame.record(3, r);
+    }
+
+    /// Adds an event (in time order).
+    pub fn event(&mut self, r: &Event) {
+        self.frame.record(4, r);
+    }
+
+    /// Adds an event property; events refer to a run of them by [`Span`].
+    pub fn prop(&mut self, r: &Attribute) {
+        self.frame.record(5, r);
+    }
+
+    /// How many props are written: the start of the next event's span.
+    pub fn props_len(&self) -> u32 {
+        self.frame.count::<Attribute>(5)
+    }
+
+    /// Adds a prior tag.
+    pub fn prior_tag(&mut self, r: &TagKey) {
+        self.frame.record(6, r);
+    }
+
+    /// Adds an offer.
+    pub fn offer(&mut self, r: &Offer) {
+        self.frame.record(7, r);
+    }
+
+    /// Adds an offer's channel; offers refer to a run of them by [`Span`].
+    pub fn offer_channel(&mut self, atom: u32) {
+        self.frame.record(8, &atom);
+    }
+
+    /// How many offer channels are written.
+    pub fn offer_channels_len(&self) -> u32 {
+        self.frame.count::<u32>(8)
+    }
+
+    /// Sets the trigger.
+    pub fn trigger(&mut self, r: &Event) {
+        self.frame.sections[9].clear();
+        self.frame.record(9, r);
+    }
+
+    /// Writes the frame into `out` (emptied first).
+    pub fn finish(&self, header: &Header, out: &mut Vec<u8>) {
+        let mut s = [0u8; SCALARS];
+        s[0..8].copy_from_slice(&header.now.to_le_bytes());
+        s[8..16].copy_from_slice(&header.seed.to_le_bytes());
+        s[16..20].copy_from_slice(&header.tz_offset_minutes.to_le_bytes());
+        s[20..24].copy_from_slice(&header.customer_id.to_le_bytes());
+        s[24] = header.mode.to_u8();
+        s[25] = header.prior_stage.unwrap_or(crate::NO_STAGE);
+        self.frame.finish(MAGIC, &s, STRIDES, out);
+    }
+}
