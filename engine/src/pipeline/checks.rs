@@ -1,7 +1,7 @@
 //! What the host accepts from a plugin. Every check names the item and the
-//! rule it breaks, so a plugin author can fix it from the error alone.
-
-use std::collections::HashSet;
+//! rule it breaks, so a plugin author can fix it from the error alone. The
+//! item's name is only written out when a check fails: an answer that
+//! passes costs no formatting.
 
 use crate::Error;
 use crate::OutputLimits;
@@ -10,16 +10,23 @@ use crate::decision::{Proposal, Score, StageVerdict, Tag};
 use crate::input::stage_from_wire;
 use rulehost_model::{Offer, Timestamp};
 
+/// Names the item a check is about, for its error.
+type Item<'a> = &'a dyn Fn() -> String;
+
 /// Checks a short identifier: non-empty and within the name limit.
-fn name(plugin: &str, limits: &OutputLimits, item: &str, field: &str, value: &str) -> Result<(), Error> {
+fn name(plugin: &str, limits: &OutputLimits, item: Item<'_>, field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
-        return Err(Error::invalid_output(plugin, format!("{item} has an empty {field}")));
+        return Err(Error::invalid_output(
+            plugin,
+            format!("{} has an empty {field}", item()),
+        ));
     }
     if value.len() > limits.name_bytes {
         return Err(Error::invalid_output(
             plugin,
             format!(
-                "{item} has a {field} of {} bytes; the limit is {}",
+                "{} has a {field} of {} bytes; the limit is {}",
+                item(),
                 value.len(),
                 limits.name_bytes
             ),
@@ -29,16 +36,17 @@ fn name(plugin: &str, limits: &OutputLimits, item: &str, field: &str, value: &st
 }
 
 /// Checks an explanation: a reason and a rule id are both required.
-fn explained(plugin: &str, limits: &OutputLimits, item: &str, reason: &str, rule_id: &str) -> Result<(), Error> {
+fn explained(plugin: &str, limits: &OutputLimits, item: Item<'_>, reason: &str, rule_id: &str) -> Result<(), Error> {
     name(plugin, limits, item, "rule_id", rule_id)?;
     if reason.is_empty() {
-        return Err(Error::invalid_output(plugin, format!("{item} has no reason")));
+        return Err(Error::invalid_output(plugin, format!("{} has no reason", item())));
     }
     if reason.len() > limits.reason_bytes {
         return Err(Error::invalid_output(
             plugin,
             format!(
-                "{item} has a reason of {} bytes; the limit is {}",
+                "{} has a reason of {} bytes; the limit is {}",
+                item(),
                 reason.len(),
                 limits.reason_bytes
             ),
@@ -59,35 +67,35 @@ fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error
 
 pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) -> Result<Vec<Tag>, Error> {
     at_most(plugin, "tags", tags.len(), limits.tags)?;
-    let mut seen = HashSet::new();
-    tags.into_iter()
-        .map(|t| {
-            let item = format!("tag {:?}/{:?}", t.group, t.name);
-            name(plugin, limits, &item, "group", &t.group)?;
-            name(plugin, limits, &item, "name", &t.name)?;
-            explained(plugin, limits, &item, &t.reason, &t.rule_id)?;
-            if !seen.insert((t.group.clone(), t.name.clone())) {
-                return Err(Error::invalid_output(plugin, format!("{item} was returned twice")));
-            }
-            let expires_at = t.expires_at.map(Timestamp);
-            if let Some(at) = expires_at
-                && at.to_rfc3339().is_none()
-            {
-                return Err(Error::invalid_output(
-                    plugin,
-                    format!("{item} expires at {} ms, outside years 0–9999", at.0),
-                ));
-            }
-            Ok(Tag {
-                group: t.group,
-                name: t.name,
-                reason: t.reason,
-                rule_id: t.rule_id,
-                expires_at,
-                plugin: plugin.to_owned(),
-            })
+    let mut seen = foldhash::HashSet::default();
+    for t in &tags {
+        let item = || format!("tag {:?}/{:?}", t.group, t.name);
+        name(plugin, limits, &item, "group", &t.group)?;
+        name(plugin, limits, &item, "name", &t.name)?;
+        explained(plugin, limits, &item, &t.reason, &t.rule_id)?;
+        if !seen.insert((t.group.as_str(), t.name.as_str())) {
+            return Err(Error::invalid_output(plugin, format!("{} was returned twice", item())));
+        }
+        if let Some(at) = t.expires_at.map(Timestamp)
+            && at.to_rfc3339().is_none()
+        {
+            return Err(Error::invalid_output(
+                plugin,
+                format!("{} expires at {} ms, outside years 0–9999", item(), at.0),
+            ));
+        }
+    }
+    Ok(tags
+        .into_iter()
+        .map(|t| Tag {
+            group: t.group,
+            name: t.name,
+            reason: t.reason,
+            rule_id: t.rule_id,
+            expires_at: t.expires_at.map(Timestamp),
+            plugin: plugin.to_owned(),
         })
-        .collect()
+        .collect())
 }
 
 pub(super) fn scoring(
@@ -100,13 +108,13 @@ pub(super) fn scoring(
         .scores
         .into_iter()
         .map(|s| {
-            let item = format!("score {:?}", s.name);
+            let item = || format!("score {:?}", s.name);
             name(plugin, limits, &item, "name", &s.name)?;
             explained(plugin, limits, &item, &s.reason, &s.rule_id)?;
             if !s.value.is_finite() {
                 return Err(Error::invalid_output(
                     plugin,
-                    format!("{item} is {}, not a finite number", s.value),
+                    format!("{} is {}, not a finite number", item(), s.value),
                 ));
             }
             Ok(Score {
@@ -121,7 +129,7 @@ pub(super) fn scoring(
     let stage = scoring
         .stage
         .map(|s| {
-            explained(plugin, limits, "the stage", &s.reason, &s.rule_id)?;
+            explained(plugin, limits, &|| "the stage".into(), &s.reason, &s.rule_id)?;
             Ok::<_, Error>(StageVerdict {
                 value: stage_from_wire(s.stage),
                 reason: s.reason,
@@ -143,26 +151,26 @@ pub(super) fn proposals(
     proposals
         .into_iter()
         .map(|p| {
-            let item = format!("proposal {:?} on {:?}", p.offer_id, p.channel);
+            let item = || format!("proposal {:?} on {:?}", p.offer_id, p.channel);
             name(plugin, limits, &item, "offer_id", &p.offer_id)?;
             name(plugin, limits, &item, "channel", &p.channel)?;
             explained(plugin, limits, &item, &p.reason, &p.rule_id)?;
             let Some(offer) = offers.iter().find(|o| o.id == p.offer_id) else {
                 return Err(Error::invalid_output(
                     plugin,
-                    format!("{item} names an offer that is not in the catalog"),
+                    format!("{} names an offer that is not in the catalog", item()),
                 ));
             };
             if !offer.channels.contains(&p.channel) {
                 return Err(Error::invalid_output(
                     plugin,
-                    format!("{item}: the offer may only be sent on {:?}", offer.channels),
+                    format!("{}: the offer may only be sent on {:?}", item(), offer.channels),
                 ));
             }
             if !p.score.is_finite() {
                 return Err(Error::invalid_output(
                     plugin,
-                    format!("{item} has score {}, not a finite number", p.score),
+                    format!("{} has score {}, not a finite number", item(), p.score),
                 ));
             }
             Ok(Proposal {
