@@ -78,14 +78,26 @@ fn limits() -> Limits {
 }
 
 fn wasm_decide(engine: &Engine, plugin: &Arc<Plugin>, request: &Request, config: &Arc<TenantConfig>) -> Duration {
+    wasm_decide_timed(engine, plugin, request, config, &mut Phases::default())
+}
+
+/// [`wasm_decide`], recording where the decision's time went in `phases`.
+fn wasm_decide_timed(
+    engine: &Engine,
+    plugin: &Arc<Plugin>,
+    request: &Request,
+    config: &Arc<TenantConfig>,
+    phases: &mut Phases,
+) -> Duration {
     let started = Instant::now();
-    let decision = pipeline::decide(
+    let decision = pipeline::decide_timed(
         engine,
         None,
         std::slice::from_ref(plugin),
         request,
         config.clone(),
         &limits(),
+        phases,
     );
     let elapsed = started.elapsed();
     if let Err(e) = decision {
@@ -159,26 +171,9 @@ fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
     rulehost_sdk::native::set_config(w.config.0.iter().map(|(k, v)| (k.clone(), v.clone())));
     let empty = input::build(&empty_request(), &InputLimits::default()).expect("input");
     let mut phases = Phases::default();
-    let wasm_timed = |request: &Request, phases: &mut Phases| {
-        let started = Instant::now();
-        let decision = pipeline::decide_timed(
-            engine,
-            None,
-            std::slice::from_ref(&plugin),
-            request,
-            w.config.clone(),
-            &limits(),
-            phases,
-        );
-        let elapsed = started.elapsed();
-        if let Err(e) = decision {
-            panic!("a wasm decision failed: {e}");
-        }
-        elapsed
-    };
     for request in w.requests.iter().take(500) {
         native_rules(w.brand, native_prepare(w.brand, request));
-        wasm_timed(request, &mut phases);
+        wasm_decide_timed(engine, &plugin, request, &w.config, &mut phases);
         instantiate(engine, &plugin, &empty);
     }
     let (mut wasm, mut native, mut parts) = (Samples::default(), Samples::default(), Breakdown::default());
@@ -188,7 +183,7 @@ fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
             native.push(native_rules(w.brand, prepared));
         }
         for request in chunk {
-            wasm.push(wasm_timed(request, &mut phases));
+            wasm.push(wasm_decide_timed(engine, &plugin, request, &w.config, &mut phases));
             parts.build.push(phases.build);
             parts.start.push(phases.start);
             parts.calls.push(phases.calls);

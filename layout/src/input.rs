@@ -109,6 +109,8 @@ pub struct Input<'a> {
     pub offer_channels: Records<'a, u32>,
     /// The event that triggered the decision.
     pub trigger: Option<Event>,
+    /// The trigger's section (zero or one event), checked like the events.
+    triggers: Records<'a, Event>,
 }
 
 impl<'a> Input<'a> {
@@ -177,6 +179,7 @@ impl<'a> Input<'a> {
             offers: Records::new(offers),
             offer_channels: Records::new(offer_channels),
             trigger: Records::<Event>::new(trigger).get(0),
+            triggers: Records::new(trigger),
         };
         if Records::<Event>::new(trigger).len() > 1 {
             return refuse("an input has at most one trigger");
@@ -200,21 +203,8 @@ impl<'a> Input<'a> {
         check_atoms("offers", self.offers, strings, |o| [Some(o.id), Some(o.kind)])?;
         check_spans("offers", self.offers, self.offer_channels.len(), |o| o.channels)?;
         check_atoms("offer channels", self.offer_channels, strings, |&a| [Some(a)])?;
-        if let Some(trigger) = self.trigger {
-            if let Some(bad) = event_atoms(&trigger)
-                .into_iter()
-                .flatten()
-                .find(|&a| a as usize >= strings.len())
-            {
-                return refuse(format!(
-                    "the trigger refers to string {bad}; there are {}",
-                    strings.len()
-                ));
-            }
-            if (trigger.props.start as usize).saturating_add(trigger.props.len as usize) > self.props.len() {
-                return refuse("the trigger's props are outside the props section");
-            }
-        }
+        check_atoms("trigger", self.triggers, strings, event_atoms)?;
+        check_spans("trigger", self.triggers, self.props.len(), |e| e.props)?;
         Ok(())
     }
 
