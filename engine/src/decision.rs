@@ -123,6 +123,16 @@ pub struct PluginRef {
     pub sha256: String,
 }
 
+impl From<&crate::Plugin> for PluginRef {
+    fn from(p: &crate::Plugin) -> Self {
+        Self {
+            name: p.name().to_owned(),
+            version: p.version().to_owned(),
+            sha256: p.sha256().to_owned(),
+        }
+    }
+}
+
 /// Resources a decision used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

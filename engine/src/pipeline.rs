@@ -101,14 +101,7 @@ pub fn decide_timed(
         tags,
         scores,
         proposals,
-        plugins: plugins
-            .iter()
-            .map(|p| PluginRef {
-                name: p.name().to_owned(),
-                version: p.version().to_owned(),
-                sha256: p.sha256().to_owned(),
-            })
-            .collect(),
+        plugins: plugins.iter().map(|p| PluginRef::from(&**p)).collect(),
         usage: Usage {
             fuel: report.fuel,
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

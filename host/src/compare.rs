@@ -502,14 +502,7 @@ impl ArmSummary {
     pub fn of(label: String, plugins: &[std::sync::Arc<crate::engine::Plugin>]) -> Self {
         Self {
             label,
-            plugins: plugins
-                .iter()
-                .map(|p| PluginRef {
-                    name: p.name().to_owned(),
-                    version: p.version().to_owned(),
-                    sha256: p.sha256().to_owned(),
-                })
-                .collect(),
+            plugins: plugins.iter().map(|p| PluginRef::from(&**p)).collect(),
         }
     }
 }
