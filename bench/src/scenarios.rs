@@ -10,7 +10,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper_util::rt::TokioIo;
 
-use rulehost::engine::contract::latest::types as wire;
 use rulehost::engine::{Engine, Limits, Plugin};
 use rulehost::generate::Brand;
 use rulehost::input::{self, InputLimits};
@@ -19,7 +18,9 @@ use rulehost::model::{self, Request, TenantConfig, Timestamp};
 use rulehost::pipeline::{self, Phases};
 use rulehost::registry::{Tenant, TenantLimits};
 use rulehost::server::{Overrides, Server, ServerConfig};
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_DORMANT_10, FIXED_OUTPUT};
+use rulehost_test_artifacts::{
+    APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_DORMANT_10, FIXED_OUTPUT, FROZEN_COFFEE_CHAIN_V0_1,
+};
 
 use crate::stats::{Samples, mean};
 use crate::{PROFILES, Table, Workload, engine, load, native};
@@ -128,18 +129,11 @@ fn native_rules(brand: Brand, prepared: native::Prepared) -> Duration {
 
 /// A fresh store and the plugin's session opened on an input with nothing
 /// in it: instantiation without the input's lowering.
-fn instantiate(engine: &Engine, plugin: &Arc<Plugin>, empty: &(wire::Context, wire::Input)) -> Duration {
+fn instantiate(engine: &Engine, plugin: &Arc<Plugin>, empty: &[u8]) -> Duration {
     let config = Arc::new(TenantConfig::default());
     let started = Instant::now();
     let run = engine
-        .start(
-            None,
-            std::slice::from_ref(plugin),
-            &limits(),
-            config,
-            &empty.0,
-            &empty.1,
-        )
+        .start(None, std::slice::from_ref(plugin), &limits(), config, empty)
         .expect("instantiates");
     let elapsed = started.elapsed();
     drop(run);
@@ -170,13 +164,34 @@ fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
     );
     rulehost_sdk::native::set_config(w.config.0.iter().map(|(k, v)| (k.clone(), v.clone())));
     let empty = input::build(&empty_request(), &InputLimits::default()).expect("input");
+    // The coffee plugin's frozen build against contract 0.1.0, beside the
+    // current one: the same decisions, at what cost.
+    let frozen = matches!(w.brand, Brand::Coffee).then(|| load(engine, FROZEN_COFFEE_CHAIN_V0_1));
+    let (mut checked, mut differing) = (0, 0);
     let mut phases = Phases::default();
     for request in w.requests.iter().take(500) {
         native_rules(w.brand, native_prepare(w.brand, request));
         wasm_decide_timed(engine, &plugin, request, &w.config, &mut phases);
         instantiate(engine, &plugin, &empty);
+        if let Some(frozen) = &frozen {
+            let decide = |p: &Arc<Plugin>| {
+                pipeline::decide(
+                    engine,
+                    None,
+                    std::slice::from_ref(p),
+                    request,
+                    w.config.clone(),
+                    &limits(),
+                )
+                .map(|d| (d.stage, d.tags, d.scores, d.proposals, d.logs))
+                .map_err(|e| e.to_string())
+            };
+            checked += 1;
+            differing += usize::from(decide(frozen) != decide(&plugin));
+        }
     }
     let (mut wasm, mut native, mut parts) = (Samples::default(), Samples::default(), Breakdown::default());
+    let mut old = Samples::default();
     for chunk in w.requests.chunks(w.requests.len().div_ceil(10)) {
         let prepared: Vec<_> = chunk.iter().map(|r| native_prepare(w.brand, r)).collect();
         for prepared in prepared {
@@ -190,6 +205,27 @@ fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
             parts.assemble.push(phases.assemble);
             parts.instantiate.push(instantiate(engine, &plugin, &empty));
         }
+        if let Some(frozen) = &frozen {
+            for request in chunk {
+                old.push(wasm_decide(engine, frozen, request, &w.config));
+            }
+        }
+    }
+    if frozen.is_some() {
+        table.check(
+            "1",
+            &format!("{}: the frozen contract 0.1.0 build beside the 0.2.0 build", w.plugin),
+            format!(
+                "0.1.0 {:.1} µs (p50 {:.1}, p99 {:.1}) / 0.2.0 {:.1} µs = {:.2}×; decisions differing: **{differing} of {checked}**",
+                old.mean_us(),
+                old.percentile_us(50.0),
+                old.percentile_us(99.0),
+                wasm.mean_us(),
+                old.mean_us() / wasm.mean_us()
+            ),
+            "same decisions",
+            differing == 0 && checked > 0,
+        );
     }
     let ratio = wasm.mean_us() / native.mean_us();
     table.check(
@@ -240,20 +276,13 @@ fn empty_request() -> Request {
 /// 2: a fresh store, instantiation, one empty call, drop.
 fn sandbox_overhead(table: &mut Table, engine: &Engine) {
     let plugin = load(engine, FIXED_OUTPUT);
-    let (ctx, wire) = input::build(&empty_request(), &InputLimits::default()).expect("input");
+    let empty = input::build(&empty_request(), &InputLimits::default()).expect("input");
     let config = Arc::new(TenantConfig::default());
     let mut samples = Samples::default();
     for i in 0..25_000 {
         let started = Instant::now();
         let mut run = engine
-            .start(
-                None,
-                std::slice::from_ref(&plugin),
-                &limits(),
-                config.clone(),
-                &ctx,
-                &wire,
-            )
+            .start(None, std::slice::from_ref(&plugin), &limits(), config.clone(), &empty)
             .expect("instantiates");
         std::hint::black_box(run.tag(0).expect("empty call"));
         drop(run);

@@ -1,66 +1,27 @@
-//! Turning a request into the contract's compact input.
+//! Turning a request into the contract's input frame.
 //!
-//! Every string goes into one string table and is referred to by index, so
-//! the whole profile crosses into the guest as a few flat copies (see
-//! DESIGN.md §2.1 for why). Events are sorted by time here, once, so plugins
-//! can rely on the order. The request is checked against [`InputLimits`]
-//! first: a malformed or oversized request is `invalid_input`.
+//! The input crosses into the guest as one frame of the binary layout
+//! (`rulehost-layout`, see DESIGN.md §2.1 and the README's "Contract
+//! versions"): every string written once where it is met, everything else
+//! fixed-size records that refer to strings by index. Events are put in
+//! time order here, once, so plugins can rely on the order. The request is
+//! checked against [`InputLimits`] as the frame is written: a malformed or
+//! oversized request is `invalid_input`.
 
 use crate::Error;
-use crate::contract::latest::types as wire;
+use rulehost_layout::input::{Header, InputWriter, Mode};
+use rulehost_layout::{self as layout, Span};
 use rulehost_model::{self as model, Request, Value};
 
 pub use rulehost_model::InputLimits;
 
-/// Interns strings into a contract string table.
-///
-/// The index uses foldhash: several times faster than SipHash on the short
-/// strings of a profile, and still seeded per process, so a client cannot
-/// choose colliding strings.
-#[derive(Default)]
-pub(crate) struct Interner<'a> {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    index: foldhash::HashMap<&'a str, u32>,
-}
-
-impl<'a> Interner<'a> {
-    fn with_capacity(strings: usize, bytes: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(bytes),
-            ends: Vec::with_capacity(strings),
-            index: foldhash::HashMap::with_capacity_and_hasher(strings, Default::default()),
-        }
-    }
-
-    pub(crate) fn intern(&mut self, s: &'a str) -> u32 {
-        if let Some(&atom) = self.index.get(s) {
-            return atom;
-        }
-        self.bytes.extend_from_slice(s.as_bytes());
-        let atom = self.ends.len() as u32;
-        // Total size is bounded by the input limits, far below 4 GiB.
-        self.ends.push(self.bytes.len() as u32);
-        self.index.insert(s, atom);
-        atom
-    }
-
-    pub(crate) fn finish(self) -> wire::StringTable {
-        wire::StringTable {
-            bytes: self.bytes,
-            ends: self.ends,
-        }
-    }
-}
-
-struct Builder<'a> {
-    strings: Interner<'a>,
-    props: Vec<wire::Attribute>,
+struct Builder<'w> {
+    out: &'w mut InputWriter,
     limits: InputLimits,
 }
 
-impl<'a> Builder<'a> {
-    fn text(&mut self, what: &dyn Fn() -> String, s: &'a str) -> Result<u32, Error> {
+impl Builder<'_> {
+    fn text(&mut self, what: &dyn Fn() -> String, s: &str) -> Result<u32, Error> {
         // Characters, as the OpenAPI document's `maxLength` counts them;
         // they are counted only when the bytes could be too many.
         if s.len() > self.limits.string_chars {
@@ -73,21 +34,23 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
-        Ok(self.strings.intern(s))
+        Ok(self.out.text(s))
     }
 
-    fn value(&mut self, what: &dyn Fn() -> String, value: &'a Value) -> Result<wire::Value, Error> {
+    fn value(&mut self, what: &dyn Fn() -> String, value: &Value) -> Result<layout::Value, Error> {
         Ok(match value {
-            Value::Text(s) => wire::Value::Text(self.text(what, s)?),
-            Value::Int(i) => wire::Value::Int(*i),
-            Value::Float(f) => wire::Value::Float(*f),
-            Value::Flag(b) => wire::Value::Flag(*b),
-            Value::Time(t) => wire::Value::Time(t.0),
+            Value::Text(s) => layout::Value::Text(self.text(what, s)?),
+            Value::Int(i) => layout::Value::Int(*i),
+            Value::Float(f) => layout::Value::Float(*f),
+            Value::Flag(b) => layout::Value::Flag(*b),
+            Value::Time(t) => layout::Value::Time(t.0),
         })
     }
 
-    /// Adds an event; `path` names it in errors (built only for an error).
-    fn event(&mut self, path: &dyn Fn() -> String, event: &'a model::Event) -> Result<wire::Event, Error> {
+    /// Writes an event's props and returns the event, for the caller to
+    /// add where it belongs; `path` names it in errors (built only for an
+    /// error).
+    fn event(&mut self, path: &dyn Fn() -> String, event: &model::Event) -> Result<layout::Event, Error> {
         if event.props.len() > self.limits.props {
             return Err(Error::InvalidInput(format!(
                 "{}.props has {} entries; the limit is {}",
@@ -96,14 +59,18 @@ impl<'a> Builder<'a> {
                 self.limits.props
             )));
         }
-        let start = self.props.len() as u32;
+        let start = self.out.props_len();
         for (key, value) in &event.props {
             let what = || format!("{}.props.{key}", path());
             let key = self.text(&what, key)?;
             let value = self.value(&what, value)?;
-            self.props.push(wire::Attribute { key, value });
+            self.out.prop(&layout::Attribute { key, value });
         }
-        let mut opt = |field: &str, s: &'a Option<String>| -> Result<Option<u32>, Error> {
+        let props = Span {
+            start,
+            len: self.out.props_len() - start,
+        };
+        let mut opt = |field: &str, s: &Option<String>| -> Result<Option<u32>, Error> {
             s.as_deref()
                 .map(|s| self.text(&|| format!("{}.{field}", path()), s))
                 .transpose()
@@ -111,17 +78,14 @@ impl<'a> Builder<'a> {
         let channel = opt("channel", &event.channel)?;
         let sku = opt("sku", &event.sku)?;
         let category = opt("category", &event.category)?;
-        Ok(wire::Event {
+        Ok(layout::Event {
             kind: self.text(&|| format!("{}.kind", path()), &event.kind)?,
             at: event.at.0,
             channel,
             amount_minor: event.amount_minor,
             sku,
             category,
-            props: wire::Span {
-                start,
-                len: self.props.len() as u32 - start,
-            },
+            props,
         })
     }
 }
@@ -136,8 +100,14 @@ fn count(what: impl std::fmt::Display, n: usize, limit: usize) -> Result<(), Err
     Ok(())
 }
 
-/// Checks a request and builds the contract's context and input from it.
-pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, wire::Input), Error> {
+/// Checks a request and writes its input frame into `out` (emptied
+/// first), with `writer`'s buffers: keep both per thread and reuse them.
+pub fn write(
+    request: &Request,
+    limits: &InputLimits,
+    writer: &mut InputWriter,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let profile = &request.profile;
     if profile.customer_id.is_empty() {
         return Err(Error::InvalidInput("profile.customer_id is empty".into()));
@@ -154,39 +124,37 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
     count("profile.prior.tags", profile.prior.tags.len(), limits.prior_tags)?;
     count("offers", request.offers.len(), limits.offers)?;
 
-    // Most profiles have a few distinct strings per event and attribute.
-    let estimate = 8 + profile.attributes.len() + 2 * profile.events.len() + 3 * request.offers.len();
+    writer.clear();
     let mut b = Builder {
-        strings: Interner::with_capacity(estimate, estimate * 12),
-        props: Vec::with_capacity(profile.events.iter().map(|e| e.props.len()).sum()),
+        out: writer,
         limits: *limits,
     };
     let customer_id = b.text(&|| "profile.customer_id".into(), &profile.customer_id)?;
 
-    let mut identities = Vec::with_capacity(profile.identities.len());
     for (kind, id) in &profile.identities {
         let what = || format!("profile.identities.{kind}");
-        identities.push(wire::Identity {
+        let identity = layout::Identity {
             kind: b.text(&what, kind)?,
             id: b.text(&what, id)?,
-        });
+        };
+        b.out.identity(&identity);
     }
 
-    let mut attributes = Vec::with_capacity(profile.attributes.len());
     for (key, value) in &profile.attributes {
         let what = || format!("profile.attributes.{key}");
-        attributes.push(wire::Attribute {
+        let attribute = layout::Attribute {
             key: b.text(&what, key)?,
             value: b.value(&what, value)?,
-        });
+        };
+        b.out.attribute(&attribute);
     }
 
     // Events that arrive in time order (most clients send them so) are
     // taken as they are; others are put in order by a stable sort, so
     // events at the same instant keep the client's order.
-    let mut events = Vec::with_capacity(profile.events.len());
     let mut event = |i: usize| -> Result<(), Error> {
-        events.push(b.event(&|| format!("profile.events[{i}]"), &profile.events[i])?);
+        let event = b.event(&|| format!("profile.events[{i}]"), &profile.events[i])?;
+        b.out.event(&event);
         Ok(())
     };
     if profile.events.is_sorted_by_key(|e| e.at) {
@@ -197,22 +165,20 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
         order.into_iter().try_for_each(&mut event)?;
     }
 
-    let mut prior_tags = Vec::with_capacity(profile.prior.tags.len());
     for (i, tag) in profile.prior.tags.iter().enumerate() {
         let what = || format!("profile.prior.tags[{i}]");
-        prior_tags.push(wire::TagKey {
+        let tag = layout::TagKey {
             group: b.text(&what, &tag.group)?,
             name: b.text(&what, &tag.name)?,
-        });
+        };
+        b.out.prior_tag(&tag);
     }
 
-    let trigger = match &request.trigger {
-        Some(event) => Some(b.event(&|| "trigger".into(), event)?),
-        None => None,
-    };
+    if let Some(event) = &request.trigger {
+        let trigger = b.event(&|| "trigger".into(), event)?;
+        b.out.trigger(&trigger);
+    }
 
-    let mut offers = Vec::with_capacity(request.offers.len());
-    let mut offer_channels = Vec::new();
     let mut seen = foldhash::HashMap::default();
     for (i, offer) in request.offers.iter().enumerate() {
         if offer.id.is_empty() {
@@ -236,14 +202,15 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
                 "offers[{i}] ends_at {end} is not after starts_at {start}"
             )));
         }
-        let start = offer_channels.len() as u32;
+        let start = b.out.offer_channels_len();
         for channel in &offer.channels {
-            offer_channels.push(b.text(&|| format!("offers[{i}].channels"), channel)?);
+            let atom = b.text(&|| format!("offers[{i}].channels"), channel)?;
+            b.out.offer_channel(atom);
         }
-        offers.push(wire::Offer {
+        let offer = layout::Offer {
             id: b.text(&|| format!("offers[{i}].id"), &offer.id)?,
             kind: b.text(&|| format!("offers[{i}].kind"), &offer.kind)?,
-            channels: wire::Span {
+            channels: Span {
                 start,
                 len: offer.channels.len() as u32,
             },
@@ -251,56 +218,50 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<(wire::Context, 
             starts_at: offer.starts_at.map(|t| t.0),
             ends_at: offer.ends_at.map(|t| t.0),
             priority: offer.priority,
-        });
+        };
+        b.out.offer(&offer);
     }
 
-    let ctx = wire::Context {
+    let header = Header {
         now: request.now.0,
-        tz_offset_minutes: request.tz_offset_minutes,
         seed: request.seed,
+        tz_offset_minutes: request.tz_offset_minutes,
+        customer_id,
         mode: match request.mode {
-            model::Mode::Live => wire::Mode::Live,
-            model::Mode::Batch => wire::Mode::Batch,
-            model::Mode::Simulate => wire::Mode::Simulate,
-            model::Mode::Shadow => wire::Mode::Shadow,
+            model::Mode::Live => Mode::Live,
+            model::Mode::Batch => Mode::Batch,
+            model::Mode::Simulate => Mode::Simulate,
+            model::Mode::Shadow => Mode::Shadow,
         },
-        trigger,
+        prior_stage: profile.prior.stage.map(stage_index),
     };
-    let input = wire::Input {
-        profile: wire::Profile {
-            customer_id,
-            identities,
-            attributes,
-            events,
-            props: b.props,
-            prior_tags,
-            prior_stage: profile.prior.stage.map(stage_to_wire),
-        },
-        strings: b.strings.finish(),
-        offers,
-        offer_channels,
-    };
-    Ok((ctx, input))
+    writer.finish(&header, out);
+    Ok(())
 }
 
-pub(crate) fn stage_to_wire(stage: model::Stage) -> wire::LifecycleStage {
-    match stage {
-        model::Stage::Introduction => wire::LifecycleStage::Introduction,
-        model::Stage::Growth => wire::LifecycleStage::Growth,
-        model::Stage::Maturity => wire::LifecycleStage::Maturity,
-        model::Stage::Dormancy => wire::LifecycleStage::Dormancy,
-        model::Stage::Churned => wire::LifecycleStage::Churned,
-        model::Stage::Reactivated => wire::LifecycleStage::Reactivated,
-    }
+/// Checks a request and returns its input frame (see [`write`]).
+pub fn build(request: &Request, limits: &InputLimits) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    write(request, limits, &mut InputWriter::default(), &mut out)?;
+    Ok(out)
 }
 
-pub(crate) fn stage_from_wire(stage: wire::LifecycleStage) -> model::Stage {
-    match stage {
-        wire::LifecycleStage::Introduction => model::Stage::Introduction,
-        wire::LifecycleStage::Growth => model::Stage::Growth,
-        wire::LifecycleStage::Maturity => model::Stage::Maturity,
-        wire::LifecycleStage::Dormancy => model::Stage::Dormancy,
-        wire::LifecycleStage::Churned => model::Stage::Churned,
-        wire::LifecycleStage::Reactivated => model::Stage::Reactivated,
-    }
+/// The stages in the order of [`layout::STAGES`].
+const STAGES: [model::Stage; 6] = [
+    model::Stage::Introduction,
+    model::Stage::Growth,
+    model::Stage::Maturity,
+    model::Stage::Dormancy,
+    model::Stage::Churned,
+    model::Stage::Reactivated,
+];
+
+/// A stage's index in a frame.
+pub(crate) fn stage_index(stage: model::Stage) -> u8 {
+    STAGES.iter().position(|&s| s == stage).unwrap_or_default() as u8
+}
+
+/// The stage at an index of a checked frame.
+pub(crate) fn stage_at(index: u8) -> model::Stage {
+    STAGES[usize::from(index)]
 }

@@ -40,11 +40,11 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationCon
 
 pub use inspect::PluginInfo;
 pub use limits::{Limits, OutputLimits};
-pub use run::{Run, RunReport};
+pub use run::{Reply, Run, RunReport, ScoreReply, TagReply, TargetReply};
 pub use state::{LogLevel, LogLine};
 
 use cache::ArtifactCache;
-use contract::latest;
+use contract::{v0_1_0, v0_2_0};
 pub use error::{Defect, Error, ErrorBody, ErrorDetail};
 pub use lanes::Lane;
 use lanes::Lanes;
@@ -121,7 +121,8 @@ pub struct Compiled {
 
 /// The pre-linked instance, by contract version.
 enum PluginPre {
-    V0_1_0(latest::BindingsPre<StoreState>),
+    V0_1_0(v0_1_0::BindingsPre<StoreState>),
+    V0_2_0(v0_2_0::BindingsPre<StoreState>),
 }
 
 impl Compiled {
@@ -250,8 +251,10 @@ impl Engine {
 
         let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));
         let mut linker = Linker::new(&inner);
-        latest::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| internal("linking the contract", e))?;
+        v0_1_0::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| internal("linking contract 0.1.0", e))?;
+        v0_2_0::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| internal("linking contract 0.2.0", e))?;
         let mut wasi_linker = linker.clone();
         wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(|e| internal("linking WASI", e))?;
 
@@ -367,13 +370,15 @@ impl Engine {
                 format!("the component does not link against the host: {e:#}"),
             )
         })?;
+        let wrong_world = |e: wasmtime::Error| {
+            Error::invalid_plugin(
+                Defect::WrongWorld,
+                format!("the component does not implement the contract's world: {e:#}"),
+            )
+        };
         let pre = match contract.as_str() {
-            "0.1.0" => PluginPre::V0_1_0(latest::BindingsPre::new(instance_pre).map_err(|e| {
-                Error::invalid_plugin(
-                    Defect::WrongWorld,
-                    format!("the component does not implement the contract's world: {e:#}"),
-                )
-            })?),
+            "0.1.0" => PluginPre::V0_1_0(v0_1_0::BindingsPre::new(instance_pre).map_err(wrong_world)?),
+            "0.2.0" => PluginPre::V0_2_0(v0_2_0::BindingsPre::new(instance_pre).map_err(wrong_world)?),
             other => {
                 return Err(Error::invalid_plugin(
                     Defect::UnsupportedContract,

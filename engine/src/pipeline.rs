@@ -9,15 +9,31 @@
 
 mod checks;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::contract::latest::types as wire;
 use crate::decision::{Decision, PluginRef, Usage};
-use crate::input::{self, InputLimits, Interner};
+use crate::input::{self, InputLimits};
 use crate::{Engine, Lane, Limits, Plugin};
+use rulehost_layout::findings::FindingsWriter;
+use rulehost_layout::input::InputWriter;
 use rulehost_model::{Request, TenantConfig};
+
+/// The frames' buffers, kept per decision thread so a decision writes its
+/// input and findings without allocating once they have grown to fit.
+#[derive(Default)]
+struct Buffers {
+    input: InputWriter,
+    input_frame: Vec<u8>,
+    findings: FindingsWriter,
+    findings_frame: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
 
 /// Makes one decision: builds the input, runs every plugin's stages, checks
 /// their answers and assembles the explained result. The plugins run on
@@ -36,7 +52,7 @@ pub fn decide(
 /// Where one decision's time went (see [`decide_timed`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Phases {
-    /// Building the contract's input from the parsed request.
+    /// Writing the input frame from the parsed request.
     pub build: Duration,
     /// A fresh store, every plugin instantiated and its session opened with
     /// the input (the input is lowered into the guest here).
@@ -60,10 +76,42 @@ pub fn decide_timed(
     limits: &Limits,
     phases: &mut Phases,
 ) -> Result<Decision, Error> {
+    BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut buffers) => decide_with(engine, lane, plugins, request, config, limits, phases, &mut buffers),
+        // Only a decision made from inside a decision would get here.
+        Err(_) => decide_with(
+            engine,
+            lane,
+            plugins,
+            request,
+            config,
+            limits,
+            phases,
+            &mut Buffers::default(),
+        ),
+    })
+}
+
+#[allow(clippy::too_many_arguments, reason = "decide_timed's arguments and its buffers")]
+fn decide_with(
+    engine: &Engine,
+    lane: Option<&Lane>,
+    plugins: &[Arc<Plugin>],
+    request: &Request,
+    config: Arc<TenantConfig>,
+    limits: &Limits,
+    phases: &mut Phases,
+    buffers: &mut Buffers,
+) -> Result<Decision, Error> {
     let started = Instant::now();
-    let (ctx, input) = input::build(request, &InputLimits::default())?;
+    input::write(
+        request,
+        &InputLimits::default(),
+        &mut buffers.input,
+        &mut buffers.input_frame,
+    )?;
     let built = Instant::now();
-    let mut run = engine.start(lane, plugins, limits, config, &ctx, &input)?;
+    let mut run = engine.start(lane, plugins, limits, config, &buffers.input_frame)?;
     let ran = Instant::now();
     phases.build = built - started;
     phases.start = ran - built;
@@ -79,17 +127,17 @@ pub fn decide_timed(
     let mut scores = Vec::new();
     let mut stage = None;
     for (i, plugin) in plugins.iter().enumerate() {
-        let findings = findings(&tags, &scores, stage.as_ref());
-        let scoring = timed(&mut calls, || run.score(i, &findings))?;
+        findings(buffers, &tags, &scores, stage.as_ref());
+        let scoring = timed(&mut calls, || run.score(i, &buffers.findings_frame))?;
         let (new_scores, new_stage) = checks::scoring(plugin.name(), &output, scoring)?;
         scores.extend(new_scores);
         stage = new_stage.or(stage);
     }
 
     let mut proposals = Vec::new();
-    let findings = findings(&tags, &scores, stage.as_ref());
+    findings(buffers, &tags, &scores, stage.as_ref());
     for (i, plugin) in plugins.iter().enumerate() {
-        let answer = timed(&mut calls, || run.target(i, &findings))?;
+        let answer = timed(&mut calls, || run.target(i, &buffers.findings_frame))?;
         proposals.extend(checks::proposals(plugin.name(), &output, answer, &request.offers)?);
     }
 
@@ -125,31 +173,20 @@ fn timed<T>(total: &mut Duration, call: impl FnOnce() -> T) -> T {
     answer
 }
 
-/// What the pipeline has concluded so far, in the contract's compact form.
+/// Writes what the pipeline has concluded so far as a findings frame.
 fn findings(
+    buffers: &mut Buffers,
     tags: &[crate::decision::Tag],
     scores: &[crate::decision::Score],
     stage: Option<&crate::decision::StageVerdict>,
-) -> wire::Findings {
-    let mut strings = Interner::default();
-    let tags = tags
-        .iter()
-        .map(|t| wire::TagKey {
-            group: strings.intern(&t.group),
-            name: strings.intern(&t.name),
-        })
-        .collect();
-    let scores = scores
-        .iter()
-        .map(|s| wire::ScoreValue {
-            name: strings.intern(&s.name),
-            value: s.value,
-        })
-        .collect();
-    wire::Findings {
-        strings: strings.finish(),
-        tags,
-        scores,
-        stage: stage.map(|s| input::stage_to_wire(s.value)),
+) {
+    let w = &mut buffers.findings;
+    w.clear();
+    for t in tags {
+        w.tag(&t.group, &t.name);
     }
+    for s in scores {
+        w.score(&s.name, s.value);
+    }
+    w.finish(stage.map(|s| input::stage_index(s.value)), &mut buffers.findings_frame);
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::contract::latest::{Bindings, types};
+use super::contract::{v0_1_0, v0_2_0};
 use super::lanes::{Lane, Turn};
 use super::limits::Limits;
 use super::sched;
 use super::state::{LogFlood, LogLevel, LogLine, StoreState};
 use super::{Engine, Plugin, PluginPre};
 use crate::Error;
+use rulehost_layout as layout;
 use rulehost_model::TenantConfig;
 
 /// The plugin instances of one decision. All of them live in one store, so
@@ -25,10 +26,40 @@ pub struct Run<'p> {
     limits: Limits,
 }
 
-struct Session {
-    bindings: Bindings,
-    handle: ResourceAny,
+/// A plugin's session, by the contract version it was built against.
+enum Session {
+    V0_1_0(v0_1_0::Bindings, ResourceAny),
+    V0_2_0(v0_2_0::Bindings, ResourceAny),
 }
+
+impl Session {
+    fn handle(&self) -> ResourceAny {
+        match self {
+            Session::V0_1_0(_, handle) | Session::V0_2_0(_, handle) => *handle,
+        }
+    }
+}
+
+/// A stage's answer as it crossed the sandbox: a frame of the layout from
+/// a 0.2.0 plugin, the contract's records from a 0.1.0 one.
+#[derive(Debug)]
+pub enum Reply<V0_1> {
+    /// An answer frame (`RHO2`), not yet checked.
+    Frame(Vec<u8>),
+    /// A 0.1.0 plugin's answer.
+    V0_1_0(V0_1),
+}
+
+/// A `tag` stage's answer.
+pub type TagReply = Reply<Vec<v0_1_0::types::Tag>>;
+/// A `score` stage's answer.
+pub type ScoreReply = Reply<v0_1_0::types::Scoring>;
+/// A `target` stage's answer.
+pub type TargetReply = Reply<Vec<v0_1_0::types::Proposal>>;
+
+/// The input as 0.1.0 plugins take it, converted from the frame when the
+/// first of them opens its session.
+type Legacy = Option<(v0_1_0::types::Context, v0_1_0::types::Input)>;
 
 /// What a finished decision used and logged.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +77,8 @@ const WALL_BACKSTOP: u64 = 5;
 
 impl Engine {
     /// Instantiates every plugin of a pipeline in a fresh store and opens a
-    /// session on each with the decision's context and input.
+    /// session on each with the decision's input frame (see
+    /// [`input`](crate::input)).
     ///
     /// The plugins run on `lane` if the caller holds one for the whole
     /// decision (see [`Engine::lane`]); otherwise the run takes a lane for
@@ -57,11 +89,12 @@ impl Engine {
         plugins: &'p [Arc<Plugin>],
         limits: &Limits,
         config: Arc<TenantConfig>,
-        ctx: &types::Context,
-        input: &types::Input,
+        input: &[u8],
     ) -> Result<Run<'p>, Error> {
+        let header =
+            layout::input::Header::of(input).map_err(|e| Error::Internal(format!("the host's input frame: {e}")))?;
         let memory = limits.memory_bytes.min(self.config.max_memory_bytes);
-        let mut state = StoreState::new(memory, config, self.config.output, ctx.seed, ctx.now);
+        let mut state = StoreState::new(memory, config, self.config.output, header.seed, header.now);
         let tick = self.config.epoch_tick.as_nanos().max(1);
         // One extra tick: the current tick is already partly over, and the
         // deadline must never cut a plugin short.
@@ -139,18 +172,37 @@ impl Engine {
             sessions: Vec::with_capacity(plugins.len()),
             limits: *limits,
         };
+        let mut legacy: Legacy = None;
         for (i, plugin) in plugins.iter().enumerate() {
             run.store.data_mut().current = plugin.name.clone();
-            let bindings = match &plugin.compiled().pre {
-                PluginPre::V0_1_0(pre) => pre.instantiate(&mut run.store),
-            }
-            .map_err(|e| run.classify(i, e))?;
-            let handle = bindings
-                .rulehost_plugin_rules()
-                .session()
-                .call_constructor(&mut run.store, *ctx, input)
-                .map_err(|e| run.classify(i, e))?;
-            run.sessions.push(Session { bindings, handle });
+            let session = match &plugin.compiled().pre {
+                PluginPre::V0_1_0(pre) => {
+                    let (ctx, input) = match &legacy {
+                        Some(converted) => converted,
+                        None => legacy.insert(v0_1_0::input(
+                            &layout::input::Input::read(input)
+                                .map_err(|e| Error::Internal(format!("the host's input frame: {e}")))?,
+                        )),
+                    };
+                    let bindings = pre.instantiate(&mut run.store).map_err(|e| run.classify(i, e))?;
+                    let handle = bindings
+                        .rulehost_plugin_rules()
+                        .session()
+                        .call_constructor(&mut run.store, *ctx, input)
+                        .map_err(|e| run.classify(i, e))?;
+                    Session::V0_1_0(bindings, handle)
+                }
+                PluginPre::V0_2_0(pre) => {
+                    let bindings = pre.instantiate(&mut run.store).map_err(|e| run.classify(i, e))?;
+                    let handle = bindings
+                        .rulehost_plugin_rules()
+                        .session()
+                        .call_constructor(&mut run.store, input)
+                        .map_err(|e| run.classify(i, e))?;
+                    Session::V0_2_0(bindings, handle)
+                }
+            };
+            run.sessions.push(session);
         }
         Ok(run)
     }
@@ -162,38 +214,64 @@ impl Run<'_> {
     }
 
     /// Runs plugin `i`'s tag stage.
-    pub fn tag(&mut self, i: usize) -> Result<Vec<types::Tag>, Error> {
+    pub fn tag(&mut self, i: usize) -> Result<TagReply, Error> {
         self.enter(i);
-        let s = &self.sessions[i];
-        let answer = s
-            .bindings
-            .rulehost_plugin_rules()
-            .session()
-            .call_tag(&mut self.store, s.handle);
+        let answer = match &self.sessions[i] {
+            Session::V0_1_0(b, handle) => {
+                let answer = b.rulehost_plugin_rules().session().call_tag(&mut self.store, *handle);
+                legacy(answer, Reply::V0_1_0)
+            }
+            Session::V0_2_0(b, handle) => {
+                let answer = b.rulehost_plugin_rules().session().call_tag(&mut self.store, *handle);
+                framed(answer)
+            }
+        };
         self.answer(i, answer)
     }
 
-    /// Runs plugin `i`'s score stage.
-    pub fn score(&mut self, i: usize, findings: &types::Findings) -> Result<types::Scoring, Error> {
+    /// Runs plugin `i`'s score stage with a findings frame.
+    pub fn score(&mut self, i: usize, findings: &[u8]) -> Result<ScoreReply, Error> {
         self.enter(i);
-        let s = &self.sessions[i];
-        let answer = s
-            .bindings
-            .rulehost_plugin_rules()
-            .session()
-            .call_score(&mut self.store, s.handle, findings);
+        let answer = match &self.sessions[i] {
+            Session::V0_1_0(b, handle) => {
+                let findings = legacy_findings(findings)?;
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_score(&mut self.store, *handle, &findings);
+                legacy(answer, Reply::V0_1_0)
+            }
+            Session::V0_2_0(b, handle) => {
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_score(&mut self.store, *handle, findings);
+                framed(answer)
+            }
+        };
         self.answer(i, answer)
     }
 
-    /// Runs plugin `i`'s target stage.
-    pub fn target(&mut self, i: usize, findings: &types::Findings) -> Result<Vec<types::Proposal>, Error> {
+    /// Runs plugin `i`'s target stage with a findings frame.
+    pub fn target(&mut self, i: usize, findings: &[u8]) -> Result<TargetReply, Error> {
         self.enter(i);
-        let s = &self.sessions[i];
-        let answer = s
-            .bindings
-            .rulehost_plugin_rules()
-            .session()
-            .call_target(&mut self.store, s.handle, findings);
+        let answer = match &self.sessions[i] {
+            Session::V0_1_0(b, handle) => {
+                let findings = legacy_findings(findings)?;
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_target(&mut self.store, *handle, &findings);
+                legacy(answer, Reply::V0_1_0)
+            }
+            Session::V0_2_0(b, handle) => {
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_target(&mut self.store, *handle, findings);
+                framed(answer)
+            }
+        };
         self.answer(i, answer)
     }
 
@@ -211,7 +289,7 @@ impl Run<'_> {
     pub fn finish(mut self) -> Result<RunReport, Error> {
         for i in 0..self.sessions.len() {
             self.enter(i);
-            let handle = self.sessions[i].handle;
+            let handle = self.sessions[i].handle();
             handle
                 .resource_drop(&mut self.store)
                 .map_err(|e| match self.classify(i, e) {
@@ -245,7 +323,7 @@ impl Run<'_> {
         })
     }
 
-    fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, types::PluginError>>) -> Result<T, Error> {
+    fn answer<T>(&mut self, i: usize, answer: wasmtime::Result<Result<T, PluginError>>) -> Result<T, Error> {
         let plugin = self.plugins[i].name();
         match answer {
             Ok(Ok(value)) => Ok(value),
@@ -331,4 +409,42 @@ impl Run<'_> {
         }
         Error::invalid_output(&plugin, format!("its answer breaks the contract's encoding: {text}"))
     }
+}
+
+/// A failure a plugin reported, whatever its contract version.
+struct PluginError {
+    code: String,
+    message: String,
+}
+
+/// A 0.1.0 stage's answer as a [`Reply`].
+fn legacy<T, R>(
+    answer: wasmtime::Result<Result<T, v0_1_0::types::PluginError>>,
+    reply: impl FnOnce(T) -> R,
+) -> wasmtime::Result<Result<R, PluginError>> {
+    answer.map(|a| {
+        a.map(reply).map_err(|e| PluginError {
+            code: e.code,
+            message: e.message,
+        })
+    })
+}
+
+/// A 0.2.0 stage's answer as a [`Reply`].
+fn framed<V>(
+    answer: wasmtime::Result<Result<Vec<u8>, v0_2_0::rules::PluginError>>,
+) -> wasmtime::Result<Result<Reply<V>, PluginError>> {
+    answer.map(|a| {
+        a.map(Reply::Frame).map_err(|e| PluginError {
+            code: e.code,
+            message: e.message,
+        })
+    })
+}
+
+/// A findings frame (written by the pipeline) as 0.1.0's findings.
+fn legacy_findings(frame: &[u8]) -> Result<v0_1_0::types::Findings, Error> {
+    layout::findings::Findings::read(frame)
+        .map(|f| v0_1_0::findings(&f))
+        .map_err(|e| Error::Internal(format!("the host's findings frame: {e}")))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::contract::latest::host;
+use super::contract::{v0_1_0, v0_2_0};
 use super::lanes::{Lane, Turn};
 use super::limits::{MemoryLimiter, OutputLimits};
 use super::wasi::WasiState;
@@ -155,21 +155,46 @@ impl StoreState {
     }
 }
 
-impl host::Host for StoreState {
-    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+impl StoreState {
+    fn config_value(&self, key: &str) -> Option<String> {
+        self.config.0.get(key).cloned()
+    }
+}
+
+impl v0_1_0::host::Host for StoreState {
+    fn log(&mut self, level: v0_1_0::host::Level, message: String) -> wasmtime::Result<()> {
+        use v0_1_0::host::Level;
         let level = match level {
-            host::Level::Trace => LogLevel::Trace,
-            host::Level::Debug => LogLevel::Debug,
-            host::Level::Info => LogLevel::Info,
-            host::Level::Warn => LogLevel::Warn,
-            host::Level::Error => LogLevel::Error,
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
         };
         self.push_log(level, message).map_err(wasmtime::Error::new)
     }
 
     fn config(&mut self, key: String) -> Option<String> {
-        self.config.0.get(&key).cloned()
+        self.config_value(&key)
     }
 }
 
-impl super::contract::latest::types::Host for StoreState {}
+impl v0_1_0::types::Host for StoreState {}
+
+impl v0_2_0::host::Host for StoreState {
+    fn log(&mut self, level: v0_2_0::host::Level, message: String) -> wasmtime::Result<()> {
+        use v0_2_0::host::Level;
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.push_log(level, message).map_err(wasmtime::Error::new)
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config_value(&key)
+    }
+}

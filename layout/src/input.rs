@@ -113,6 +113,30 @@ pub struct Input<'a> {
     triggers: Records<'a, Event>,
 }
 
+impl Header {
+    /// The scalars of an input frame, without reading the rest (the host
+    /// reads what it wrote itself this way).
+    pub fn of(bytes: &[u8]) -> Result<Self, LayoutError> {
+        let f = frame(bytes, MAGIC, SCALARS, STRIDES)?;
+        Self::parse(f.scalars)
+    }
+
+    fn parse(s: &[u8]) -> Result<Self, LayoutError> {
+        let Some(mode) = Mode::from_u8(s[24]) else {
+            return refuse(format!("input mode {} is not known", s[24]));
+        };
+        check_stage(s[25], "input prior stage")?;
+        Ok(Header {
+            now: i64_at(s, 0),
+            seed: u64_at(s, 8),
+            tz_offset_minutes: i32_at(s, 16),
+            customer_id: u32_at(s, 20),
+            mode,
+            prior_stage: stage_at(s, 25),
+        })
+    }
+}
+
 impl<'a> Input<'a> {
     /// Reads and checks a frame.
     pub fn read(bytes: &'a [u8]) -> Result<Self, LayoutError> {
@@ -121,31 +145,12 @@ impl<'a> Input<'a> {
         Ok(input)
     }
 
-    /// Opens again a frame [`read`](Self::read) accepted, whose strings
-    /// `text` holds (what [`Strings::text`] gave), without checking it
-    /// again: only its header and section bounds are read, so a plugin
-    /// checks its input once and opens it for each stage at little cost.
-    /// On bytes that were never checked, reading may give wrong strings
-    /// (empty for an atom or span out of range) but never panics.
-    pub fn reopen(bytes: &'a [u8], text: &'a str) -> Result<Self, LayoutError> {
-        Self::open(bytes, |section, ends| {
-            if section != text.as_bytes() {
-                return refuse("the text given is not the frame's strings");
-            }
-            Ok(Strings::unchecked(text, ends))
-        })
-    }
-
     fn open(
         bytes: &'a [u8],
         strings: impl FnOnce(&'a [u8], &'a [u8]) -> Result<Strings<'a>, LayoutError>,
     ) -> Result<Self, LayoutError> {
         let f = frame(bytes, MAGIC, SCALARS, STRIDES)?;
-        let s = f.scalars;
-        let Some(mode) = Mode::from_u8(s[24]) else {
-            return refuse(format!("input mode {} is not known", s[24]));
-        };
-        check_stage(s[25], "input prior stage")?;
+        let header = Header::parse(f.scalars)?;
         let [
             text,
             ends,
@@ -159,17 +164,8 @@ impl<'a> Input<'a> {
             trigger,
         ] = f.sections;
         let strings = strings(text, ends)?;
-        check_kinds("attributes", attributes)?;
-        check_kinds("props", props)?;
         let input = Self {
-            header: Header {
-                now: i64_at(s, 0),
-                seed: u64_at(s, 8),
-                tz_offset_minutes: i32_at(s, 16),
-                customer_id: u32_at(s, 20),
-                mode,
-                prior_stage: stage_at(s, 25),
-            },
+            header,
             strings,
             identities: Records::new(identities),
             attributes: Records::new(attributes),
@@ -188,6 +184,8 @@ impl<'a> Input<'a> {
     }
 
     fn check(&self) -> Result<(), LayoutError> {
+        check_kinds("attributes", self.attributes.bytes)?;
+        check_kinds("props", self.props.bytes)?;
         let strings = &self.strings;
         if self.header.customer_id as usize >= strings.len() {
             return refuse("the customer id names no string");
@@ -211,6 +209,39 @@ impl<'a> Input<'a> {
     /// The string behind an atom of this frame (checked when it was read).
     pub fn text(&self, atom: u32) -> &'a str {
         self.strings.get(atom).unwrap_or_default()
+    }
+}
+
+/// An input frame checked once and kept, so a plugin reads it for each of
+/// its stages without checking it again: [`Checked::input`] reads only the
+/// header and the section bounds.
+pub struct Checked {
+    bytes: Vec<u8>,
+}
+
+impl Checked {
+    /// Reads and checks a frame (see [`Input::read`]) and keeps it.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, LayoutError> {
+        Input::read(&bytes)?;
+        Ok(Self { bytes })
+    }
+
+    /// The frame, read again without its checks.
+    pub fn input(&self) -> Input<'_> {
+        let opened = Input::open(&self.bytes, |text, ends| {
+            // SAFETY: `new` checked that these bytes are UTF-8 (and the
+            // rest of the frame), and they cannot have changed since:
+            // `bytes` is private and never written after `new`.
+            let text = unsafe { std::str::from_utf8_unchecked(text) };
+            Ok(Strings::unchecked(text, ends))
+        });
+        // Opening can only fail on what `new` checked.
+        opened.unwrap_or_else(|e| unreachable!("a checked input frame no longer opens: {e}"))
+    }
+
+    /// The frame's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

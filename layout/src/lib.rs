@@ -109,7 +109,7 @@ pub trait Record: Sized {
 /// The records of one section, decoded on access.
 #[derive(Clone, Copy)]
 pub struct Records<'a, T> {
-    bytes: &'a [u8],
+    pub(crate) bytes: &'a [u8],
     _of: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -147,7 +147,7 @@ impl<'a, T: Record + 'a> Records<'a, T> {
     }
 
     /// Every record, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + DoubleEndedIterator + Clone + 'a {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + DoubleEndedIterator + Clone + use<'a, T> {
         self.bytes.chunks_exact(T::STRIDE).map(T::read)
     }
 }
@@ -184,7 +184,7 @@ impl<'a> Strings<'a> {
         Self { text, ends }
     }
 
-    /// All the strings, back to back (what [`input::Input::reopen`] takes).
+    /// All the strings, back to back.
     pub fn text(&self) -> &'a str {
         self.text
     }
@@ -192,6 +192,11 @@ impl<'a> Strings<'a> {
     /// How many strings.
     pub fn len(&self) -> usize {
         self.ends.len() / 4
+    }
+
+    /// Where each string ends in [`text`](Self::text).
+    pub fn ends(&self) -> Records<'a, u32> {
+        Records::new(self.ends)
     }
 
     /// Whether there are none.
@@ -208,8 +213,8 @@ impl<'a> Strings<'a> {
         } else {
             u32_at(self.ends, (i - 1) * 4) as usize
         };
-        // In order and on boundaries when the frame was read; a reopened
-        // frame's strings are not checked again, and cannot panic here.
+        // In order and on boundaries when the frame was read; `get`
+        // returns `None` rather than panicking on any other bytes.
         self.text.get(start..end)
     }
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use rulehost_layout::answer::{Answer, AnswerWriter, StageVerdict};
 use rulehost_layout::findings::{Findings, FindingsWriter};
-use rulehost_layout::input::{Header, Input, InputWriter, Mode};
+use rulehost_layout::input::{Checked, Header, Input, InputWriter, Mode};
 use rulehost_layout::{Attribute, Event, Identity, Offer, Proposal, Score, Span, Tag, TagKey, Value};
 
 /// An event as plain data: kind, time, channel, amount, props.
@@ -437,31 +437,16 @@ fn findings_and_answers_read_back_what_was_written() {
 }
 
 #[test]
-fn a_checked_input_reopens_with_its_text_and_reads_the_same() {
+fn a_checked_input_is_kept_and_reads_the_same() {
     let bytes = valid();
-    let text = Input::read(&bytes).expect("reads").strings.text().to_owned();
-    let input = Input::reopen(&bytes, &text).expect("reopens");
+    let checked = Checked::new(bytes.clone()).expect("reads");
+    assert_eq!(checked.bytes(), &bytes[..]);
+    let input = checked.input();
     assert_eq!(input.text(input.header.customer_id), "c-1");
     let event = input.events.get(0).expect("an event");
     assert_eq!((input.text(event.kind), event.amount_minor), ("purchase", Some(2800)));
-    let err = Input::reopen(&bytes, "other")
-        .map(|_| ())
-        .expect_err("another text is refused");
-    assert!(err.to_string().contains("not the frame's strings"), "{err}");
-}
-
-proptest! {
-    /// Reopening skips the checks: on bytes never checked it may read
-    /// wrong strings, but it never panics.
-    #[test]
-    fn reopening_unchecked_bytes_never_panics(c in customer(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
-        let good = write(&c);
-        let text = Input::read(&good).expect("reads").strings.text().to_owned();
-        let mut bytes = good;
-        let i = at.index(bytes.len());
-        bytes[i] = byte;
-        if let Ok(input) = Input::reopen(&bytes, &text) {
-            touch_input(&input);
-        }
-    }
+    let mut broken = bytes;
+    broken[0] = b'X';
+    let err = Checked::new(broken).map(|_| ()).expect_err("refused");
+    assert!(err.to_string().contains("magic"), "{err}");
 }

@@ -50,8 +50,6 @@ pub mod testing;
 mod time;
 mod view;
 
-pub(crate) use bindings::rulehost::plugin::types as wire;
-
 pub use config::{Config, ConfigValue};
 pub use host::Level;
 pub use output::{Error, Proposal, Score, Scoring, Stage, StageVerdict, Tag};
@@ -201,7 +199,7 @@ pub mod __private {
             assert_eq!(
                 text,
                 format!(
-                    "{{\"name\":\"coffee-chain\",\"version\":\"1.2.3\",\"contract\":\"0.1.0\",\"sdk\":\"{}\"}}",
+                    "{{\"name\":\"coffee-chain\",\"version\":\"1.2.3\",\"contract\":\"0.2.0\",\"sdk\":\"{}\"}}",
                     env!("CARGO_PKG_VERSION")
                 )
             );

@@ -24,8 +24,9 @@
 
 use std::fmt;
 
+use rulehost_layout::{self as layout, answer::AnswerWriter};
+
 use crate::time::Timestamp;
-use crate::wire;
 
 /// The lifecycle stages every customer moves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,26 +68,15 @@ impl Stage {
         }
     }
 
-    pub(crate) fn from_wire(stage: wire::LifecycleStage) -> Self {
-        match stage {
-            wire::LifecycleStage::Introduction => Stage::Introduction,
-            wire::LifecycleStage::Growth => Stage::Growth,
-            wire::LifecycleStage::Maturity => Stage::Maturity,
-            wire::LifecycleStage::Dormancy => Stage::Dormancy,
-            wire::LifecycleStage::Churned => Stage::Churned,
-            wire::LifecycleStage::Reactivated => Stage::Reactivated,
-        }
+    /// The stage at `index` of a frame (the order of [`Stage::ALL`], which
+    /// is the layout's order).
+    pub(crate) fn from_index(index: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(index)).copied()
     }
 
-    pub(crate) fn to_wire(self) -> wire::LifecycleStage {
-        match self {
-            Stage::Introduction => wire::LifecycleStage::Introduction,
-            Stage::Growth => wire::LifecycleStage::Growth,
-            Stage::Maturity => wire::LifecycleStage::Maturity,
-            Stage::Dormancy => wire::LifecycleStage::Dormancy,
-            Stage::Churned => wire::LifecycleStage::Churned,
-            Stage::Reactivated => wire::LifecycleStage::Reactivated,
-        }
+    /// This stage's index in a frame.
+    pub(crate) fn index(self) -> u8 {
+        Self::ALL.iter().position(|&s| s == self).unwrap_or_default() as u8
     }
 }
 
@@ -141,14 +131,15 @@ impl Tag {
         self
     }
 
-    pub(crate) fn into_wire(self) -> wire::Tag {
-        wire::Tag {
-            group: self.group,
-            name: self.name,
-            reason: self.reason,
-            rule_id: self.rule_id,
+    pub(crate) fn write(&self, w: &mut AnswerWriter) {
+        let tag = layout::Tag {
+            group: w.text(&self.group),
+            name: w.text(&self.name),
+            reason: w.text(&self.reason),
+            rule_id: w.text(&self.rule_id),
             expires_at: self.expires_at.map(Timestamp::millis),
-        }
+        };
+        w.tag(&tag);
     }
 }
 
@@ -188,13 +179,14 @@ impl Score {
         self
     }
 
-    pub(crate) fn into_wire(self) -> wire::Score {
-        wire::Score {
-            name: self.name,
+    pub(crate) fn write(&self, w: &mut AnswerWriter) {
+        let score = layout::Score {
+            name: w.text(&self.name),
+            reason: w.text(&self.reason),
+            rule_id: w.text(&self.rule_id),
             value: self.value,
-            reason: self.reason,
-            rule_id: self.rule_id,
-        }
+        };
+        w.score(&score);
     }
 }
 
@@ -231,12 +223,13 @@ impl StageVerdict {
         self
     }
 
-    pub(crate) fn into_wire(self) -> wire::StageVerdict {
-        wire::StageVerdict {
-            stage: self.stage.to_wire(),
-            reason: self.reason,
-            rule_id: self.rule_id,
-        }
+    pub(crate) fn write(&self, w: &mut AnswerWriter) {
+        let verdict = layout::answer::StageVerdict {
+            stage: self.stage.index(),
+            reason: w.text(&self.reason),
+            rule_id: w.text(&self.rule_id),
+        };
+        w.stage(verdict);
     }
 }
 
@@ -250,10 +243,10 @@ pub struct Scoring {
 }
 
 impl Scoring {
-    pub(crate) fn into_wire(self) -> wire::Scoring {
-        wire::Scoring {
-            scores: self.scores.into_iter().map(Score::into_wire).collect(),
-            stage: self.stage.map(StageVerdict::into_wire),
+    pub(crate) fn write(&self, w: &mut AnswerWriter) {
+        self.scores.iter().for_each(|s| s.write(w));
+        if let Some(stage) = &self.stage {
+            stage.write(w);
         }
     }
 }
@@ -305,14 +298,15 @@ impl Proposal {
         self
     }
 
-    pub(crate) fn into_wire(self) -> wire::Proposal {
-        wire::Proposal {
-            offer_id: self.offer_id,
-            channel: self.channel,
+    pub(crate) fn write(&self, w: &mut AnswerWriter) {
+        let proposal = layout::Proposal {
+            offer_id: w.text(&self.offer_id),
+            channel: w.text(&self.channel),
+            reason: w.text(&self.reason),
+            rule_id: w.text(&self.rule_id),
             score: self.score,
-            reason: self.reason,
-            rule_id: self.rule_id,
-        }
+        };
+        w.proposal(&proposal);
     }
 }
 
@@ -335,8 +329,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn into_wire(self) -> wire::PluginError {
-        wire::PluginError {
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn into_wire(self) -> crate::bindings::exports::rulehost::plugin::rules::PluginError {
+        crate::bindings::exports::rulehost::plugin::rules::PluginError {
             code: self.code,
             message: self.message,
         }

@@ -7,80 +7,64 @@
 //! runs natively (see [`native`](crate::native)), which is how native tests
 //! and the host's native benchmark run exactly the code the guest runs.
 
+use std::cell::RefCell;
+
+use rulehost_layout::answer::AnswerWriter;
+use rulehost_layout::input::{Checked, Header, Input};
+
 use crate::host::Level;
-use crate::output::{Proposal, Tag};
 use crate::time::{Date, Timestamp};
 use crate::view::{Event, Findings, Offers, Profile, Strings};
-use crate::{Config, Error, Plugin, wire};
+use crate::{Config, Error, Plugin};
 
-/// Why the decision is being made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A real decision whose proposals may be sent.
-    Live,
-    /// Part of a bulk run over many customers.
-    Batch,
-    /// A what-if run; nothing is sent.
-    Simulate,
-    /// Runs beside the live version to compare outputs; nothing is sent.
-    Shadow,
-}
+pub use rulehost_layout::input::Mode;
 
 /// Facts about the decision: the time, the tenant's time zone, a seed, and
 /// the tenant's settings. A plugin has no other source of these.
 pub struct Ctx<'a> {
-    raw: &'a wire::Context,
-    strings: Strings<'a>,
-    props: &'a [wire::Attribute],
+    header: Header,
+    trigger: Option<Event<'a>>,
     config: Config,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(raw: &'a wire::Context, strings: Strings<'a>, props: &'a [wire::Attribute]) -> Self {
+    pub(crate) fn new(input: &Input<'a>) -> Self {
+        let strings = Strings::new(input.strings);
         Self {
-            raw,
-            strings,
-            props,
+            header: input.header,
+            trigger: input.trigger.map(|e| Event::new(e, input.props, strings)),
             config: Config::new(),
         }
     }
 
     /// The decision's time.
     pub fn now(&self) -> Timestamp {
-        Timestamp(self.raw.now)
+        Timestamp(self.header.now)
     }
 
     /// The tenant's offset from UTC in minutes (480 = UTC+8).
     pub fn tz_offset_minutes(&self) -> i32 {
-        self.raw.tz_offset_minutes
+        self.header.tz_offset_minutes
     }
 
     /// Today's date in the tenant's time zone.
     pub fn today(&self) -> Date {
-        self.now().local_date(self.raw.tz_offset_minutes)
+        self.now().local_date(self.header.tz_offset_minutes)
     }
 
     /// A seed for pseudo-randomness, fixed for this decision.
     pub fn seed(&self) -> u64 {
-        self.raw.seed
+        self.header.seed
     }
 
     /// Why the decision is being made.
     pub fn mode(&self) -> Mode {
-        match self.raw.mode {
-            wire::Mode::Live => Mode::Live,
-            wire::Mode::Batch => Mode::Batch,
-            wire::Mode::Simulate => Mode::Simulate,
-            wire::Mode::Shadow => Mode::Shadow,
-        }
+        self.header.mode
     }
 
     /// The event that triggered this decision, if any.
     pub fn trigger(&self) -> Option<Event<'a>> {
-        self.raw
-            .trigger
-            .as_ref()
-            .map(|e| Event::new(e, self.props, self.strings))
+        self.trigger
     }
 
     /// The tenant's settings.
@@ -94,94 +78,156 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A plugin's state for one decision.
+/// A plugin's state for one decision: the input frame the host sent,
+/// checked once, and the plugin. Each stage reads the frame in place and
+/// writes its answer as an answer frame.
 pub struct Session<P> {
     plugin: P,
-    ctx: wire::Context,
-    input: wire::Input,
-    /// The string table's bytes, checked as UTF-8 once for all three stages.
-    text: Result<String, Error>,
+    input: Result<Checked, Error>,
+    /// Reused by every stage: its buffers keep their capacity.
+    answer: RefCell<AnswerWriter>,
 }
 
 impl<P: Plugin> Session<P> {
-    /// Starts a decision.
-    pub fn new(ctx: wire::Context, mut input: wire::Input) -> Self {
-        let bytes = std::mem::take(&mut input.strings.bytes);
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::new("invalid_input", "the host sent a string table that is not UTF-8"));
+    /// Starts a decision with the host's input frame. A frame that does not
+    /// read fails every stage with `invalid_input`, naming what is wrong.
+    pub fn new(input: Vec<u8>) -> Self {
+        let input = Checked::new(input).map_err(|e| {
+            Error::new(
+                "invalid_input",
+                format!("the host sent an input that does not read: {e}"),
+            )
+        });
         Self {
             plugin: P::default(),
-            ctx,
             input,
-            text,
+            answer: RefCell::default(),
         }
     }
 
-    fn with_views<R>(
+    fn run(
         &self,
-        stage: impl FnOnce(&P, &Ctx<'_>, &Profile<'_>, &Offers<'_>) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        let text = self.text.as_ref().map_err(Clone::clone)?;
-        let strings = Strings::new(text, &self.input.strings.ends);
-        let ctx = Ctx::new(&self.ctx, strings, &self.input.profile.props);
-        let profile = Profile::new(&self.input.profile, strings, ctx.now());
-        let offers = Offers::new(&self.input, strings);
-        stage(&self.plugin, &ctx, &profile, &offers)
+        stage: impl FnOnce(&P, &Ctx<'_>, &Profile<'_>, &Offers<'_>, &mut AnswerWriter) -> Result<(), Error>,
+    ) -> Result<Vec<u8>, Error> {
+        let input = self.input.as_ref().map_err(Clone::clone)?.input();
+        let ctx = Ctx::new(&input);
+        let profile = Profile::new(input);
+        let offers = Offers::new(&input);
+        let mut answer = self.answer.borrow_mut();
+        answer.clear();
+        stage(&self.plugin, &ctx, &profile, &offers, &mut answer)?;
+        let mut out = Vec::new();
+        answer.finish(&mut out);
+        Ok(out)
     }
 
-    /// Runs the tag stage.
-    pub fn tag(&self) -> Result<Vec<wire::Tag>, wire::PluginError> {
-        self.with_views(|plugin, ctx, profile, _| plugin.tag(ctx, profile))
-            .map(|tags| tags.into_iter().map(Tag::into_wire).collect())
-            .map_err(Error::into_wire)
-    }
-
-    /// Runs the score stage.
-    pub fn score(&self, findings: wire::Findings) -> Result<wire::Scoring, wire::PluginError> {
-        self.with_views(|plugin, ctx, profile, _| {
-            let findings = Findings::new(&findings)?;
-            plugin.score(ctx, profile, &findings)
+    /// Runs the tag stage; answers an answer frame.
+    pub fn tag(&self) -> Result<Vec<u8>, Error> {
+        self.run(|plugin, ctx, profile, _, out| {
+            plugin.tag(ctx, profile)?.iter().for_each(|t| t.write(out));
+            Ok(())
         })
-        .map(|scoring| scoring.into_wire())
-        .map_err(Error::into_wire)
     }
 
-    /// Runs the target stage.
-    pub fn target(&self, findings: wire::Findings) -> Result<Vec<wire::Proposal>, wire::PluginError> {
-        self.with_views(|plugin, ctx, profile, offers| {
-            let findings = Findings::new(&findings)?;
-            plugin.target(ctx, profile, &findings, offers)
+    /// Runs the score stage with a findings frame; answers an answer frame.
+    pub fn score(&self, findings: &[u8]) -> Result<Vec<u8>, Error> {
+        self.run(|plugin, ctx, profile, _, out| {
+            let findings = Findings::read(findings)?;
+            plugin.score(ctx, profile, &findings)?.write(out);
+            Ok(())
         })
-        .map(|proposals| proposals.into_iter().map(Proposal::into_wire).collect())
-        .map_err(Error::into_wire)
+    }
+
+    /// Runs the target stage with a findings frame; answers an answer frame.
+    pub fn target(&self, findings: &[u8]) -> Result<Vec<u8>, Error> {
+        self.run(|plugin, ctx, profile, offers, out| {
+            let findings = Findings::read(findings)?;
+            plugin
+                .target(ctx, profile, &findings, offers)?
+                .iter()
+                .for_each(|p| p.write(out));
+            Ok(())
+        })
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-impl<P: Plugin> crate::bindings::exports::rulehost::plugin::rules::GuestSession for Session<P> {
-    fn new(ctx: wire::Context, input: wire::Input) -> Self {
-        report_panics_to_the_host();
-        Session::new(ctx, input)
+mod guest {
+    use super::{Level, Plugin, Session};
+    use crate::bindings::exports::rulehost::plugin::rules::{GuestSession, PluginError};
+
+    impl<P: Plugin> GuestSession for Session<P> {
+        fn new(input: Vec<u8>) -> Self {
+            report_panics_to_the_host();
+            Session::new(input)
+        }
+
+        fn tag(&self) -> Result<Vec<u8>, PluginError> {
+            Session::tag(self).map_err(crate::Error::into_wire)
+        }
+
+        fn score(&self, findings: Vec<u8>) -> Result<Vec<u8>, PluginError> {
+            Session::score(self, &findings).map_err(crate::Error::into_wire)
+        }
+
+        fn target(&self, findings: Vec<u8>) -> Result<Vec<u8>, PluginError> {
+            Session::target(self, &findings).map_err(crate::Error::into_wire)
+        }
     }
 
-    fn tag(&self) -> Result<Vec<wire::Tag>, wire::PluginError> {
-        Session::tag(self)
-    }
-
-    fn score(&self, findings: wire::Findings) -> Result<wire::Scoring, wire::PluginError> {
-        Session::score(self, findings)
-    }
-
-    fn target(&self, findings: wire::Findings) -> Result<Vec<wire::Proposal>, wire::PluginError> {
-        Session::target(self, findings)
+    /// A panic inside the sandbox ends as a bare `unreachable` trap; logging
+    /// the message first lets the host report what the plugin said.
+    fn report_panics_to_the_host() {
+        std::panic::set_hook(Box::new(|info| {
+            crate::host::log(Level::Error, &info.to_string());
+        }));
     }
 }
 
-/// A panic inside the sandbox ends as a bare `unreachable` trap; logging the
-/// message first lets the host report what the plugin said.
-#[cfg(target_arch = "wasm32")]
-fn report_panics_to_the_host() {
-    std::panic::set_hook(Box::new(|info| {
-        crate::host::log(Level::Error, &info.to_string());
-    }));
+#[cfg(test)]
+mod tests {
+    use super::Session;
+    use crate::testing::{TestFindings, TestInput};
+    use crate::{Ctx, Error, Plugin, Profile, Tag};
+
+    #[derive(Default)]
+    struct Hello;
+
+    impl Plugin for Hello {
+        fn tag(&self, _ctx: &Ctx<'_>, profile: &Profile<'_>) -> Result<Vec<Tag>, Error> {
+            Ok(vec![Tag::new("hello", profile.customer_id()).rule("r").reason("hi")])
+        }
+    }
+
+    #[test]
+    fn an_input_that_does_not_read_fails_every_stage_with_invalid_input() {
+        let mut frame = TestInput::at("2026-03-07T10:00:00Z").to_frame();
+        frame.truncate(frame.len() - 3);
+        let session = Session::<Hello>::new(frame);
+        let findings = TestFindings::new().to_frame();
+        for err in [
+            session.tag().unwrap_err(),
+            session.score(&findings).unwrap_err(),
+            session.target(&findings).unwrap_err(),
+        ] {
+            assert_eq!(err.code, "invalid_input");
+            assert!(
+                err.message
+                    .starts_with("the host sent an input that does not read: RHI2 section"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn findings_that_do_not_read_fail_their_stage_only() {
+        let session = Session::<Hello>::new(TestInput::at("2026-03-07T10:00:00Z").customer("c-9").to_frame());
+        let err = session.score(b"RHF2 and then nothing").unwrap_err();
+        assert_eq!(err.code, "invalid_input");
+        assert!(err.message.contains("findings that do not read"), "{err}");
+        let answer = session.tag().expect("the tag stage reads its input");
+        let read = rulehost_layout::answer::Answer::read(&answer).expect("an answer frame");
+        let tag = read.tags.get(0).expect("one tag");
+        assert_eq!(read.text(tag.name), "c-9");
+    }
 }

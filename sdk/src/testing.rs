@@ -1,8 +1,9 @@
 //! Building inputs in plain Rust for unit tests of plugin logic.
 //!
-//! [`TestInput`] interns strings exactly as the host does and keeps events
-//! sorted by time, so the views a test reads are the views the plugin reads
-//! inside the sandbox.
+//! [`TestInput`] writes the input frame exactly as the host does, with
+//! events sorted by time, so the views a test reads are the views the
+//! plugin reads inside the sandbox; [`TestFindings`] writes the findings a
+//! `score` or `target` stage sees.
 //!
 //! ```
 //! use rulehost_sdk::testing::{TestEvent, TestInput, TestOffer};
@@ -24,13 +25,17 @@
 //! assert_eq!(input.offers().get("welcome").map(|o| o.kind()), Some("new_customer_coupon"));
 //! ```
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use rulehost_layout::findings::FindingsWriter;
+use rulehost_layout::input::{Checked, Header, InputWriter, Mode};
+use rulehost_layout::{self as layout, Span};
 
 use crate::output::Stage;
 use crate::session::Ctx;
 use crate::time::Timestamp;
-use crate::view::{Offers, Profile, Strings};
-use crate::wire;
+use crate::view::{Findings, Offers, Profile};
 
 /// A value for [`TestInput::attr`] and [`TestEvent::prop`].
 #[derive(Debug, Clone, PartialEq)]
@@ -191,14 +196,23 @@ impl TestOffer {
 }
 
 /// An input under construction, with the decision's context.
+#[derive(Clone)]
 pub struct TestInput {
-    ctx: wire::Context,
-    text: String,
-    ends: Vec<u32>,
-    index: HashMap<String, u32>,
-    profile: wire::Profile,
-    offers: Vec<wire::Offer>,
-    offer_channels: Vec<u32>,
+    now: Timestamp,
+    tz_offset_minutes: i32,
+    seed: u64,
+    mode: Mode,
+    customer: String,
+    identities: Vec<(String, String)>,
+    attributes: Vec<(String, TestValue)>,
+    /// Sorted by time; events at the same instant in the order added.
+    events: Vec<TestEvent>,
+    trigger: Option<TestEvent>,
+    prior_tags: Vec<(String, String)>,
+    prior_stage: Option<Stage>,
+    offers: Vec<TestOffer>,
+    /// The frame, written when a view is first asked for.
+    frame: OnceCell<Rc<Checked>>,
 }
 
 fn parse(at: &str) -> Timestamp {
@@ -207,126 +221,72 @@ fn parse(at: &str) -> Timestamp {
 
 impl TestInput {
     /// An empty profile (customer "test-customer") decided at an RFC 3339
-    /// time, UTC offset 0.
+    /// time, UTC offset 0, in live mode.
     ///
     /// # Panics
     /// If `now` is not RFC 3339 (a test bug).
     pub fn at(now: &str) -> Self {
-        let mut input = Self {
-            ctx: wire::Context {
-                now: parse(now).millis(),
-                tz_offset_minutes: 0,
-                seed: 0,
-                mode: wire::Mode::Live,
-                trigger: None,
-            },
-            text: String::new(),
-            ends: Vec::new(),
-            index: HashMap::new(),
-            profile: wire::Profile {
-                customer_id: 0,
-                identities: Vec::new(),
-                attributes: Vec::new(),
-                events: Vec::new(),
-                props: Vec::new(),
-                prior_tags: Vec::new(),
-                prior_stage: None,
-            },
+        Self {
+            now: parse(now),
+            tz_offset_minutes: 0,
+            seed: 0,
+            mode: Mode::Live,
+            customer: "test-customer".to_owned(),
+            identities: Vec::new(),
+            attributes: Vec::new(),
+            events: Vec::new(),
+            trigger: None,
+            prior_tags: Vec::new(),
+            prior_stage: None,
             offers: Vec::new(),
-            offer_channels: Vec::new(),
-        };
-        input.profile.customer_id = input.intern("test-customer");
-        input
+            frame: OnceCell::new(),
+        }
     }
 
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&atom) = self.index.get(s) {
-            return atom;
-        }
-        self.text.push_str(s);
-        let atom = self.ends.len() as u32;
-        self.ends.push(self.text.len() as u32);
-        self.index.insert(s.to_owned(), atom);
-        atom
-    }
-
-    fn value(&mut self, value: TestValue) -> wire::Value {
-        match value {
-            TestValue::Text(s) => wire::Value::Text(self.intern(&s)),
-            TestValue::Int(i) => wire::Value::Int(i),
-            TestValue::Float(f) => wire::Value::Float(f),
-            TestValue::Flag(b) => wire::Value::Flag(b),
-            TestValue::Time(t) => wire::Value::Time(t.millis()),
-        }
+    /// Applies a change; the frame is written again when next needed.
+    fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self.frame = OnceCell::new();
+        self
     }
 
     /// Sets the tenant's UTC offset in minutes.
-    pub fn tz(mut self, tz_offset_minutes: i32) -> Self {
-        self.ctx.tz_offset_minutes = tz_offset_minutes;
-        self
+    pub fn tz(self, tz_offset_minutes: i32) -> Self {
+        self.with(|i| i.tz_offset_minutes = tz_offset_minutes)
     }
 
     /// Sets the seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.ctx.seed = seed;
-        self
+    pub fn seed(self, seed: u64) -> Self {
+        self.with(|i| i.seed = seed)
+    }
+
+    /// Sets why the decision is made.
+    pub fn mode(self, mode: Mode) -> Self {
+        self.with(|i| i.mode = mode)
     }
 
     /// Sets the customer id.
-    pub fn customer(mut self, id: &str) -> Self {
-        self.profile.customer_id = self.intern(id);
-        self
+    pub fn customer(self, id: &str) -> Self {
+        self.with(|i| i.customer = id.to_owned())
     }
 
     /// Adds an identity.
-    pub fn identity(mut self, kind: &str, id: &str) -> Self {
-        let identity = wire::Identity {
-            kind: self.intern(kind),
-            id: self.intern(id),
-        };
-        self.profile.identities.push(identity);
-        self
+    pub fn identity(self, kind: &str, id: &str) -> Self {
+        self.with(|i| i.identities.push((kind.to_owned(), id.to_owned())))
     }
 
     /// Adds an attribute.
-    pub fn attr(mut self, key: &str, value: impl Into<TestValue>) -> Self {
-        let attribute = wire::Attribute {
-            key: self.intern(key),
-            value: self.value(value.into()),
-        };
-        self.profile.attributes.push(attribute);
-        self
-    }
-
-    fn wire_event(&mut self, event: TestEvent) -> wire::Event {
-        let start = self.profile.props.len() as u32;
-        for (key, value) in event.props {
-            let attribute = wire::Attribute {
-                key: self.intern(&key),
-                value: self.value(value),
-            };
-            self.profile.props.push(attribute);
-        }
-        wire::Event {
-            kind: self.intern(&event.kind),
-            at: event.at.millis(),
-            channel: event.channel.map(|c| self.intern(&c)),
-            amount_minor: event.amount_minor,
-            sku: event.sku.map(|s| self.intern(&s)),
-            category: event.category.map(|c| self.intern(&c)),
-            props: wire::Span {
-                start,
-                len: self.profile.props.len() as u32 - start,
-            },
-        }
+    pub fn attr(self, key: &str, value: impl Into<TestValue>) -> Self {
+        let value = value.into();
+        self.with(|i| i.attributes.push((key.to_owned(), value)))
     }
 
     /// Adds an event, keeping events sorted by time.
-    pub fn push_event(mut self, event: TestEvent) -> Self {
-        let event = self.wire_event(event);
-        let at = self.profile.events.partition_point(|e| e.at <= event.at);
-        self.profile.events.insert(at, event);
-        self
+    pub fn push_event(self, event: TestEvent) -> Self {
+        self.with(|i| {
+            let at = i.events.partition_point(|e| e.at <= event.at);
+            i.events.insert(at, event);
+        })
     }
 
     /// Adds a bare event of `kind` at an RFC 3339 time.
@@ -350,86 +310,227 @@ impl TestInput {
     }
 
     /// Sets the event that triggered the decision.
-    pub fn trigger(mut self, event: TestEvent) -> Self {
-        self.ctx.trigger = Some(self.wire_event(event));
-        self
+    pub fn trigger(self, event: TestEvent) -> Self {
+        self.with(|i| i.trigger = Some(event))
     }
 
     /// Adds a tag from the previous decision.
-    pub fn prior_tag(mut self, group: &str, name: &str) -> Self {
-        let tag = wire::TagKey {
-            group: self.intern(group),
-            name: self.intern(name),
-        };
-        self.profile.prior_tags.push(tag);
-        self
+    pub fn prior_tag(self, group: &str, name: &str) -> Self {
+        self.with(|i| i.prior_tags.push((group.to_owned(), name.to_owned())))
     }
 
     /// Sets the stage from the previous decision.
-    pub fn prior_stage(mut self, stage: Stage) -> Self {
-        self.profile.prior_stage = Some(stage.to_wire());
-        self
+    pub fn prior_stage(self, stage: Stage) -> Self {
+        self.with(|i| i.prior_stage = Some(stage))
     }
 
     /// Adds an offer to the catalog.
-    pub fn offer(mut self, offer: TestOffer) -> Self {
-        let start = self.offer_channels.len() as u32;
-        for channel in &offer.channels {
-            let atom = self.intern(channel);
-            self.offer_channels.push(atom);
-        }
-        let wire_offer = wire::Offer {
-            id: self.intern(&offer.id),
-            kind: self.intern(&offer.kind),
-            channels: wire::Span {
-                start,
-                len: offer.channels.len() as u32,
-            },
-            value_minor: offer.value_minor,
-            starts_at: offer.starts_at.map(Timestamp::millis),
-            ends_at: offer.ends_at.map(Timestamp::millis),
-            priority: offer.priority,
-        };
-        self.offers.push(wire_offer);
-        self
+    pub fn offer(self, offer: TestOffer) -> Self {
+        self.with(|i| i.offers.push(offer))
     }
 
     /// The decision's time.
     pub fn now(&self) -> Timestamp {
-        Timestamp(self.ctx.now)
+        self.now
     }
 
-    fn strings(&self) -> Strings<'_> {
-        Strings::new(&self.text, &self.ends)
+    /// The input frame, as the host writes it: e.g. for
+    /// [`native::Session`](crate::native::Session).
+    pub fn to_frame(&self) -> Vec<u8> {
+        self.checked().bytes().to_vec()
+    }
+
+    fn checked(&self) -> &Checked {
+        self.frame.get_or_init(|| {
+            let frame = self.write();
+            Rc::new(Checked::new(frame).unwrap_or_else(|e| panic!("the SDK wrote an input frame it cannot read: {e}")))
+        })
+    }
+
+    fn write(&self) -> Vec<u8> {
+        let mut w = InputWriter::default();
+        let customer_id = w.text(&self.customer);
+        for (kind, id) in &self.identities {
+            let identity = layout::Identity {
+                kind: w.text(kind),
+                id: w.text(id),
+            };
+            w.identity(&identity);
+        }
+        for (key, value) in &self.attributes {
+            let attribute = layout::Attribute {
+                key: w.text(key),
+                value: write_value(&mut w, value),
+            };
+            w.attribute(&attribute);
+        }
+        for event in &self.events {
+            let event = write_event(&mut w, event);
+            w.event(&event);
+        }
+        if let Some(trigger) = &self.trigger {
+            let event = write_event(&mut w, trigger);
+            w.trigger(&event);
+        }
+        for (group, name) in &self.prior_tags {
+            let tag = layout::TagKey {
+                group: w.text(group),
+                name: w.text(name),
+            };
+            w.prior_tag(&tag);
+        }
+        for offer in &self.offers {
+            let start = w.offer_channels_len();
+            for channel in &offer.channels {
+                let atom = w.text(channel);
+                w.offer_channel(atom);
+            }
+            let record = layout::Offer {
+                id: w.text(&offer.id),
+                kind: w.text(&offer.kind),
+                channels: Span {
+                    start,
+                    len: offer.channels.len() as u32,
+                },
+                priority: offer.priority,
+                value_minor: offer.value_minor,
+                starts_at: offer.starts_at.map(Timestamp::millis),
+                ends_at: offer.ends_at.map(Timestamp::millis),
+            };
+            w.offer(&record);
+        }
+        let header = Header {
+            now: self.now.millis(),
+            seed: self.seed,
+            tz_offset_minutes: self.tz_offset_minutes,
+            customer_id,
+            mode: self.mode,
+            prior_stage: self.prior_stage.map(Stage::index),
+        };
+        let mut out = Vec::new();
+        w.finish(&header, &mut out);
+        out
     }
 
     /// The profile as a plugin sees it.
     pub fn profile(&self) -> Profile<'_> {
-        Profile::new(&self.profile, self.strings(), self.now())
+        Profile::new(self.checked().input())
     }
 
     /// The context as a plugin sees it.
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx::new(&self.ctx, self.strings(), &self.profile.props)
+        Ctx::new(&self.checked().input())
     }
 
     /// The offer catalog as a plugin sees it.
     pub fn offers(&self) -> Offers<'_> {
-        Offers::new_parts(&self.offers, &self.offer_channels, self.strings())
+        Offers::new(&self.checked().input())
+    }
+}
+
+fn write_value(w: &mut InputWriter, value: &TestValue) -> layout::Value {
+    match value {
+        TestValue::Text(s) => layout::Value::Text(w.text(s)),
+        TestValue::Int(i) => layout::Value::Int(*i),
+        TestValue::Float(f) => layout::Value::Float(*f),
+        TestValue::Flag(b) => layout::Value::Flag(*b),
+        TestValue::Time(t) => layout::Value::Time(t.millis()),
+    }
+}
+
+/// Writes an event's props and returns the event, for the caller to add.
+fn write_event(w: &mut InputWriter, event: &TestEvent) -> layout::Event {
+    let start = w.props_len();
+    for (key, value) in &event.props {
+        let prop = layout::Attribute {
+            key: w.text(key),
+            value: write_value(w, value),
+        };
+        w.prop(&prop);
+    }
+    let props = Span {
+        start,
+        len: w.props_len() - start,
+    };
+    let mut text = |s: &Option<String>| s.as_deref().map(|s| w.text(s));
+    let (channel, sku, category) = (text(&event.channel), text(&event.sku), text(&event.category));
+    layout::Event {
+        kind: w.text(&event.kind),
+        at: event.at.millis(),
+        channel,
+        amount_minor: event.amount_minor,
+        sku,
+        category,
+        props,
+    }
+}
+
+/// What earlier stages concluded, for a test of a `score` or `target`
+/// stage: every tag, the scores so far and the stage so far.
+///
+/// ```
+/// use rulehost_sdk::Stage;
+/// use rulehost_sdk::testing::TestFindings;
+///
+/// let findings = TestFindings::new()
+///     .tag("member", "gold")
+///     .score("rfm.r", 4.0)
+///     .stage(Stage::Dormancy);
+/// let frame = findings.to_frame();
+/// assert!(TestFindings::read(&frame).has_tag("member", "gold"));
+/// assert_eq!(TestFindings::read(&frame).stage(), Some(Stage::Dormancy));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TestFindings {
+    tags: Vec<(String, String)>,
+    scores: Vec<(String, f64)>,
+    stage: Option<Stage>,
+}
+
+impl TestFindings {
+    /// No tags, no scores, no stage.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The context and input in contract form, e.g. for
-    /// [`native::Session`](crate::native::Session).
-    pub fn into_wire(self) -> (wire::Context, wire::Input) {
-        let input = wire::Input {
-            strings: wire::StringTable {
-                bytes: self.text.into_bytes(),
-                ends: self.ends,
-            },
-            profile: self.profile,
-            offers: self.offers,
-            offer_channels: self.offer_channels,
-        };
-        (self.ctx, input)
+    /// Adds a tag.
+    pub fn tag(mut self, group: &str, name: &str) -> Self {
+        self.tags.push((group.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// Adds a score.
+    pub fn score(mut self, name: &str, value: f64) -> Self {
+        self.scores.push((name.to_owned(), value));
+        self
+    }
+
+    /// Sets the stage.
+    pub fn stage(mut self, stage: Stage) -> Self {
+        self.stage = Some(stage);
+        self
+    }
+
+    /// The findings frame, as the host writes it.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut w = FindingsWriter::default();
+        for (group, name) in &self.tags {
+            w.tag(group, name);
+        }
+        for (name, value) in &self.scores {
+            w.score(name, *value);
+        }
+        let mut out = Vec::new();
+        w.finish(self.stage.map(Stage::index), &mut out);
+        out
+    }
+
+    /// The findings as a plugin sees them, read from `frame` (from
+    /// [`to_frame`](Self::to_frame)).
+    ///
+    /// # Panics
+    /// If `frame` is not a findings frame (a test bug).
+    pub fn read(frame: &[u8]) -> Findings<'_> {
+        Findings::read(frame).unwrap_or_else(|e| panic!("not a findings frame: {e}"))
     }
 }

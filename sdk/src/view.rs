@@ -5,35 +5,24 @@
 //! expose events, attributes and offers as iterators, so a plugin reads a
 //! profile as if it were ordinary Rust data while nothing is copied.
 
+use rulehost_layout::{self as layout, Records};
+
 use crate::time::Timestamp;
-use crate::wire;
 use crate::{Error, Stage};
 
-/// The string table of one input, its bytes already known to be UTF-8.
+/// The strings of one frame, checked when the frame was read.
 #[derive(Clone, Copy)]
-pub(crate) struct Strings<'a> {
-    text: &'a str,
-    ends: &'a [u32],
-}
+pub(crate) struct Strings<'a>(layout::Strings<'a>);
 
 impl<'a> Strings<'a> {
-    pub(crate) fn new(text: &'a str, ends: &'a [u32]) -> Self {
-        Self { text, ends }
+    pub(crate) fn new(strings: layout::Strings<'a>) -> Self {
+        Self(strings)
     }
 
-    /// The string behind an atom. An atom out of range, or offsets that do
-    /// not fall on character boundaries, read as "" rather than panicking:
-    /// a broken host must not crash the plugin.
+    /// The string behind an atom. An atom out of range reads as "" rather
+    /// than panicking: a broken host must not crash the plugin.
     pub(crate) fn get(&self, atom: u32) -> &'a str {
-        let i = atom as usize;
-        let Some(&end) = self.ends.get(i) else {
-            return "";
-        };
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1],
-        };
-        self.text.get(start as usize..end as usize).unwrap_or("")
+        self.0.get(atom).unwrap_or_default()
     }
 }
 
@@ -53,13 +42,13 @@ pub enum Value<'a> {
 }
 
 impl<'a> Value<'a> {
-    fn from_wire(value: &wire::Value, strings: &Strings<'a>) -> Self {
-        match *value {
-            wire::Value::Text(atom) => Value::Text(strings.get(atom)),
-            wire::Value::Int(i) => Value::Int(i),
-            wire::Value::Float(f) => Value::Float(f),
-            wire::Value::Flag(b) => Value::Flag(b),
-            wire::Value::Time(t) => Value::Time(Timestamp(t)),
+    fn from_layout(value: layout::Value, strings: &Strings<'a>) -> Self {
+        match value {
+            layout::Value::Text(atom) => Value::Text(strings.get(atom)),
+            layout::Value::Int(i) => Value::Int(i),
+            layout::Value::Float(f) => Value::Float(f),
+            layout::Value::Flag(b) => Value::Flag(b),
+            layout::Value::Time(t) => Value::Time(Timestamp(t)),
         }
     }
 
@@ -111,32 +100,26 @@ impl<'a> Value<'a> {
 pub type Attribute<'a> = (&'a str, Value<'a>);
 
 fn attributes<'a>(
-    list: &'a [wire::Attribute],
+    list: Records<'a, layout::Attribute>,
     strings: Strings<'a>,
 ) -> impl ExactSizeIterator<Item = Attribute<'a>> + Clone + 'a {
     list.iter()
-        .map(move |a| (strings.get(a.key), Value::from_wire(&a.value, &strings)))
-}
-
-fn span<T>(list: &[T], span: wire::Span) -> &[T] {
-    let start = (span.start as usize).min(list.len());
-    let end = start.saturating_add(span.len as usize).min(list.len());
-    &list[start..end]
+        .map(move |a| (strings.get(a.key), Value::from_layout(a.value, &strings)))
 }
 
 /// One thing the customer did.
 #[derive(Clone, Copy)]
 pub struct Event<'a> {
-    raw: &'a wire::Event,
-    props: &'a [wire::Attribute],
+    raw: layout::Event,
+    props: Records<'a, layout::Attribute>,
     strings: Strings<'a>,
 }
 
 impl<'a> Event<'a> {
-    pub(crate) fn new(raw: &'a wire::Event, all_props: &'a [wire::Attribute], strings: Strings<'a>) -> Self {
+    pub(crate) fn new(raw: layout::Event, all_props: Records<'a, layout::Attribute>, strings: Strings<'a>) -> Self {
         Self {
             raw,
-            props: span(all_props, raw.props),
+            props: all_props.span(raw.props),
             strings,
         }
     }
@@ -211,7 +194,7 @@ pub struct TagKey<'a> {
 /// The customer as the host knows them, at the decision's `now`.
 #[derive(Clone, Copy)]
 pub struct Profile<'a> {
-    raw: &'a wire::Profile,
+    raw: layout::input::Input<'a>,
     strings: Strings<'a>,
     /// Events at or before `now`: the host sends events sorted by time, so
     /// this is a prefix of all events.
@@ -219,14 +202,29 @@ pub struct Profile<'a> {
 }
 
 impl<'a> Profile<'a> {
-    pub(crate) fn new(raw: &'a wire::Profile, strings: Strings<'a>, now: Timestamp) -> Self {
-        let past = raw.events.partition_point(|e| e.at <= now.0);
-        Self { raw, strings, past }
+    pub(crate) fn new(raw: layout::input::Input<'a>) -> Self {
+        let events = raw.events;
+        let now = raw.header.now;
+        // The first event after `now` (a binary search: events are sorted).
+        let (mut low, mut high) = (0, events.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if events.get(mid).is_some_and(|e| e.at <= now) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        Self {
+            raw,
+            strings: Strings::new(raw.strings),
+            past: low,
+        }
     }
 
     /// The customer's id.
     pub fn customer_id(&self) -> &'a str {
-        self.strings.get(self.raw.customer_id)
+        self.strings.get(self.raw.header.customer_id)
     }
 
     /// The customer's identities as (kind, id), e.g. ("wechat_openid", "o-1").
@@ -245,7 +243,7 @@ impl<'a> Profile<'a> {
 
     /// All attributes.
     pub fn attributes(&self) -> impl ExactSizeIterator<Item = Attribute<'a>> + 'a {
-        attributes(&self.raw.attributes, self.strings)
+        attributes(self.raw.attributes, self.strings)
     }
 
     /// One attribute by key.
@@ -257,20 +255,22 @@ impl<'a> Profile<'a> {
     /// `now` (clock skew, scheduled orders) are left out; see
     /// [`Profile::all_events`].
     pub fn events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
-        self.event_slice(&self.raw.events[..self.past])
+        self.event_slice(self.raw.events.span(layout::Span {
+            start: 0,
+            len: self.past as u32,
+        }))
     }
 
     /// Every event the host sent, including any dated after `now`.
     pub fn all_events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
-        self.event_slice(&self.raw.events)
+        self.event_slice(self.raw.events)
     }
 
     fn event_slice(
         &self,
-        events: &'a [wire::Event],
+        events: Records<'a, layout::Event>,
     ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
-        let strings = self.strings;
-        let props = &self.raw.props[..];
+        let (strings, props) = (self.strings, self.raw.props);
         events.iter().map(move |e| Event::new(e, props, strings))
     }
 
@@ -293,7 +293,7 @@ impl<'a> Profile<'a> {
 
     /// The stage from the customer's previous decision.
     pub fn prior_stage(&self) -> Option<Stage> {
-        self.raw.prior_stage.map(Stage::from_wire)
+        self.raw.header.prior_stage.and_then(Stage::from_index)
     }
 }
 
@@ -310,8 +310,8 @@ impl std::fmt::Debug for Profile<'_> {
 /// One offer from the tenant's catalog.
 #[derive(Clone, Copy)]
 pub struct Offer<'a> {
-    raw: &'a wire::Offer,
-    channels: &'a [u32],
+    raw: layout::Offer,
+    channels: Records<'a, u32>,
     strings: Strings<'a>,
 }
 
@@ -329,7 +329,7 @@ impl<'a> Offer<'a> {
     /// The channels it may be sent on, in the catalog's order.
     pub fn channels(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
         let strings = self.strings;
-        self.channels.iter().map(move |&a| strings.get(a))
+        self.channels.iter().map(move |a| strings.get(a))
     }
 
     /// Whether it may be sent on `channel`.
@@ -402,21 +402,17 @@ pub struct ChannelChoice<'a> {
 /// The tenant's offer catalog.
 #[derive(Clone, Copy)]
 pub struct Offers<'a> {
-    list: &'a [wire::Offer],
-    channels: &'a [u32],
+    list: Records<'a, layout::Offer>,
+    channels: Records<'a, u32>,
     strings: Strings<'a>,
 }
 
 impl<'a> Offers<'a> {
-    pub(crate) fn new(input: &'a wire::Input, strings: Strings<'a>) -> Self {
-        Self::new_parts(&input.offers, &input.offer_channels, strings)
-    }
-
-    pub(crate) fn new_parts(list: &'a [wire::Offer], channels: &'a [u32], strings: Strings<'a>) -> Self {
+    pub(crate) fn new(input: &layout::input::Input<'a>) -> Self {
         Self {
-            list,
-            channels,
-            strings,
+            list: input.offers,
+            channels: input.offer_channels,
+            strings: Strings::new(input.strings),
         }
     }
 
@@ -425,7 +421,7 @@ impl<'a> Offers<'a> {
         let (channels, strings) = (self.channels, self.strings);
         self.list.iter().map(move |raw| Offer {
             raw,
-            channels: span(channels, raw.channels),
+            channels: channels.span(raw.channels),
             strings,
         })
     }
@@ -458,17 +454,18 @@ impl<'a> Offers<'a> {
 /// scores so far and the stage so far.
 #[derive(Clone, Copy)]
 pub struct Findings<'a> {
-    raw: &'a wire::Findings,
+    raw: layout::findings::Findings<'a>,
     strings: Strings<'a>,
 }
 
 impl<'a> Findings<'a> {
-    pub(crate) fn new(raw: &'a wire::Findings) -> Result<Self, Error> {
-        let text = std::str::from_utf8(&raw.strings.bytes)
-            .map_err(|_| Error::new("invalid_input", "the host sent findings that are not UTF-8"))?;
+    /// Reads a findings frame from the host, checked as untrusted bytes.
+    pub(crate) fn read(frame: &'a [u8]) -> Result<Self, Error> {
+        let raw = layout::findings::Findings::read(frame)
+            .map_err(|e| Error::new("invalid_input", format!("the host sent findings that do not read: {e}")))?;
         Ok(Self {
             raw,
-            strings: Strings::new(text, &raw.strings.ends),
+            strings: Strings::new(raw.strings),
         })
     }
 
@@ -507,6 +504,6 @@ impl<'a> Findings<'a> {
 
     /// The lifecycle stage so far.
     pub fn stage(&self) -> Option<Stage> {
-        self.raw.stage.map(Stage::from_wire)
+        self.raw.stage.and_then(Stage::from_index)
     }
 }

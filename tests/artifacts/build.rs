@@ -24,6 +24,7 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ),
     ("LOG_FLOOD", "plugins/hostile/log-flood", Target::Component),
     ("BAD_OUTPUT", "plugins/hostile/bad-output", Target::Component),
+    ("BAD_FRAMES", "plugins/hostile/bad-frames", Target::Component),
     ("MEMORY_SNOOP", "plugins/hostile/memory-snoop", Target::Component),
     ("WASI_PROBE", "plugins/hostile/wasi-probe", Target::WasiP2),
 ];
@@ -37,7 +38,7 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = rulehost_builder::build_script_target_dir(&out_dir);
 
-    for dir in ["sdk", "wit", "plugins"] {
+    for dir in ["sdk", "layout", "wit", "plugins"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
 

@@ -82,28 +82,37 @@ fn what_was_decided(decision: rulehost::decision::Decision) -> serde_json::Value
 #[test]
 fn the_frozen_v0_1_build_decides_exactly_as_the_current_build() {
     let (frozen, current) = (plugin(FROZEN_COFFEE_CHAIN_V0_1), plugin(COFFEE_CHAIN));
-    // The frozen component was built against contract 0.1.0. Builds are
-    // reproducible, so until the SDK moves to a newer contract the current
-    // build is the same bytes; from then on this compares the two contracts.
+    // The same rules built by the SDK of each contract: records lowered
+    // one by one (0.1.0) against frames copied in bulk (0.2.0).
     assert_eq!(frozen.info().contract, "0.1.0");
+    assert_eq!(current.info().contract, "0.2.0");
     assert_eq!((frozen.name(), frozen.version()), (current.name(), current.version()));
+    // Alone, and side by side in one pipeline (one store, both contracts'
+    // sessions, the findings crossing to each in its own form).
+    let pipelines = [
+        (vec![frozen.clone()], vec![current.clone()]),
+        (
+            vec![frozen.clone(), current.clone()],
+            vec![current.clone(), current.clone()],
+        ),
+    ];
     let mut request = crate::request(crate::NOW, crate::COFFEE_PROFILE, crate::COFFEE_OFFERS);
     let mut decided = 0;
     for profile in rulehost::generate::profiles(rulehost::generate::Brand::Coffee, 300, 21, request.now) {
         request.profile = serde_json::from_value(profile).expect("a generated profile");
-        let run = |p: &std::sync::Arc<rulehost::engine::Plugin>| {
-            crate::decide(
-                std::slice::from_ref(p),
-                &request,
-                crate::config(crate::COFFEE_CONFIG),
-                &Limits::default(),
-            )
-            .map(what_was_decided)
-            .map_err(|e| e.to_string())
+        let run = |p: &[std::sync::Arc<rulehost::engine::Plugin>]| {
+            crate::decide(p, &request, crate::config(crate::COFFEE_CONFIG), &Limits::default())
+                .map(what_was_decided)
+                .map_err(|e| e.to_string())
         };
-        let (old, new) = (run(&frozen), run(&current));
-        assert_eq!(old, new, "{} is decided differently", request.profile.customer_id);
-        decided += usize::from(old.is_ok());
+        for (old, new) in &pipelines {
+            let (old, new) = (run(old), run(new));
+            assert_eq!(old, new, "{} is decided differently", request.profile.customer_id);
+            decided += usize::from(old.is_ok());
+        }
     }
-    assert_eq!(decided, 300, "every generated customer is decided");
+    assert_eq!(
+        decided, 600,
+        "every generated customer is decided, alone and side by side"
+    );
 }

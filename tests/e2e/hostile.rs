@@ -282,3 +282,51 @@ fn nothing_an_instance_wrote_is_readable_by_the_next_one_in_its_slot() {
     }
     assert_next_decision_works();
 }
+
+#[test]
+fn every_kind_of_broken_answer_frame_is_refused_with_what_is_wrong() {
+    // A plugin written below the SDK (contract 0.2.0 by hand) answers its
+    // tag stage with bytes the host reads as untrusted.
+    let cases = [
+        ("garbage", "not a RHO2 frame (magic)"),
+        ("truncated", "is outside the frame's"),
+        ("atom-out-of-range", "tags[0] refers to string 99; there are 1"),
+        ("not-utf8", "the strings are not UTF-8"),
+        ("section-outside", "RHO2 section 2 (1000000000 records of 32 bytes"),
+        ("old-revision", "RHO2 frame of layout revision 0; this reads 1"),
+        (
+            "stray-proposals",
+            "its tag answer carries proposals, which a tag stage does not answer",
+        ),
+    ];
+    for (mode, expected) in cases {
+        let err = decide(
+            &[plugin(artifacts::BAD_FRAMES)],
+            &request(NOW, PROFILE, "[]"),
+            config(&format!(r#"{{"mode":"{mode}"}}"#)),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "plugin_invalid_output", "{mode}: {err}");
+        assert!(err.to_string().contains(expected), "{mode}: {err}");
+        assert!(
+            err.to_string().contains("its tag answer is not a valid answer frame") || mode == "stray-proposals",
+            "{mode}: {err}"
+        );
+    }
+    let ok = decide(
+        &[plugin(artifacts::BAD_FRAMES)],
+        &request(NOW, PROFILE, "[]"),
+        config(r#"{"mode":"ok"}"#),
+        &Limits::default(),
+    )
+    .expect("a valid frame is accepted");
+    assert_eq!(
+        ok.tags
+            .iter()
+            .map(|t| (t.group.as_str(), t.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("test", "ab")]
+    );
+    assert_next_decision_works();
+}

@@ -5,10 +5,12 @@
 
 use crate::Error;
 use crate::OutputLimits;
-use crate::contract::latest::types as wire;
+use crate::contract::v0_1_0;
 use crate::decision::{Proposal, Score, StageVerdict, Tag};
-use crate::input::stage_from_wire;
-use rulehost_model::{Offer, Timestamp};
+use crate::input::stage_at;
+use crate::run::{Reply, ScoreReply, TagReply, TargetReply};
+use rulehost_layout::answer::Answer;
+use rulehost_model::{Offer, Stage, Timestamp};
 
 /// Names the item a check is about, for its error.
 type Item<'a> = &'a dyn Fn() -> String;
@@ -65,15 +67,110 @@ fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error
     Ok(())
 }
 
-pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) -> Result<Vec<Tag>, Error> {
-    at_most(plugin, "tags", tags.len(), limits.tags)?;
+/// Reads a 0.2.0 answer frame as untrusted bytes, and refuses one that
+/// carries what does not belong to `stage`'s answer.
+fn frame<'a>(plugin: &str, stage: &str, bytes: &'a [u8]) -> Result<Answer<'a>, Error> {
+    let answer = Answer::read(bytes)
+        .map_err(|e| Error::invalid_output(plugin, format!("its {stage} answer is not a valid answer frame: {e}")))?;
+    let stray = match stage {
+        "tag" => [
+            (!answer.scores.is_empty(), "scores"),
+            (answer.stage.is_some(), "a stage"),
+            (!answer.proposals.is_empty(), "proposals"),
+        ],
+        "score" => [
+            (!answer.tags.is_empty(), "tags"),
+            (false, ""),
+            (!answer.proposals.is_empty(), "proposals"),
+        ],
+        _ => [
+            (!answer.tags.is_empty(), "tags"),
+            (answer.stage.is_some(), "a stage"),
+            (!answer.scores.is_empty(), "scores"),
+        ],
+    };
+    if let Some((_, what)) = stray.iter().find(|(present, _)| *present) {
+        return Err(Error::invalid_output(
+            plugin,
+            format!("its {stage} answer carries {what}, which a {stage} stage does not answer"),
+        ));
+    }
+    Ok(answer)
+}
+
+/// A tag as a plugin answered it, whatever its contract version.
+struct TagOut<'a> {
+    group: &'a str,
+    name: &'a str,
+    reason: &'a str,
+    rule_id: &'a str,
+    expires_at: Option<i64>,
+}
+
+/// A score as a plugin answered it.
+struct ScoreOut<'a> {
+    name: &'a str,
+    value: f64,
+    reason: &'a str,
+    rule_id: &'a str,
+}
+
+/// A proposal as a plugin answered it.
+struct ProposalOut<'a> {
+    offer_id: &'a str,
+    channel: &'a str,
+    score: f64,
+    reason: &'a str,
+    rule_id: &'a str,
+}
+
+pub(super) fn tags(plugin: &str, limits: &OutputLimits, reply: TagReply) -> Result<Vec<Tag>, Error> {
+    match reply {
+        Reply::Frame(bytes) => {
+            let a = frame(plugin, "tag", &bytes)?;
+            check_tags(
+                plugin,
+                limits,
+                a.tags.len(),
+                a.tags.iter().map(|t| TagOut {
+                    group: a.text(t.group),
+                    name: a.text(t.name),
+                    reason: a.text(t.reason),
+                    rule_id: a.text(t.rule_id),
+                    expires_at: t.expires_at,
+                }),
+            )
+        }
+        Reply::V0_1_0(tags) => check_tags(
+            plugin,
+            limits,
+            tags.len(),
+            tags.iter().map(|t| TagOut {
+                group: &t.group,
+                name: &t.name,
+                reason: &t.reason,
+                rule_id: &t.rule_id,
+                expires_at: t.expires_at,
+            }),
+        ),
+    }
+}
+
+fn check_tags<'a>(
+    plugin: &str,
+    limits: &OutputLimits,
+    n: usize,
+    tags: impl Iterator<Item = TagOut<'a>>,
+) -> Result<Vec<Tag>, Error> {
+    at_most(plugin, "tags", n, limits.tags)?;
     let mut seen = foldhash::HashSet::default();
-    for t in &tags {
+    let mut out = Vec::with_capacity(n);
+    for t in tags {
         let item = || format!("tag {:?}/{:?}", t.group, t.name);
-        name(plugin, limits, &item, "group", &t.group)?;
-        name(plugin, limits, &item, "name", &t.name)?;
-        explained(plugin, limits, &item, &t.reason, &t.rule_id)?;
-        if !seen.insert((t.group.as_str(), t.name.as_str())) {
+        name(plugin, limits, &item, "group", t.group)?;
+        name(plugin, limits, &item, "name", t.name)?;
+        explained(plugin, limits, &item, t.reason, t.rule_id)?;
+        if !seen.insert((t.group, t.name)) {
             return Err(Error::invalid_output(plugin, format!("{} was returned twice", item())));
         }
         if let Some(at) = t.expires_at.map(Timestamp)
@@ -84,33 +181,79 @@ pub(super) fn tags(plugin: &str, limits: &OutputLimits, tags: Vec<wire::Tag>) ->
                 format!("{} expires at {} ms, outside years 0–9999", item(), at.0),
             ));
         }
-    }
-    Ok(tags
-        .into_iter()
-        .map(|t| Tag {
-            group: t.group,
-            name: t.name,
-            reason: t.reason,
-            rule_id: t.rule_id,
+        out.push(Tag {
+            group: t.group.to_owned(),
+            name: t.name.to_owned(),
+            reason: t.reason.to_owned(),
+            rule_id: t.rule_id.to_owned(),
             expires_at: t.expires_at.map(Timestamp),
             plugin: plugin.to_owned(),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 pub(super) fn scoring(
     plugin: &str,
     limits: &OutputLimits,
-    scoring: wire::Scoring,
+    reply: ScoreReply,
 ) -> Result<(Vec<Score>, Option<StageVerdict>), Error> {
-    at_most(plugin, "scores", scoring.scores.len(), limits.scores)?;
-    let scores = scoring
-        .scores
-        .into_iter()
+    match reply {
+        Reply::Frame(bytes) => {
+            let a = frame(plugin, "score", &bytes)?;
+            let scores = check_scores(
+                plugin,
+                limits,
+                a.scores.len(),
+                a.scores.iter().map(|s| ScoreOut {
+                    name: a.text(s.name),
+                    value: s.value,
+                    reason: a.text(s.reason),
+                    rule_id: a.text(s.rule_id),
+                }),
+            )?;
+            let stage = a
+                .stage
+                .map(|v| check_stage(plugin, limits, stage_at(v.stage), a.text(v.reason), a.text(v.rule_id)))
+                .transpose()?;
+            Ok((scores, stage))
+        }
+        Reply::V0_1_0(scoring) => {
+            let scores = check_scores(
+                plugin,
+                limits,
+                scoring.scores.len(),
+                scoring.scores.iter().map(|s| ScoreOut {
+                    name: &s.name,
+                    value: s.value,
+                    reason: &s.reason,
+                    rule_id: &s.rule_id,
+                }),
+            )?;
+            let stage = scoring
+                .stage
+                .map(|v| {
+                    let stage = stage_at(v0_1_0::stage_index(v.stage));
+                    check_stage(plugin, limits, stage, &v.reason, &v.rule_id)
+                })
+                .transpose()?;
+            Ok((scores, stage))
+        }
+    }
+}
+
+fn check_scores<'a>(
+    plugin: &str,
+    limits: &OutputLimits,
+    n: usize,
+    scores: impl Iterator<Item = ScoreOut<'a>>,
+) -> Result<Vec<Score>, Error> {
+    at_most(plugin, "scores", n, limits.scores)?;
+    scores
         .map(|s| {
             let item = || format!("score {:?}", s.name);
-            name(plugin, limits, &item, "name", &s.name)?;
-            explained(plugin, limits, &item, &s.reason, &s.rule_id)?;
+            name(plugin, limits, &item, "name", s.name)?;
+            explained(plugin, limits, &item, s.reason, s.rule_id)?;
             if !s.value.is_finite() {
                 return Err(Error::invalid_output(
                     plugin,
@@ -118,50 +261,92 @@ pub(super) fn scoring(
                 ));
             }
             Ok(Score {
-                name: s.name,
+                name: s.name.to_owned(),
                 value: s.value,
-                reason: s.reason,
-                rule_id: s.rule_id,
+                reason: s.reason.to_owned(),
+                rule_id: s.rule_id.to_owned(),
                 plugin: plugin.to_owned(),
             })
         })
-        .collect::<Result<_, Error>>()?;
-    let stage = scoring
-        .stage
-        .map(|s| {
-            explained(plugin, limits, &|| "the stage".into(), &s.reason, &s.rule_id)?;
-            Ok::<_, Error>(StageVerdict {
-                value: stage_from_wire(s.stage),
-                reason: s.reason,
-                rule_id: s.rule_id,
-                plugin: plugin.to_owned(),
-            })
-        })
-        .transpose()?;
-    Ok((scores, stage))
+        .collect()
+}
+
+fn check_stage(
+    plugin: &str,
+    limits: &OutputLimits,
+    value: Stage,
+    reason: &str,
+    rule_id: &str,
+) -> Result<StageVerdict, Error> {
+    explained(plugin, limits, &|| "the stage".into(), reason, rule_id)?;
+    Ok(StageVerdict {
+        value,
+        reason: reason.to_owned(),
+        rule_id: rule_id.to_owned(),
+        plugin: plugin.to_owned(),
+    })
 }
 
 pub(super) fn proposals(
     plugin: &str,
     limits: &OutputLimits,
-    proposals: Vec<wire::Proposal>,
+    reply: TargetReply,
     offers: &[Offer],
 ) -> Result<Vec<Proposal>, Error> {
-    at_most(plugin, "proposals", proposals.len(), limits.proposals)?;
+    match reply {
+        Reply::Frame(bytes) => {
+            let a = frame(plugin, "target", &bytes)?;
+            check_proposals(
+                plugin,
+                limits,
+                a.proposals.len(),
+                a.proposals.iter().map(|p| ProposalOut {
+                    offer_id: a.text(p.offer_id),
+                    channel: a.text(p.channel),
+                    score: p.score,
+                    reason: a.text(p.reason),
+                    rule_id: a.text(p.rule_id),
+                }),
+                offers,
+            )
+        }
+        Reply::V0_1_0(proposals) => check_proposals(
+            plugin,
+            limits,
+            proposals.len(),
+            proposals.iter().map(|p| ProposalOut {
+                offer_id: &p.offer_id,
+                channel: &p.channel,
+                score: p.score,
+                reason: &p.reason,
+                rule_id: &p.rule_id,
+            }),
+            offers,
+        ),
+    }
+}
+
+fn check_proposals<'a>(
+    plugin: &str,
+    limits: &OutputLimits,
+    n: usize,
+    proposals: impl Iterator<Item = ProposalOut<'a>>,
+    offers: &[Offer],
+) -> Result<Vec<Proposal>, Error> {
+    at_most(plugin, "proposals", n, limits.proposals)?;
     proposals
-        .into_iter()
         .map(|p| {
             let item = || format!("proposal {:?} on {:?}", p.offer_id, p.channel);
-            name(plugin, limits, &item, "offer_id", &p.offer_id)?;
-            name(plugin, limits, &item, "channel", &p.channel)?;
-            explained(plugin, limits, &item, &p.reason, &p.rule_id)?;
+            name(plugin, limits, &item, "offer_id", p.offer_id)?;
+            name(plugin, limits, &item, "channel", p.channel)?;
+            explained(plugin, limits, &item, p.reason, p.rule_id)?;
             let Some(offer) = offers.iter().find(|o| o.id == p.offer_id) else {
                 return Err(Error::invalid_output(
                     plugin,
                     format!("{} names an offer that is not in the catalog", item()),
                 ));
             };
-            if !offer.channels.contains(&p.channel) {
+            if !offer.channels.iter().any(|c| c == p.channel) {
                 return Err(Error::invalid_output(
                     plugin,
                     format!("{}: the offer may only be sent on {:?}", item(), offer.channels),
@@ -174,11 +359,11 @@ pub(super) fn proposals(
                 ));
             }
             Ok(Proposal {
-                offer_id: p.offer_id,
-                channel: p.channel,
+                offer_id: p.offer_id.to_owned(),
+                channel: p.channel.to_owned(),
                 score: p.score,
-                reason: p.reason,
-                rule_id: p.rule_id,
+                reason: p.reason.to_owned(),
+                rule_id: p.rule_id.to_owned(),
                 plugin: plugin.to_owned(),
             })
         })

@@ -380,7 +380,7 @@ fn yuan(minor: i64) -> String {
 mod tests {
     use super::*;
     use rulehost_sdk::native::{self, Session};
-    use rulehost_sdk::testing::{TestEvent, TestInput, TestOffer};
+    use rulehost_sdk::testing::{TestEvent, TestFindings, TestInput, TestOffer};
 
     fn config() {
         native::set_config([
@@ -419,23 +419,15 @@ mod tests {
                     .valid(None, Some("2026-03-31T00:00:00Z")),
             )
             .offer(TestOffer::new("md", "member_day_coupon").channels(["sms"]).priority(60));
-        let (ctx, wire) = input.into_wire();
-        let session = Session::<CoffeeChain>::new(ctx, wire);
+        let session = Session::<CoffeeChain>::new(input.to_frame());
         let tags = session.tag().unwrap();
         assert!(tags.iter().any(|t| t.name == "member-day"));
-        let findings = native::wire::Findings {
-            strings: native::wire::StringTable {
-                bytes: b"calendarmember-daymembergold".to_vec(),
-                ends: vec![8, 18, 24, 28],
-            },
-            tags: vec![
-                native::wire::TagKey { group: 0, name: 1 },
-                native::wire::TagKey { group: 2, name: 3 },
-            ],
-            scores: vec![],
-            stage: Some(native::wire::LifecycleStage::Dormancy),
-        };
-        let proposals = session.target(findings).unwrap();
+        let findings = TestFindings::new()
+            .tag("calendar", "member-day")
+            .tag("member", "gold")
+            .stage(Stage::Dormancy)
+            .to_frame();
+        let proposals = session.target(&findings).unwrap();
         let ids: Vec<_> = proposals.iter().map(|p| p.offer_id.as_str()).collect();
         assert_eq!(ids, ["md"]);
         let logs = native::take_logs();
