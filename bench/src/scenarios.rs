@@ -622,6 +622,10 @@ pub(crate) fn in_process_rate(live: &Live, w: &Workload, duration: Duration, thr
 /// alternate in short rounds, so a noisy stretch of the machine hits both;
 /// each phase ends when the decision log has caught up, so neither gets
 /// ahead by leaving its logging for later (or by having it dropped).
+/// HTTP decisions/s at concurrency 16 on this machine before contract
+/// 0.2.0 (BENCHMARKS.md, issue 7's run), the base of issue 16's target.
+const HTTP_C16_BEFORE_V0_2: f64 = 3649.0;
+
 fn http(table: &mut Table, w: &Workload) {
     const ROUNDS: usize = 3;
     let server = start_server(w);
@@ -654,6 +658,18 @@ fn http(table: &mut Table, w: &Workload) {
         if concurrency == 16 {
             let met = rate / inproc_rate >= 0.6 && p99 <= 5.0 && failed == 0;
             table.check("5", &what, figure, "≥ 0.6× in-process, p99 ≤ 5 ms", met);
+            // Issue 16's target: twice this machine's figure before it
+            // (BENCHMARKS.md, issue 7's run: 3,649/s).
+            table.check(
+                "5",
+                "HTTP decide, concurrency 16, against the figure before contract 0.2.0",
+                format!(
+                    "{rate:.0}/s = **{:.2}×** 3649/s; p99 {p99:.2} ms",
+                    rate / HTTP_C16_BEFORE_V0_2
+                ),
+                "≥ 2× (7298/s), p99 ≤ 5 ms",
+                rate >= 2.0 * HTTP_C16_BEFORE_V0_2 && p99 <= 5.0 && failed == 0,
+            );
         } else {
             table.info("5", &what, figure);
         }

@@ -160,9 +160,11 @@ pub fn write(
     if profile.events.is_sorted_by_key(|e| e.at) {
         (0..profile.events.len()).try_for_each(&mut event)?;
     } else {
-        let mut order: Vec<usize> = (0..profile.events.len()).collect();
-        order.sort_by_key(|&i| profile.events[i].at);
-        order.into_iter().try_for_each(&mut event)?;
+        // Sorted as (time, position) pairs: the key is at hand, not behind
+        // a pointer, and the position keeps the sort stable.
+        let mut order: Vec<(i64, usize)> = profile.events.iter().map(|e| e.at.0).zip(0..).collect();
+        order.sort_unstable();
+        order.into_iter().try_for_each(|(_, i)| event(i))?;
     }
 
     for (i, tag) in profile.prior.tags.iter().enumerate() {

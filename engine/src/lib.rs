@@ -247,6 +247,13 @@ impl Engine {
             // One thread per compilation: a slow upload takes at most one
             // core's spare time (see `Live`), never every core.
             .parallel_compilation(false);
+        // `perf` names plugins' JIT code by wasm function when this is set
+        // (it writes /tmp/perf-PID.map): how the benchmark's profile of the
+        // guest's side was taken. Off by default: the map grows with every
+        // compiled plugin.
+        if std::env::var_os("RULEHOST_PERF_MAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let inner = wasmtime::Engine::new(&wasm).map_err(|e| Error::Internal(format!("creating the engine: {e}")))?;
 
         let internal = |what: &str, e: wasmtime::Error| Error::Internal(format!("{what}: {e}"));

@@ -156,21 +156,26 @@ pub fn app(state: AppState) -> Router {
     let (router, doc) = routes().split_for_parts();
     let doc = Arc::new(document(doc, state.live.settings().max_limits));
     let max_body = state.limits.max_body_bytes;
+    // A refused body is read to its end up to the largest body any route
+    // takes: a plugin upload's.
+    let drain = max_body.max(state.live.settings().max_limits.max_plugin_bytes as usize);
     let router = router
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    layered(router, max_body)
+    layered(router, max_body, drain)
 }
 
 /// The layers every request goes through: request ids, tracing, panics
 /// turned into 500s, and the body limit.
-fn layered(router: Router, max_body: usize) -> Router {
+fn layered(router: Router, max_body: usize, drain: usize) -> Router {
     router
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn(refuse_nul_in_url))
-        .layer(axum::middleware::from_fn(close_if_body_unread))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            close_if_body_unread(drain, request, next)
+        }))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -210,59 +215,94 @@ async fn refuse_nul_in_url(request: Request<axum::body::Body>, next: axum::middl
     next.run(request).await
 }
 
-/// A refusal given before the request's body was read (credentials are
-/// checked first) says `Connection: close`. The server then closes the
-/// connection rather than read a body nobody wants; without the header a
-/// client would put the connection back in its pool and its next request
-/// on it would fail.
-async fn close_if_body_unread(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+/// How long a refusal waits for the rest of a body nobody will read.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A refusal given before the request's body was read (credentials and
+/// the media type are checked first) reads and drops the rest of the body
+/// before it answers, up to `drain` bytes (the largest body a route takes)
+/// and for at most [`DRAIN_FOR`]:
+/// a client that writes its whole body before it reads the answer (most
+/// do, an upload of a plugin among them) then gets the refusal instead of
+/// a broken pipe, and the connection can go on. A body past the limit, or
+/// one that does not arrive in time, is left: the answer says
+/// `Connection: close` and the server closes the connection (without the
+/// header a client would put it back in its pool and its next request on
+/// it would fail).
+async fn close_if_body_unread(
+    drain: usize,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
     use http_body::Body as _;
     if request.body().is_end_stream() {
         return next.run(request).await;
     }
-    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (parts, body) = request.into_parts();
-    let body = axum::body::Body::new(ReadToEnd {
-        inner: body,
-        read: read.clone(),
-    });
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let slot = Arc::new(std::sync::Mutex::new(ReadToEnd {
+        inner: Some(body),
+        read: false,
+    }));
+    let shared = axum::body::Body::new(SharedBody(slot.clone()));
+    let mut response = next.run(Request::from_parts(parts, shared)).await;
     let refused = response.status().is_client_error() || response.status().is_server_error();
-    if refused && !read.load(std::sync::atomic::Ordering::Acquire) {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if !refused {
+        // A handler may still be reading (a batch streams its answer as
+        // its lines arrive): the body stays where it is.
+        return response;
+    }
+    let rest = {
+        let mut body = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if body.read { None } else { body.inner.take() }
+    };
+    if let Some(rest) = rest {
+        let drained = tokio::time::timeout(DRAIN_FOR, axum::body::to_bytes(rest, drain)).await;
+        if !matches!(drained, Ok(Ok(_))) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     response
 }
 
-/// A request body that records whether it was read to its end.
+/// A request's body, and whether it was read to its end.
 struct ReadToEnd {
-    inner: axum::body::Body,
-    read: Arc<std::sync::atomic::AtomicBool>,
+    inner: Option<axum::body::Body>,
+    read: bool,
 }
 
-impl http_body::Body for ReadToEnd {
+/// The body a handler reads, shared with the middleware that takes back
+/// what the handler left unread.
+struct SharedBody(Arc<std::sync::Mutex<ReadToEnd>>);
+
+impl http_body::Body for SharedBody {
     type Data = axum::body::Bytes;
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let mut body = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(inner) = body.inner.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let polled = std::pin::Pin::new(inner).poll_frame(cx);
         if matches!(polled, std::task::Poll::Ready(None)) {
-            self.read.store(true, std::sync::atomic::Ordering::Release);
+            body.read = true;
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let body = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        body.inner.as_ref().is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let body = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        body.inner.as_ref().map(http_body::Body::size_hint).unwrap_or_default()
     }
 }
 
@@ -378,15 +418,12 @@ mod tests {
                 .route("/refuse", axum::routing::post(refuse))
                 .route("/read", axum::routing::post(read_then_refuse)),
             1024,
+            1024,
         );
-        let send = |path: &str, body: &'static str| {
-            router.clone().oneshot(
-                Request::builder()
-                    .method("POST")
-                    .uri(path)
-                    .body(axum::body::Body::from(body))
-                    .unwrap(),
-            )
+        let send = |path: &str, body: axum::body::Body| {
+            router
+                .clone()
+                .oneshot(Request::builder().method("POST").uri(path).body(body).unwrap())
         };
         let closes = |response: &Response| {
             response
@@ -394,13 +431,31 @@ mod tests {
                 .get(header::CONNECTION)
                 .map(|v| v.as_bytes().to_vec())
         };
-        let refused = send("/refuse", "{\"profile\": {}}").await.unwrap();
+        let large = || axum::body::Body::from("x".repeat(1025));
+        let refused = send("/refuse", large()).await.unwrap();
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(closes(&refused), Some(b"close".to_vec()));
-        let read = send("/read", "{\"profile\": {}}").await.unwrap();
+        assert_eq!(closes(&refused), Some(b"close".to_vec()), "past the limit: not drained");
+        let small = send("/refuse", axum::body::Body::from("{\"profile\": {}}"))
+            .await
+            .unwrap();
+        assert_eq!(small.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            closes(&small),
+            None,
+            "drained before the answer: the connection can go on"
+        );
+        let read = send("/read", axum::body::Body::from("{\"profile\": {}}"))
+            .await
+            .unwrap();
         assert_eq!(read.status(), StatusCode::BAD_REQUEST);
         assert_eq!(closes(&read), None, "the body was read: the connection can go on");
-        let empty = send("/refuse", "").await.unwrap();
+        let too_large = send("/read", large()).await.unwrap();
+        assert_eq!(
+            too_large.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body limit still holds"
+        );
+        let empty = send("/refuse", axum::body::Body::empty()).await.unwrap();
         assert_eq!(closes(&empty), None, "no body to read");
     }
 
@@ -409,7 +464,7 @@ mod tests {
         async fn ok() -> &'static str {
             "ok"
         }
-        let router = layered(Router::new().route("/v1/{name}", get(ok)), 1024);
+        let router = layered(Router::new().route("/v1/{name}", get(ok)), 1024, 1024);
         for (uri, status) in [
             ("/v1/a?after=b", StatusCode::OK),
             ("/v1/a?after=%00", StatusCode::BAD_REQUEST),
@@ -431,7 +486,7 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("a bug")
         }
-        let router = layered(Router::new().route("/boom", get(boom)), 1024);
+        let router = layered(Router::new().route("/boom", get(boom)), 1024, 1024);
         let response = router
             .oneshot(Request::builder().uri("/boom").body(axum::body::Body::empty()).unwrap())
             .await

@@ -206,7 +206,13 @@ impl<'a> Input<'a> {
         Ok(())
     }
 
+    /// The trigger, read in place.
+    pub fn trigger_ref(&self) -> Option<crate::EventRef<'a>> {
+        self.triggers.get_ref(0)
+    }
+
     /// The string behind an atom of this frame (checked when it was read).
+    #[inline]
     pub fn text(&self, atom: u32) -> &'a str {
         self.strings.get(atom).unwrap_or_default()
     }
@@ -227,6 +233,7 @@ impl Checked {
     }
 
     /// The frame, read again without its checks.
+    #[inline]
     pub fn input(&self) -> Input<'_> {
         let opened = Input::open(&self.bytes, |text, ends| {
             // SAFETY: `new` checked that these bytes are UTF-8 (and the

@@ -60,30 +60,37 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, LayoutError> {
     Err(LayoutError(message.into()))
 }
 
+#[inline]
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
+#[inline]
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
+#[inline]
 fn i32_at(b: &[u8], at: usize) -> i32 {
     u32_at(b, at) as i32
 }
 
+#[inline]
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
+#[inline]
 fn i64_at(b: &[u8], at: usize) -> i64 {
     u64_at(b, at) as i64
 }
 
+#[inline]
 fn f64_at(b: &[u8], at: usize) -> f64 {
     f64::from_bits(u64_at(b, at))
 }
 
+#[inline]
 fn atom_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32_at(b, at)).filter(|&a| a != NONE)
 }
@@ -114,6 +121,7 @@ pub struct Records<'a, T> {
 }
 
 impl<'a, T: Record + 'a> Records<'a, T> {
+    #[inline]
     fn new(bytes: &'a [u8]) -> Self {
         debug_assert_eq!(bytes.len() % T::STRIDE, 0);
         Self {
@@ -123,22 +131,26 @@ impl<'a, T: Record + 'a> Records<'a, T> {
     }
 
     /// How many records.
+    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len() / T::STRIDE
     }
 
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
     /// Record `i`, if there is one.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<T> {
         let start = i.checked_mul(T::STRIDE)?;
         self.bytes.get(start..start + T::STRIDE).map(T::read)
     }
 
     /// The records of `span`, clamped to the section.
+    #[inline]
     pub fn span(&self, span: Span) -> Records<'a, T> {
         let len = self.len();
         let start = (span.start as usize).min(len);
@@ -147,6 +159,7 @@ impl<'a, T: Record + 'a> Records<'a, T> {
     }
 
     /// Every record, in order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + DoubleEndedIterator + Clone + use<'a, T> {
         self.bytes.chunks_exact(T::STRIDE).map(T::read)
     }
@@ -165,10 +178,12 @@ impl<'a> Strings<'a> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return refuse("the strings are not UTF-8");
         };
+        // In ASCII text (most profiles) every byte is a character boundary.
+        let ascii = text.is_ascii();
         let mut last = 0;
         for (i, end) in ends.chunks_exact(4).enumerate() {
             let end = u32::from_le_bytes(end.try_into().expect("4 bytes")) as usize;
-            if end < last || end > text.len() || !text.is_char_boundary(end) {
+            if end < last || end > text.len() || !(ascii || text.is_char_boundary(end)) {
                 return refuse(format!(
                     "string {i} ends at byte {end}, not after {last} on a character boundary within {} bytes",
                     text.len()
@@ -185,34 +200,39 @@ impl<'a> Strings<'a> {
     }
 
     /// All the strings, back to back.
+    #[inline]
     pub fn text(&self) -> &'a str {
         self.text
     }
 
     /// How many strings.
+    #[inline]
     pub fn len(&self) -> usize {
         self.ends.len() / 4
     }
 
     /// Where each string ends in [`text`](Self::text).
+    #[inline]
     pub fn ends(&self) -> Records<'a, u32> {
         Records::new(self.ends)
     }
 
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// The string behind `atom`, if it names one.
+    #[inline]
     pub fn get(&self, atom: u32) -> Option<&'a str> {
-        let i = atom as usize;
-        let end = u32_at(self.ends, i.checked_mul(4).filter(|&at| at < self.ends.len())?) as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            u32_at(self.ends, (i - 1) * 4) as usize
+        let at = (atom as usize).checked_mul(4)?;
+        let word = |at: usize| -> Option<usize> {
+            let bytes: [u8; 4] = self.ends.get(at..at.checked_add(4)?)?.try_into().ok()?;
+            Some(u32::from_le_bytes(bytes) as usize)
         };
+        let end = word(at)?;
+        let start = if at == 0 { 0 } else { word(at - 4)? };
         // In order and on boundaries when the frame was read; `get`
         // returns `None` rather than panicking on any other bytes.
         self.text.get(start..end)
@@ -365,7 +385,10 @@ fn check_stage(stage: u8, what: &str) -> Result<(), LayoutError> {
 
 impl Record for u32 {
     const STRIDE: usize = 4;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         u32_at(b, 0)
     }
     fn write(&self, out: &mut Vec<u8>) {
@@ -375,7 +398,10 @@ impl Record for u32 {
 
 impl Record for u8 {
     const STRIDE: usize = 1;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         b[0]
     }
     fn write(&self, out: &mut Vec<u8>) {
@@ -394,7 +420,10 @@ pub struct Identity {
 
 impl Record for Identity {
     const STRIDE: usize = 8;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             kind: u32_at(b, 0),
             id: u32_at(b, 4),
@@ -433,7 +462,10 @@ pub struct Attribute {
 
 impl Record for Attribute {
     const STRIDE: usize = 16;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         let payload = u64_at(b, 8);
         let value = match b[4] {
             0 => Value::Text(payload as u32),
@@ -484,20 +516,94 @@ pub struct Event {
     pub amount_minor: Option<i64>,
 }
 
+/// An event read in place: each field is decoded when it is asked for,
+/// so a reader that looks at a few fields of many events (the kind and
+/// time of each, say) decodes only those.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a>(&'a [u8; Event::STRIDE]);
+
+impl<'a> EventRef<'a> {
+    /// Its kind.
+    #[inline]
+    pub fn kind(&self) -> u32 {
+        u32_at(self.0, 0)
+    }
+
+    /// Its channel.
+    #[inline]
+    pub fn channel(&self) -> Option<u32> {
+        atom_at(self.0, 4)
+    }
+
+    /// Its SKU.
+    #[inline]
+    pub fn sku(&self) -> Option<u32> {
+        atom_at(self.0, 8)
+    }
+
+    /// Its category.
+    #[inline]
+    pub fn category(&self) -> Option<u32> {
+        atom_at(self.0, 12)
+    }
+
+    /// Its props.
+    #[inline]
+    pub fn props(&self) -> Span {
+        Span {
+            start: u32_at(self.0, 16),
+            len: u32_at(self.0, 20),
+        }
+    }
+
+    /// When.
+    #[inline]
+    pub fn at(&self) -> i64 {
+        i64_at(self.0, 32)
+    }
+
+    /// Its amount.
+    #[inline]
+    pub fn amount_minor(&self) -> Option<i64> {
+        (u32_at(self.0, 24) & 1 != 0).then(|| i64_at(self.0, 40))
+    }
+
+    /// Every field.
+    #[inline]
+    pub fn decode(&self) -> Event {
+        Event {
+            kind: self.kind(),
+            channel: self.channel(),
+            sku: self.sku(),
+            category: self.category(),
+            props: self.props(),
+            at: self.at(),
+            amount_minor: self.amount_minor(),
+        }
+    }
+}
+
+impl<'a> Records<'a, Event> {
+    /// Every event, read in place.
+    #[inline]
+    pub fn refs(&self) -> impl ExactSizeIterator<Item = EventRef<'a>> + DoubleEndedIterator + Clone + use<'a> {
+        self.bytes.as_chunks::<{ Event::STRIDE }>().0.iter().map(EventRef)
+    }
+
+    /// Event `i` read in place, if there is one.
+    #[inline]
+    pub fn get_ref(&self, i: usize) -> Option<EventRef<'a>> {
+        self.bytes.as_chunks::<{ Event::STRIDE }>().0.get(i).map(EventRef)
+    }
+}
+
 impl Record for Event {
     const STRIDE: usize = 48;
+    #[inline]
     fn read(b: &[u8]) -> Self {
-        Self {
-            kind: u32_at(b, 0),
-            channel: atom_at(b, 4),
-            sku: atom_at(b, 8),
-            category: atom_at(b, 12),
-            props: Span {
-                start: u32_at(b, 16),
-                len: u32_at(b, 20),
-            },
-            at: i64_at(b, 32),
-            amount_minor: (u32_at(b, 24) & 1 != 0).then(|| i64_at(b, 40)),
+        match b.first_chunk::<{ Event::STRIDE }>() {
+            Some(b) => EventRef(b).decode(),
+            None => unreachable!("a record is read from exactly STRIDE bytes"),
         }
     }
     fn write(&self, out: &mut Vec<u8>) {
@@ -525,7 +631,10 @@ pub struct TagKey {
 
 impl Record for TagKey {
     const STRIDE: usize = 8;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             group: u32_at(b, 0),
             name: u32_at(b, 4),
@@ -561,7 +670,10 @@ pub struct Offer {
 
 impl Record for Offer {
     const STRIDE: usize = 48;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         let flags = u32_at(b, 20);
         Self {
             id: u32_at(b, 0),
@@ -603,7 +715,10 @@ pub struct ScoreValue {
 
 impl Record for ScoreValue {
     const STRIDE: usize = 16;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             name: u32_at(b, 0),
             value: f64_at(b, 8),
@@ -635,7 +750,10 @@ pub struct Tag {
 
 impl Record for Tag {
     const STRIDE: usize = 32;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             group: u32_at(b, 0),
             name: u32_at(b, 4),
@@ -670,7 +788,10 @@ pub struct Score {
 
 impl Record for Score {
     const STRIDE: usize = 24;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             name: u32_at(b, 0),
             reason: u32_at(b, 4),
@@ -704,7 +825,10 @@ pub struct Proposal {
 
 impl Record for Proposal {
     const STRIDE: usize = 24;
+    #[inline]
     fn read(b: &[u8]) -> Self {
+        // One bounds check for the record; the fields' are then elided.
+        let b = &b[..Self::STRIDE];
         Self {
             offer_id: u32_at(b, 0),
             channel: u32_at(b, 4),

@@ -32,7 +32,7 @@ impl<'a> Ctx<'a> {
         let strings = Strings::new(input.strings);
         Self {
             header: input.header,
-            trigger: input.trigger.map(|e| Event::new(e, input.props, strings)),
+            trigger: input.trigger_ref().map(|e| Event::new(e, input.props, strings)),
             config: Config::new(),
         }
     }

@@ -15,12 +15,14 @@ use crate::{Error, Stage};
 pub(crate) struct Strings<'a>(layout::Strings<'a>);
 
 impl<'a> Strings<'a> {
+    #[inline]
     pub(crate) fn new(strings: layout::Strings<'a>) -> Self {
         Self(strings)
     }
 
     /// The string behind an atom. An atom out of range reads as "" rather
     /// than panicking: a broken host must not crash the plugin.
+    #[inline]
     pub(crate) fn get(&self, atom: u32) -> &'a str {
         self.0.get(atom).unwrap_or_default()
     }
@@ -53,6 +55,7 @@ impl<'a> Value<'a> {
     }
 
     /// The text, if this is text.
+    #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
         match self {
             Value::Text(s) => Some(s),
@@ -62,6 +65,7 @@ impl<'a> Value<'a> {
 
     /// The number as an integer, if this is an integer (or a float with no
     /// fraction).
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             Value::Int(i) => Some(i),
@@ -71,6 +75,7 @@ impl<'a> Value<'a> {
     }
 
     /// The number as a float, if this is a number.
+    #[inline]
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
             Value::Int(i) => Some(i as f64),
@@ -80,6 +85,7 @@ impl<'a> Value<'a> {
     }
 
     /// The boolean, if this is a flag.
+    #[inline]
     pub fn as_bool(&self) -> Option<bool> {
         match *self {
             Value::Flag(b) => Some(b),
@@ -88,6 +94,7 @@ impl<'a> Value<'a> {
     }
 
     /// The instant, if this is a time.
+    #[inline]
     pub fn as_time(&self) -> Option<Timestamp> {
         match *self {
             Value::Time(t) => Some(t),
@@ -110,61 +117,76 @@ fn attributes<'a>(
 /// One thing the customer did.
 #[derive(Clone, Copy)]
 pub struct Event<'a> {
-    raw: layout::Event,
-    props: Records<'a, layout::Attribute>,
+    raw: layout::EventRef<'a>,
+    /// Every event's props: this one's are found only when asked for.
+    all_props: Records<'a, layout::Attribute>,
     strings: Strings<'a>,
 }
 
 impl<'a> Event<'a> {
-    pub(crate) fn new(raw: layout::Event, all_props: Records<'a, layout::Attribute>, strings: Strings<'a>) -> Self {
+    #[inline]
+    pub(crate) fn new(
+        raw: layout::EventRef<'a>,
+        all_props: Records<'a, layout::Attribute>,
+        strings: Strings<'a>,
+    ) -> Self {
         Self {
             raw,
-            props: all_props.span(raw.props),
+            all_props,
             strings,
         }
     }
 
     /// The kind, e.g. "purchase" (see [`kinds`](crate::kinds)).
+    #[inline]
     pub fn kind(&self) -> &'a str {
-        self.strings.get(self.raw.kind)
+        self.strings.get(self.raw.kind())
     }
 
     /// Whether the kind is `kind`.
+    #[inline]
     pub fn is(&self, kind: &str) -> bool {
         self.kind() == kind
     }
 
     /// When it happened.
+    #[inline]
     pub fn at(&self) -> Timestamp {
-        Timestamp(self.raw.at)
+        Timestamp(self.raw.at())
     }
 
     /// The channel it happened on, e.g. "wecom_1v1" or "store".
+    #[inline]
     pub fn channel(&self) -> Option<&'a str> {
-        self.raw.channel.map(|a| self.strings.get(a))
+        self.raw.channel().map(|a| self.strings.get(a))
     }
 
     /// The amount of money involved, in minor units.
+    #[inline]
     pub fn amount_minor(&self) -> Option<i64> {
-        self.raw.amount_minor
+        self.raw.amount_minor()
     }
 
     /// The product's SKU.
+    #[inline]
     pub fn sku(&self) -> Option<&'a str> {
-        self.raw.sku.map(|a| self.strings.get(a))
+        self.raw.sku().map(|a| self.strings.get(a))
     }
 
     /// The product category.
+    #[inline]
     pub fn category(&self) -> Option<&'a str> {
-        self.raw.category.map(|a| self.strings.get(a))
+        self.raw.category().map(|a| self.strings.get(a))
     }
 
     /// All properties of the event.
+    #[inline]
     pub fn props(&self) -> impl ExactSizeIterator<Item = Attribute<'a>> + 'a {
-        attributes(self.props, self.strings)
+        attributes(self.all_props.span(self.raw.props()), self.strings)
     }
 
     /// One property by key.
+    #[inline]
     pub fn prop(&self, key: &str) -> Option<Value<'a>> {
         self.props().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
@@ -202,6 +224,7 @@ pub struct Profile<'a> {
 }
 
 impl<'a> Profile<'a> {
+    #[inline]
     pub(crate) fn new(raw: layout::input::Input<'a>) -> Self {
         let events = raw.events;
         let now = raw.header.now;
@@ -209,7 +232,7 @@ impl<'a> Profile<'a> {
         let (mut low, mut high) = (0, events.len());
         while low < high {
             let mid = low + (high - low) / 2;
-            if events.get(mid).is_some_and(|e| e.at <= now) {
+            if events.get_ref(mid).is_some_and(|e| e.at() <= now) {
                 low = mid + 1;
             } else {
                 high = mid;
@@ -223,11 +246,13 @@ impl<'a> Profile<'a> {
     }
 
     /// The customer's id.
+    #[inline]
     pub fn customer_id(&self) -> &'a str {
         self.strings.get(self.raw.header.customer_id)
     }
 
     /// The customer's identities as (kind, id), e.g. ("wechat_openid", "o-1").
+    #[inline]
     pub fn identities(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
         let strings = self.strings;
         self.raw
@@ -237,16 +262,19 @@ impl<'a> Profile<'a> {
     }
 
     /// One identity by kind.
+    #[inline]
     pub fn identity(&self, kind: &str) -> Option<&'a str> {
         self.identities().find(|(k, _)| *k == kind).map(|(_, id)| id)
     }
 
     /// All attributes.
+    #[inline]
     pub fn attributes(&self) -> impl ExactSizeIterator<Item = Attribute<'a>> + 'a {
         attributes(self.raw.attributes, self.strings)
     }
 
     /// One attribute by key.
+    #[inline]
     pub fn attr(&self, key: &str) -> Option<Value<'a>> {
         self.attributes().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
@@ -254,6 +282,7 @@ impl<'a> Profile<'a> {
     /// Events up to and including `now`, oldest first. Events dated after
     /// `now` (clock skew, scheduled orders) are left out; see
     /// [`Profile::all_events`].
+    #[inline]
     pub fn events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(self.raw.events.span(layout::Span {
             start: 0,
@@ -262,6 +291,7 @@ impl<'a> Profile<'a> {
     }
 
     /// Every event the host sent, including any dated after `now`.
+    #[inline]
     pub fn all_events(&self) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         self.event_slice(self.raw.events)
     }
@@ -271,10 +301,11 @@ impl<'a> Profile<'a> {
         events: Records<'a, layout::Event>,
     ) -> impl DoubleEndedIterator<Item = Event<'a>> + ExactSizeIterator + Clone + 'a {
         let (strings, props) = (self.strings, self.raw.props);
-        events.iter().map(move |e| Event::new(e, props, strings))
+        events.refs().map(move |e| Event::new(e, props, strings))
     }
 
     /// Past events of one kind, oldest first.
+    #[inline]
     pub fn events_of<'k>(&self, kind: &'k str) -> impl DoubleEndedIterator<Item = Event<'a>> + Clone + 'k
     where
         'a: 'k,
@@ -283,6 +314,7 @@ impl<'a> Profile<'a> {
     }
 
     /// Tags from the customer's previous decision.
+    #[inline]
     pub fn prior_tags(&self) -> impl ExactSizeIterator<Item = TagKey<'a>> + 'a {
         let strings = self.strings;
         self.raw.prior_tags.iter().map(move |t| TagKey {
@@ -292,6 +324,7 @@ impl<'a> Profile<'a> {
     }
 
     /// The stage from the customer's previous decision.
+    #[inline]
     pub fn prior_stage(&self) -> Option<Stage> {
         self.raw.header.prior_stage.and_then(Stage::from_index)
     }
@@ -317,42 +350,50 @@ pub struct Offer<'a> {
 
 impl<'a> Offer<'a> {
     /// The offer's id, used in proposals.
+    #[inline]
     pub fn id(&self) -> &'a str {
         self.strings.get(self.raw.id)
     }
 
     /// The offer's kind, e.g. "win_back_coupon" (each brand names its own).
+    #[inline]
     pub fn kind(&self) -> &'a str {
         self.strings.get(self.raw.kind)
     }
 
     /// The channels it may be sent on, in the catalog's order.
+    #[inline]
     pub fn channels(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
         let strings = self.strings;
         self.channels.iter().map(move |a| strings.get(a))
     }
 
     /// Whether it may be sent on `channel`.
+    #[inline]
     pub fn has_channel(&self, channel: &str) -> bool {
         self.channels().any(|c| c == channel)
     }
 
     /// Its value to the customer in minor units (a coupon's face value).
+    #[inline]
     pub fn value_minor(&self) -> i64 {
         self.raw.value_minor
     }
 
     /// When it becomes valid.
+    #[inline]
     pub fn starts_at(&self) -> Option<Timestamp> {
         self.raw.starts_at.map(Timestamp)
     }
 
     /// When it stops being valid (exclusive).
+    #[inline]
     pub fn ends_at(&self) -> Option<Timestamp> {
         self.raw.ends_at.map(Timestamp)
     }
 
     /// The catalog's priority: higher goes first.
+    #[inline]
     pub fn priority(&self) -> i32 {
         self.raw.priority
     }
@@ -361,6 +402,7 @@ impl<'a> Offer<'a> {
     /// customer's most recent event that has one, if the offer allows it
     /// (they are active there), else the offer's first channel. `None` if
     /// the offer has no channels.
+    #[inline]
     pub fn channel_for(&self, profile: &Profile<'a>) -> Option<ChannelChoice<'a>> {
         match profile.events().rev().find_map(|e| e.channel()) {
             Some(channel) if self.has_channel(channel) => Some(ChannelChoice {
@@ -375,6 +417,7 @@ impl<'a> Offer<'a> {
     }
 
     /// Whether `at` lies in the validity window `[starts_at, ends_at)`.
+    #[inline]
     pub fn is_valid_at(&self, at: Timestamp) -> bool {
         self.starts_at().is_none_or(|s| s <= at) && self.ends_at().is_none_or(|e| at < e)
     }
@@ -408,6 +451,7 @@ pub struct Offers<'a> {
 }
 
 impl<'a> Offers<'a> {
+    #[inline]
     pub(crate) fn new(input: &layout::input::Input<'a>) -> Self {
         Self {
             list: input.offers,
@@ -417,6 +461,7 @@ impl<'a> Offers<'a> {
     }
 
     /// Every offer, in catalog order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Offer<'a>> + Clone + 'a {
         let (channels, strings) = (self.channels, self.strings);
         self.list.iter().map(move |raw| Offer {
@@ -427,22 +472,26 @@ impl<'a> Offers<'a> {
     }
 
     /// The number of offers.
+    #[inline]
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
     /// Whether the catalog is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
     /// One offer by id.
+    #[inline]
     pub fn get(&self, id: &str) -> Option<Offer<'a>> {
         self.iter().find(|o| o.id() == id)
     }
 
     /// The best offer of `kind` valid at `at`: highest priority, then lowest
     /// id, so the choice never depends on catalog order.
+    #[inline]
     pub fn best_of_kind(&self, kind: &str, at: Timestamp) -> Option<Offer<'a>> {
         self.iter()
             .filter(|o| o.kind() == kind && o.is_valid_at(at))
@@ -460,6 +509,7 @@ pub struct Findings<'a> {
 
 impl<'a> Findings<'a> {
     /// Reads a findings frame from the host, checked as untrusted bytes.
+    #[inline]
     pub(crate) fn read(frame: &'a [u8]) -> Result<Self, Error> {
         let raw = layout::findings::Findings::read(frame)
             .map_err(|e| Error::new("invalid_input", format!("the host sent findings that do not read: {e}")))?;
@@ -470,6 +520,7 @@ impl<'a> Findings<'a> {
     }
 
     /// All tags so far.
+    #[inline]
     pub fn tags(&self) -> impl ExactSizeIterator<Item = TagKey<'a>> + 'a {
         let strings = self.strings;
         self.raw.tags.iter().map(move |t| TagKey {
@@ -479,11 +530,13 @@ impl<'a> Findings<'a> {
     }
 
     /// Whether the tag `group`/`name` is present.
+    #[inline]
     pub fn has_tag(&self, group: &str, name: &str) -> bool {
         self.tags().any(|t| t.group == group && t.name == name)
     }
 
     /// The names of the tags in `group`.
+    #[inline]
     pub fn tags_in<'g>(&self, group: &'g str) -> impl Iterator<Item = &'a str> + 'g
     where
         'a: 'g,
@@ -492,17 +545,20 @@ impl<'a> Findings<'a> {
     }
 
     /// All scores so far as (name, value).
+    #[inline]
     pub fn scores(&self) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
         let strings = self.strings;
         self.raw.scores.iter().map(move |s| (strings.get(s.name), s.value))
     }
 
     /// One score by name (the last one if several plugins set it).
+    #[inline]
     pub fn score(&self, name: &str) -> Option<f64> {
         self.scores().filter(|(n, _)| *n == name).map(|(_, v)| v).last()
     }
 
     /// The lifecycle stage so far.
+    #[inline]
     pub fn stage(&self) -> Option<Stage> {
         self.raw.stage.and_then(Stage::from_index)
     }

@@ -227,3 +227,29 @@ fn a_plugin_blob_altered_in_storage_is_refused_and_only_its_tenant_stops() {
         "the stored bytes are the original again"
     );
 }
+
+/// An upload refused before its body is read (a wrong key) still gets its
+/// answer: the server reads the rest of the body first, so a client that
+/// writes all of it before it reads (ureq here) never meets a broken pipe,
+/// and the same connection serves the next request.
+#[test]
+fn an_upload_with_a_wrong_key_is_answered_not_cut_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    server.tenant("acme", None);
+    // Larger than a socket's buffers: the client is still writing when
+    // the server knows its answer.
+    let bytes = vec![7u8; 2 << 20];
+    let agent = agent();
+    for _ in 0..3 {
+        let answer = agent
+            .post(&server.url("/v1/tenants/acme/plugins"))
+            .query("version", "1.0.0")
+            .header("Authorization", "Bearer not-a-key")
+            .send(&bytes[..]);
+        let mut response = answer.expect("the refusal is answered, not a broken pipe");
+        assert_eq!(response.status().as_u16(), 401);
+        let text = response.body_mut().read_to_string().expect("a body");
+        assert!(text.contains("unauthorized") || text.contains("credentials"), "{text}");
+    }
+}
