@@ -76,19 +76,14 @@ pub fn decide_timed(
     limits: &Limits,
     phases: &mut Phases,
 ) -> Result<Decision, Error> {
-    BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
-        Ok(mut buffers) => decide_with(engine, lane, plugins, request, config, limits, phases, &mut buffers),
-        // Only a decision made from inside a decision would get here.
-        Err(_) => decide_with(
-            engine,
-            lane,
-            plugins,
-            request,
-            config,
-            limits,
-            phases,
-            &mut Buffers::default(),
-        ),
+    BUFFERS.with(|cell| {
+        let (mut borrowed, mut own) = (cell.try_borrow_mut(), None);
+        let buffers = match &mut borrowed {
+            Ok(buffers) => &mut **buffers,
+            // Only a decision made from inside a decision gets here.
+            Err(_) => own.insert(Buffers::default()),
+        };
+        decide_with(engine, lane, plugins, request, config, limits, phases, buffers)
     })
 }
 

@@ -231,46 +231,58 @@ impl Run<'_> {
 
     /// Runs plugin `i`'s score stage with a findings frame.
     pub fn score(&mut self, i: usize, findings: &[u8]) -> Result<ScoreReply, Error> {
-        self.enter(i);
-        let answer = match &self.sessions[i] {
-            Session::V0_1_0(b, handle) => {
-                let findings = legacy_findings(findings)?;
-                let answer = b
-                    .rulehost_plugin_rules()
-                    .session()
-                    .call_score(&mut self.store, *handle, &findings);
-                legacy(answer, Reply::V0_1_0)
-            }
-            Session::V0_2_0(b, handle) => {
-                let answer = b
-                    .rulehost_plugin_rules()
-                    .session()
-                    .call_score(&mut self.store, *handle, findings);
-                framed(answer)
-            }
-        };
-        self.answer(i, answer)
+        self.with_findings(
+            i,
+            findings,
+            |s, store, h, f| s.call_score(store, h, f),
+            |s, store, h, f| s.call_score(store, h, f),
+        )
     }
 
     /// Runs plugin `i`'s target stage with a findings frame.
     pub fn target(&mut self, i: usize, findings: &[u8]) -> Result<TargetReply, Error> {
+        self.with_findings(
+            i,
+            findings,
+            |s, store, h, f| s.call_target(store, h, f),
+            |s, store, h, f| s.call_target(store, h, f),
+        )
+    }
+
+    /// Calls a stage that takes the findings, in the form plugin `i`'s
+    /// contract version takes them.
+    fn with_findings<L>(
+        &mut self,
+        i: usize,
+        findings: &[u8],
+        v0_1: impl FnOnce(
+            v0_1_0::rules::GuestSession<'_>,
+            &mut Store<StoreState>,
+            ResourceAny,
+            &v0_1_0::types::Findings,
+        ) -> wasmtime::Result<Result<L, v0_1_0::types::PluginError>>,
+        v0_2: impl FnOnce(
+            v0_2_0::rules::GuestSession<'_>,
+            &mut Store<StoreState>,
+            ResourceAny,
+            &[u8],
+        ) -> wasmtime::Result<Result<Vec<u8>, v0_2_0::rules::PluginError>>,
+    ) -> Result<Reply<L>, Error> {
         self.enter(i);
         let answer = match &self.sessions[i] {
             Session::V0_1_0(b, handle) => {
                 let findings = legacy_findings(findings)?;
-                let answer = b
-                    .rulehost_plugin_rules()
-                    .session()
-                    .call_target(&mut self.store, *handle, &findings);
-                legacy(answer, Reply::V0_1_0)
+                legacy(
+                    v0_1(b.rulehost_plugin_rules().session(), &mut self.store, *handle, &findings),
+                    Reply::V0_1_0,
+                )
             }
-            Session::V0_2_0(b, handle) => {
-                let answer = b
-                    .rulehost_plugin_rules()
-                    .session()
-                    .call_target(&mut self.store, *handle, findings);
-                framed(answer)
-            }
+            Session::V0_2_0(b, handle) => framed(v0_2(
+                b.rulehost_plugin_rules().session(),
+                &mut self.store,
+                *handle,
+                findings,
+            )),
         };
         self.answer(i, answer)
     }

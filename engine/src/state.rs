@@ -161,40 +161,31 @@ impl StoreState {
     }
 }
 
-impl v0_1_0::host::Host for StoreState {
-    fn log(&mut self, level: v0_1_0::host::Level, message: String) -> wasmtime::Result<()> {
-        use v0_1_0::host::Level;
-        let level = match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
-        self.push_log(level, message).map_err(wasmtime::Error::new)
-    }
+/// The host imports of a contract version: the same `log` and `config`
+/// for each (their types are the version's own).
+macro_rules! host_imports {
+    ($contract:ident) => {
+        impl $contract::host::Host for StoreState {
+            fn log(&mut self, level: $contract::host::Level, message: String) -> wasmtime::Result<()> {
+                use $contract::host::Level;
+                let level = match level {
+                    Level::Trace => LogLevel::Trace,
+                    Level::Debug => LogLevel::Debug,
+                    Level::Info => LogLevel::Info,
+                    Level::Warn => LogLevel::Warn,
+                    Level::Error => LogLevel::Error,
+                };
+                self.push_log(level, message).map_err(wasmtime::Error::new)
+            }
 
-    fn config(&mut self, key: String) -> Option<String> {
-        self.config_value(&key)
-    }
+            fn config(&mut self, key: String) -> Option<String> {
+                self.config_value(&key)
+            }
+        }
+    };
 }
+
+host_imports!(v0_1_0);
+host_imports!(v0_2_0);
 
 impl v0_1_0::types::Host for StoreState {}
-
-impl v0_2_0::host::Host for StoreState {
-    fn log(&mut self, level: v0_2_0::host::Level, message: String) -> wasmtime::Result<()> {
-        use v0_2_0::host::Level;
-        let level = match level {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        };
-        self.push_log(level, message).map_err(wasmtime::Error::new)
-    }
-
-    fn config(&mut self, key: String) -> Option<String> {
-        self.config_value(&key)
-    }
-}

@@ -534,3 +534,93 @@ impl TestFindings {
         Findings::read(frame).unwrap_or_else(|e| panic!("not a findings frame: {e}"))
     }
 }
+
+/// A plugin that reads every view of its input and findings — each
+/// identity, attribute, event with its props, prior tag, offer with its
+/// channels, the trigger, every finding — and answers how much it read:
+/// for fuzz targets and property tests of the SDK's readers.
+#[derive(Default)]
+pub struct ReadsEverything;
+
+impl ReadsEverything {
+    fn profile(ctx: &Ctx<'_>, profile: &Profile<'_>) -> usize {
+        let mut n = profile.customer_id().len();
+        n += profile.identities().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        n += profile.attributes().map(|(k, _)| k.len()).sum::<usize>();
+        let event = |e: crate::Event<'_>| {
+            e.kind().len()
+                + e.channel().map_or(0, str::len)
+                + e.sku().map_or(0, str::len)
+                + e.category().map_or(0, str::len)
+                + e.props()
+                    .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                    .sum::<usize>()
+        };
+        n += profile.all_events().map(event).sum::<usize>() + profile.events().len();
+        n += profile
+            .prior_tags()
+            .map(|t| t.group.len() + t.name.len())
+            .sum::<usize>();
+        n += usize::from(profile.prior_stage().is_some());
+        n + ctx.trigger().map_or(0, event)
+    }
+
+    fn findings(findings: &Findings<'_>) -> usize {
+        findings.tags().map(|t| t.group.len() + t.name.len()).sum::<usize>()
+            + findings.scores().map(|(name, _)| name.len()).sum::<usize>()
+            + usize::from(findings.stage().is_some())
+    }
+
+    fn read(what: &str, n: usize) -> crate::Tag {
+        crate::Tag::new("read", what)
+            .rule("reads-everything")
+            .reason(format!("{n}"))
+    }
+}
+
+impl crate::Plugin for ReadsEverything {
+    fn tag(&self, ctx: &Ctx<'_>, profile: &Profile<'_>) -> Result<Vec<crate::Tag>, crate::Error> {
+        Ok(vec![Self::read("profile", Self::profile(ctx, profile))])
+    }
+
+    fn score(
+        &self,
+        ctx: &Ctx<'_>,
+        profile: &Profile<'_>,
+        findings: &Findings<'_>,
+    ) -> Result<crate::Scoring, crate::Error> {
+        let n = Self::profile(ctx, profile) + Self::findings(findings);
+        Ok(crate::Scoring {
+            scores: vec![
+                crate::Score::new("read", n as f64)
+                    .rule("reads-everything")
+                    .reason("read"),
+            ],
+            stage: None,
+        })
+    }
+
+    fn target(
+        &self,
+        _ctx: &Ctx<'_>,
+        _profile: &Profile<'_>,
+        findings: &Findings<'_>,
+        offers: &Offers<'_>,
+    ) -> Result<Vec<crate::Proposal>, crate::Error> {
+        let n = Self::findings(findings)
+            + offers
+                .iter()
+                .map(|o| o.id().len() + o.kind().len() + o.channels().map(str::len).sum::<usize>())
+                .sum::<usize>();
+        Ok(offers
+            .iter()
+            .take(1)
+            .map(|o| {
+                crate::Proposal::new(o.id(), "any")
+                    .score(n as f64)
+                    .rule("reads-everything")
+                    .reason("read")
+            })
+            .collect())
+    }
+}
