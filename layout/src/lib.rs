@@ -590,6 +590,17 @@ impl<'a> Records<'a, Event> {
         self.bytes.as_chunks::<{ Event::STRIDE }>().0.iter().map(EventRef)
     }
 
+    /// How many events come before the first for which `pred` is false
+    /// (a binary search: `pred` must hold for a prefix, as "at or before
+    /// a time" does for events in time order).
+    #[inline]
+    pub fn partition_point(&self, mut pred: impl FnMut(EventRef<'_>) -> bool) -> usize {
+        self.bytes
+            .as_chunks::<{ Event::STRIDE }>()
+            .0
+            .partition_point(|record| pred(EventRef(record)))
+    }
+
     /// Event `i` read in place, if there is one.
     #[inline]
     pub fn get_ref(&self, i: usize) -> Option<EventRef<'a>> {

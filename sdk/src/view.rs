@@ -226,22 +226,12 @@ pub struct Profile<'a> {
 impl<'a> Profile<'a> {
     #[inline]
     pub(crate) fn new(raw: layout::input::Input<'a>) -> Self {
-        let events = raw.events;
         let now = raw.header.now;
-        // The first event after `now` (a binary search: events are sorted).
-        let (mut low, mut high) = (0, events.len());
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if events.get_ref(mid).is_some_and(|e| e.at() <= now) {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
+        let past = raw.events.partition_point(|e| e.at() <= now);
         Self {
             raw,
             strings: Strings::new(raw.strings),
-            past: low,
+            past,
         }
     }
 

@@ -72,24 +72,14 @@ fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error
 fn frame<'a>(plugin: &str, stage: &str, bytes: &'a [u8]) -> Result<Answer<'a>, Error> {
     let answer = Answer::read(bytes)
         .map_err(|e| Error::invalid_output(plugin, format!("its {stage} answer is not a valid answer frame: {e}")))?;
-    let stray = match stage {
-        "tag" => [
-            (!answer.scores.is_empty(), "scores"),
-            (answer.stage.is_some(), "a stage"),
-            (!answer.proposals.is_empty(), "proposals"),
-        ],
-        "score" => [
-            (!answer.tags.is_empty(), "tags"),
-            (false, ""),
-            (!answer.proposals.is_empty(), "proposals"),
-        ],
-        _ => [
-            (!answer.tags.is_empty(), "tags"),
-            (answer.stage.is_some(), "a stage"),
-            (!answer.scores.is_empty(), "scores"),
-        ],
-    };
-    if let Some((_, what)) = stray.iter().find(|(present, _)| *present) {
+    // What an answer may carry, and the one stage that answers it.
+    let carried = [
+        ("tags", !answer.tags.is_empty(), "tag"),
+        ("scores", !answer.scores.is_empty(), "score"),
+        ("a stage", answer.stage.is_some(), "score"),
+        ("proposals", !answer.proposals.is_empty(), "target"),
+    ];
+    if let Some((what, _, _)) = carried.iter().find(|(_, present, by)| *present && *by != stage) {
         return Err(Error::invalid_output(
             plugin,
             format!("its {stage} answer carries {what}, which a {stage} stage does not answer"),
