@@ -17,6 +17,7 @@ use rulehost::live::{Caller, DecideRequest, Live};
 use rulehost::model::{self, Request, TenantConfig, Timestamp};
 use rulehost::pipeline::{self, Phases};
 use rulehost::registry::{Tenant, TenantLimits};
+use rulehost::request::{Arrived, Refused};
 use rulehost::server::{Overrides, Server, ServerConfig};
 use rulehost_test_artifacts::{
     APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_DORMANT_10, FIXED_OUTPUT, FROZEN_COFFEE_CHAIN_V0_1,
@@ -48,6 +49,7 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
     }
     if wanted(1) {
         wasm_vs_native(table, &engine, &apparel);
+        request_to_frame(table, &coffee);
     }
     if wanted(2) {
         sandbox_overhead(table, &engine);
@@ -259,6 +261,57 @@ fn wasm_vs_native(table: &mut Table, engine: &Engine, w: &Workload) -> f64 {
         Brand::Apparel => table.info("1", &what, figure),
     }
     wasm.mean_us()
+}
+
+/// 1: a decide request's body to its input frame, read in one pass (what
+/// the decide routes do) against parsed into the model and then written
+/// (what they did before), alternating over the same bodies.
+fn request_to_frame(table: &mut Table, w: &Workload) {
+    let limits = InputLimits::default();
+    let (mut one_pass, mut modelled) = (Samples::default(), Samples::default());
+    let (mut writer, mut frame) = (rulehost_layout::input::InputWriter::default(), Vec::new());
+    for round in 0..2 {
+        for (body, request) in w.bodies.iter().zip(&w.requests).take(3_000) {
+            let context = input::Context::of(request);
+            let t = Instant::now();
+            let framed = Arrived::parse(body.clone(), &limits)
+                .and_then(|a| {
+                    a.frame(context, request.offers.clone(), &limits)
+                        .map_err(Refused::Input)
+                })
+                .expect("a frame");
+            let a = t.elapsed();
+            std::hint::black_box(framed);
+            let t = Instant::now();
+            let parsed: DecideRequest = model::parse_json(body).expect("a request");
+            let parsed = Request {
+                profile: parsed.profile,
+                trigger: parsed.trigger,
+                ..request.clone()
+            };
+            input::write(&parsed, &limits, &mut writer, &mut frame).expect("a frame");
+            let b = t.elapsed();
+            std::hint::black_box(&frame);
+            if round > 0 {
+                one_pass.push(a);
+                modelled.push(b);
+            }
+        }
+    }
+    table.info(
+        "1",
+        &format!("{}: request body → input frame, one pass / through the model", w.plugin),
+        format!(
+            "one pass {:.1} µs (p50 {:.1}, p99 {:.1}) / model parse + write {:.1} µs (p50 {:.1}, p99 {:.1}) = **{:.2}×**",
+            one_pass.mean_us(),
+            one_pass.percentile_us(50.0),
+            one_pass.percentile_us(99.0),
+            modelled.mean_us(),
+            modelled.percentile_us(50.0),
+            modelled.percentile_us(99.0),
+            one_pass.mean_us() / modelled.mean_us()
+        ),
+    );
 }
 
 fn empty_request() -> Request {
@@ -598,7 +651,7 @@ pub(crate) fn in_process_rate(live: &Live, w: &Workload, duration: Duration, thr
                         let body = &w.bodies[i % w.bodies.len()];
                         i += 1;
                         let t = Instant::now();
-                        let request: DecideRequest = rulehost::model::parse_json(body).expect("a request");
+                        let request = Arrived::parse(body.clone(), &InputLimits::default()).expect("a request");
                         let (snapshot, permit) = live.admit("bench").expect("admitted");
                         let decision = live.decide_blocking(&snapshot, request).expect("decides");
                         drop(permit);

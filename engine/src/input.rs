@@ -8,6 +8,8 @@
 //! checked against [`InputLimits`] as the frame is written: a malformed or
 //! oversized request is `invalid_input`.
 
+pub mod json;
+
 use crate::Error;
 use rulehost_layout::input::{Header, InputWriter, Mode};
 use rulehost_layout::{self as layout, Span};
@@ -100,6 +102,50 @@ fn count(what: impl std::fmt::Display, n: usize, limit: usize) -> Result<(), Err
     Ok(())
 }
 
+/// What writing a profile leaves for the frame's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The customer's id (an atom).
+    pub customer_id: u32,
+    /// The previous decision's stage (an index of the frame's stages).
+    pub prior_stage: Option<u8>,
+}
+
+/// The decision's context: the frame's header besides the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// The decision's time.
+    pub now: model::Timestamp,
+    /// The seed plugins get.
+    pub seed: u64,
+    /// The tenant's UTC offset in minutes.
+    pub tz_offset_minutes: i32,
+    /// Why the decision is made.
+    pub mode: model::Mode,
+}
+
+impl Context {
+    /// A request's context.
+    pub fn of(request: &Request) -> Self {
+        Self {
+            now: request.now,
+            seed: request.seed,
+            tz_offset_minutes: request.tz_offset_minutes,
+            mode: request.mode,
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if !(-18 * 60..=18 * 60).contains(&self.tz_offset_minutes) {
+            return Err(Error::InvalidInput(format!(
+                "tz_offset_minutes is {}; it must be within ±1080 (±18 hours)",
+                self.tz_offset_minutes
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Checks a request and writes its input frame into `out` (emptied
 /// first), with `writer`'s buffers: keep both per thread and reuse them.
 pub fn write(
@@ -112,19 +158,27 @@ pub fn write(
     if profile.customer_id.is_empty() {
         return Err(Error::InvalidInput("profile.customer_id is empty".into()));
     }
-    if !(-18 * 60..=18 * 60).contains(&request.tz_offset_minutes) {
-        return Err(Error::InvalidInput(format!(
-            "tz_offset_minutes is {}; it must be within ±1080 (±18 hours)",
-            request.tz_offset_minutes
-        )));
-    }
+    let context = Context::of(request);
+    context.check()?;
     count("profile.events", profile.events.len(), limits.events)?;
     count("profile.attributes", profile.attributes.len(), limits.attributes)?;
     count("profile.identities", profile.identities.len(), limits.identities)?;
     count("profile.prior.tags", profile.prior.tags.len(), limits.prior_tags)?;
-    count("offers", request.offers.len(), limits.offers)?;
 
     writer.clear();
+    let written = write_profile(profile, request.trigger.as_ref(), limits, writer)?;
+    write_offers(&request.offers, limits, writer)?;
+    finish(writer, &context, written, out)
+}
+
+/// Writes a profile and the trigger, if any, into `writer` (the counts of
+/// the profile's parts already checked).
+fn write_profile(
+    profile: &model::Profile,
+    trigger: Option<&model::Event>,
+    limits: &InputLimits,
+    writer: &mut InputWriter,
+) -> Result<Written, Error> {
     let mut b = Builder {
         out: writer,
         limits: *limits,
@@ -176,13 +230,25 @@ pub fn write(
         b.out.prior_tag(&tag);
     }
 
-    if let Some(event) = &request.trigger {
+    if let Some(event) = trigger {
         let trigger = b.event(&|| "trigger".into(), event)?;
         b.out.trigger(&trigger);
     }
+    Ok(Written {
+        customer_id,
+        prior_stage: profile.prior.stage.map(stage_index),
+    })
+}
 
+/// Checks the catalog and writes it into `writer`, after the profile.
+pub fn write_offers(offers: &[model::Offer], limits: &InputLimits, writer: &mut InputWriter) -> Result<(), Error> {
+    count("offers", offers.len(), limits.offers)?;
+    let mut b = Builder {
+        out: writer,
+        limits: *limits,
+    };
     let mut seen = foldhash::HashMap::default();
-    for (i, offer) in request.offers.iter().enumerate() {
+    for (i, offer) in offers.iter().enumerate() {
         if offer.id.is_empty() {
             return Err(Error::InvalidInput(format!("offers[{i}].id is empty")));
         }
@@ -223,19 +289,25 @@ pub fn write(
         };
         b.out.offer(&offer);
     }
+    Ok(())
+}
 
+/// Writes the frame of what `writer` holds (a profile, its trigger and the
+/// catalog) with the header of `context` into `out`.
+pub fn finish(writer: &InputWriter, context: &Context, written: Written, out: &mut Vec<u8>) -> Result<(), Error> {
+    context.check()?;
     let header = Header {
-        now: request.now.0,
-        seed: request.seed,
-        tz_offset_minutes: request.tz_offset_minutes,
-        customer_id,
-        mode: match request.mode {
+        now: context.now.0,
+        seed: context.seed,
+        tz_offset_minutes: context.tz_offset_minutes,
+        customer_id: written.customer_id,
+        mode: match context.mode {
             model::Mode::Live => Mode::Live,
             model::Mode::Batch => Mode::Batch,
             model::Mode::Simulate => Mode::Simulate,
             model::Mode::Shadow => Mode::Shadow,
         },
-        prior_stage: profile.prior.stage.map(stage_index),
+        prior_stage: written.prior_stage,
     };
     writer.finish(&header, out);
     Ok(())
@@ -266,4 +338,72 @@ pub(crate) fn stage_index(stage: model::Stage) -> u8 {
 /// The stage at an index of a checked frame.
 pub(crate) fn stage_at(index: u8) -> model::Stage {
     STAGES[usize::from(index)]
+}
+
+/// A frame's content as text, every atom resolved to its string: frames
+/// whose strings were written in another order but that hold the same
+/// request read the same. Tests and fuzz targets compare the one-pass
+/// reading ([`json`]) with the model's ([`write`]) so.
+pub fn resolved(frame: &[u8]) -> Result<String, rulehost_layout::LayoutError> {
+    let input = rulehost_layout::input::Input::read(frame)?;
+    let text = |a: u32| input.text(a).to_owned();
+    let value = |v: layout::Value| match v {
+        layout::Value::Text(a) => format!("{:?}", text(a)),
+        other => format!("{other:?}"),
+    };
+    let values =
+        |r: layout::Records<'_, layout::Attribute>| r.iter().map(|a| (text(a.key), value(a.value))).collect::<Vec<_>>();
+    let event = |e: layout::Event| {
+        format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?}",
+            text(e.kind),
+            e.at,
+            e.channel.map(text),
+            e.amount_minor,
+            e.sku.map(text),
+            e.category.map(text),
+            values(input.props.span(e.props))
+        )
+    };
+    let offer = |o: layout::Offer| {
+        format!(
+            "{} {} {:?} {} {:?} {:?} {}",
+            text(o.id),
+            text(o.kind),
+            input
+                .offer_channels
+                .span(o.channels)
+                .iter()
+                .map(text)
+                .collect::<Vec<_>>(),
+            o.value_minor,
+            o.starts_at,
+            o.ends_at,
+            o.priority
+        )
+    };
+    let h = &input.header;
+    Ok(format!(
+        "{} {} {} {:?} {} {:?}\nidentities {:?}\nattributes {:?}\nevents {:#?}\nprior {:?}\ntrigger {:?}\noffers {:#?}",
+        h.now,
+        h.seed,
+        h.tz_offset_minutes,
+        h.mode,
+        text(h.customer_id),
+        h.prior_stage,
+        input
+            .identities
+            .iter()
+            .map(|i| (text(i.kind), text(i.id)))
+            .collect::<Vec<_>>(),
+        values(input.attributes),
+        input.events.iter().map(event).collect::<Vec<_>>(),
+        input
+            .prior_tags
+            .iter()
+            .map(|t| (text(t.group), text(t.name)))
+            .collect::<Vec<_>>(),
+        input.trigger.map(event),
+        input.offers.iter().map(offer).collect::<Vec<_>>(),
+    ))
 }

@@ -27,8 +27,7 @@ use rulehost_model::{Request, TenantConfig};
 struct Buffers {
     input: InputWriter,
     input_frame: Vec<u8>,
-    findings: FindingsWriter,
-    findings_frame: Vec<u8>,
+    findings: FindingsBuffers,
 }
 
 thread_local! {
@@ -76,6 +75,11 @@ pub fn decide_timed(
     limits: &Limits,
     phases: &mut Phases,
 ) -> Result<Decision, Error> {
+    with_buffers(|buffers| decide_with(engine, lane, plugins, request, config, limits, phases, buffers))
+}
+
+/// Runs `decide` with this thread's buffers.
+fn with_buffers<T>(decide: impl FnOnce(&mut Buffers) -> T) -> T {
     BUFFERS.with(|cell| {
         let (mut borrowed, mut own) = (cell.try_borrow_mut(), None);
         let buffers = match &mut borrowed {
@@ -83,7 +87,7 @@ pub fn decide_timed(
             // Only a decision made from inside a decision gets here.
             Err(_) => own.insert(Buffers::default()),
         };
-        decide_with(engine, lane, plugins, request, config, limits, phases, buffers)
+        decide(buffers)
     })
 }
 
@@ -105,8 +109,86 @@ fn decide_with(
         &mut buffers.input,
         &mut buffers.input_frame,
     )?;
+    let frame = Frame {
+        bytes: &buffers.input_frame,
+        customer_id: &request.profile.customer_id,
+        offers: &request.offers,
+    };
+    run_frame(
+        engine,
+        lane,
+        plugins,
+        &frame,
+        config,
+        limits,
+        phases,
+        started,
+        &mut buffers.findings,
+    )
+}
+
+/// An input frame already written, with what the pipeline reads of it.
+#[derive(Clone, Copy)]
+pub struct Frame<'a> {
+    /// The frame (see [`input`]).
+    pub bytes: &'a [u8],
+    /// Its customer's id.
+    pub customer_id: &'a str,
+    /// Its catalog, which proposals must name.
+    pub offers: &'a [rulehost_model::Offer],
+}
+
+/// Makes one decision on an input frame the caller wrote (see
+/// [`input::json`]): the same as [`decide`] from there on.
+pub fn decide_frame(
+    engine: &Engine,
+    lane: Option<&Lane>,
+    plugins: &[Arc<Plugin>],
+    frame: &Frame<'_>,
+    config: Arc<TenantConfig>,
+    limits: &Limits,
+) -> Result<Decision, Error> {
+    let started = Instant::now();
+    with_buffers(|buffers| {
+        let phases = &mut Phases::default();
+        run_frame(
+            engine,
+            lane,
+            plugins,
+            frame,
+            config,
+            limits,
+            phases,
+            started,
+            &mut buffers.findings,
+        )
+    })
+}
+
+/// The findings' buffers.
+#[derive(Default)]
+struct FindingsBuffers {
+    writer: FindingsWriter,
+    frame: Vec<u8>,
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the decision's arguments, its clock and its buffers"
+)]
+fn run_frame(
+    engine: &Engine,
+    lane: Option<&Lane>,
+    plugins: &[Arc<Plugin>],
+    frame: &Frame<'_>,
+    config: Arc<TenantConfig>,
+    limits: &Limits,
+    phases: &mut Phases,
+    started: Instant,
+    buffers: &mut FindingsBuffers,
+) -> Result<Decision, Error> {
     let built = Instant::now();
-    let mut run = engine.start(lane, plugins, limits, config, &buffers.input_frame)?;
+    let mut run = engine.start(lane, plugins, limits, config, frame.bytes)?;
     let ran = Instant::now();
     phases.build = built - started;
     phases.start = ran - built;
@@ -123,7 +205,7 @@ fn decide_with(
     let mut stage = None;
     for (i, plugin) in plugins.iter().enumerate() {
         findings(buffers, &tags, &scores, stage.as_ref());
-        let scoring = timed(&mut calls, || run.score(i, &buffers.findings_frame))?;
+        let scoring = timed(&mut calls, || run.score(i, &buffers.frame))?;
         let (new_scores, new_stage) = checks::scoring(plugin.name(), &output, scoring)?;
         scores.extend(new_scores);
         stage = new_stage.or(stage);
@@ -132,14 +214,14 @@ fn decide_with(
     let mut proposals = Vec::new();
     findings(buffers, &tags, &scores, stage.as_ref());
     for (i, plugin) in plugins.iter().enumerate() {
-        let answer = timed(&mut calls, || run.target(i, &buffers.findings_frame))?;
-        proposals.extend(checks::proposals(plugin.name(), &output, answer, &request.offers)?);
+        let answer = timed(&mut calls, || run.target(i, &buffers.frame))?;
+        proposals.extend(checks::proposals(plugin.name(), &output, answer, frame.offers)?);
     }
 
     let report = run.finish()?;
     phases.calls = calls;
     let decision = Decision {
-        customer_id: request.profile.customer_id.clone(),
+        customer_id: frame.customer_id.to_owned(),
         stage,
         tags,
         scores,
@@ -170,12 +252,12 @@ fn timed<T>(total: &mut Duration, call: impl FnOnce() -> T) -> T {
 
 /// Writes what the pipeline has concluded so far as a findings frame.
 fn findings(
-    buffers: &mut Buffers,
+    buffers: &mut FindingsBuffers,
     tags: &[crate::decision::Tag],
     scores: &[crate::decision::Score],
     stage: Option<&crate::decision::StageVerdict>,
 ) {
-    let w = &mut buffers.findings;
+    let w = &mut buffers.writer;
     w.clear();
     for t in tags {
         w.tag(&t.group, &t.name);
@@ -183,5 +265,5 @@ fn findings(
     for s in scores {
         w.score(&s.name, s.value);
     }
-    w.finish(stage.map(|s| input::stage_index(s.value)), &mut buffers.findings_frame);
+    w.finish(stage.map(|s| input::stage_index(s.value)), &mut buffers.frame);
 }

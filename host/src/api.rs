@@ -30,7 +30,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, RawBody, invalid_json};
 pub use operator::IssuedKey;
 pub use tenant::{Pipeline, Versioned};
 

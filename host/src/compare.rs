@@ -280,11 +280,11 @@ pub struct Difference {
     pub path: String,
     /// The first document's value there (absent: missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::model::schema::any_json)]
     pub expected: Option<serde_json::Value>,
     /// The second document's value there (absent: missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::model::schema::any_json)]
     pub actual: Option<serde_json::Value>,
 }
 

@@ -20,16 +20,17 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::Duration;
 
 use crate::decision::{Decision, PluginRef};
-use crate::model::{Event, Mode, Profile, Request, Timestamp};
+use crate::model::{Event, Mode, Profile, Timestamp};
 use crate::policy::Ledger;
 use crate::registry::LoggedDecision;
 use crate::registry::prelude::*;
+use crate::request::Framed;
 
 /// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
-/// everything needed to replay it exactly. (`P` is the profile's form: the
-/// model, or its JSON when the writer has already serialised it.)
+/// everything needed to replay it exactly. (`P` and `E` are the profile's
+/// and the trigger's form: the model, or the JSON that arrived.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogRecord<P = Profile> {
+pub struct LogRecord<P = Profile, E = Event> {
     /// The decision's id.
     pub id: String,
     /// When it was made (the server's clock).
@@ -44,8 +45,9 @@ pub struct LogRecord<P = Profile> {
     pub customer_id: String,
     /// The tenant's UTC offset at the time.
     pub tz_offset_minutes: i32,
-    /// sha256 of the request's content (its profile, trigger, time, seed and
-    /// mode as JSON), filled in by the writer.
+    /// sha256 of the request's content (its profile and trigger as they
+    /// arrived, its time, seed and mode; see [`HashedContent`]), filled in
+    /// by the writer.
     pub request_sha256: String,
     /// The tenant config's version.
     pub config_version: i64,
@@ -61,7 +63,7 @@ pub struct LogRecord<P = Profile> {
     /// (`decision_log_requests = false`): such a decision cannot be
     /// replayed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request: Option<RequestContent<P>>,
+    pub request: Option<RequestContent<P, E>>,
     /// What the contact policy read from the ledger (the customer's recent
     /// touches, budgets used); `None` when it read nothing.
     pub ledger: Option<Ledger>,
@@ -70,24 +72,44 @@ pub struct LogRecord<P = Profile> {
     pub tags: Vec<String>,
 }
 
-/// The parts of a request that make it this request.
+/// The parts of a request that make it this request: the profile and
+/// the trigger are logged as the JSON that arrived.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestContent<P = Profile> {
+pub struct RequestContent<P = Profile, E = Event> {
     /// The customer.
     pub profile: P,
     /// The triggering event.
-    pub trigger: Option<Event>,
+    pub trigger: Option<E>,
 }
 
-/// What `request_sha256` is the hash of: this, as compact JSON, fields in
-/// this order (and each nested struct's fields in declaration order).
+/// What `request_sha256` is the hash of: this as JSON, fields in this
+/// order, the profile and trigger as the bytes that arrived (so the same
+/// request body gives the same hash, and a replay can check what it reads
+/// against it) — `{"mode":…,"now":…,"profile":…,"seed":…,"trigger":…}`.
+/// (Logs written before 0.2.0's one-pass reading hashed the profile as the
+/// model serialises it; a replay reads both.)
 #[derive(Serialize)]
-struct HashedContent<'a> {
-    mode: Mode,
-    now: Timestamp,
-    profile: &'a RawValue,
-    seed: u64,
-    trigger: Option<&'a Event>,
+pub struct HashedContent<'a> {
+    /// Why the decision was made.
+    pub mode: Mode,
+    /// The decision's time.
+    pub now: Timestamp,
+    /// The profile as it arrived.
+    pub profile: &'a RawValue,
+    /// The seed.
+    pub seed: u64,
+    /// The trigger as it arrived, or `null`.
+    pub trigger: Option<&'a RawValue>,
+}
+
+impl HashedContent<'_> {
+    /// The hex sha256 of this content.
+    pub fn sha256(&self) -> Option<String> {
+        let mut hasher = Sha256::new();
+        // Serialised straight into the hash: no intermediate JSON text.
+        serde_json::to_writer(&mut hasher, self).ok()?;
+        Some(hex::encode(hasher.finalize()))
+    }
 }
 
 /// A decision waiting for the writer.
@@ -97,17 +119,17 @@ pub struct Pending {
     pub tenant_id: String,
     /// What to log, but its request and its hash: the writer fills them in
     /// from `request`.
-    pub record: LogRecord<Box<RawValue>>,
+    pub record: LogRecord<Box<RawValue>, Box<RawValue>>,
     /// The request, shared with whatever else still reads it (a shadow).
-    pub request: Arc<Request>,
+    pub request: Arc<Framed>,
     /// Whether the log keeps the request (else it is only hashed).
     pub keep_request: bool,
 }
 
 impl Pending {
     /// Hashes the request and serialises the record: the writer's work, off
-    /// the request path. The profile, most of a record, is serialised once
-    /// for both.
+    /// the request path. The profile and trigger are the bytes that
+    /// arrived: nothing is serialised again.
     fn into_logged(self) -> LoggedDecision {
         let Pending {
             tenant_id,
@@ -115,25 +137,22 @@ impl Pending {
             request,
             keep_request,
         } = self;
-        let profile = serde_json::value::to_raw_value(&request.profile)
-            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
-        let content = HashedContent {
-            mode: record.mode,
-            now: record.now,
-            profile: &profile,
-            seed: record.seed,
-            trigger: request.trigger.as_ref(),
-        };
-        // Serialised straight into the hash: no intermediate JSON tree.
-        let mut hasher = Sha256::new();
-        if serde_json::to_writer(&mut hasher, &content).is_ok() {
-            record.request_sha256 = hex::encode(hasher.finalize());
-        }
-        if keep_request {
-            record.request = Some(RequestContent {
-                profile,
-                trigger: request.trigger.clone(),
-            });
+        let raw = |json: &str| RawValue::from_string(json.to_owned()).ok();
+        let sent = request.sent.as_ref();
+        let profile = sent.and_then(|s| s.profile()).and_then(raw);
+        let trigger = sent.and_then(|s| s.trigger()).and_then(raw);
+        if let Some(profile) = profile {
+            let content = HashedContent {
+                mode: record.mode,
+                now: record.now,
+                profile: &profile,
+                seed: record.seed,
+                trigger: trigger.as_deref(),
+            };
+            record.request_sha256 = content.sha256().unwrap_or_default();
+            if keep_request {
+                record.request = Some(RequestContent { profile, trigger });
+            }
         }
         LoggedDecision {
             tenant_id,
@@ -272,37 +291,42 @@ mod tests {
 
     use super::*;
     use crate::generate::{self, Brand};
-
-    /// The request hash as documented: the content with the profile
-    /// serialised in place.
-    #[derive(Serialize)]
-    struct Documented<'a> {
-        mode: Mode,
-        now: Timestamp,
-        profile: &'a Profile,
-        seed: u64,
-        trigger: Option<&'a Event>,
-    }
+    use crate::input::{Context, InputLimits};
+    use crate::request::Arrived;
 
     #[test]
-    fn the_profile_is_serialised_once_and_hashed_and_logged_as_the_model_would_be() {
+    fn the_profile_and_trigger_are_logged_and_hashed_as_the_bytes_that_arrived() {
         let now = Timestamp(1_773_108_000_000);
         let decision: Decision = serde_json::from_value(json!({
             "customer_id": "c", "stage": null, "tags": [], "scores": [], "proposals": [], "plugins": [],
             "usage": {"fuel": 0, "duration_us": 0}, "logs": []
         }))
         .unwrap();
-        let trigger: Event =
-            serde_json::from_value(json!({"kind": "visit", "at": "2026-03-10T10:00:00+08:00"})).unwrap();
+        // Spaces, keys out of order, a whole number written with a
+        // fraction: kept as they came.
+        let trigger = r#"{ "at": "2026-03-10T10:00:00+08:00", "kind": "visit", "amount_minor": 5.0 }"#;
         for profile in generate::profiles(Brand::Coffee, 20, 5, now) {
-            let profile: Profile = serde_json::from_value(profile).unwrap();
-            let record: LogRecord<Box<RawValue>> = LogRecord {
+            let profile = serde_json::to_string_pretty(&profile).unwrap();
+            let body = format!(r#"{{"seed": 42, "trigger": {trigger}, "profile": {profile}}}"#);
+            let arrived = Arrived::parse(body.into(), &InputLimits::default()).expect("a request");
+            let context = Context {
+                now,
+                seed: 42,
+                tz_offset_minutes: 480,
+                mode: Mode::Live,
+            };
+            let request = Arc::new(
+                arrived
+                    .frame(context, Vec::new().into(), &InputLimits::default())
+                    .expect("a frame"),
+            );
+            let record: LogRecord<Box<RawValue>, Box<RawValue>> = LogRecord {
                 id: "d".into(),
                 logged_at: now,
                 now,
                 mode: Mode::Live,
                 seed: 42,
-                customer_id: profile.customer_id.clone(),
+                customer_id: request.customer_id.clone(),
                 tz_offset_minutes: 480,
                 request_sha256: String::new(),
                 config_version: 1,
@@ -314,33 +338,12 @@ mod tests {
                 ledger: None,
                 tags: Vec::new(),
             };
-            let request = Arc::new(Request {
-                now,
-                tz_offset_minutes: 480,
-                seed: 42,
-                mode: Mode::Live,
-                trigger: Some(trigger.clone()),
-                profile: profile.clone(),
-                offers: Vec::new().into(),
-            });
-            let expected_hash = hex::encode(Sha256::digest(
-                serde_json::to_vec(&Documented {
-                    mode: Mode::Live,
-                    now,
-                    profile: &profile,
-                    seed: 42,
-                    trigger: Some(&trigger),
-                })
-                .unwrap(),
-            ));
-            let mut expected = LogRecord {
-                request_sha256: expected_hash,
-                request: Some(RequestContent {
-                    profile: profile.clone(),
-                    trigger: Some(trigger.clone()),
-                }),
-                ..serde_json::from_str::<LogRecord>(&serde_json::to_string(&record).unwrap()).unwrap()
-            };
+            // The documented content, written out by hand.
+            let hashed = format!(
+                r#"{{"mode":"live","now":"{}","profile":{profile},"seed":42,"trigger":{trigger}}}"#,
+                now.to_rfc3339().unwrap()
+            );
+            let expected_hash = hex::encode(Sha256::digest(hashed.as_bytes()));
             let logged = Pending {
                 tenant_id: "t".into(),
                 record: record.clone(),
@@ -348,9 +351,18 @@ mod tests {
                 keep_request: true,
             }
             .into_logged();
-            assert_eq!(logged.body, serde_json::to_string(&expected).unwrap());
+            assert!(
+                logged
+                    .body
+                    .contains(&format!(r#""request":{{"profile":{profile},"trigger":{trigger}}}"#)),
+                "{}",
+                logged.body
+            );
             let read: LogRecord = serde_json::from_str(&logged.body).unwrap();
-            assert_eq!(read.request.map(|r| r.profile), Some(profile));
+            assert_eq!(read.request_sha256, expected_hash);
+            let content = read.request.expect("the request");
+            assert_eq!(Some(content.profile), serde_json::from_str::<Profile>(&profile).ok());
+            assert_eq!(content.trigger.map(|t| t.amount_minor), Some(Some(5)));
 
             // Without keeping requests: the same hash, no request.
             let logged = Pending {
@@ -360,8 +372,9 @@ mod tests {
                 keep_request: false,
             }
             .into_logged();
-            expected.request = None;
-            assert_eq!(logged.body, serde_json::to_string(&expected).unwrap());
+            let read: LogRecord = serde_json::from_str(&logged.body).unwrap();
+            assert_eq!(read.request_sha256, expected_hash);
+            assert!(read.request.is_none());
             assert!(!logged.body.contains("\"events\""), "no profile in {}", logged.body);
         }
     }

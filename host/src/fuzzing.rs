@@ -4,39 +4,66 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+
 use crate::Error;
 use crate::engine::Engine;
-use crate::input::{self, InputLimits};
+use crate::input::{self, Context, InputLimits};
 use crate::live::DecideRequest;
 use crate::model::{self, Request, Timestamp};
+use crate::request::{Arrived, Refused};
 
-/// Decodes `bytes` as a decide request and builds a plugin input from it.
-/// Any bytes either decode or are refused with a message; a decoded request
-/// either builds or is refused as invalid input, with a message.
+/// Reads `bytes` as a decide request twice — in one pass into an input
+/// frame, as the decide routes do, and through the model — and builds a
+/// plugin input from it. Any bytes either read or are refused with a
+/// message; both readings take and refuse the same bodies, and what they
+/// take makes frames of the same content.
 pub fn decide_request(bytes: &[u8]) {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return;
-    };
-    let request = match model::from_json::<DecideRequest>("request", text) {
-        Ok(request) => request,
-        Err(e) => {
-            assert!(!e.to_string().is_empty(), "a refusal without a message");
-            return;
+    let limits = InputLimits::default();
+    let arrived = Arrived::parse(Bytes::copy_from_slice(bytes), &limits);
+    let modelled = model::parse_json::<DecideRequest>(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|request| {
+            let request = Request {
+                now: request.now.unwrap_or(Timestamp(0)),
+                tz_offset_minutes: 0,
+                seed: request.seed.unwrap_or(0),
+                mode: request.mode.unwrap_or_default(),
+                trigger: request.trigger,
+                profile: request.profile,
+                offers: Arc::from([]),
+            };
+            match input::build(&request, &limits) {
+                Ok(frame) => Ok((request, frame)),
+                Err(Error::InvalidInput(message)) => Err(message),
+                Err(other) => panic!("building an input failed as {other:?}"),
+            }
+        });
+    match (arrived, modelled) {
+        (Ok(arrived), Ok((request, frame))) => {
+            assert_eq!(arrived.customer_id(), request.profile.customer_id);
+            let framed = arrived
+                .frame(Context::of(&request), request.offers.clone(), &limits)
+                .expect("a request read in one pass frames");
+            assert_eq!(
+                input::resolved(framed.frame().bytes).expect("the frame reads"),
+                input::resolved(&frame).expect("the model's frame reads"),
+                "the two readings differ"
+            );
         }
-    };
-    let request = Request {
-        now: request.now.unwrap_or(Timestamp(0)),
-        tz_offset_minutes: 0,
-        seed: request.seed.unwrap_or(0),
-        mode: request.mode.unwrap_or_default(),
-        trigger: request.trigger,
-        profile: request.profile,
-        offers: Arc::from([]),
-    };
-    match input::build(&request, &InputLimits::default()) {
-        Ok(_) => {}
-        Err(Error::InvalidInput(message)) => assert!(!message.is_empty(), "a refusal without a message"),
-        Err(other) => panic!("building an input failed as {other:?}"),
+        (Err(refused), Err(message)) => {
+            assert!(!message.is_empty(), "a refusal without a message");
+            let said = match refused {
+                Refused::Json(e) => e.to_string(),
+                Refused::Input(e) => e.to_string(),
+            };
+            assert!(
+                said.contains(message.trim_start_matches(": ")),
+                "{said} is not the model's {message}"
+            );
+        }
+        (Ok(_), Err(message)) => panic!("read in one pass, but the model refuses it: {message}"),
+        (Err(refused), Ok(_)) => panic!("the model takes it, but the one-pass reading refused it: {refused:?}"),
     }
 }
 

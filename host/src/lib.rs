@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod registry;
+pub mod request;
 pub mod server;
 pub mod shadow;
 pub mod simulate;

@@ -28,8 +28,6 @@
 //! bypass every cap and the budget, never consent or quiet hours. When
 //! nothing is selected, the fallback offer goes through the same checks.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -54,6 +52,19 @@ pub struct Outcome {
     pub suppressed: Vec<Suppressed>,
 }
 
+/// A customer's attributes, where the policy reads them: the profile's
+/// map, or the decision's input frame.
+pub trait Attributes {
+    /// The attribute of `key`.
+    fn attribute(&self, key: &str) -> Option<Value>;
+}
+
+impl Attributes for std::collections::BTreeMap<String, Value> {
+    fn attribute(&self, key: &str) -> Option<Value> {
+        self.get(key).cloned()
+    }
+}
+
 /// Everything the policy looks at.
 pub struct Input<'a> {
     /// The decision's time.
@@ -63,7 +74,7 @@ pub struct Input<'a> {
     /// The customer.
     pub customer_id: &'a str,
     /// The customer's attributes (for consent).
-    pub attributes: &'a BTreeMap<String, Value>,
+    pub attributes: &'a dyn Attributes,
     /// The catalog.
     pub offers: &'a [Offer],
     /// What the plugins proposed.
@@ -218,7 +229,7 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
         );
     }
     let consent_key = format!("{}{}", policy.consent.attribute_prefix, c.channel);
-    if refuses(input.attributes.get(&consent_key)) {
+    if refuses(input.attributes.attribute(&consent_key).as_ref()) {
         return drop(
             outcome,
             Rule::Consent,
@@ -345,6 +356,8 @@ fn consider(policy: &Policy, input: &Input<'_>, c: &Candidate<'_>, outcome: &mut
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     const SMS: &str = "sms";

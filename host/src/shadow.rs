@@ -21,9 +21,10 @@ use crate::canary::Kept;
 use crate::compare::{ArmSummary, Outcome, Report, Tally};
 use crate::decision::Decision;
 use crate::engine::{Engine, Limits, Plugin};
-use crate::model::{Request, TenantConfig};
+use crate::model::TenantConfig;
 use crate::policy::{Ledger, Policy, in_share};
 use crate::registry::Candidate;
+use crate::request::Framed;
 
 /// Shadow runs queued at most; more are dropped and counted.
 pub const QUEUE: usize = 1024;
@@ -98,7 +99,7 @@ pub struct Job {
     /// The shadow.
     pub run: Arc<ShadowRun>,
     /// The live request (shared with the decision log).
-    pub request: Arc<Request>,
+    pub request: Arc<Framed>,
     /// The config it used.
     pub config: Arc<TenantConfig>,
     /// The policy it used.
@@ -204,7 +205,7 @@ fn work(engine: &Engine, jobs: &Receiver<Job>, rerun: fn(&Engine, &Job) -> Outco
         let outcome = rerun(engine, &job);
         let stats = &job.run.stats;
         stats.tally.lock().unwrap_or_else(|p| p.into_inner()).add(
-            &job.request.profile.customer_id,
+            &job.request.customer_id,
             &Ok(job.live.clone()),
             &outcome,
         );
@@ -220,7 +221,8 @@ mod tests {
     use super::*;
     use crate::decision::Usage;
     use crate::engine::EngineConfig;
-    use crate::model::{Mode, Profile, Timestamp};
+    use crate::input::InputLimits;
+    use crate::model::{Mode, Profile, Request, Timestamp};
 
     /// Holds the shadow thread inside its first job until opened.
     static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
@@ -262,15 +264,21 @@ mod tests {
     fn job(run: &Arc<ShadowRun>, customer_id: &str) -> Job {
         Job {
             run: run.clone(),
-            request: Arc::new(Request {
-                now: Timestamp(0),
-                tz_offset_minutes: 0,
-                seed: 0,
-                mode: Mode::Live,
-                trigger: None,
-                profile: Profile::with_id(customer_id),
-                offers: Vec::new().into(),
-            }),
+            request: Arc::new(
+                Framed::of(
+                    &Request {
+                        now: Timestamp(0),
+                        tz_offset_minutes: 0,
+                        seed: 0,
+                        mode: Mode::Live,
+                        trigger: None,
+                        profile: Profile::with_id(customer_id),
+                        offers: Vec::new().into(),
+                    },
+                    &InputLimits::default(),
+                )
+                .expect("an input"),
+            ),
             config: Arc::default(),
             policy: Arc::default(),
             limits: Limits::default(),

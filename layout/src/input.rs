@@ -315,6 +315,68 @@ impl InputWriter {
         self.frame.count::<u32>(8)
     }
 
+    /// How many identities are written.
+    pub fn identities_len(&self) -> u32 {
+        self.frame.count::<Identity>(2)
+    }
+
+    /// How many attributes are written.
+    pub fn attributes_len(&self) -> u32 {
+        self.frame.count::<Attribute>(3)
+    }
+
+    /// How many events are written.
+    pub fn events_len(&self) -> u32 {
+        self.frame.count::<Event>(4)
+    }
+
+    /// How many prior tags are written.
+    pub fn prior_tags_len(&self) -> u32 {
+        self.frame.count::<TagKey>(6)
+    }
+
+    /// Puts the identities in the order of their kind, keeping the last
+    /// written of each kind (see [`InputWriter::order_attributes`]);
+    /// returns how many are left.
+    pub fn order_identities(&mut self) -> u32 {
+        self.frame.order_by_key(2, 0, |r: &Identity| r.kind)
+    }
+
+    /// Puts the attributes in the order of their key, keeping of each key
+    /// only the last written — a JSON object read as a map — so a writer
+    /// may add them as they arrive; returns how many are left.
+    pub fn order_attributes(&mut self) -> u32 {
+        self.frame.order_by_key(3, 0, |r: &Attribute| r.key)
+    }
+
+    /// [`InputWriter::order_attributes`] for the props written from the
+    /// `start`th (one event's, written last); returns how many are left.
+    pub fn order_props_from(&mut self, start: u32) -> u32 {
+        self.frame.order_by_key(5, start, |r: &Attribute| r.key)
+    }
+
+    /// Puts the events in time order, events at the same instant in the
+    /// order written (a stable sort), so a writer may add them as they
+    /// arrive; events already in order are only checked.
+    pub fn order_events(&mut self) {
+        let section = &mut self.frame.sections[4];
+        let at = |b: &[u8], i: usize| Event::read(&b[i * Event::STRIDE..]).at;
+        let n = section.len() / Event::STRIDE;
+        if (1..n).all(|i| at(section, i - 1) <= at(section, i)) {
+            return;
+        }
+        // Sorted as (time, position) pairs: the key is at hand, and the
+        // position keeps the sort stable.
+        let mut order: Vec<(i64, usize)> = (0..n).map(|i| (at(section, i), i)).collect();
+        order.sort_unstable();
+        let events: Vec<Event> = order
+            .into_iter()
+            .map(|(_, i)| Event::read(&section[i * Event::STRIDE..]))
+            .collect();
+        section.clear();
+        events.iter().for_each(|e| e.write(section));
+    }
+
     /// Sets the trigger.
     pub fn trigger(&mut self, r: &Event) {
         self.frame.sections[9].clear();

@@ -330,6 +330,47 @@ impl<const N: usize> FrameWriter<N> {
         (self.sections[section].len() / T::STRIDE) as u32
     }
 
+    /// The bytes of a string already added.
+    fn text_at(&self, atom: u32) -> &[u8] {
+        let i = atom as usize * 4;
+        let end = u32_at(&self.sections[1], i) as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            u32_at(&self.sections[1], i - 4) as usize
+        };
+        &self.sections[0][start..end]
+    }
+
+    /// Puts the records of `section` from the `start`th in the order of
+    /// their key's text, keeping of records with the same key only the
+    /// last added — what reading a JSON object into a map does; returns how
+    /// many records are left from `start`. Records already in strict order
+    /// (a serialised map) are only checked.
+    fn order_by_key<T: Record + Copy>(&mut self, section: usize, start: u32, key: impl Fn(&T) -> u32) -> u32 {
+        let from = start as usize * T::STRIDE;
+        let records = &self.sections[section][from..];
+        let n = records.len() / T::STRIDE;
+        let at = |i: usize| T::read(&records[i * T::STRIDE..]);
+        if (1..n).all(|i| self.text_at(key(&at(i - 1))) < self.text_at(key(&at(i)))) {
+            return n as u32;
+        }
+        let mut all: Vec<T> = (0..n).map(at).collect();
+        // Stable: of equal keys, the last added stays last.
+        all.sort_by(|a, b| self.text_at(key(a)).cmp(self.text_at(key(b))));
+        let mut kept: Vec<T> = Vec::with_capacity(n);
+        for record in all {
+            match kept.last_mut() {
+                Some(last) if self.text_at(key(last)) == self.text_at(key(&record)) => *last = record,
+                _ => kept.push(record),
+            }
+        }
+        let out = &mut self.sections[section];
+        out.truncate(from);
+        kept.iter().for_each(|r| r.write(out));
+        kept.len() as u32
+    }
+
     fn finish(&self, magic: &[u8; 4], scalars: &[u8], strides: [usize; N], out: &mut Vec<u8>) {
         out.clear();
         let header = 8 + scalars.len() + 8 * N;

@@ -12,6 +12,7 @@ mod strict;
 pub mod whole;
 
 pub use limits::InputLimits;
+pub use strict::Strict;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +35,12 @@ impl Timestamp {
         i64::try_from(millis)
             .map(Timestamp)
             .map_err(|_| format!("{text:?} is out of range"))
+    }
+
+    /// The instant a string of a profile stands for, if it is in RFC 3339
+    /// date-time form: such attribute and property values are times.
+    pub fn in_text(text: &str) -> Option<Self> {
+        looks_like_time(text).then(|| Self::parse(text).ok()).flatten()
     }
 
     /// The current time of this machine (for the CLI's default `--now`).
@@ -167,12 +174,7 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Float(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-                if looks_like_time(v)
-                    && let Ok(t) = Timestamp::parse(v)
-                {
-                    return Ok(Value::Time(t));
-                }
-                Ok(Value::Text(v.to_owned()))
+                Ok(Timestamp::in_text(v).map_or_else(|| Value::Text(v.to_owned()), Value::Time))
             }
         }
         d.deserialize_any(V)
@@ -521,8 +523,9 @@ fn nul_free(json: &[u8]) -> Result<(), JsonError> {
     Err(nul(nul_path(&value, String::new()).unwrap_or_else(|| ".".into())))
 }
 
-/// Whether JSON text holds the escape `\u0000` (a raw NUL byte is not JSON).
-fn has_nul_escape(json: &[u8]) -> bool {
+/// Whether JSON text holds the escape `\u0000` (a raw NUL byte is not JSON):
+/// no text rulehost keeps may hold a NUL character.
+pub fn has_nul_escape(json: &[u8]) -> bool {
     let mut i = 0;
     // Most documents hold no backslash at all: memchr skips them a vector
     // at a time.

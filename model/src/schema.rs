@@ -86,6 +86,14 @@ pub fn nonempty() -> Object {
     string().min_length(Some(1)).build()
 }
 
+/// Any JSON value (where two documents differ, say).
+pub fn any_json() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .description(Some("Any JSON value"))
+        .build()
+}
+
 /// An attribute or property value: a string, a number or a boolean.
 pub fn value() -> RefOr<Schema> {
     RefOr::T(Schema::OneOf(

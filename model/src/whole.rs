@@ -89,6 +89,17 @@ where
     d.deserialize_option(MaybeWhole(PhantomData))
 }
 
+/// An optional whole number as a type of its own, for a caller that reads
+/// fields one by one (`null` is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Optional<T>(pub Option<T>);
+
+impl<'de, T: TryFrom<i64> + TryFrom<u64>> serde::Deserialize<'de> for Optional<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        option(d).map(Optional)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

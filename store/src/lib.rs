@@ -606,8 +606,9 @@ pub trait LedgerStore {
 pub trait DecisionLogStore {
     /// Appends decisions, in one transaction.
     fn log_decisions(&self, entries: &[LoggedDecision]) -> Result<()>;
-    /// One logged decision, as logged.
-    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<serde_json::Value>;
+    /// One logged decision, as logged: the JSON text stored, byte for byte
+    /// (a replay reads the request's bytes exactly as they arrived).
+    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<String>;
     /// A page of logged decisions, newest first, optionally of one customer.
     fn logged_decisions(
         &self,

@@ -1331,10 +1331,8 @@ fn a_decision_in_flight_finishes_on_its_version_and_unused_versions_leave_memory
         Some(json!({"name": "apparel-rfm", "version": "2.0.0"})),
     );
     assert_eq!(status, 200);
-    let request: rulehost::live::DecideRequest = serde_json::from_value(
-        json!({"profile": serde_json::from_str::<Value>(COFFEE_PROFILE).expect("json"), "now": NOW}),
-    )
-    .expect("request");
+    let body = json!({"profile": serde_json::from_str::<Value>(COFFEE_PROFILE).expect("json"), "now": NOW});
+    let request = rulehost::request::Arrived::parse(body.to_string().into(), &Default::default()).expect("request");
     // ...and finishes on the version it started with, while the next
     // decision runs the new one.
     let in_flight = live.decide_blocking(&snapshot, request).expect("decision");

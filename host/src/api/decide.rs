@@ -13,10 +13,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth::Auth;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, AppState, RawBody, invalid_json};
 use crate::ErrorBody;
 use crate::decision::Decision;
+use crate::input::InputLimits;
 use crate::live::{DecideRequest, LiveError};
+use crate::request::{Arrived, Refused};
 
 /// Decides for one customer with the tenant's active pipeline, config and
 /// offers.
@@ -34,8 +36,12 @@ pub(super) async fn decide(
     State(state): State<AppState>,
     _: Auth,
     Path(tenant): Path<String>,
-    ApiJson(request): ApiJson<DecideRequest>,
+    RawBody(body): RawBody,
 ) -> Result<Json<Decision>, ApiError> {
+    let request = Arrived::parse(body, &InputLimits::default()).map_err(|refused| match refused {
+        Refused::Json(e) => invalid_json(&e),
+        Refused::Input(e) => ApiError::from(e),
+    })?;
     let (snapshot, permit) = state.live.admit(&tenant)?;
     let live = state.live.clone();
     let (answer, answered) = tokio::sync::oneshot::channel();
@@ -85,13 +91,18 @@ pub(super) async fn decide_batch(
         while let Some(line) = line_rx.blocking_recv() {
             let out = match line {
                 Line::Text(n, text) => {
-                    let result = std::str::from_utf8(&text)
-                        .map_err(|_| crate::Error::InvalidInput(format!("line {n} is not UTF-8")).into())
-                        .and_then(|text| {
-                            crate::model::from_json::<DecideRequest>(&format!("line {n}"), text)
-                                .map_err(LiveError::from)
-                        })
-                        .and_then(|request| live.decide_blocking(&snapshot, request));
+                    let result = if std::str::from_utf8(&text).is_err() {
+                        Err(crate::Error::InvalidInput(format!("line {n} is not UTF-8")).into())
+                    } else {
+                        Arrived::parse(text, &InputLimits::default())
+                            .map_err(|refused| {
+                                LiveError::from(match refused {
+                                    Refused::Json(e) => crate::Error::InvalidInput(format!("line {n}{e}")),
+                                    Refused::Input(e) => e,
+                                })
+                            })
+                            .and_then(|request| live.decide_blocking(&snapshot, request))
+                    };
                     match result {
                         Ok(decision) => serde_json::to_vec(&decision).unwrap_or_default(),
                         Err(e) => error_line(n, ApiError::from(e)),

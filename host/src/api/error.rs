@@ -184,6 +184,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body's bytes, whose rejections are API errors (a body over
+/// the limit, a body cut off).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "payload_too_large", "the request body is larger than the limit")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+            }
+        })
+    }
+}
+
+/// A JSON document that is not what the route takes, as the API answers
+/// it: `invalid_json`, naming the path of what is wrong.
+pub fn invalid_json(e: &crate::model::JsonError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("request body{e}"))
+}
+
 /// A JSON body whose rejections are API errors naming what is wrong
 /// (unknown fields, the path of a bad value, a body over the limit). Any
 /// content type is read as JSON, so `curl --data @file.json` just works.
@@ -193,16 +218,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "the request body is larger than the limit")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         crate::model::parse_json(&bytes)
             .map(ApiJson)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("request body{e}")))
+            .map_err(|e| invalid_json(&e))
     }
 }

@@ -8,15 +8,17 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{DecideRequest, Live, LiveError, Result, Snapshot};
+use super::{Live, LiveError, Result, Snapshot};
 use crate::compare::{self, Failure};
 use crate::decision::Decision;
 use crate::decision_log::{LogRecord, Pending};
 use crate::engine::{Engine, Lane, Plugin};
-use crate::model::{Request, TenantConfig, Timestamp};
+use crate::input::{Context, InputLimits};
+use crate::model::{TenantConfig, Timestamp};
 use crate::pipeline;
 use crate::policy::{self, Ledger, MS_PER_DAY, Outcome, Policy};
 use crate::registry::{TenantLimits, TouchRecord};
+use crate::request::{Arrived, Framed};
 use crate::shadow;
 
 impl Live {
@@ -53,7 +55,7 @@ impl Live {
     /// [`Live::decide_on`] a lane taken first, blocking the thread in line;
     /// for bulk callers (a batch), which also wait for the decision log to
     /// keep up (see [`DecisionLog::pace`](crate::decision_log::DecisionLog::pace)).
-    pub fn decide_blocking(&self, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+    pub fn decide_blocking(&self, snapshot: &Snapshot, request: Arrived) -> Result<Decision> {
         let decision = self.decide_on(self.lane(snapshot), snapshot, request);
         self.log.pace();
         decision
@@ -64,29 +66,26 @@ impl Live {
     /// against the contact ledger (recording the selected touches if the
     /// request commits), and the decision is logged. Blocking: run it on
     /// the blocking pool.
-    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: DecideRequest) -> Result<Decision> {
+    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: Arrived) -> Result<Decision> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
         }
-        let seed = request
-            .seed
-            .unwrap_or_else(|| default_seed(&tenant.id, &request.profile.customer_id));
-        let commit = request.commit;
-        let request = Request {
+        let context = Context {
             now: request.now.unwrap_or_else(Timestamp::now),
+            seed: request
+                .seed
+                .unwrap_or_else(|| default_seed(&tenant.id, request.customer_id())),
             tz_offset_minutes: tenant.tz_offset_minutes,
-            seed,
             mode: request.mode.unwrap_or_default(),
-            trigger: request.trigger,
-            profile: request.profile,
-            offers: snapshot.offers.clone(),
         };
+        let commit = request.commit;
+        let request = request.frame(context, snapshot.offers.clone(), &InputLimits::default())?;
         // Canaries: the customer's slots that run a candidate instead.
         let on: Vec<bool> = snapshot
             .canaries
             .iter()
-            .map(|c| c.applies(&request.profile.customer_id))
+            .map(|c| c.applies(&request.customer_id))
             .collect();
         let canary_plugins = on.iter().any(|on| *on).then(|| {
             let mut plugins = snapshot.plugins.clone();
@@ -103,11 +102,11 @@ impl Live {
             }
         };
         let started = Instant::now();
-        let result = pipeline::decide(
+        let result = pipeline::decide_frame(
             &self.engine,
             Some(&lane),
             canary_plugins.as_deref().unwrap_or(&snapshot.plugins),
-            &request,
+            &request.frame(),
             snapshot.config.clone(),
             &decision_limits(&tenant.limits),
         );
@@ -137,13 +136,12 @@ impl Live {
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
         settle(&mut decision, outcome, &decision_id, commit);
-        // The request goes on to the log and any shadow shared, not copied:
-        // a profile is many small allocations.
+        // The request goes on to the log and any shadow shared, not copied.
         let request = Arc::new(request);
         // A shadow compares its candidate with the active pipeline, so it
         // skips the canary's customers.
         for run in snapshot.shadows.iter().filter(|_| tags.is_empty()) {
-            self.shadows.offer(run, &request.profile.customer_id, || shadow::Job {
+            self.shadows.offer(run, &request.customer_id, || shadow::Job {
                 run: run.clone(),
                 request: request.clone(),
                 config: snapshot.config.clone(),
@@ -159,11 +157,11 @@ impl Live {
             record: LogRecord {
                 id: decision_id,
                 logged_at: Timestamp::now(),
-                now: request.now,
-                mode: request.mode,
-                seed: request.seed,
+                now: request.context.now,
+                mode: request.context.mode,
+                seed: request.context.seed,
                 customer_id: decision.customer_id.clone(),
-                tz_offset_minutes: request.tz_offset_minutes,
+                tz_offset_minutes: request.context.tz_offset_minutes,
                 request_sha256: String::new(),
                 config_version: snapshot.config_version,
                 offers_version: snapshot.offers_version,
@@ -186,33 +184,20 @@ impl Live {
     pub(super) fn apply_policy(
         &self,
         snapshot: &Snapshot,
-        request: &Request,
+        request: &Framed,
         decision: &Decision,
         decision_id: &str,
         commit: bool,
     ) -> Result<(Outcome, Option<Ledger>)> {
         let policy = snapshot.policy.clone();
-        let customer = &request.profile.customer_id;
-        let decide = |ledger: &Ledger| {
-            policy::apply(
-                &policy,
-                &policy::Input {
-                    now: request.now,
-                    tz_offset_minutes: request.tz_offset_minutes,
-                    customer_id: customer,
-                    attributes: &request.profile.attributes,
-                    offers: &request.offers,
-                    proposals: &decision.proposals,
-                    ledger,
-                },
-            )
-        };
+        let customer = &request.customer_id;
+        let decide = |ledger: &Ledger| policy::apply(&policy, &policy_input(request, decision, ledger));
         // Without caps there is nothing to read from the ledger, and a dry
         // run writes nothing to it: no database at all.
         if !commit && !policy.needs_ledger() {
             return Ok((decide(&Ledger::default()), None));
         }
-        let since = Timestamp(request.now.0 - policy.ledger_days() * MS_PER_DAY);
+        let since = Timestamp(request.context.now.0 - policy.ledger_days() * MS_PER_DAY);
         let budgets: Vec<String> = policy
             .offers
             .iter()
@@ -245,6 +230,19 @@ impl Live {
     }
 }
 
+/// What the contact policy looks at for a decision of `request`.
+fn policy_input<'a>(request: &'a Framed, decision: &'a Decision, ledger: &'a Ledger) -> policy::Input<'a> {
+    policy::Input {
+        now: request.context.now,
+        tz_offset_minutes: request.context.tz_offset_minutes,
+        customer_id: &request.customer_id,
+        attributes: request,
+        offers: &request.offers,
+        proposals: &decision.proposals,
+        ledger,
+    }
+}
+
 /// Runs `plugins` on a request already decided (`decided`), and the policy
 /// against what that decision's policy read from the ledger; the result
 /// carries the same id and commit flag. Replays and shadow runs.
@@ -253,26 +251,18 @@ pub(super) fn rerun(
     engine: &Engine,
     lane: &Lane,
     plugins: &[Arc<Plugin>],
-    request: &Request,
+    request: &Framed,
     config: Arc<TenantConfig>,
     limits: &crate::engine::Limits,
     policy: &Policy,
     ledger: Option<&Ledger>,
     decided: &Decision,
 ) -> compare::Outcome {
-    pipeline::decide(engine, Some(lane), plugins, request, config, limits)
+    pipeline::decide_frame(engine, Some(lane), plugins, &request.frame(), config, limits)
         .map(|mut decision| {
             let outcome = policy::apply(
                 policy,
-                &policy::Input {
-                    now: request.now,
-                    tz_offset_minutes: request.tz_offset_minutes,
-                    customer_id: &request.profile.customer_id,
-                    attributes: &request.profile.attributes,
-                    offers: &request.offers,
-                    proposals: &decision.proposals,
-                    ledger: ledger.unwrap_or(&Ledger::default()),
-                },
+                &policy_input(request, &decision, ledger.unwrap_or(&Ledger::default())),
             );
             let id = decided.decision_id.as_deref().unwrap_or_default();
             settle(&mut decision, outcome, id, decided.committed.unwrap_or(false));

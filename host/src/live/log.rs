@@ -6,16 +6,27 @@ use std::sync::Arc;
 
 use super::decide::{decision_limits, rerun};
 use super::{Live, LiveError, Result, Snapshot, read};
-use crate::compare::Replay;
+use crate::compare::{Failure, Replay};
+use serde_json::value::RawValue;
+
 use crate::decision_log::LogRecord;
 use crate::engine::Plugin;
-use crate::model::{Request, Timestamp};
+use crate::input::{Context, InputLimits};
+use crate::model::Timestamp;
 use crate::policy::MS_PER_DAY;
 use crate::registry::{AuditEntry, DecisionSummary, Page, PageRequest, RegistryError};
+use crate::request::Framed;
 
 impl Live {
     /// A logged decision with its full explanation.
     pub async fn logged_decision(&self, tenant: &str, id: &str) -> Result<serde_json::Value> {
+        let text = self.logged_text(tenant, id).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| LiveError::Registry(RegistryError::Storage(format!("corrupt logged decision: {e}"))))
+    }
+
+    /// A logged decision's text as stored.
+    async fn logged_text(&self, tenant: &str, id: &str) -> Result<String> {
         let (tenant, id, log) = (tenant.to_owned(), id.to_owned(), self.log.clone());
         // A decision just made may still be queued for the writer: if it is
         // not found, flush and look again. Flushing waits for the writer
@@ -36,8 +47,11 @@ impl Live {
     /// the ledger; nothing is logged or recorded. Decisions are
     /// deterministic, so a replay against its own versions is identical.
     pub async fn replay(&self, tenant: &str, id: &str, against: Option<(String, String)>) -> Result<Replay> {
-        let body = self.logged_decision(tenant, id).await?;
-        let record: LogRecord = serde_json::from_value(body).map_err(|e| {
+        // Read from the stored text, so the request's profile and trigger
+        // are the bytes that arrived and the replay's input frame is the
+        // decision's, byte for byte.
+        let text = self.logged_text(tenant, id).await?;
+        let record: LogRecord<Box<RawValue>, Box<RawValue>> = serde_json::from_str(&text).map_err(|e| {
             LiveError::Registry(RegistryError::Invalid(format!(
                 "decision {id:?} cannot be replayed: it was logged without what a replay needs ({e})"
             )))
@@ -97,26 +111,33 @@ impl Live {
         let limits = decision_limits(&snapshot.tenant.limits);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let request = Request {
+            let context = Context {
                 now: record.now,
-                tz_offset_minutes: record.tz_offset_minutes,
                 seed: record.seed,
+                tz_offset_minutes: record.tz_offset_minutes,
                 mode: record.mode,
-                trigger: logged_request.trigger,
-                profile: logged_request.profile,
-                offers: offers.into(),
             };
-            let replayed = rerun(
-                &engine,
-                &engine.lane(lane_owner),
-                &plugins,
-                &request,
-                Arc::new(config),
-                &limits,
-                &policy,
-                record.ledger.as_ref(),
-                &record.decision,
-            );
+            let replayed = Framed::logged(
+                logged_request.profile.get(),
+                logged_request.trigger.as_deref().map(RawValue::get),
+                context,
+                offers.into(),
+                &InputLimits::default(),
+            )
+            .map_err(|e| Failure::from(&e))
+            .and_then(|request| {
+                rerun(
+                    &engine,
+                    &engine.lane(lane_owner),
+                    &plugins,
+                    &request,
+                    Arc::new(config),
+                    &limits,
+                    &policy,
+                    record.ledger.as_ref(),
+                    &record.decision,
+                )
+            });
             Replay::of(&record.decision, &replayed, refs)
         })
         .await

@@ -274,7 +274,7 @@ impl DecisionLogStore for PgStore {
         })
     }
 
-    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<serde_json::Value> {
+    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<String> {
         let row = self.run(async {
             Ok(self
                 .pool
@@ -287,8 +287,7 @@ impl DecisionLogStore for PgStore {
                 .await?)
         })?;
         let row = row.ok_or_else(|| RegistryError::NotFound(format!("no decision {id:?} (it may have expired)")))?;
-        serde_json::from_str(row.get::<_, &str>(0))
-            .map_err(|e| RegistryError::Storage(format!("corrupt logged decision: {e}")))
+        Ok(row.get::<_, String>(0))
     }
 
     fn logged_decisions(

@@ -157,7 +157,7 @@ impl DecisionLogStore for SqliteStore {
     }
 
     /// One logged decision, as logged.
-    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<serde_json::Value> {
+    fn logged_decision(&self, tenant_id: &str, id: &str) -> Result<String> {
         let conn = self.conn();
         let body: Option<String> = conn
             .query_row(
@@ -166,8 +166,7 @@ impl DecisionLogStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        let body = body.ok_or_else(|| RegistryError::NotFound(format!("no decision {id:?} (it may have expired)")))?;
-        serde_json::from_str(&body).map_err(|e| RegistryError::Storage(format!("corrupt logged decision: {e}")))
+        body.ok_or_else(|| RegistryError::NotFound(format!("no decision {id:?} (it may have expired)")))
     }
 
     /// A page of logged decisions, newest first, optionally for one customer.

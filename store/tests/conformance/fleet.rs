@@ -140,8 +140,6 @@ fn logged_decisions_are_compressed_with_lz4_where_the_server_has_it() {
         "SELECT count(*) FROM decisions WHERE pg_column_compression(body) = 'lz4'",
     );
     assert_eq!(lz4, i64::from(has_lz4), "the entry's compression");
-    assert_eq!(
-        store.logged_decision("t", "d1").unwrap()["padding"],
-        body[13..body.len() - 2]
-    );
+    let logged: serde_json::Value = serde_json::from_str(&store.logged_decision("t", "d1").unwrap()).unwrap();
+    assert_eq!(logged["padding"], body[13..body.len() - 2]);
 }
