@@ -2,16 +2,12 @@
 //! tests that run the same checks briefly on generated input in CI. Each
 //! function panics only if the host breaks a promise.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 
 use crate::Error;
 use crate::engine::Engine;
 use crate::input::{self, Context, InputLimits};
-use crate::live::DecideRequest;
-use crate::model::{self, Request, Timestamp};
-use crate::request::{Arrived, Refused};
+use crate::request::{self, Arrived, Refused};
 
 /// Reads `bytes` as a decide request twice — in one pass into an input
 /// frame, as the decide routes do, and through the model — and builds a
@@ -21,24 +17,12 @@ use crate::request::{Arrived, Refused};
 pub fn decide_request(bytes: &[u8]) {
     let limits = InputLimits::default();
     let arrived = Arrived::parse(Bytes::copy_from_slice(bytes), &limits);
-    let modelled = model::parse_json::<DecideRequest>(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|request| {
-            let request = Request {
-                now: request.now.unwrap_or(Timestamp(0)),
-                tz_offset_minutes: 0,
-                seed: request.seed.unwrap_or(0),
-                mode: request.mode.unwrap_or_default(),
-                trigger: request.trigger,
-                profile: request.profile,
-                offers: Arc::from([]),
-            };
-            match input::build(&request, &limits) {
-                Ok(frame) => Ok((request, frame)),
-                Err(Error::InvalidInput(message)) => Err(message),
-                Err(other) => panic!("building an input failed as {other:?}"),
-            }
-        });
+    let modelled = match request::through_model(bytes, &limits) {
+        Ok(read) => Ok(read),
+        Err(Refused::Json(e)) => Err(e.to_string()),
+        Err(Refused::Input(Error::InvalidInput(message))) => Err(message),
+        Err(Refused::Input(other)) => panic!("building an input failed as {other:?}"),
+    };
     match (arrived, modelled) {
         (Ok(arrived), Ok((request, frame))) => {
             assert_eq!(arrived.customer_id(), request.profile.customer_id);

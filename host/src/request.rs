@@ -133,24 +133,30 @@ fn write(
     Ok((profiled, writer))
 }
 
-/// The model's own refusal of a body the one-pass reading refused: the
-/// message and path a client always got.
-fn refusal(body: &[u8], limits: &InputLimits, fast: String) -> Refused {
-    let request = match model::parse_json::<DecideRequest>(body) {
-        Ok(request) => request,
-        Err(e) => return Refused::Json(e),
-    };
+/// A body read the way the routes read it before the one-pass reading:
+/// into the model, then its input frame written (with the request's own
+/// `now`, `seed` and `mode`, a zero offset and no catalog). The reference
+/// the one-pass reading answers to.
+pub fn through_model(body: &[u8], limits: &InputLimits) -> Result<(Request, Vec<u8>), Refused> {
+    let request = model::parse_json::<DecideRequest>(body).map_err(Refused::Json)?;
     let request = Request {
-        now: Timestamp(0),
+        now: request.now.unwrap_or(Timestamp(0)),
         tz_offset_minutes: 0,
-        seed: 0,
-        mode: Mode::Live,
+        seed: request.seed.unwrap_or(0),
+        mode: request.mode.unwrap_or_default(),
         trigger: request.trigger,
         profile: request.profile,
         offers: Arc::from([]),
     };
-    match input::build(&request, limits) {
-        Err(e) => Refused::Input(e),
+    let frame = input::build(&request, limits).map_err(Refused::Input)?;
+    Ok((request, frame))
+}
+
+/// The model's own refusal of a body the one-pass reading refused: the
+/// message and path a client always got.
+fn refusal(body: &[u8], limits: &InputLimits, fast: String) -> Refused {
+    match through_model(body, limits) {
+        Err(refused) => refused,
         // The two readings disagree: a bug, reported, and the request is
         // still refused.
         Ok(_) => {

@@ -225,6 +225,9 @@ impl<'de> Visitor<'de> for IdentitiesSeed<'_, '_> {
 
 const EVENT: &[&str] = &["kind", "at", "channel", "amount_minor", "sku", "category", "props"];
 
+/// An event's optional strings (absent or null is none).
+const TEXTS: [&str; 3] = ["channel", "sku", "category"];
+
 /// An event: its props written as read; its record is the value, for the
 /// caller to add where it belongs.
 struct EventSeed<'b, 'w> {
@@ -247,7 +250,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<layout::Event, A::Error> {
         let (b, path) = (self.b, self.path);
         let (mut kind, mut at, mut amount_minor, mut props) = (None, None, None, None);
-        // channel, sku, category: read once each, absent or null is none.
+        // One slot per entry of `TEXTS`, filled once each.
         let mut texts: [Option<Option<u32>>; 3] = [None; 3];
         while let Some(Str(field)) = map.next_key()? {
             match &*field {
@@ -264,12 +267,8 @@ impl<'de> Visitor<'de> for EventSeed<'_, '_> {
                     once(&amount_minor, "amount_minor")?;
                     amount_minor = Some(map.next_value::<whole::Optional<i64>>()?.0);
                 }
-                field @ ("channel" | "sku" | "category") => {
-                    let (slot, name) = match field {
-                        "channel" => (0, "channel"),
-                        "sku" => (1, "sku"),
-                        _ => (2, "category"),
-                    };
+                field if let Some(slot) = TEXTS.iter().position(|t| *t == field) => {
+                    let name = TEXTS[slot];
                     once(&texts[slot], name)?;
                     let text: Option<Str<'_>> = map.next_value()?;
                     texts[slot] = Some(

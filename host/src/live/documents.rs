@@ -2,7 +2,7 @@
 //! deliveries recorded into its contact ledger.
 
 use super::{Caller, Live, LiveError, Result};
-use crate::model::{Mode, Offer, OfferClass, Profile, Request, TenantConfig, Timestamp};
+use crate::model::{Offer, OfferClass, TenantConfig, Timestamp};
 use crate::policy::Policy;
 use crate::registry::{RegistryError, TouchRecord};
 
@@ -117,15 +117,10 @@ pub(super) fn check_tz(tz: i32) -> Result<()> {
 
 pub(super) fn check_offers(offers: &[Offer]) -> Result<()> {
     // The same checks a decision makes, applied when the catalog is stored.
-    let request = Request {
-        now: Timestamp(0),
-        tz_offset_minutes: 0,
-        seed: 0,
-        mode: Mode::Live,
-        trigger: None,
-        profile: Profile::with_id("catalog-check"),
-        offers: offers.into(),
-    };
-    crate::input::build(&request, &crate::input::InputLimits::default())?;
+    crate::input::write_offers(
+        offers,
+        &crate::input::InputLimits::default(),
+        &mut rulehost_layout::input::InputWriter::default(),
+    )?;
     Ok(())
 }
