@@ -24,7 +24,7 @@ use crate::model::{Event, Mode, Profile, Timestamp};
 use crate::policy::Ledger;
 use crate::registry::LoggedDecision;
 use crate::registry::prelude::*;
-use crate::request::Framed;
+use crate::request::{Framed, Sent};
 
 /// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
 /// everything needed to replay it exactly. (`P` and `E` are the profile's
@@ -88,26 +88,33 @@ pub struct RequestContent<P = Profile, E = Event> {
 /// against it) — `{"mode":…,"now":…,"profile":…,"seed":…,"trigger":…}`.
 /// (Logs written before 0.2.0's one-pass reading hashed the profile as the
 /// model serialises it; a replay reads both.)
-#[derive(Serialize)]
 pub struct HashedContent<'a> {
     /// Why the decision was made.
     pub mode: Mode,
     /// The decision's time.
     pub now: Timestamp,
-    /// The profile as it arrived.
-    pub profile: &'a RawValue,
+    /// The profile's JSON as it arrived (already read, so known to be JSON).
+    pub profile: &'a str,
     /// The seed.
     pub seed: u64,
-    /// The trigger as it arrived, or `null`.
-    pub trigger: Option<&'a RawValue>,
+    /// The trigger's JSON as it arrived, or `None` for `null`.
+    pub trigger: Option<&'a str>,
 }
 
 impl HashedContent<'_> {
-    /// The hex sha256 of this content.
+    /// The hex sha256 of this content, written straight into the hash piece
+    /// by piece: the profile and trigger are not read again.
     pub fn sha256(&self) -> Option<String> {
         let mut hasher = Sha256::new();
-        // Serialised straight into the hash: no intermediate JSON text.
-        serde_json::to_writer(&mut hasher, self).ok()?;
+        hasher.update(b"{\"mode\":");
+        serde_json::to_writer(&mut hasher, &self.mode).ok()?;
+        hasher.update(b",\"now\":");
+        serde_json::to_writer(&mut hasher, &self.now).ok()?;
+        hasher.update(b",\"profile\":");
+        hasher.update(self.profile.as_bytes());
+        hasher.update(format!(",\"seed\":{},\"trigger\":", self.seed).as_bytes());
+        hasher.update(self.trigger.unwrap_or("null").as_bytes());
+        hasher.update(b"}");
         Some(hex::encode(hasher.finalize()))
     }
 }
@@ -137,29 +144,37 @@ impl Pending {
             request,
             keep_request,
         } = self;
-        let raw = |json: &str| RawValue::from_string(json.to_owned()).ok();
         let sent = request.sent.as_ref();
-        let profile = sent.and_then(|s| s.profile()).and_then(raw);
-        let trigger = sent.and_then(|s| s.trigger()).and_then(raw);
+        let profile = sent.and_then(Sent::profile);
+        let trigger = sent.and_then(Sent::trigger);
         if let Some(profile) = profile {
             let content = HashedContent {
                 mode: record.mode,
                 now: record.now,
-                profile: &profile,
+                profile,
                 seed: record.seed,
-                trigger: trigger.as_deref(),
+                trigger,
             };
             record.request_sha256 = content.sha256().unwrap_or_default();
-            if keep_request {
-                record.request = Some(RequestContent { profile, trigger });
-            }
+        }
+        // The record without its request, then the request's JSON as it
+        // arrived put in as its last field: neither is read again.
+        record.request = None;
+        let mut body = serde_json::to_string(&record).unwrap_or_default();
+        if let Some(profile) = profile.filter(|_| keep_request && body.ends_with('}')) {
+            body.pop();
+            body.push_str(",\"request\":{\"profile\":");
+            body.push_str(profile);
+            body.push_str(",\"trigger\":");
+            body.push_str(trigger.unwrap_or("null"));
+            body.push_str("}}");
         }
         LoggedDecision {
             tenant_id,
             id: record.id.clone(),
             at: record.logged_at,
             customer_id: record.customer_id.clone(),
-            body: serde_json::to_string(&record).unwrap_or_default(),
+            body,
         }
     }
 }

@@ -229,6 +229,9 @@ pub struct Live {
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
     compiler: Compiler,
     keys: RwLock<HashMap<String, KeyCheck>>,
+    /// Held while the keys are read and replaced, so a slower reload that
+    /// read them earlier cannot overwrite a newer one.
+    keys_reload: tokio::sync::Mutex<()>,
     operator_sha256: Option<[u8; 32]>,
     ready: AtomicBool,
     /// Why the server is not ready yet, for `/readyz` and refused calls.
@@ -279,6 +282,7 @@ impl Live {
             tenants: RwLock::default(),
             compiler,
             keys: RwLock::default(),
+            keys_reload: tokio::sync::Mutex::default(),
             operator_sha256,
             ready: AtomicBool::new(false),
             not_ready: Mutex::new("the server is starting".into()),

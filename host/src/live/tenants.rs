@@ -106,7 +106,12 @@ impl Live {
         self.refresh_keys().await
     }
 
+    /// Reloads every key check. One reload at a time: the periodic
+    /// catch-up's reload, reading before a new key was stored, would
+    /// otherwise replace the set a key's own reload had just put in, and the
+    /// new key would be refused until the next catch-up.
     pub(super) async fn refresh_keys(&self) -> Result<()> {
+        let _one_at_a_time = self.keys_reload.lock().await;
         let keys = self.blocking(|r| r.key_checks()).await?;
         *write(&self.keys) = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
         Ok(())
