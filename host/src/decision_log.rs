@@ -112,7 +112,9 @@ impl HashedContent<'_> {
         serde_json::to_writer(&mut hasher, &self.now).ok()?;
         hasher.update(b",\"profile\":");
         hasher.update(self.profile.as_bytes());
-        hasher.update(format!(",\"seed\":{},\"trigger\":", self.seed).as_bytes());
+        hasher.update(b",\"seed\":");
+        serde_json::to_writer(&mut hasher, &self.seed).ok()?;
+        hasher.update(b",\"trigger\":");
         hasher.update(self.trigger.unwrap_or("null").as_bytes());
         hasher.update(b"}");
         Some(hex::encode(hasher.finalize()))

@@ -17,12 +17,11 @@ use crate::request::{self, Arrived, Refused};
 pub fn decide_request(bytes: &[u8]) {
     let limits = InputLimits::default();
     let arrived = Arrived::parse(Bytes::copy_from_slice(bytes), &limits);
-    let modelled = match request::through_model(bytes, &limits) {
-        Ok(read) => Ok(read),
-        Err(Refused::Json(e)) => Err(e.to_string()),
-        Err(Refused::Input(Error::InvalidInput(message))) => Err(message),
-        Err(Refused::Input(other)) => panic!("building an input failed as {other:?}"),
-    };
+    let modelled = request::through_model(bytes, &limits).map_err(|refused| match refused {
+        Refused::Json(e) => e.to_string(),
+        Refused::Input(Error::InvalidInput(message)) => message,
+        Refused::Input(other) => panic!("building an input failed as {other:?}"),
+    });
     match (arrived, modelled) {
         (Ok(arrived), Ok((request, frame))) => {
             assert_eq!(arrived.customer_id(), request.profile.customer_id);
