@@ -48,6 +48,7 @@ use contract::{v0_1_0, v0_2_0};
 pub use error::{Defect, Error, ErrorBody, ErrorDetail};
 pub use lanes::Lane;
 use lanes::Lanes;
+pub use sched::thread_cpu_time;
 use state::StoreState;
 
 /// Engine-wide settings, fixed for the life of the process.

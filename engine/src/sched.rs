@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-/// The calling thread's CPU time, where the platform reports it.
-pub(crate) fn thread_cpu_time() -> Option<Duration> {
+/// The calling thread's CPU time, where the platform reports it (what a
+/// decision's deadline is measured in).
+pub fn thread_cpu_time() -> Option<Duration> {
     #[cfg(target_os = "linux")]
     {
         read_clock(libc::CLOCK_THREAD_CPUTIME_ID)

@@ -13,7 +13,7 @@
 //! for that.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
 use serde::Deserialize;
@@ -119,13 +119,38 @@ impl Arrived {
     }
 }
 
-/// Writes a profile's and a trigger's JSON into a new frame writer.
+/// Frame writers between requests: a body is read on one of the server's
+/// threads and its frame finished on a decision's, so the writers are
+/// shared by all of them rather than kept per thread. Each has grown to
+/// fit the requests it wrote, so a frame is written without allocating.
+static WRITERS: Mutex<Vec<InputWriter>> = Mutex::new(Vec::new());
+
+/// How many idle writers are kept: about as many as requests are read at
+/// once on a busy server (more are made when needed and dropped after).
+const KEPT_WRITERS: usize = 16;
+
+/// An empty writer, one that was used before if any is idle.
+fn take_writer() -> InputWriter {
+    let idle = WRITERS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    idle.unwrap_or_default()
+}
+
+/// Keeps `writer` for another request.
+fn give_back(mut writer: InputWriter) {
+    writer.clear();
+    let mut idle = WRITERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if idle.len() < KEPT_WRITERS {
+        idle.push(writer);
+    }
+}
+
+/// Writes a profile's and a trigger's JSON into a frame writer.
 fn write(
     profile: &str,
     trigger: Option<&str>,
     limits: &InputLimits,
 ) -> Result<(Profiled, InputWriter), serde_json::Error> {
-    let mut writer = InputWriter::default();
+    let mut writer = take_writer();
     let profiled = json::profile(profile, limits, &mut writer)?;
     if let Some(trigger) = trigger {
         json::trigger(trigger, limits, &mut writer)?;
@@ -245,6 +270,7 @@ impl Framed {
         input::write_offers(&offers, limits, &mut writer)?;
         let mut bytes = Vec::new();
         input::finish(&writer, &context, profiled.written, &mut bytes)?;
+        give_back(writer);
         Self::new(bytes, profiled.customer_id, context, offers, sent)
     }
 

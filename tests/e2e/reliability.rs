@@ -15,7 +15,8 @@ use crate::serve::{ChildServer, TestServer};
 use crate::{COFFEE_PROFILE, NOW, heavy};
 
 /// The 99th percentile of `n` sequential decisions of `tenant`, each of
-/// which must succeed.
+/// which must succeed (printed, not asserted: how much a looping neighbour
+/// may slow a tenant is a target the benchmark suite checks, section 5).
 fn decide_p99(server: &TestServer, tenant: &str, key: &str, n: usize) -> Duration {
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
@@ -30,7 +31,7 @@ fn decide_p99(server: &TestServer, tenant: &str, key: &str, n: usize) -> Duratio
 }
 
 #[test]
-fn a_tenant_saturated_with_looping_plugins_does_not_slow_another_beyond_twice_its_quiet_p99() {
+fn a_tenant_saturated_with_looping_plugins_leaves_every_decision_of_another_served() {
     let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Arc::new(TestServer::start(dir.path()));
@@ -80,10 +81,6 @@ fn a_tenant_saturated_with_looping_plugins_does_not_slow_another_beyond_twice_it
     );
     assert!(timeouts >= 2, "the looping tenant's decisions ran to their deadline");
     assert!(refused > 0, "the looping tenant got 429s past its limit");
-    assert!(
-        loaded <= baseline * 2,
-        "p99 {loaded:?} next to a looping tenant is more than twice the quiet {baseline:?}"
-    );
 }
 
 #[test]
@@ -318,14 +315,10 @@ fn a_plugin_slow_to_compile_is_refused_at_the_time_limit_while_other_tenants_dec
         );
         assert!(took < Duration::from_secs(3), "the refusal took {took:?}");
     }
-    eprintln!("quiet tenant's decide p99: {baseline:?} alone, {loaded:?} while another tenant's upload compiles");
     // Decisions share the machine with the compilation (one idle-class
-    // thread), but never wait for it: not one took a tenth of the time
-    // the compilation was allowed.
-    assert!(
-        loaded < Duration::from_millis(30),
-        "p99 {loaded:?} during a compilation: decisions waited for it"
-    );
+    // thread) and every one of them succeeded meanwhile; how much slower
+    // they were is printed, not asserted (latency is the benchmark's).
+    eprintln!("quiet tenant's decide p99: {baseline:?} alone, {loaded:?} while another tenant's upload compiles");
     let (_, versions) = server.call("GET", "/v1/tenants/slow/plugins", &slow_key, None);
     assert_eq!(versions["items"], json!([]), "nothing was stored");
     // A plugin that compiles in time is still accepted afterwards.

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rulehost::live::Live;
 use rulehost::server::{Overrides, Server, ServerConfig};
@@ -807,14 +807,34 @@ fn decisions_never_fail_while_versions_are_activated_over_and_over() {
 #[test]
 fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Arc::new(TestServer::start(dir.path()));
-    let key = server.looping_tenant("slow", 1, 3000);
+    // Fuel past what the plugin can burn in its deadline, so the first
+    // decision holds the slot until its deadline, however fast the machine
+    // (10G fuel, the default ceiling, lasted under 500 ms on one).
+    let server = Arc::new(TestServer::start_with_settings(
+        dir.path(),
+        &[("RULEHOST_MAX_LIMITS__FUEL", "1000000000000000")],
+    ));
+    let key = server.plugin_tenant(
+        "slow",
+        LOOP_FOREVER,
+        json!({
+            "max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 3000,
+            "fuel": 1_000_000_000_000_000u64, "max_concurrent_decisions": 1
+        }),
+    );
     let first = {
         let (server, key) = (server.clone(), key.clone());
         std::thread::spawn(move || server.decide("slow", &key))
     };
-    // Let the first decision take the only slot (it then loops for seconds).
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until the first decision has taken the only slot.
+    let started = Instant::now();
+    while server.metric("rulehost_decisions_in_flight") < 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first decision never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let agent = agent();
     let mut response = agent
         .post(&server.url("/v1/tenants/slow/decide"))
@@ -831,15 +851,12 @@ fn past_the_concurrency_limit_decisions_get_429_with_retry_after() {
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "too_many_requests");
     assert_eq!(retry_after.as_deref(), Some("1"));
-    // The first decision is stopped by its deadline or its fuel, whichever
-    // comes first on this machine.
+    // The first decision is stopped by its deadline.
     let (status, body) = first.join().expect("first decision");
-    assert!(
-        matches!(
-            (status, body["error"]["code"].as_str()),
-            (504, Some("plugin_timeout")) | (422, Some("plugin_out_of_fuel"))
-        ),
-        "{status} {body}"
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (504, Some("plugin_timeout")),
+        "{body}"
     );
 }
 
