@@ -1,4 +1,6 @@
-//! Builds a rulehost plugin crate into a component ready to upload.
+//! Builds a rulehost plugin project into a component ready to upload: a
+//! Rust crate (a `Cargo.toml`) or an npm package written with the
+//! TypeScript SDK (a `package.json`, see [`npm`]).
 //!
 //! A Rust plugin compiles to a core module for `wasm32-unknown-unknown`
 //! (the fast path: no WASI imports, so a fresh instance costs the least) and
@@ -15,6 +17,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use cargo_metadata::Message;
+
+mod npm;
 
 /// The compilation target of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,9 +40,10 @@ impl Target {
     }
 }
 
-/// How to build one plugin crate.
+/// How to build one plugin project.
 #[derive(Debug, Clone)]
 pub struct Build {
+    dir: PathBuf,
     manifest_path: PathBuf,
     target: Target,
     target_dir: Option<PathBuf>,
@@ -49,17 +54,19 @@ pub struct Build {
 /// A built plugin.
 #[derive(Debug, Clone)]
 pub struct Built {
-    /// The crate's name.
+    /// The plugin's name (the crate's or the npm package's).
     pub name: String,
     /// Where the component was written.
     pub path: PathBuf,
 }
 
 impl Build {
-    /// Builds the crate in `crate_dir` (the folder holding its Cargo.toml).
-    pub fn new(crate_dir: impl AsRef<Path>) -> Self {
+    /// Builds the project in `dir`: the folder holding its `Cargo.toml` or
+    /// its `package.json`.
+    pub fn new(dir: impl AsRef<Path>) -> Self {
         Self {
-            manifest_path: crate_dir.as_ref().join("Cargo.toml"),
+            dir: dir.as_ref().to_owned(),
+            manifest_path: dir.as_ref().join("Cargo.toml"),
             target: Target::default(),
             target_dir: None,
             out: None,
@@ -67,7 +74,7 @@ impl Build {
         }
     }
 
-    /// Chooses the target.
+    /// Chooses the target (of a Rust crate).
     pub fn target(mut self, target: Target) -> Self {
         self.target = target;
         self
@@ -80,22 +87,30 @@ impl Build {
         self
     }
 
-    /// Writes the component here instead of `<target dir>/rulehost/<crate>.wasm`.
+    /// Writes the component here instead of `<target dir>/rulehost/<crate>.wasm`
+    /// (a Rust crate) or `<package>/dist/<name>.wasm` (an npm package).
     pub fn out(mut self, path: impl Into<PathBuf>) -> Self {
         self.out = Some(path.into());
         self
     }
 
-    /// Hides cargo's progress output.
+    /// Hides the toolchain's progress output.
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
         self
     }
 
-    /// Runs cargo and writes the component.
+    /// Builds the project and writes the component.
     pub fn run(&self) -> Result<Built> {
         if !self.manifest_path.is_file() {
-            bail!("no Cargo.toml at {}", self.manifest_path.display());
+            let package = self.dir.join("package.json");
+            if package.is_file() {
+                return self.run_npm();
+            }
+            bail!(
+                "{} holds no plugin project: expected a Cargo.toml (Rust) or a package.json (TypeScript)",
+                self.dir.display()
+            );
         }
         let crate_dir = self.manifest_path.parent().unwrap_or(Path::new("."));
         ensure_target_installed(self.target, crate_dir)?;
@@ -182,6 +197,20 @@ impl Build {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, component).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Built { name, path })
+    }
+}
+
+impl Build {
+    fn run_npm(&self) -> Result<Built> {
+        if self.target != Target::Component {
+            bail!(
+                "{}: only Rust crates build for {}",
+                self.dir.display(),
+                self.target.triple()
+            );
+        }
+        let (name, path) = npm::build(&self.dir, self.out.as_deref(), self.quiet)?;
         Ok(Built { name, path })
     }
 }

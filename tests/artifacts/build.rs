@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rulehost_builder::{Build, Target};
 
-/// (constant name, crate folder relative to the workspace, target).
+/// (constant name, project folder relative to the workspace, target).
 const PLUGINS: &[(&str, &str, Target)] = &[
     ("COFFEE_CHAIN", "plugins/coffee-chain", Target::Component),
     ("COFFEE_CHAIN_WASIP2", "plugins/coffee-chain", Target::WasiP2),
@@ -27,6 +27,8 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ("BAD_FRAMES", "plugins/hostile/bad-frames", Target::Component),
     ("MEMORY_SNOOP", "plugins/hostile/memory-snoop", Target::Component),
     ("WASI_PROBE", "plugins/hostile/wasi-probe", Target::WasiP2),
+    // TypeScript (an npm workspace: the builder installs it if need be).
+    ("COFFEE_CHAIN_TS", "plugins/coffee-chain-ts", Target::Component),
 ];
 
 fn main() {

@@ -1,0 +1,188 @@
+// One decision inside a plugin: the bridge between the contract's frames and
+// a plugin's rules (`sdk/src/session.rs`). The host creates a session per
+// plugin per decision, so the input crosses into the guest once; each stage
+// reads it in place and writes its answer frame. The same `Session` runs in
+// Node for unit tests, so tests run exactly the code the guest runs.
+
+import { Config } from "./config.js";
+import { AnswerWriter, FindingsFrame, InputFrame, type Mode } from "./layout.js";
+import { PluginError, type Proposal, type Scoring, type Tag } from "./output.js";
+import { LocalDate, localDate } from "./time.js";
+import { Event, Findings, Offers, Profile } from "./views.js";
+
+/** Severity of a log line (the contract's `level`). */
+export type Level = "trace" | "debug" | "info" | "warn" | "error";
+
+/** What the host offers a plugin: the contract's `host` interface. */
+export interface Host {
+  log(level: Level, message: string): void;
+  config(key: string): string | undefined;
+}
+
+/** The decision's context: when, where, why, and the host's services. */
+export class Ctx {
+  readonly #frame: InputFrame;
+  readonly #host: Host;
+  readonly config: Config;
+
+  constructor(frame: InputFrame, host: Host) {
+    this.#frame = frame;
+    this.#host = host;
+    this.config = new Config((key) => host.config(key));
+  }
+
+  /** The decision's time (milliseconds since the epoch). */
+  get now(): number {
+    return this.#frame.now;
+  }
+
+  /** The tenant's offset from UTC in minutes. */
+  get tzOffsetMinutes(): number {
+    return this.#frame.tzOffsetMinutes;
+  }
+
+  /** The tenant's local date at `now`. */
+  get today(): LocalDate {
+    return localDate(this.now, this.tzOffsetMinutes);
+  }
+
+  /** A seed fixed per decision, for any pseudo-randomness. */
+  get seed(): bigint {
+    return this.#frame.seed;
+  }
+
+  /** Why the decision is made. */
+  get mode(): Mode {
+    return this.#frame.mode;
+  }
+
+  /** The event that triggered the decision, if any. */
+  get trigger(): Event | undefined {
+    const t = this.#frame.trigger;
+    return t.count === 0 ? undefined : new Event(this.#frame, this.#frame.eventAt(t, 0));
+  }
+
+  /** Appends a line to this decision's log. */
+  log(level: Level, message: string): void {
+    this.#host.log(level, message);
+  }
+}
+
+/** A brand's rules: any of the three stages (a missing one answers nothing). */
+export interface Rules {
+  tag?(ctx: Ctx, profile: Profile): Tag[];
+  score?(ctx: Ctx, profile: Profile, findings: Findings): Scoring;
+  target?(ctx: Ctx, profile: Profile, findings: Findings, offers: Offers): Proposal[];
+}
+
+/** Makes a plugin's rules for one decision (state lives as long as it). */
+export type Plugin = () => Rules;
+
+/** Declares a plugin: the module's default export. */
+export function definePlugin(plugin: Plugin): Plugin {
+  return plugin;
+}
+
+/** What a stage returns across the contract: its frame, or the error. */
+export type WireError = { code: string; message: string };
+
+/** One decision of one plugin. */
+export class Session {
+  readonly #rules: Rules;
+  readonly #host: Host;
+  readonly #input: InputFrame | PluginError;
+
+  constructor(plugin: Plugin, host: Host, input: Uint8Array) {
+    this.#host = host;
+    this.#rules = plugin();
+    let frame: InputFrame | PluginError;
+    try {
+      frame = new InputFrame(input);
+    } catch (e) {
+      frame = new PluginError("invalid_input", `the host sent an input that does not read: ${(e as Error).message}`);
+    }
+    this.#input = frame;
+  }
+
+  #run(stage: (ctx: Ctx, frame: InputFrame, out: AnswerWriter) => void): Uint8Array {
+    if (this.#input instanceof PluginError) throw this.#input;
+    const out = new AnswerWriter();
+    stage(new Ctx(this.#input, this.#host), this.#input, out);
+    return out.finish();
+  }
+
+  /** The tag stage's answer frame. */
+  tag(): Uint8Array {
+    return this.#run((ctx, frame, out) => {
+      for (const t of this.#rules.tag?.(ctx, new Profile(frame)) ?? []) {
+        out.tag(t.group, t.name, t.reasonText, t.ruleId, t.expiresAt);
+      }
+    });
+  }
+
+  /** The score stage's answer frame. */
+  score(findings: Uint8Array): Uint8Array {
+    return this.#run((ctx, frame, out) => {
+      const scoring = this.#rules.score?.(ctx, new Profile(frame), readFindings(findings));
+      for (const s of scoring?.scores ?? []) out.score(s.name, s.value, s.reasonText, s.ruleId);
+      const stage = scoring?.stage;
+      if (stage !== undefined) out.stage(stage.stage, stage.reasonText, stage.ruleId);
+    });
+  }
+
+  /** The target stage's answer frame. */
+  target(findings: Uint8Array): Uint8Array {
+    return this.#run((ctx, frame, out) => {
+      const proposals = this.#rules.target?.(ctx, new Profile(frame), readFindings(findings), new Offers(frame));
+      for (const p of proposals ?? []) out.proposal(p.offerId, p.channel, p.reasonText, p.ruleId, p.scoreValue);
+    });
+  }
+}
+
+function readFindings(bytes: Uint8Array): Findings {
+  try {
+    return new Findings(new FindingsFrame(bytes));
+  } catch (e) {
+    throw new PluginError("invalid_input", `the host sent findings that do not read: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The contract's `rules` export for `plugin`: what the entry module that
+ * `rulehost build` writes exports. A `PluginError` becomes the stage's
+ * error; anything else thrown is a bug, logged at error level and left to
+ * fail the call, as a panic does in a Rust plugin.
+ */
+export function exportRules(plugin: Plugin, host: Host): { Session: new (input: Uint8Array) => unknown } {
+  const wire = <T>(stage: () => T): T => {
+    try {
+      return stage();
+    } catch (e) {
+      // The contract's error crosses as the thrown value itself: a record.
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
+      if (e instanceof PluginError) throw { code: e.code, message: e.message } satisfies WireError;
+      host.log("error", e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e));
+      throw e;
+    }
+  };
+  class GuestSession {
+    readonly #session: Session;
+
+    constructor(input: Uint8Array) {
+      this.#session = wire(() => new Session(plugin, host, input));
+    }
+
+    tag(): Uint8Array {
+      return wire(() => this.#session.tag());
+    }
+
+    score(findings: Uint8Array): Uint8Array {
+      return wire(() => this.#session.score(findings));
+    }
+
+    target(findings: Uint8Array): Uint8Array {
+      return wire(() => this.#session.target(findings));
+    }
+  }
+  return { Session: GuestSession };
+}
