@@ -1,0 +1,137 @@
+"""One decision inside a plugin (``sdk/src/session.rs``).
+
+The host creates a session per plugin per decision, so the input crosses
+into the guest once; each stage reads it in place and writes its answer
+frame. The same ``Session`` runs under pytest, so tests run exactly the
+code the guest runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from .config import Config
+from .layout import AnswerWriter, FindingsFrame, InputFrame, LayoutError, Mode
+from .output import PluginError, Proposal, Scoring, Tag
+from .time import LocalDate, local_date
+from .views import Event, Findings, Offers, Profile
+
+Level = Literal["trace", "debug", "info", "warn", "error"]
+"""Severity of a log line (the contract's ``level``)."""
+
+
+class Host(Protocol):
+    """What the host offers a plugin: the contract's ``host`` interface."""
+
+    def log(self, level: Level, message: str) -> None: ...
+
+    def config(self, key: str) -> str | None: ...
+
+
+class Ctx:
+    """The decision's context: when, where, why, and the host's services."""
+
+    def __init__(self, frame: InputFrame, host: Host) -> None:
+        self._frame = frame
+        self._host = host
+        self.config = Config(host.config)
+
+    @property
+    def now(self) -> int:
+        """The decision's time (milliseconds since the epoch)."""
+        return self._frame.now
+
+    @property
+    def tz_offset_minutes(self) -> int:
+        return self._frame.tz_offset_minutes
+
+    @property
+    def today(self) -> LocalDate:
+        """The tenant's local date at ``now``."""
+        return local_date(self.now, self.tz_offset_minutes)
+
+    @property
+    def seed(self) -> int:
+        return self._frame.seed
+
+    @property
+    def mode(self) -> Mode:
+        return self._frame.mode
+
+    @property
+    def trigger(self) -> Event | None:
+        t = self._frame.trigger
+        return None if t.count == 0 else Event(self._frame, self._frame.event_at(t, 0))
+
+    def log(self, level: Level, message: str) -> None:
+        """Appends a line to this decision's log."""
+        self._host.log(level, message)
+
+
+class Rules:
+    """A brand's rules: override any of the three stages (the others answer nothing).
+
+    A new instance serves each decision, so state kept on it (settings read
+    once for the three stages) lives as long as the decision.
+    """
+
+    def tag(self, ctx: Ctx, profile: Profile) -> list[Tag]:
+        return []
+
+    def score(self, ctx: Ctx, profile: Profile, findings: Findings) -> Scoring:
+        return Scoring()
+
+    def target(self, ctx: Ctx, profile: Profile, findings: Findings, offers: Offers) -> list[Proposal]:
+        return []
+
+
+class Session:
+    """One decision of one plugin."""
+
+    def __init__(self, plugin: Callable[[], Rules], host: Host, input: bytes) -> None:
+        self._rules = plugin()
+        self._host = host
+        frame: InputFrame | PluginError
+        try:
+            frame = InputFrame(input)
+        except LayoutError as e:
+            frame = PluginError("invalid_input", f"the host sent an input that does not read: {e}")
+        self._input = frame
+
+    def _frame(self) -> InputFrame:
+        if isinstance(self._input, PluginError):
+            raise self._input
+        return self._input
+
+    def tag(self) -> bytes:
+        frame = self._frame()
+        out = AnswerWriter()
+        for t in self._rules.tag(Ctx(frame, self._host), Profile(frame)):
+            out.tag(t.group, t.name, t.reason_text, t.rule_id, t.expires_at)
+        return out.finish()
+
+    def score(self, findings: bytes) -> bytes:
+        frame = self._frame()
+        out = AnswerWriter()
+        scoring = self._rules.score(Ctx(frame, self._host), Profile(frame), _findings(findings))
+        for s in scoring.scores:
+            out.score(s.name, s.value, s.reason_text, s.rule_id)
+        if scoring.stage is not None:
+            out.stage(scoring.stage.stage, scoring.stage.reason_text, scoring.stage.rule_id)
+        return out.finish()
+
+    def target(self, findings: bytes) -> bytes:
+        frame = self._frame()
+        out = AnswerWriter()
+        ctx, profile = Ctx(frame, self._host), Profile(frame)
+        for p in self._rules.target(ctx, profile, _findings(findings), Offers(frame)):
+            out.proposal(p.offer_id, p.channel, p.reason_text, p.rule_id, p.score_value)
+        return out.finish()
+
+
+def _findings(frame: bytes) -> Findings:
+    try:
+        return Findings(FindingsFrame(frame))
+    except LayoutError as e:
+        raise PluginError("invalid_input", f"the host sent findings that do not read: {e}") from None
