@@ -107,15 +107,10 @@ fn usual_rfc3339(b: &[u8]) -> Option<Timestamp> {
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    // `time` checks the date (day in month, leap years) without parsing.
+    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let (millis, zone) = if at(19, b'.') { (num(20..23)?, 23) } else { (0, 19) };
@@ -130,19 +125,10 @@ fn usual_rfc3339(b: &[u8]) -> Option<Timestamp> {
         }
         _ => return None,
     };
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    // Julian day 2,440,588 is 1970-01-01.
+    let days = i64::from(date.to_julian_day()) - 2_440_588;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
     Some(Timestamp(seconds * 1000 + millis))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the usual
-/// era-based count: eras of 400 years, years starting in March).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Whether `text` has the shape of an RFC 3339 date-time

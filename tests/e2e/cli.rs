@@ -167,6 +167,18 @@ fn the_typescript_coffee_plugin_passes_the_rust_plugins_fixtures_unchanged() {
         Some(format!("{fixtures} passed, 0 failed").as_str()),
         "{text}"
     );
+    // `rulehost build` recorded the package, the contract and the SDK in
+    // the component, as the Rust SDK's `export!` does.
+    let info = crate::plugin(COFFEE_CHAIN_TS).info().clone();
+    assert_eq!(
+        (
+            info.name.as_str(),
+            info.version.as_str(),
+            info.contract.as_str(),
+            info.sdk.as_deref()
+        ),
+        ("coffee-chain", "0.1.0", "0.2.0", Some("@rulehost/sdk@0.1.0"))
+    );
 }
 
 #[test]
