@@ -273,12 +273,7 @@ impl TestServer {
 
     /// A tenant running the coffee plugin in slot `main`; returns its key.
     pub fn coffee_tenant(&self, id: &str) -> String {
-        self.coffee_tenant_with(id, None)
-    }
-
-    /// [`TestServer::coffee_tenant`] with `limits` instead of the defaults.
-    pub fn coffee_tenant_with(&self, id: &str, limits: Option<Value>) -> String {
-        let key = self.tenant(id, limits);
+        let key = self.tenant(id, None);
         let config: Value = serde_json::from_str(COFFEE_CONFIG).expect("json");
         let offers: Value = serde_json::from_str(COFFEE_OFFERS).expect("json");
         assert_eq!(
