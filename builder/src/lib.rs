@@ -1,6 +1,7 @@
 //! Builds a rulehost plugin project into a component ready to upload: a
-//! Rust crate (a `Cargo.toml`) or an npm package written with the
-//! TypeScript SDK (a `package.json`, see [`npm`]).
+//! Rust crate (a `Cargo.toml`), an npm package written with the
+//! TypeScript SDK (a `package.json`, see [`npm`]) or a Python project
+//! written with the Python SDK (a `pyproject.toml`, see [`python`]).
 //!
 //! A Rust plugin compiles to a core module for `wasm32-unknown-unknown`
 //! (the fast path: no WASI imports, so a fresh instance costs the least) and
@@ -18,7 +19,9 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use cargo_metadata::Message;
 
+mod guest;
 mod npm;
+mod python;
 
 /// The compilation target of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,8 +64,8 @@ pub struct Built {
 }
 
 impl Build {
-    /// Builds the project in `dir`: the folder holding its `Cargo.toml` or
-    /// its `package.json`.
+    /// Builds the project in `dir`: the folder holding its `Cargo.toml`,
+    /// its `package.json` or its `pyproject.toml`.
     pub fn new(dir: impl AsRef<Path>) -> Self {
         Self {
             dir: dir.as_ref().to_owned(),
@@ -88,7 +91,7 @@ impl Build {
     }
 
     /// Writes the component here instead of `<target dir>/rulehost/<crate>.wasm`
-    /// (a Rust crate) or `<package>/dist/<name>.wasm` (an npm package).
+    /// (a Rust crate) or `<project>/dist/<name>.wasm` (TypeScript, Python).
     pub fn out(mut self, path: impl Into<PathBuf>) -> Self {
         self.out = Some(path.into());
         self
@@ -103,14 +106,18 @@ impl Build {
     /// Builds the project and writes the component.
     pub fn run(&self) -> Result<Built> {
         if !self.manifest_path.is_file() {
-            let package = self.dir.join("package.json");
-            if package.is_file() {
-                return self.run_npm();
-            }
-            bail!(
-                "{} holds no plugin project: expected a Cargo.toml (Rust) or a package.json (TypeScript)",
-                self.dir.display()
-            );
+            let language = if self.dir.join("package.json").is_file() {
+                Language::TypeScript
+            } else if self.dir.join("pyproject.toml").is_file() {
+                Language::Python
+            } else {
+                bail!(
+                    "{} holds no plugin project: expected a Cargo.toml (Rust), a package.json (TypeScript) \
+                     or a pyproject.toml (Python)",
+                    self.dir.display()
+                );
+            };
+            return self.run_guest(language);
         }
         let crate_dir = self.manifest_path.parent().unwrap_or(Path::new("."));
         ensure_target_installed(self.target, crate_dir)?;
@@ -201,8 +208,14 @@ impl Build {
     }
 }
 
+/// The languages built by their own toolchains.
+enum Language {
+    TypeScript,
+    Python,
+}
+
 impl Build {
-    fn run_npm(&self) -> Result<Built> {
+    fn run_guest(&self, language: Language) -> Result<Built> {
         if self.target != Target::Component {
             bail!(
                 "{}: only Rust crates build for {}",
@@ -210,7 +223,10 @@ impl Build {
                 self.target.triple()
             );
         }
-        let (name, path) = npm::build(&self.dir, self.out.as_deref(), self.quiet)?;
+        let (name, path) = match language {
+            Language::TypeScript => npm::build(&self.dir, self.out.as_deref(), self.quiet)?,
+            Language::Python => python::build(&self.dir, self.out.as_deref(), self.quiet)?,
+        };
         Ok(Built { name, path })
     }
 }
@@ -240,7 +256,17 @@ fn ensure_target_installed(target: Target, crate_dir: &Path) -> Result<()> {
         .output()
         .context("running rustc --print sysroot")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(target.triple()).is_dir() {
+    let installed = || sysroot.join("lib/rustlib").join(target.triple()).is_dir();
+    if installed() {
+        return Ok(());
+    }
+    // Build scripts run side by side on a fresh machine: two `rustup target
+    // add` at once trip over each other's download. One at a time, and the
+    // second finds the target installed.
+    let lock = std::env::temp_dir().join("rulehost-rustup-target.lock");
+    let lock = std::fs::File::create(&lock).with_context(|| format!("creating {}", lock.display()))?;
+    lock.lock().context("waiting for another build's rustup")?;
+    if installed() {
         return Ok(());
     }
     let status = Command::new("rustup")

@@ -4,26 +4,15 @@
 //! bundle with esbuild, componentize-js); this side finds it through the
 //! package's own `node_modules` (running `npm install` first if the SDK is
 //! not installed there yet), hands it the contract's WIT, and records the
-//! plugin's identity in the component as the Rust SDK's `export!` does, so
-//! every decision's `plugins` list names a TypeScript plugin alike.
+//! plugin's identity in the component ([`crate::guest`]).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Deserialize;
-use wasm_encoder::{ComponentSection, CustomSection};
 
-/// The contract a TypeScript plugin is built against, and its WIT.
-const CONTRACT: &str = "0.2.0";
-const WIT: [(&str, &str); 2] = [
-    ("host.wit", include_str!("../../wit/plugin@0.2.0/host.wit")),
-    ("plugin.wit", include_str!("../../wit/plugin@0.2.0/plugin.wit")),
-];
-
-/// The custom section the host reads a plugin's identity from
-/// (`rulehost_engine::inspect::INFO_SECTION`).
-const INFO_SECTION: &str = "rulehost:plugin";
+use crate::guest::{self, Identity, run};
 
 /// What the SDK's build script reports.
 #[derive(Deserialize)]
@@ -40,10 +29,7 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
     let script = componentize_script(dir, quiet)?;
     let work = tempfile::tempdir().context("a temporary folder for the build")?;
     let wit = work.path().join("wit");
-    std::fs::create_dir(&wit).context("a folder for the contract's WIT")?;
-    for (file, text) in WIT {
-        std::fs::write(wit.join(file), text).context("writing the contract's WIT")?;
-    }
+    guest::write_wit(&wit)?;
     let partial = work.path().join("component.wasm");
     let output = run(
         Command::new("node")
@@ -66,31 +52,13 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
     let reported: Reported = serde_json::from_slice(&output.stdout)
         .with_context(|| format!("reading what {} reported", script.display()))?;
     let component = std::fs::read(&partial).with_context(|| format!("reading {}", partial.display()))?;
-    let info = serde_json::json!({
-        "name": reported.name,
-        "version": reported.version,
-        "contract": CONTRACT,
-        "sdk": format!("@rulehost/sdk@{}", reported.sdk),
-    });
-    // A component may carry custom sections anywhere at its top level.
-    let mut component = component;
-    let info = info.to_string();
-    CustomSection {
-        name: INFO_SECTION.into(),
-        data: info.as_bytes().into(),
-    }
-    .append_to_component(&mut component);
-    let out = match out {
-        Some(out) => out.to_owned(),
-        // A scoped name (`@brand/rules`) makes no file name.
-        None => dir
-            .join("dist")
-            .join(format!("{}.wasm", reported.name.replace(['/', '@'], "-"))),
+    let out = out.map_or_else(|| guest::default_out(dir, &reported.name), Path::to_owned);
+    let identity = Identity {
+        name: &reported.name,
+        version: &reported.version,
+        sdk: format!("@rulehost/sdk@{}", reported.sdk),
     };
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    std::fs::write(&out, component).with_context(|| format!("writing {}", out.display()))?;
+    guest::write_component(component, &identity, &out)?;
     Ok((reported.name, out))
 }
 
@@ -132,19 +100,4 @@ fn componentize_script(dir: &Path, quiet: bool) -> Result<PathBuf> {
     };
     let sdk = manifest.parent().context("the SDK's package.json has a folder")?;
     Ok(sdk.join("build/componentize.mjs"))
-}
-
-/// Runs `cmd` with its stdout captured, and its stderr captured too when
-/// `quiet` (shown as it comes otherwise); a command that cannot start or
-/// fails is an error saying `what` it was, with its stderr.
-fn run(cmd: &mut Command, quiet: bool, what: impl Fn() -> String) -> Result<Output> {
-    let output = cmd
-        .stdout(Stdio::piped())
-        .stderr(if quiet { Stdio::piped() } else { Stdio::inherit() })
-        .output()
-        .with_context(|| format!("{}: could not start", what()))?;
-    if !output.status.success() {
-        bail!("{} failed\n{}", what(), String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(output)
 }

@@ -1,4 +1,4 @@
-//! The `rulehost` command: `serve`, `build`, `eval`, `test`, `simulate`,
+//! The `rulehost` command: `serve`, `new`, `build`, `eval`, `test`, `simulate`,
 //! and the client commands `plugin …` and `decide` that talk to a server.
 //!
 //! Exit codes: 0 success; 1 the decision, a fixture or a server request
@@ -6,6 +6,7 @@
 //! run (bad arguments, unreadable files, an invalid plugin for `test`, a
 //! server that cannot start).
 
+mod new;
 mod simulate;
 
 use std::io::Read;
@@ -38,7 +39,11 @@ enum Command {
     Plugin(PluginCommand),
     /// Ask a running server for a decision.
     Decide(DecideArgs),
-    /// Build a plugin crate into a component ready to upload; prints its path.
+    /// Create a plugin project (Rust, TypeScript or Python) with two rules
+    /// and three fixtures to start from.
+    New(new::NewArgs),
+    /// Build a plugin project (a Rust crate, an npm package or a Python
+    /// project) into a component ready to upload; prints its path.
     Build(BuildArgs),
     /// Run plugins on one profile and print the decision as JSON.
     Eval(EvalArgs),
@@ -274,10 +279,12 @@ enum BuildTarget {
 
 #[derive(Debug, Args)]
 struct BuildArgs {
-    /// The plugin crate's folder.
+    /// The plugin project's folder (holding its Cargo.toml, package.json or
+    /// pyproject.toml).
     #[arg(default_value = ".")]
     crate_dir: PathBuf,
-    /// Where to write the component (default: <target>/rulehost/<crate>.wasm).
+    /// Where to write the component [default: <target>/rulehost/<crate>.wasm
+    /// for Rust, <project>/dist/<name>.wasm for TypeScript and Python].
     #[arg(long)]
     out: Option<PathBuf>,
     /// What to compile for.
@@ -396,6 +403,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Plugin(command) => plugin(command),
         Command::Decide(args) => decide(args),
+        Command::New(args) => new::new(args),
         Command::Build(args) => build(args),
         Command::Eval(args) => eval(args),
         Command::Test(args) => test(args),

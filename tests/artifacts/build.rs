@@ -27,8 +27,12 @@ const PLUGINS: &[(&str, &str, Target)] = &[
     ("BAD_FRAMES", "plugins/hostile/bad-frames", Target::Component),
     ("MEMORY_SNOOP", "plugins/hostile/memory-snoop", Target::Component),
     ("WASI_PROBE", "plugins/hostile/wasi-probe", Target::WasiP2),
-    // TypeScript (an npm workspace: the builder installs it if need be).
+    // TypeScript (npm workspaces: the builder installs them if need be)
+    // and Python (componentize-py, installed by the builder once).
     ("COFFEE_CHAIN_TS", "plugins/coffee-chain-ts", Target::Component),
+    ("PROBE_TS", "plugins/hostile/probe-ts", Target::Component),
+    ("COFFEE_CHAIN_PY", "plugins/coffee-chain-py", Target::Component),
+    ("PROBE_PY", "plugins/hostile/probe-py", Target::Component),
 ];
 
 fn main() {

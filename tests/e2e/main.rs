@@ -12,6 +12,7 @@ mod fixtures;
 mod fleet;
 mod fuzzing;
 mod hostile;
+mod languages;
 mod loading;
 mod pipeline;
 mod policy;

@@ -8,6 +8,7 @@ code the guest runs.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -97,6 +98,10 @@ class Session:
             frame = InputFrame(input)
         except LayoutError as e:
             frame = PluginError("invalid_input", f"the host sent an input that does not read: {e}")
+        else:
+            # Deterministic like a Rust plugin: ``random`` draws from the
+            # decision's seed (in the sandbox, the clocks read its ``now``).
+            random.seed(frame.seed)
         self._input = frame
 
     def _frame(self) -> InputFrame:

@@ -1,0 +1,189 @@
+//! Plugins in TypeScript and Python: the coffee rules ported to both pass
+//! the Rust plugin's fixtures unchanged; `rulehost new` makes a project in
+//! each language that builds and passes its fixtures as generated; inside
+//! the sandbox the clock reads the decision's `now` and randomness draws
+//! from its seed; misbehaving plugins get the typed errors Rust ones get.
+
+use std::path::Path;
+
+use rulehost::engine::{Engine, EngineConfig, Limits};
+use rulehost_test_artifacts::{COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, PLUGINS_DIR, PROBE_PY, PROBE_TS};
+
+use crate::cli::{rulehost, stdout};
+use crate::{NOW, config, decide, heavy, plugin, request};
+
+fn fixtures_pass(component: &str, fixtures: &Path) {
+    let out = rulehost(&["test", "--no-cache", component, &fixtures.display().to_string()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let count = std::fs::read_dir(fixtures).expect("fixtures").count();
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("{count} passed, 0 failed").as_str()),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_unchanged() {
+    // The same fixtures as the Rust plugin's, read from its folder: the
+    // ports must give identical stages, tags, scores, proposals, reasons,
+    // rule ids and logs.
+    let fixtures = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
+    for (component, sdk) in [
+        (COFFEE_CHAIN_TS, "@rulehost/sdk@0.1.0"),
+        (COFFEE_CHAIN_PY, "rulehost_sdk@0.1.0"),
+    ] {
+        fixtures_pass(component, &fixtures);
+        // `rulehost build` recorded the package, the contract and the SDK
+        // in the component, as the Rust SDK's `export!` does.
+        let info = plugin(component).info().clone();
+        assert_eq!(
+            (
+                info.name.as_str(),
+                info.version.as_str(),
+                info.contract.as_str(),
+                info.sdk.as_deref()
+            ),
+            ("coffee-chain", "0.1.0", "0.2.0", Some(sdk))
+        );
+    }
+}
+
+#[test]
+fn rulehost_new_makes_projects_that_build_and_pass_their_fixtures_in_every_language() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The Rust project builds in a target folder kept between runs.
+    let cargo_target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rulehost-new");
+    for lang in ["rust", "ts", "python"] {
+        let parent = dir.path().join(lang);
+        let parent_arg = parent.display().to_string();
+        let made = rulehost(&["new", "my-brand", "--lang", lang, "--dir", &parent_arg]);
+        assert!(made.status.success(), "{lang}: {}", String::from_utf8_lossy(&made.stderr));
+        let project = parent.join("my-brand");
+        for file in ["README.md", "fixtures/01-no-purchases.json", "sample/decide.json"] {
+            assert!(project.join(file).is_file(), "{lang}: no {file}");
+        }
+        // Made again, it refuses and changes nothing.
+        let again = rulehost(&["new", "my-brand", "--lang", lang, "--dir", &parent_arg]);
+        assert_eq!(again.status.code(), Some(2), "{lang}");
+        assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{lang}");
+
+        let component = project.join("dist/my-brand.wasm").display().to_string();
+        let project_arg = project.display().to_string();
+        let mut build = vec!["build", &project_arg, "--out", &component];
+        let target_arg = cargo_target.display().to_string();
+        if lang == "rust" {
+            build.extend(["--target-dir", &target_arg]);
+        }
+        let built = rulehost(&build);
+        assert!(built.status.success(), "{lang}: {}", String::from_utf8_lossy(&built.stderr));
+        fixtures_pass(&component, &project.join("fixtures"));
+        let info = plugin(&component).info().clone();
+        assert_eq!((info.name.as_str(), info.version.as_str()), ("my-brand", "0.1.0"), "{lang}");
+    }
+    let bad = rulehost(&["new", "My_Brand", "--dir", &dir.path().display().to_string()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a plugin name"));
+}
+
+/// The tags of a probe decision in `mode`, as (group, name).
+fn probe(component: &str, mode: &str, seed: u64, limits: &Limits) -> Result<Vec<(String, String)>, rulehost::Error> {
+    let mut req = request(NOW, r#"{"customer_id":"c-hostile"}"#, "[]");
+    req.seed = seed;
+    let decision = decide(
+        &[plugin(component)],
+        &req,
+        config(&format!(r#"{{"mode":"{mode}"}}"#)),
+        limits,
+    )?;
+    Ok(decision.tags.into_iter().map(|t| (t.group, t.name)).collect())
+}
+
+fn tag<'a>(tags: &'a [(String, String)], group: &str) -> &'a str {
+    &tags.iter().find(|(g, _)| g == group).unwrap_or_else(|| panic!("no {group} in {tags:?}")).1
+}
+
+#[test]
+fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
+    let now_ms = rulehost::model::Timestamp::parse(NOW).expect("now").0;
+    for (component, clock, date) in [(PROBE_TS, "date-now", "new-date"), (PROBE_PY, "time-time", "datetime-now")] {
+        let limits = Limits::default();
+        let first = probe(component, "clock-random", 1, &limits).expect("a decision");
+        assert_eq!(tag(&first, clock), now_ms.to_string(), "{component}");
+        let date = tag(&first, date);
+        assert!(
+            date.starts_with("2026-03-10T02:00:00"),
+            "{component}: the date is {date}, not the decision's now"
+        );
+        // The same seed, the same draws, run after run; another seed, others.
+        assert_eq!(probe(component, "clock-random", 1, &limits).expect("a decision"), first);
+        let other = probe(component, "clock-random", 2, &limits).expect("a decision");
+        assert_ne!(tag(&other, "random-1"), tag(&first, "random-1"), "{component}");
+        assert_ne!(tag(&first, "random-1"), tag(&first, "random-2"), "{component}");
+        // Another host (its own engine, its own compilation) answers the
+        // same bytes.
+        let bytes = std::fs::read(component).expect("the component");
+        let engine = Engine::new(EngineConfig::default()).expect("an engine");
+        let elsewhere = std::sync::Arc::new(engine.load(&bytes).expect("loads"));
+        let mut req = request(NOW, r#"{"customer_id":"c-hostile"}"#, "[]");
+        req.seed = 1;
+        let there = rulehost::pipeline::decide(
+            &engine,
+            None,
+            &[elsewhere],
+            &req,
+            config(r#"{"mode":"clock-random"}"#),
+            &limits,
+        )
+        .expect("a decision");
+        let mut here = decide(&[plugin(component)], &req, config(r#"{"mode":"clock-random"}"#), &limits)
+            .expect("a decision");
+        here.usage.duration_us = there.usage.duration_us;
+        assert_eq!(
+            serde_json::to_string(&here).expect("json"),
+            serde_json::to_string(&there).expect("json"),
+            "{component}"
+        );
+    }
+}
+
+#[test]
+fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get() {
+    let _guard = heavy();
+    for component in [PROBE_TS, PROBE_PY] {
+        let timed = Limits {
+            deadline_ms: 200,
+            fuel: u64::MAX / 4,
+            ..Limits::default()
+        };
+        let err = probe(component, "loop", 0, &timed).unwrap_err();
+        assert_eq!(err.code(), "plugin_timeout", "{component}: {err}");
+
+        let roomy = Limits {
+            memory_bytes: 128 << 20,
+            deadline_ms: 10_000,
+            fuel: u64::MAX / 4,
+        };
+        let err = probe(component, "memory", 0, &roomy).unwrap_err();
+        assert_eq!(err.code(), "plugin_out_of_memory", "{component}: {err}");
+
+        let err = probe(component, "recursion", 0, &roomy).unwrap_err();
+        assert_eq!(err.code(), "plugin_trap", "{component}: {err}");
+
+        let err = probe(component, "throw", 0, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "plugin_trap", "{component}: {err}");
+        assert!(err.to_string().contains("deliberate exception for customer c-hostile"), "{component}: {err}");
+
+        let err = probe(component, "oversized", 0, &roomy).unwrap_err();
+        assert_eq!(err.code(), "plugin_invalid_output", "{component}: {err}");
+
+        // A PluginError crosses as the contract's error, code and message.
+        let err = probe(component, "no-such-mode", 0, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "plugin_error", "{component}: {err}");
+        assert!(err.to_string().contains("no mode no-such-mode"), "{component}: {err}");
+
+        // And the next decision is served.
+        assert!(probe(component, "clock-random", 0, &Limits::default()).is_ok(), "{component}");
+    }
+}
