@@ -7,6 +7,7 @@
 //! latest table and what stands behind each number.
 
 mod fleet;
+mod languages;
 mod native;
 mod report;
 mod scenarios;
@@ -118,9 +119,9 @@ pub fn main() -> i32 {
     let mut only = Vec::new();
     for arg in std::env::args().skip(1).filter(|a| a != "--bench") {
         match arg.parse::<u32>() {
-            Ok(section) if (1..=8).contains(&section) => only.push(section),
+            Ok(section) if (1..=9).contains(&section) => only.push(section),
             _ => {
-                eprintln!("error: `{arg}` is not a section number (1 to 8)");
+                eprintln!("error: `{arg}` is not a section number (1 to 9)");
                 return 2;
             }
         }

@@ -75,6 +75,9 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
     if wanted(8) {
         crate::fleet::fleet(table, &coffee);
     }
+    if wanted(9) {
+        crate::languages::languages(table, &coffee);
+    }
 }
 
 fn limits() -> Limits {
@@ -1199,7 +1202,7 @@ pub fn child_restart(dir: &Path) {
     });
 }
 
-fn resident_bytes() -> u64 {
+pub(crate) fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

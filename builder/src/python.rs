@@ -101,7 +101,11 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
         bail!(
             "{}: rulehost_sdk is neither in the project nor on its [tool.rulehost] python-path ({})",
             manifest.display(),
-            search.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            search
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     let sdk_version = sdk_version(&sdk.join("__init__.py"))?;
@@ -234,7 +238,8 @@ fn componentize_py(quiet: bool) -> Result<PathBuf> {
     // One install at a time: builds started together wait for the first.
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let lock = std::fs::File::create(cache.join("componentize-py.lock")).context("creating the install lock")?;
-    lock.lock().context("waiting for another build's install of componentize-py")?;
+    lock.lock()
+        .context("waiting for another build's install of componentize-py")?;
     if stamp.is_file() {
         return Ok(tool);
     }

@@ -64,7 +64,8 @@ pub struct EngineConfig {
     pub max_memory_bytes: u64,
     /// Instance slots in the pool: bounds concurrent plugin instances.
     pub pool_instances: u32,
-    /// The largest plugin accepted, in bytes.
+    /// The largest plugin accepted, in bytes (default 64 MiB: a plugin in
+    /// Python carries its interpreter, ~18 MB).
     pub max_plugin_bytes: usize,
     /// Bounds on plugin output and logs.
     pub output: OutputLimits,
@@ -88,7 +89,7 @@ impl Default for EngineConfig {
             epoch_tick: Duration::from_millis(1),
             max_memory_bytes: 256 << 20,
             pool_instances: 256,
-            max_plugin_bytes: 16 << 20,
+            max_plugin_bytes: 64 << 20,
             output: OutputLimits::default(),
             keep_resident_bytes: 1 << 20,
             lanes: std::thread::available_parallelism().map_or(1, usize::from),

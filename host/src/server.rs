@@ -94,7 +94,7 @@ impl Default for ServerConfig {
             reconcile_interval_ms: 5_000,
             operator_token: None,
             shutdown_grace_ms: 10_000,
-            compile_timeout_ms: 10_000,
+            compile_timeout_ms: 60_000,
             max_body_bytes: 1 << 20,
             batch_line_bytes: 1 << 20,
             pool_instances: 1_000,
@@ -110,7 +110,7 @@ impl Default for ServerConfig {
             compaction_interval_s: 3_600,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
-                max_plugin_bytes: 16 << 20,
+                max_plugin_bytes: 64 << 20,
                 memory_bytes: 256 << 20,
                 deadline_ms: 10_000,
                 fuel: 10_000_000_000,

@@ -88,11 +88,12 @@ pub struct TenantLimits {
 }
 
 impl Default for TenantLimits {
-    /// 4 MiB plugins, 64 MiB of memory, 50 ms and 50M fuel per decision,
+    /// 32 MiB plugins (room for a TypeScript or Python one, 12 and 18 MB
+    /// with their runtimes), 64 MiB of memory, 50 ms and 50M fuel per decision,
     /// 8 decisions at once.
     fn default() -> Self {
         Self {
-            max_plugin_bytes: 4 << 20,
+            max_plugin_bytes: 32 << 20,
             memory_bytes: 64 << 20,
             deadline_ms: 50,
             fuel: 50_000_000,

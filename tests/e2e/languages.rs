@@ -51,25 +51,40 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
 }
 
 #[test]
-fn rulehost_new_makes_projects_that_build_and_pass_their_fixtures_in_every_language() {
+fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_demo_server_in_every_language() {
+    use crate::serve::ChildServer;
     let dir = tempfile::tempdir().expect("temp dir");
     // The Rust project builds in a target folder kept between runs.
     let cargo_target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rulehost-new");
+    // The demo server a new user pushes to, with the defaults it ships
+    // (plugin size, compile time): only the operator token is the tests'.
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = ChildServer::spawn(data.path(), None, &[], &["--demo"]);
+    server.wait_ready(std::time::Duration::from_secs(120));
+    let url = server.url("");
     for lang in ["rust", "ts", "python"] {
+        let name = format!("brand-{lang}");
         let parent = dir.path().join(lang);
         let parent_arg = parent.display().to_string();
-        let made = rulehost(&["new", "my-brand", "--lang", lang, "--dir", &parent_arg]);
-        assert!(made.status.success(), "{lang}: {}", String::from_utf8_lossy(&made.stderr));
-        let project = parent.join("my-brand");
+        let made = rulehost(&["new", &name, "--lang", lang, "--dir", &parent_arg]);
+        assert!(
+            made.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let project = parent.join(&name);
         for file in ["README.md", "fixtures/01-no-purchases.json", "sample/decide.json"] {
             assert!(project.join(file).is_file(), "{lang}: no {file}");
         }
         // Made again, it refuses and changes nothing.
-        let again = rulehost(&["new", "my-brand", "--lang", lang, "--dir", &parent_arg]);
+        let again = rulehost(&["new", &name, "--lang", lang, "--dir", &parent_arg]);
         assert_eq!(again.status.code(), Some(2), "{lang}");
-        assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{lang}");
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("already exists"),
+            "{lang}"
+        );
 
-        let component = project.join("dist/my-brand.wasm").display().to_string();
+        let component = project.join(format!("dist/{name}.wasm")).display().to_string();
         let project_arg = project.display().to_string();
         let mut build = vec!["build", &project_arg, "--out", &component];
         let target_arg = cargo_target.display().to_string();
@@ -77,10 +92,55 @@ fn rulehost_new_makes_projects_that_build_and_pass_their_fixtures_in_every_langu
             build.extend(["--target-dir", &target_arg]);
         }
         let built = rulehost(&build);
-        assert!(built.status.success(), "{lang}: {}", String::from_utf8_lossy(&built.stderr));
+        assert!(
+            built.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
         fixtures_pass(&component, &project.join("fixtures"));
         let info = plugin(&component).info().clone();
-        assert_eq!((info.name.as_str(), info.version.as_str()), ("my-brand", "0.1.0"), "{lang}");
+        assert_eq!(
+            (info.name.as_str(), info.version.as_str()),
+            (name.as_str(), "0.1.0"),
+            "{lang}"
+        );
+
+        // Pushed to the demo coffee tenant as the project's README says,
+        // it decides the sample customer and explains itself.
+        let client = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rulehost"))
+                .args(args)
+                .current_dir(&project)
+                .env("RULEHOST_SERVER", &url)
+                .env("RULEHOST_TENANT", "coffee")
+                .env("RULEHOST_KEY", "rh_coffeedemo_demo-secret-coffee")
+                .env("RUST_LOG", "off")
+                .output()
+                .expect("the client runs")
+        };
+        let pushed = client(&["plugin", "push", &component, "--activate", "main"]);
+        assert!(pushed.status.success(), "{lang}: {}", stdout(&pushed));
+        let decided = client(&["decide", "--profile", "sample/decide.json"]);
+        assert!(decided.status.success(), "{lang}: {}", stdout(&decided));
+        let decision: serde_json::Value = serde_json::from_str(&stdout(&decided)).expect("a decision");
+        let plugins: Vec<_> = decision["plugins"]
+            .as_array()
+            .expect("plugins")
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap_or(""), p["version"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(plugins, [(name.as_str(), "0.1.0")], "{lang}: {decision}");
+        let proposal = decision["proposals"]
+            .as_array()
+            .and_then(|p| p.first())
+            .unwrap_or_else(|| panic!("{lang}: no proposal in {decision}"));
+        assert_eq!(
+            proposal["rule_id"],
+            format!("{name}.offer.win-back"),
+            "{lang}: {decision}"
+        );
+        let reason = proposal["reason"].as_str().unwrap_or("");
+        assert!(reason.starts_with("last purchase 53 days ago"), "{lang}: {reason}");
     }
     let bad = rulehost(&["new", "My_Brand", "--dir", &dir.path().display().to_string()]);
     assert_eq!(bad.status.code(), Some(2));
@@ -101,13 +161,20 @@ fn probe(component: &str, mode: &str, seed: u64, limits: &Limits) -> Result<Vec<
 }
 
 fn tag<'a>(tags: &'a [(String, String)], group: &str) -> &'a str {
-    &tags.iter().find(|(g, _)| g == group).unwrap_or_else(|| panic!("no {group} in {tags:?}")).1
+    &tags
+        .iter()
+        .find(|(g, _)| g == group)
+        .unwrap_or_else(|| panic!("no {group} in {tags:?}"))
+        .1
 }
 
 #[test]
 fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
     let now_ms = rulehost::model::Timestamp::parse(NOW).expect("now").0;
-    for (component, clock, date) in [(PROBE_TS, "date-now", "new-date"), (PROBE_PY, "time-time", "datetime-now")] {
+    for (component, clock, date) in [
+        (PROBE_TS, "date-now", "new-date"),
+        (PROBE_PY, "time-time", "datetime-now"),
+    ] {
         let limits = Limits::default();
         let first = probe(component, "clock-random", 1, &limits).expect("a decision");
         assert_eq!(tag(&first, clock), now_ms.to_string(), "{component}");
@@ -137,8 +204,13 @@ fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
             &limits,
         )
         .expect("a decision");
-        let mut here = decide(&[plugin(component)], &req, config(r#"{"mode":"clock-random"}"#), &limits)
-            .expect("a decision");
+        let mut here = decide(
+            &[plugin(component)],
+            &req,
+            config(r#"{"mode":"clock-random"}"#),
+            &limits,
+        )
+        .expect("a decision");
         here.usage.duration_us = there.usage.duration_us;
         assert_eq!(
             serde_json::to_string(&here).expect("json"),
@@ -170,10 +242,21 @@ fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get(
 
         let err = probe(component, "recursion", 0, &roomy).unwrap_err();
         assert_eq!(err.code(), "plugin_trap", "{component}: {err}");
+        if component == PROBE_PY {
+            // Past Python's recursion limit (its RecursionError is the
+            // trap above), CPython's frames live on the heap: the memory
+            // limit ends it.
+            assert!(err.to_string().contains("maximum recursion depth"), "{err}");
+            let err = probe(component, "deep-recursion", 0, &roomy).unwrap_err();
+            assert_eq!(err.code(), "plugin_out_of_memory", "{component}: {err}");
+        }
 
         let err = probe(component, "throw", 0, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), "plugin_trap", "{component}: {err}");
-        assert!(err.to_string().contains("deliberate exception for customer c-hostile"), "{component}: {err}");
+        assert!(
+            err.to_string().contains("deliberate exception for customer c-hostile"),
+            "{component}: {err}"
+        );
 
         let err = probe(component, "oversized", 0, &roomy).unwrap_err();
         assert_eq!(err.code(), "plugin_invalid_output", "{component}: {err}");
@@ -184,6 +267,9 @@ fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get(
         assert!(err.to_string().contains("no mode no-such-mode"), "{component}: {err}");
 
         // And the next decision is served.
-        assert!(probe(component, "clock-random", 0, &Limits::default()).is_ok(), "{component}");
+        assert!(
+            probe(component, "clock-random", 0, &Limits::default()).is_ok(),
+            "{component}"
+        );
     }
 }

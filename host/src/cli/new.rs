@@ -54,7 +54,10 @@ const COMMON: &[(&str, &str)] = &[
         "fixtures/03-win-back.json",
         include_str!("../../templates/new/fixtures/03-win-back.json"),
     ),
-    ("sample/decide.json", include_str!("../../templates/new/sample/decide.json")),
+    (
+        "sample/decide.json",
+        include_str!("../../templates/new/sample/decide.json"),
+    ),
 ];
 
 const RUST: &[(&str, &str)] = &[
@@ -72,9 +75,18 @@ const TS: &[(&str, &str)] = &[
 ];
 
 const PYTHON: &[(&str, &str)] = &[
-    ("pyproject.toml", include_str!("../../templates/new/python/pyproject.toml")),
-    ("@MODULE@/__init__.py", include_str!("../../templates/new/python/__init__.py")),
-    ("tests/test_rules.py", include_str!("../../templates/new/python/test_rules.py")),
+    (
+        "pyproject.toml",
+        include_str!("../../templates/new/python/pyproject.toml"),
+    ),
+    (
+        "@MODULE@/__init__.py",
+        include_str!("../../templates/new/python/__init__.py"),
+    ),
+    (
+        "tests/test_rules.py",
+        include_str!("../../templates/new/python/test_rules.py"),
+    ),
     (".gitignore", "dist/\n__pycache__/\n"),
 ];
 
@@ -150,11 +162,7 @@ fn create(args: &NewArgs) -> Result<PathBuf, String> {
         .split('-')
         .flat_map(|part| {
             let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase())
-                .into_iter()
-                .chain(chars)
+            chars.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(chars)
         })
         .collect();
     // Paths go into JSON, TOML and Rust strings: escaped as a JSON string's
@@ -162,7 +170,12 @@ fn create(args: &NewArgs) -> Result<PathBuf, String> {
     let sdk_path = serde_json::to_string(&sdk.display().to_string()).map_err(|e| e.to_string())?;
     let sdk_path = &sdk_path[1..sdk_path.len() - 1];
     let (lang, source, unit_tests, files) = match args.lang {
-        Lang::Rust => ("Rust", "src/lib.rs".to_owned(), "cargo test                      # unit tests, natively", RUST),
+        Lang::Rust => (
+            "Rust",
+            "src/lib.rs".to_owned(),
+            "cargo test                      # unit tests, natively",
+            RUST,
+        ),
         Lang::Ts => ("TypeScript", "src/index.ts".to_owned(), "", TS),
         Lang::Python => (
             "Python",
@@ -181,7 +194,14 @@ fn create(args: &NewArgs) -> Result<PathBuf, String> {
             .replace("@LANG@", lang)
             .replace("@LANG_FLAG@", lang_flag(args.lang))
             .replace("@SOURCE@", &source)
-            .replace("@UNIT_TESTS@\n", &if unit_tests.is_empty() { String::new() } else { format!("{unit_tests}\n") })
+            .replace(
+                "@UNIT_TESTS@\n",
+                &if unit_tests.is_empty() {
+                    String::new()
+                } else {
+                    format!("{unit_tests}\n")
+                },
+            )
             .replace("@REPO@", &checkout.display().to_string())
     };
     // Written into a sibling first and renamed: a failure leaves nothing.
@@ -197,6 +217,14 @@ fn create(args: &NewArgs) -> Result<PathBuf, String> {
         }
         std::fs::write(&path, fill(text)).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
+    // A Rust project starts from the checkout's lock file: the SDK's
+    // dependencies at the versions the checkout builds and tests with
+    // (cargo drops the entries the project does not use).
+    let lock = checkout.join("Cargo.lock");
+    if args.lang == Lang::Rust && lock.is_file() {
+        std::fs::copy(&lock, partial.path().join("Cargo.lock"))
+            .map_err(|e| format!("copying {}: {e}", lock.display()))?;
+    }
     std::fs::rename(partial.keep(), &dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     Ok(dir)
 }
@@ -211,7 +239,9 @@ fn lang_flag(lang: Lang) -> &'static str {
 
 fn check_name(name: &str) -> Result<(), String> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
         && !name.contains("--")
         && name.len() <= 64;

@@ -5,7 +5,9 @@ Config key ``mode``:
 - ``clock-random``: tags what ``time.time()``, ``datetime.now()`` and ``random.random()`` give
 - ``loop``: never returns
 - ``memory``: allocates 1 MiB blocks until stopped
-- ``recursion``: recurses without end
+- ``recursion``: recurses without end (Python's recursion limit stops it)
+- ``deep-recursion``: the same with the limit raised to a million: CPython
+  keeps Python frames on the heap, so the memory limit stops it
 - ``throw``: raises an exception (not a ``PluginError``)
 - ``oversized``: answers ``count`` (100000) tags of empty strings
 """
@@ -47,10 +49,9 @@ class Probe(Rules):
             blocks = []
             while True:
                 blocks.append(bytearray(1 << 20))
-        if mode == "recursion":
-            # As deep as the interpreter lets it: past Python's own limit,
-            # to the wasm stack's.
-            sys.setrecursionlimit(1_000_000)
+        if mode in ("recursion", "deep-recursion"):
+            if mode == "deep-recursion":
+                sys.setrecursionlimit(1_000_000)
             return [tag("depth", str(recurse(0)))]
         if mode == "throw":
             raise RuntimeError(f"deliberate exception for customer {profile.customer_id}")
