@@ -12,8 +12,27 @@ use rulehost_test_artifacts::{COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, PLUGINS_DIR, PRO
 use crate::cli::{rulehost, stdout};
 use crate::{NOW, config, decide, heavy, plugin, request};
 
+/// The limits README "Limits by language" gives a tenant running a
+/// TypeScript or Python plugin: its runtime's work does not fit the
+/// defaults, which are sized for Rust plugins.
+const ROOMY: Limits = Limits {
+    memory_bytes: 64 << 20,
+    deadline_ms: 200,
+    fuel: 500_000_000,
+};
+
 fn fixtures_pass(component: &str, fixtures: &Path) {
-    let out = rulehost(&["test", "--no-cache", component, &fixtures.display().to_string()]);
+    let (deadline, fuel) = (ROOMY.deadline_ms.to_string(), ROOMY.fuel.to_string());
+    let out = rulehost(&[
+        "test",
+        "--no-cache",
+        "--deadline-ms",
+        &deadline,
+        "--fuel",
+        &fuel,
+        component,
+        &fixtures.display().to_string(),
+    ]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let count = std::fs::read_dir(fixtures).expect("fixtures").count();
@@ -26,6 +45,11 @@ fn fixtures_pass(component: &str, fixtures: &Path) {
 
 #[test]
 fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_unchanged() {
+    // One at a time, and not beside the other heavy tests: a decision of
+    // these runtimes is past a tick of CPU, so it runs in the idle class,
+    // which another test's 20-second compilation would starve past its
+    // deadline's backstop (RELIABILITY.md).
+    let _guard = heavy();
     // The same fixtures as the Rust plugin's, read from its folder: the
     // ports must give identical stages, tags, scores, proposals, reasons,
     // rule ids and logs.
@@ -52,6 +76,11 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
 
 #[test]
 fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_demo_server_in_every_language() {
+    // One at a time, and not beside the other heavy tests: a decision of
+    // these runtimes is past a tick of CPU, so it runs in the idle class,
+    // which another test's 20-second compilation would starve past its
+    // deadline's backstop (RELIABILITY.md).
+    let _guard = heavy();
     use crate::serve::ChildServer;
     let dir = tempfile::tempdir().expect("temp dir");
     // The Rust project builds in a target folder kept between runs.
@@ -62,6 +91,18 @@ fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_
     let server = ChildServer::spawn(data.path(), None, &[], &["--demo"]);
     server.wait_ready(std::time::Duration::from_secs(120));
     let url = server.url("");
+    // The tenant is given the limits README "Limits by language" gives a
+    // tenant running a TypeScript or Python plugin.
+    let (status, body) = crate::serve::TestServer::remote(server.addr).call(
+        "PATCH",
+        "/v1/tenants/coffee",
+        crate::serve::OPERATOR,
+        Some(serde_json::json!({"limits": {
+            "max_plugin_bytes": 32 << 20, "memory_bytes": ROOMY.memory_bytes,
+            "deadline_ms": ROOMY.deadline_ms, "fuel": ROOMY.fuel, "max_concurrent_decisions": 8,
+        }})),
+    );
+    assert_eq!(status, 200, "{body}");
     for lang in ["rust", "ts", "python"] {
         let name = format!("brand-{lang}");
         let parent = dir.path().join(lang);
@@ -170,12 +211,17 @@ fn tag<'a>(tags: &'a [(String, String)], group: &str) -> &'a str {
 
 #[test]
 fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
+    // One at a time, and not beside the other heavy tests: a decision of
+    // these runtimes is past a tick of CPU, so it runs in the idle class,
+    // which another test's 20-second compilation would starve past its
+    // deadline's backstop (RELIABILITY.md).
+    let _guard = heavy();
     let now_ms = rulehost::model::Timestamp::parse(NOW).expect("now").0;
     for (component, clock, date) in [
         (PROBE_TS, "date-now", "new-date"),
         (PROBE_PY, "time-time", "datetime-now"),
     ] {
-        let limits = Limits::default();
+        let limits = ROOMY;
         let first = probe(component, "clock-random", 1, &limits).expect("a decision");
         assert_eq!(tag(&first, clock), now_ms.to_string(), "{component}");
         let date = tag(&first, date);
@@ -251,7 +297,7 @@ fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get(
             assert_eq!(err.code(), "plugin_out_of_memory", "{component}: {err}");
         }
 
-        let err = probe(component, "throw", 0, &Limits::default()).unwrap_err();
+        let err = probe(component, "throw", 0, &ROOMY).unwrap_err();
         assert_eq!(err.code(), "plugin_trap", "{component}: {err}");
         assert!(
             err.to_string().contains("deliberate exception for customer c-hostile"),
@@ -262,14 +308,11 @@ fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get(
         assert_eq!(err.code(), "plugin_invalid_output", "{component}: {err}");
 
         // A PluginError crosses as the contract's error, code and message.
-        let err = probe(component, "no-such-mode", 0, &Limits::default()).unwrap_err();
+        let err = probe(component, "no-such-mode", 0, &ROOMY).unwrap_err();
         assert_eq!(err.code(), "plugin_error", "{component}: {err}");
         assert!(err.to_string().contains("no mode no-such-mode"), "{component}: {err}");
 
         // And the next decision is served.
-        assert!(
-            probe(component, "clock-random", 0, &Limits::default()).is_ok(),
-            "{component}"
-        );
+        assert!(probe(component, "clock-random", 0, &ROOMY).is_ok(), "{component}");
     }
 }
