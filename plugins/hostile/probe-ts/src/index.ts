@@ -27,7 +27,6 @@ export default definePlugin(() => ({
         ];
       case "loop": {
         let spins = 0;
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
         while (spins >= 0) spins = (spins + 1) % 1000;
         return [];
       }
