@@ -93,14 +93,24 @@ fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_
     let url = server.url("");
     // The tenant is given the limits README "Limits by language" gives a
     // tenant running a TypeScript or Python plugin.
-    let (status, body) = crate::serve::TestServer::remote(server.addr).call(
+    // Only the deadline and the fuel change: the plugin size and the
+    // compile time stay the server's defaults, which the uploads must fit.
+    let operator = crate::serve::TestServer::remote(server.addr);
+    let (status, tenant) = operator.call("GET", "/v1/tenants/coffee", crate::serve::OPERATOR, None);
+    assert_eq!(status, 200, "{tenant}");
+    let mut limits = tenant["limits"].clone();
+    assert_eq!(
+        limits["max_plugin_bytes"],
+        32 << 20,
+        "the default plugin size: {tenant}"
+    );
+    limits["deadline_ms"] = ROOMY.deadline_ms.into();
+    limits["fuel"] = ROOMY.fuel.into();
+    let (status, body) = operator.call(
         "PATCH",
         "/v1/tenants/coffee",
         crate::serve::OPERATOR,
-        Some(serde_json::json!({"limits": {
-            "max_plugin_bytes": 32 << 20, "memory_bytes": ROOMY.memory_bytes,
-            "deadline_ms": ROOMY.deadline_ms, "fuel": ROOMY.fuel, "max_concurrent_decisions": 8,
-        }})),
+        Some(serde_json::json!({ "limits": limits })),
     );
     assert_eq!(status, 200, "{body}");
     for lang in ["rust", "ts", "python"] {
@@ -117,6 +127,8 @@ fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_
         for file in ["README.md", "fixtures/01-no-purchases.json", "sample/decide.json"] {
             assert!(project.join(file).is_file(), "{lang}: no {file}");
         }
+        // A Rust project starts from the checkout's pinned dependencies.
+        assert_eq!(project.join("Cargo.lock").is_file(), lang == "rust", "{lang}");
         // Made again, it refuses and changes nothing.
         let again = rulehost(&["new", &name, "--lang", lang, "--dir", &parent_arg]);
         assert_eq!(again.status.code(), Some(2), "{lang}");
