@@ -188,6 +188,13 @@ mod tests {
         handle.set_nice(5);
         stop_tx.send(()).expect("stop");
         worker.join().expect("worker");
+        // `join` returns once the thread has cleared its id, a step of the
+        // kernel's exit that comes before its clock is released: the clock
+        // goes away soon after, not at once.
+        let ended = std::time::Instant::now();
+        while handle.cpu_time().is_some() && ended.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(handle.cpu_time(), None, "an ended thread has no clock");
     }
 }
