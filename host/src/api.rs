@@ -89,6 +89,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operator::get_tenant, operator::update_tenant))
         .routes(routes!(operator::create_key, operator::list_keys))
         .routes(routes!(operator::revoke_key))
+        .routes(routes!(operator::me))
         .routes(routes!(tenant::upload_plugin, tenant::list_plugins))
         .routes(routes!(tenant::get_plugin, tenant::delete_plugin))
         .routes(routes!(tenant::get_component))
@@ -161,6 +162,7 @@ pub fn app(state: AppState) -> Router {
     let drain = max_body.max(state.live.settings().max_limits.max_plugin_bytes as usize);
     let router = router
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .merge(crate::console::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -572,7 +572,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             let token = config.operator_token.as_deref().unwrap_or(crate::demo::OPERATOR_TOKEN);
             emit(&crate::server::demo_banner(addr, token));
         } else {
-            emit(&format!("rulehost listening on http://{addr}\n"));
+            emit(&format!(
+                "rulehost listening on http://{addr}\n  console: http://{addr}{}\n",
+                crate::console::PATH
+            ));
         }
         server.run(crate::server::shutdown_signal()).await
     });

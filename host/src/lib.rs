@@ -19,6 +19,7 @@ pub mod canary;
 pub mod cli;
 pub mod client;
 pub mod compare;
+pub mod console;
 pub mod decision_log;
 pub mod demo;
 pub mod fixtures;

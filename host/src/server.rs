@@ -473,7 +473,10 @@ pub async fn shutdown_signal() {
 
 /// What `serve --demo` prints so a user can try it at once.
 pub fn demo_banner(addr: SocketAddr, operator_token: &str) -> String {
-    let mut out = format!("rulehost demo on http://{addr}\n  operator token: {operator_token}\n");
+    let mut out = format!(
+        "rulehost demo on http://{addr}\n  console:        http://{addr}{}\n  operator token: {operator_token}\n",
+        crate::console::PATH
+    );
     for tenant in &demo::TENANTS {
         out.push_str(&format!(
             "  tenant {:<8} key: {}   (plugin {})\n",

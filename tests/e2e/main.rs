@@ -6,6 +6,7 @@
 
 mod canary;
 mod cli;
+mod console;
 mod contract;
 mod crash;
 mod fixtures;

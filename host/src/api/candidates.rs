@@ -125,9 +125,8 @@ pub(super) async fn promote_shadow(
     auth: Auth,
     Path((tenant, slot)): SlotPath,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state.live.promote(&auth.0, &tenant, Role::Shadow, &slot).await?,
-    }))
+    let slots = state.live.promote(&auth.0, &tenant, Role::Shadow, &slot).await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }
 
 /// Rolls a candidate version out to a share of customers (a stable hash of
@@ -197,7 +196,6 @@ pub(super) async fn promote_canary(
     auth: Auth,
     Path((tenant, slot)): SlotPath,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state.live.promote(&auth.0, &tenant, Role::Canary, &slot).await?,
-    }))
+    let slots = state.live.promote(&auth.0, &tenant, Role::Canary, &slot).await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }

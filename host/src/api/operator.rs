@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Auth, OperatorAuth};
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
+use crate::live::Caller;
 use crate::registry::{ApiKey, Page, PageRequest, Tenant, TenantChange, TenantLimits};
 
 /// Which page of a list to read.
@@ -83,6 +84,32 @@ pub struct IssuedKey {
     pub record: ApiKey,
     /// The key to send as `Authorization: Bearer <key>`.
     pub key: String,
+}
+
+/// Who a token is: what the console asks at sign-in, since a tenant key
+/// does not spell its tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Me {
+    /// The operator token.
+    Operator,
+    /// A key of `tenant`.
+    Tenant {
+        /// The tenant the key acts for.
+        tenant: String,
+        /// The key's id.
+        key: String,
+    },
+}
+
+/// Who the caller is: the operator, or which tenant's key.
+#[utoipa::path(get, path = "/v1/me", tag = "operator",
+    responses((status = 200, body = Me)), security(("bearer" = [])))]
+pub(super) async fn me(auth: Auth) -> Json<Me> {
+    Json(match auth.0 {
+        Caller::Operator => Me::Operator,
+        Caller::Tenant { tenant, key } => Me::Tenant { tenant, key },
+    })
 }
 
 /// Creates a tenant.

@@ -13,7 +13,7 @@ use super::operator::{PageQuery, page_request};
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
 use crate::model::{Offer, TenantConfig};
-use crate::registry::{AuditEntry, Page, PluginVersion, Slot};
+use crate::registry::{AuditEntry, Candidate, Page, PluginVersion, Slot};
 
 /// Name and version for an upload (default: what the component records).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -138,11 +138,31 @@ pub(super) async fn delete_plugin(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A pipeline: its slots in order.
+/// A pipeline: its slots in order, and the candidates attached to them.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Pipeline {
     /// The slots, each with its active and previous version.
     pub slots: Vec<Slot>,
+    /// The canaries attached, one per slot at most (their figures:
+    /// `GET …/pipeline/{slot}/canary`).
+    #[serde(default)]
+    pub canaries: Vec<Candidate>,
+    /// The shadows attached, one per slot at most (their reports:
+    /// `GET …/pipeline/{slot}/shadow`).
+    #[serde(default)]
+    pub shadows: Vec<Candidate>,
+}
+
+impl Pipeline {
+    /// `slots` with the tenant's attached candidates.
+    pub(super) async fn of(state: &AppState, tenant: &str, slots: Vec<Slot>) -> Result<Self, ApiError> {
+        let (canaries, shadows) = state.live.candidates(tenant).await?;
+        Ok(Self {
+            slots,
+            canaries,
+            shadows,
+        })
+    }
 }
 
 /// The slots a pipeline should have, in order.
@@ -176,9 +196,8 @@ pub(super) async fn get_pipeline(
     _: Auth,
     Path(tenant): Path<String>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state.live.pipeline(&tenant).await?,
-    }))
+    let slots = state.live.pipeline(&tenant).await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }
 
 /// Sets the pipeline's ordered slots. Slots that stay keep their versions.
@@ -191,9 +210,8 @@ pub(super) async fn set_pipeline(
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<PipelineSlots>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state.live.set_pipeline(&auth.0, &tenant, body.slots).await?,
-    }))
+    let slots = state.live.set_pipeline(&auth.0, &tenant, body.slots).await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }
 
 /// Activates a version in a slot: the next decision runs it; decisions in
@@ -207,12 +225,11 @@ pub(super) async fn activate(
     Path((tenant, slot)): Path<(String, String)>,
     ApiJson(body): ApiJson<Activation>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state
-            .live
-            .activate(&auth.0, &tenant, &slot, &body.name, &body.version)
-            .await?,
-    }))
+    let slots = state
+        .live
+        .activate(&auth.0, &tenant, &slot, &body.name, &body.version)
+        .await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }
 
 /// Returns a slot to the version it ran before.
@@ -225,9 +242,8 @@ pub(super) async fn rollback(
     auth: Auth,
     Path((tenant, slot)): Path<(String, String)>,
 ) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(Pipeline {
-        slots: state.live.rollback(&auth.0, &tenant, &slot).await?,
-    }))
+    let slots = state.live.rollback(&auth.0, &tenant, &slot).await?;
+    Ok(Json(Pipeline::of(&state, &tenant, slots).await?))
 }
 
 /// A versioned document.

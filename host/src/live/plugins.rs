@@ -159,6 +159,18 @@ impl Live {
         self.blocking(move |r| r.pipeline(&tenant)).await
     }
 
+    /// The tenant's attached candidates: canaries, then shadows.
+    pub async fn candidates(&self, tenant: &str) -> Result<(Vec<Candidate>, Vec<Candidate>)> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |r| {
+            Ok((
+                r.candidates(&tenant, Role::Canary)?,
+                r.candidates(&tenant, Role::Shadow)?,
+            ))
+        })
+        .await
+    }
+
     /// Sets the pipeline's slots.
     pub async fn set_pipeline(&self, caller: &Caller, tenant: &str, slots: Vec<String>) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;

@@ -1,0 +1,135 @@
+//! The operator console: a web page at `/console/` for operators and
+//! brands, built into the binary (`host/console/`: plain ES modules, no
+//! build step, so serving it needs no Node.js). It calls only the public
+//! API, with the token its user signs in with, so it can do nothing that
+//! token could not do with curl.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+/// The console's address on a server.
+pub const PATH: &str = "/console/";
+
+/// The console's files: name, media type, contents.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../console/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/api.js"),
+    ),
+    (
+        "i18n.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/i18n.js"),
+    ),
+    (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/ui.js"),
+    ),
+    (
+        "types.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/types.js"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_str!("../console/console.css"),
+    ),
+];
+
+/// Only this server's own files and API: no inline script, no other
+/// origin, no framing.
+const SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                               script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
+                               base-uri 'none'; form-action 'self'";
+
+/// The console's routes, for any state.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::permanent(PATH) }))
+        .route(PATH, get(|| async { asset("index.html") }))
+        .route(
+            "/console/{file}",
+            get(|Path(file): Path<String>| async move { asset(&file) }),
+        )
+}
+
+fn asset(name: &str) -> Response {
+    match ASSETS.iter().find(|(n, ..)| *n == name) {
+        Some((_, media_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *media_type),
+                // The files change with the binary: always ask again.
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, SECURITY_POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => crate::api::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            format!("the console has no file {name:?}"),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn get(uri: &str) -> Response {
+        routes::<()>()
+            .oneshot(
+                axum::http::Request::builder()
+                    .uri(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_its_files_and_refuses_others() {
+        let page = get("/console/").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let script = get("/console/app.js").await;
+        assert_eq!(script.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(get("/console").await.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(get("/console/../Cargo.toml").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(get("/console/secret.js").await.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn every_module_the_page_loads_is_served() {
+        let index = ASSETS[0].2;
+        for (name, ..) in ASSETS {
+            let named = ASSETS
+                .iter()
+                .any(|(_, _, body)| body.contains(&format!("\"./{name}\"")) || body.contains(&format!("\"{name}\"")));
+            assert!(name == &"index.html" || named, "{name} is served but nothing loads it");
+        }
+        assert!(index.contains("app.js") && index.contains("console.css"));
+    }
+}

@@ -1,0 +1,218 @@
+// The console in Debian's Chromium, driven by Playwright against a real
+// `rulehost serve --demo` (started by the end-to-end test `console::`,
+// which passes its address, the operator token, the demo coffee key and a
+// compiled plugin to upload). Every main page is saved as a screenshot and
+// checked not blank; the browser must log no error and lose no request
+// but the refusals a step provokes on purpose.
+
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type Browser, type Page, chromium } from "playwright-core";
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === "") throw new Error(`${name} is not set: run through \`cargo test --test e2e console::\``);
+  return value;
+}
+
+const url = env("RULEHOST_URL");
+const operator = env("RULEHOST_OPERATOR");
+const coffeeKey = env("RULEHOST_TENANT_KEY");
+const plugin = env("RULEHOST_PLUGIN");
+const sample = env("RULEHOST_SAMPLE_REQUEST");
+const shots = env("RULEHOST_SCREENSHOTS");
+
+/** Chromium's flags on this kind of machine (DESIGN.md §6). */
+const FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let browser: Browser;
+let page: Page;
+/** Everything the browser reported that went wrong. */
+const problems: string[] = [];
+/** Refusals a step provokes on purpose: `status path` (the browser logs them as errors). */
+const expected = new Set<string>();
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: FLAGS });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 800 }, locale: "en-US" });
+  page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const where = message.location().url;
+    const refusal = /status of (\d{3})/.exec(message.text())?.[1];
+    const path = where.startsWith(url) ? new URL(where).pathname : where;
+    if (refusal !== undefined && expected.has(`${refusal} ${path}`)) return;
+    problems.push(`console error: ${message.text()} (${where})`);
+  });
+  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+  page.on("requestfailed", (request) => problems.push(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText ?? ""}`));
+  page.on("response", (response) => {
+    const path = new URL(response.url()).pathname;
+    if (response.status() >= 400 && !expected.has(`${response.status()} ${path}`)) {
+      problems.push(`refused: ${response.status()} ${response.request().method()} ${path}`);
+    }
+  });
+});
+
+after(async () => {
+  await browser.close();
+});
+
+/** Saves the page and checks it is neither blank nor broken. */
+async function shot(name: string): Promise<void> {
+  const file = join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const text = (await page.locator("main").innerText()).trim();
+  assert.ok(text.length > 20, `${name}: the page shows almost nothing: ${JSON.stringify(text)}`);
+  // A blank 1366×800 page compresses to a few kilobytes.
+  assert.ok(statSync(file).size > 8_000, `${name}: the screenshot looks blank`);
+  assert.deepEqual(problems, [], `${name}: the browser reported problems`);
+}
+
+async function signIn(token: string): Promise<void> {
+  await page.goto(`${url}/console/`);
+  await page.getByLabel(/Token or key|令牌或密钥/).fill(token);
+  await page.keyboard.press("Enter");
+}
+
+async function signOut(): Promise<void> {
+  await page.getByRole("button", { name: /Sign out|退出/ }).click();
+  await page.getByRole("heading", { name: /Sign in|登录/ }).waitFor();
+}
+
+/** A decision through the public API, as a brand's system makes it. */
+async function decide(): Promise<{ decision_id: string; customer_id: string }> {
+  const response = await fetch(`${url}/v1/tenants/coffee/decide`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${coffeeKey}`, "Content-Type": "application/json" },
+    body: readFileSync(sample),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()) as { decision_id: string; customer_id: string };
+}
+
+describe("the console", () => {
+  it("signs the operator in and shows tenants, keys and health", async () => {
+    await signIn(operator);
+    await page.getByRole("heading", { name: "Tenants" }).waitFor();
+    await page.getByRole("link", { name: "coffee", exact: true }).waitFor();
+    await page.getByRole("link", { name: "apparel", exact: true }).waitFor();
+    await shot("operator-tenants");
+
+    await page.getByRole("link", { name: "coffee", exact: true }).click();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.getByLabel("Label").fill("console test");
+    await page.getByRole("button", { name: "Issue key" }).click();
+    const issued = (await page.getByTestId("issued-key").innerText()).trim();
+    assert.match(issued, /^rh_/);
+    // The new key works at once, and stops working once revoked.
+    const check = () => fetch(`${url}/v1/tenants/coffee/pipeline`, { headers: { Authorization: `Bearer ${issued}` } });
+    assert.equal((await check()).status, 200);
+    const keyId = issued.split("_")[1]!;
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("row", { name: new RegExp(keyId) }).getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("row", { name: new RegExp(keyId) }).getByRole("button", { name: "Revoke" }).waitFor({ state: "detached" });
+    assert.equal((await check()).status, 401);
+    await shot("operator-tenant");
+
+    await decide();
+    await page.getByRole("link", { name: "Health" }).click();
+    await page.getByText("ready", { exact: true }).waitFor();
+    await page.getByRole("cell", { name: "coffee", exact: true }).waitFor();
+    await shot("operator-health");
+    await signOut();
+  });
+
+  it("lets a tenant upload, activate, find a decision with its explanation and roll back", async () => {
+    await signIn(coffeeKey);
+    await page.getByRole("heading", { name: /Pipeline/ }).waitFor();
+    const active = page.getByRole("row", { name: /coffee-chain/ }).first();
+    await active.waitFor();
+    await shot("tenant-pipeline");
+
+    // Bytes that are no plugin: the server's refusal, shown as it is.
+    await page.getByRole("link", { name: "Versions" }).click();
+    expected.add("400 /v1/tenants/coffee/plugins");
+    await page.locator("#upload-file").setInputFiles({ name: "broken.wasm", mimeType: "application/wasm", buffer: Buffer.from("not wasm at all") });
+    await page.getByRole("alert").filter({ hasText: "invalid_plugin" }).waitFor();
+    expected.delete("400 /v1/tenants/coffee/plugins");
+
+    // A real plugin, dropped on the page as a user drags it from their
+    // files; then activated in the coffee slot.
+    await page.locator("#upload-version").fill("0.9.0-console");
+    const dropped = await page.evaluateHandle((bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], "coffee-chain.wasm", { type: "application/wasm" }));
+      return transfer;
+    }, [...readFileSync(plugin)]);
+    await page.locator(".drop").dispatchEvent("drop", { dataTransfer: dropped });
+    await page.getByRole("status").filter({ hasText: "0.9.0-console" }).waitFor({ timeout: 120_000 });
+    await shot("tenant-versions");
+    await page.getByRole("row", { name: /0\.9\.0-console/ }).getByRole("button", { name: "Activate" }).click();
+    await page.getByRole("heading", { name: /Pipeline/ }).waitFor();
+    await page.getByRole("cell", { name: /0\.9\.0-console/ }).waitFor();
+
+    // A decision through the API, found in the explorer with its explanation.
+    const made = await decide();
+    await page.getByRole("link", { name: "Decisions" }).click();
+    await page.getByLabel("Customer id").fill(made.customer_id);
+    await page.getByRole("button", { name: "Find" }).click();
+    await page.getByRole("link", { name: made.decision_id }).click();
+    await page.getByTestId("stage").getByRole("cell", { name: "coffee-chain" }).first().waitFor();
+    const tags = await page.getByTestId("tags").innerText();
+    assert.match(tags, /coffee\.tag\./, "each tag shows its rule id");
+    await page.getByTestId("funnel").getByText("Proposed").first().waitFor();
+    await shot("tenant-decision");
+
+    // Replayed against the version that ran before: the differences shown.
+    await page.getByLabel("Replay against").selectOption({ label: "coffee-chain 0.1.0" });
+    await page.getByRole("button", { name: "Replay", exact: true }).click();
+    await page.locator('[data-testid="differences"], p.ok').first().waitFor();
+
+    // In Chinese: the stage named as the brands name it.
+    await page.getByRole("button", { name: "中文" }).click();
+    const stage = await page.getByTestId("stage").locator(".pill").innerText();
+    assert.ok(["引入期", "成长期", "成熟期", "休眠期", "流失期", "唤醒期"].includes(stage), `stage shown as ${stage}`);
+    await page.getByRole("heading", { name: "标签" }).waitFor();
+    await shot("tenant-decision-zh");
+    await page.getByRole("button", { name: "English" }).click();
+
+    // Rolled back: the version before runs again.
+    await page.getByRole("link", { name: "Pipeline" }).click();
+    await page.getByRole("button", { name: /Roll back/ }).click();
+    await page.getByRole("cell", { name: /0\.9\.0-console/ }).waitFor({ state: "detached" });
+    const pipeline = (await (await fetch(`${url}/v1/tenants/coffee/pipeline`, { headers: { Authorization: `Bearer ${coffeeKey}` } })).json()) as {
+      slots: { active: { version: string } }[];
+    };
+    assert.notEqual(pipeline.slots[0]?.active.version, "0.9.0-console");
+  });
+
+  it("shows a tenant key nothing of another tenant", async () => {
+    for (const path of ["/v1/tenants/apparel/pipeline", "/v1/tenants/apparel/plugins", "/v1/tenants/apparel/decisions", "/v1/tenants/apparel"]) {
+      expected.add(`404 ${path}`);
+    }
+    expected.add("403 /v1/tenants");
+    await page.goto(`${url}/console/#/t/apparel/pipeline`);
+    await page.getByRole("alert").filter({ hasText: "not_found" }).waitFor();
+    await page.goto(`${url}/console/#/t/apparel/decisions`);
+    await page.getByRole("alert").filter({ hasText: "not_found" }).waitFor();
+    await page.goto(`${url}/console/#/tenants/apparel`);
+    await page.getByRole("alert").filter({ hasText: "not_found" }).waitFor();
+    // Nor the operator's list: the header offers it no link, and the page refuses.
+    assert.equal(await page.getByRole("link", { name: "Tenants" }).count(), 0);
+    await page.goto(`${url}/console/#/tenants`);
+    await page.getByRole("alert").filter({ hasText: "forbidden" }).waitFor();
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,78 @@
+//! The operator console in a real browser: `tests/console` drives Debian's
+//! Chromium with Playwright against a real `rulehost serve --demo` — sign
+//! in as the operator and as a tenant, upload and activate a plugin
+//! version, find a decision with its explanation, roll back, switch to
+//! Chinese, and see nothing of another tenant — saving a screenshot of
+//! every main page (`target/console-screenshots`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use rulehost_test_artifacts::{COFFEE_CHAIN_DORMANT_10, PLUGINS_DIR};
+
+use crate::heavy;
+use crate::serve::{ChildServer, OPERATOR};
+
+#[test]
+fn the_console_works_in_a_real_browser() {
+    // Chromium is the largest process any test starts.
+    let _guard = heavy();
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "the console test drives Debian's chromium: `apt-get install chromium` (scripts/test does)"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tests = repo.join("tests/console");
+    assert!(
+        repo.join("node_modules/playwright-core").exists(),
+        "the console test needs the npm workspaces' tools: `npm ci` at the repository's root (scripts/test does)"
+    );
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = ChildServer::spawn(data.path(), None, &[], &["--demo"]);
+    server.wait_ready(Duration::from_secs(120));
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
+    // Only this run's pages count.
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let out = Command::new("node")
+        .args([
+            "--import",
+            "tsx",
+            "--test",
+            "--test-reporter=spec",
+            "test/console.test.ts",
+        ])
+        .current_dir(&tests)
+        .env("RULEHOST_URL", server.url(""))
+        .env("RULEHOST_OPERATOR", OPERATOR)
+        .env("RULEHOST_TENANT_KEY", rulehost::demo::TENANTS[0].key())
+        .env("RULEHOST_PLUGIN", COFFEE_CHAIN_DORMANT_10)
+        .env(
+            "RULEHOST_SAMPLE_REQUEST",
+            format!("{PLUGINS_DIR}/coffee-chain/sample/decide.json"),
+        )
+        .env("RULEHOST_SCREENSHOTS", &screenshots)
+        .output()
+        .expect("node runs");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    assert!(out.status.success(), "the browser tests failed:\n{report}");
+    for page in [
+        "operator-tenants",
+        "operator-tenant",
+        "operator-health",
+        "tenant-pipeline",
+        "tenant-versions",
+        "tenant-decision",
+        "tenant-decision-zh",
+    ] {
+        assert!(
+            screenshots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
+    }
+}
