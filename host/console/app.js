@@ -3,6 +3,8 @@
 
 import { call, enc, setToken, token } from "./api.js";
 import { lang, named, setLang, t } from "./i18n.js";
+import { documentEditor } from "./editor.js";
+import { reportView } from "./report.js";
 import { act, field, fill, h, paged, problem, table, time, value } from "./ui.js";
 
 /** @typedef {import("./types.js").Me} Me @typedef {import("./types.js").Tenant} Tenant @typedef {import("./types.js").ApiKey} ApiKey */
@@ -75,6 +77,9 @@ function pageOf(first, second, third, fourth) {
   if (third === "versions") return () => versions(second);
   if (third === "decisions" && fourth === "") return () => { decisions(second); };
   if (third === "decisions") return () => decision(second, fourth);
+  if (third === "simulate") return () => simulate(second);
+  if (third === "config") return () => { config(second); };
+  if (third === "audit") return () => { audit(second); };
   return undefined;
 }
 
@@ -96,6 +101,9 @@ function renderChrome(caller, tenant) {
       item(link("t", own, "pipeline"), t("nav.pipeline")),
       item(link("t", own, "versions"), t("nav.versions")),
       item(link("t", own, "decisions"), t("nav.decisions")),
+      item(link("t", own, "simulate"), t("nav.simulate")),
+      item(link("t", own, "config"), t("nav.config")),
+      item(link("t", own, "audit"), t("nav.audit")),
     );
   }
   fill(nav, links);
@@ -404,7 +412,13 @@ async function pipeline(tenant) {
         : "",
     ],
   );
-  fill(main, h("h1", {}, `${t("pipeline.title")} · ${tenant}`), out, slots.length === 0 ? h("p", { class: "empty" }, t("pipeline.empty")) : view);
+  fill(
+    main,
+    h("h1", {}, `${t("pipeline.title")} · ${tenant}`),
+    out,
+    slots.length === 0 ? h("p", { class: "empty" }, t("pipeline.empty")) : view,
+    ...(await candidateReports(tenant, current, out)),
+  );
 }
 
 /** @param {string} tenant */
@@ -512,6 +526,36 @@ async function versions(tenant) {
                 "button",
                 {
                   type: "button",
+                  class: "secondary",
+                  onclick: () =>
+                    void act(out, async () => {
+                      await call("PUT", `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/shadow`, { body: { name: p.name, version: p.version } });
+                      location.hash = link("t", tenant, "pipeline");
+                    }),
+                },
+                t("cand.shadow"),
+              ),
+              " ",
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "secondary",
+                  onclick: () =>
+                    void act(out, async () => {
+                      await call("PUT", `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/canary`, {
+                        body: { name: p.name, version: p.version, percent: 10 },
+                      });
+                      location.hash = link("t", tenant, "pipeline");
+                    }),
+                },
+                t("cand.canary"),
+              ),
+              " ",
+              h(
+                "button",
+                {
+                  type: "button",
                   class: "danger",
                   onclick: () =>
                     void act(out, async () => {
@@ -529,6 +573,232 @@ async function versions(tenant) {
     );
   const list = h("div", {}, listing());
   fill(main, h("h1", {}, `${t("versions.title")} · ${tenant}`), h("section", { class: "card" }, drop, progress, out), list);
+}
+
+/**
+ * The shadow and canary attached to the pipeline's slots, each with its
+ * report and buttons to promote or detach it.
+ * @param {string} tenant
+ * @param {Pipeline} current
+ * @param {HTMLElement} out
+ */
+async function candidateReports(tenant, current, out) {
+  /** @param {"shadow" | "canary"} role @param {import("./types.js").Candidate} c */
+  const controls = (role, c) => [
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () =>
+          void act(out, async () => {
+            await call("POST", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/${role}/promote`);
+            await pipeline(tenant);
+          }),
+      },
+      t("cand.promote"),
+    ),
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        class: "danger",
+        onclick: () =>
+          void act(out, async () => {
+            await call("DELETE", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/${role}`);
+            await pipeline(tenant);
+          }),
+      },
+      t("cand.detach"),
+    ),
+  ];
+  /** @type {HTMLElement[]} */
+  const sections = [];
+  for (const c of current.shadows) {
+    try {
+      const status = /** @type {{ sampled: number, compared: number, report: import("./report.js").Report }} */ (
+        await call("GET", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/shadow`)
+      );
+      sections.push(
+        h(
+          "section",
+          { class: "card", "data-testid": "shadow" },
+          h("h2", {}, t("cand.shadowReport", { name: c.name, version: c.version, sampled: status.sampled, compared: status.compared })),
+          controls("shadow", c),
+          reportView(status.report),
+        ),
+      );
+    } catch (e) {
+      sections.push(problem(e));
+    }
+  }
+  for (const c of current.canaries) {
+    try {
+      const status = /** @type {{ active: { decisions: number, errors: number }, candidate: { decisions: number, errors: number } }} */ (
+        await call("GET", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/canary`)
+      );
+      sections.push(
+        h(
+          "section",
+          { class: "card", "data-testid": "canary" },
+          h(
+            "h2",
+            {},
+            t("cand.canaryReport", {
+              name: c.name,
+              version: c.version,
+              percent: c.percent,
+              activeDecisions: status.active.decisions,
+              activeErrors: status.active.errors,
+              decisions: status.candidate.decisions,
+              errors: status.candidate.errors,
+            }),
+          ),
+          controls("canary", c),
+        ),
+      );
+    } catch (e) {
+      sections.push(problem(e));
+    }
+  }
+  return sections;
+}
+
+/**
+ * Simulation: a stored or uploaded profile set, a candidate version, the
+ * report.
+ * @param {string} tenant
+ */
+async function simulate(tenant) {
+  const base = `/v1/tenants/${enc(tenant)}`;
+  const out = h("div", { "aria-live": "polite" });
+  const result = h("div");
+  /** @type {[{ name: string, customers: number }[], PluginVersion[], Pipeline]} */
+  let loaded;
+  try {
+    loaded = await Promise.all([
+      /** @type {Promise<{ name: string, customers: number }[]>} */ (call("GET", `${base}/profile-sets`)),
+      call("GET", `${base}/plugins?limit=500`).then((got) => /** @type {{ items: PluginVersion[] }} */ (got).items),
+      /** @type {Promise<Pipeline>} */ (call("GET", `${base}/pipeline`)),
+    ]);
+  } catch (e) {
+    fill(main, h("h1", {}, t("sim.title")), problem(e));
+    return;
+  }
+  const [sets, versions, current] = loaded;
+  const setSelect = /** @type {HTMLSelectElement} */ (
+    h("select", { id: "sim-set" }, sets.map((s) => h("option", { value: s.name }, `${s.name} (${s.customers})`)))
+  );
+  const file = /** @type {HTMLInputElement} */ (h("input", { type: "file", id: "sim-file", accept: ".ndjson,.jsonl,application/x-ndjson" }));
+  const setName = /** @type {HTMLInputElement} */ (h("input", { id: "sim-set-name", pattern: "[a-z0-9][a-z0-9-]{0,63}" }));
+  const progress = h("div");
+  file.addEventListener("change", () => {
+    const chosen = file.files?.[0];
+    if (chosen === undefined) return;
+    const name = setName.value.trim() || chosen.name.toLowerCase().replace(/\.[^.]*$/, "").replace(/[^a-z0-9-]+/g, "-").replace(/^-+/, "").slice(0, 64);
+    void act(out, async () => {
+      const bar = /** @type {HTMLProgressElement} */ (h("progress", { max: "100", value: "0" }));
+      fill(progress, bar);
+      try {
+        const stored = /** @type {{ name: string, customers: number }} */ (
+          await call("PUT", `${base}/profile-sets/${enc(name)}`, {
+            raw: chosen,
+            contentType: "application/x-ndjson",
+            onProgress: (sent, total) => {
+              bar.value = total > 0 ? Math.round((100 * sent) / total) : 0;
+            },
+          })
+        );
+        setSelect.append(h("option", { value: stored.name }, `${stored.name} (${stored.customers})`));
+        setSelect.value = stored.name;
+        fill(out, h("p", { class: "ok", role: "status" }, t("sim.stored", { name: stored.name, customers: stored.customers })));
+      } finally {
+        fill(progress);
+      }
+    });
+  });
+  const active = new Map(current.slots.map((s) => [s.active?.name ?? "", s.slot]));
+  const candidate = /** @type {HTMLSelectElement} */ (
+    h(
+      "select",
+      { id: "sim-candidate" },
+      versions.filter((v) => active.has(v.name)).map((v) => h("option", { value: `${v.name}\u0000${v.version}` }, `${v.name} ${v.version}`)),
+    )
+  );
+  const now = /** @type {HTMLInputElement} */ (h("input", { id: "sim-now", placeholder: "2026-03-10T10:00:00+08:00", size: "30" }));
+  const run = h(
+    "button",
+    {
+      type: "button",
+      onclick: () =>
+        void act(out, async () => {
+          fill(out);
+          fill(result);
+          const [name = "", version = ""] = candidate.value.split("\u0000");
+          const query = new URLSearchParams({ name, version, slot: active.get(name) ?? "main", profile_set: setSelect.value, samples: "20" });
+          if (now.value.trim() !== "") query.set("now", now.value.trim());
+          const started = Date.now();
+          const ticker = h("p", { role: "status" }, t("sim.running", { seconds: 0 }));
+          fill(progress, ticker, h("progress", {}));
+          const timer = window.setInterval(() => {
+            fill(ticker, t("sim.running", { seconds: Math.round((Date.now() - started) / 1000) }));
+          }, 1000);
+          try {
+            const report = /** @type {import("./report.js").Report} */ (await call("POST", `${base}/simulate?${query.toString()}`));
+            fill(result, h("section", { class: "card" }, reportView(report)));
+          } finally {
+            window.clearInterval(timer);
+            fill(progress);
+          }
+        }),
+    },
+    t("sim.run"),
+  );
+  fill(
+    main,
+    h("h1", {}, `${t("sim.title")} · ${tenant}`),
+    h(
+      "section",
+      { class: "card" },
+      h("p", { class: "muted" }, t("sim.help")),
+      h("div", { class: "inline" }, h("label", { class: "field" }, h("span", {}, t("sim.set")), setSelect)),
+      h("p", {}, t("sim.upload"), " ", h("label", {}, t("sim.setName"), " ", setName), " ", file),
+      h("div", { class: "inline" }, h("label", { class: "field" }, h("span", {}, t("sim.candidate")), candidate), " ", h("label", { class: "field" }, h("span", {}, t("sim.now")), now)),
+      h("p", { class: "muted" }, t("sim.nowHelp")),
+      run,
+      progress,
+      out,
+    ),
+    result,
+  );
+}
+
+/** @param {string} tenant */
+function config(tenant) {
+  const base = `/v1/tenants/${enc(tenant)}`;
+  fill(
+    main,
+    h("h1", {}, `${t("config.title")} · ${tenant}`),
+    documentEditor(t("config.offers"), `${base}/offers`, "offers"),
+    documentEditor(t("config.policy"), `${base}/policy`, "policy"),
+    documentEditor(t("config.config"), `${base}/config`, "config"),
+  );
+}
+
+/** @param {string} tenant */
+function audit(tenant) {
+  fill(
+    main,
+    h("h1", {}, `${t("audit.title")} · ${tenant}`),
+    paged(`/v1/tenants/${enc(tenant)}/audit`, (/** @type {import("./types.js").AuditEntry[]} */ items) =>
+      table([t("audit.at"), t("audit.actor"), t("audit.action"), t("audit.detail")], items, (e) => [
+        time(e.at),
+        e.actor,
+        h("code", {}, e.action),
+        h("code", {}, JSON.stringify(e.detail)),
+      ]),
+    ),
+  );
 }
 
 /** @param {string} tenant */

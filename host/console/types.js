@@ -21,6 +21,7 @@
  * @typedef {{ customer_id: string, stage?: StageVerdict | null, tags: Tag[], scores: Score[], proposals: Proposal[], plugins: VersionRef[], selected?: Proposal[], suppressed?: Suppressed[] }} Decision
  * @typedef {{ id: string, logged_at: string, now: string, customer_id: string, plugins: VersionRef[], decision: Decision }} LoggedDecision
  * @typedef {{ path: string, expected?: unknown, actual?: unknown }} Difference
+ * @typedef {{ id: number, at: string, actor: string, action: string, tenant_id?: string | null, detail: unknown }} AuditEntry
  * @typedef {{ identical: boolean, differences: Difference[], replayed: VersionRef[] }} Replay
  */
 

@@ -13,43 +13,26 @@ use axum::routing::get;
 /// The console's address on a server.
 pub const PATH: &str = "/console/";
 
+/// A file of `host/console/` with its media type.
+macro_rules! asset {
+    ($name:literal, $media_type:expr) => {
+        ($name, $media_type, include_str!(concat!("../console/", $name)))
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
 /// The console's files: name, media type, contents.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_str!("../console/index.html"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/app.js"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/api.js"),
-    ),
-    (
-        "i18n.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/i18n.js"),
-    ),
-    (
-        "ui.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/ui.js"),
-    ),
-    (
-        "types.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../console/types.js"),
-    ),
-    (
-        "console.css",
-        "text/css; charset=utf-8",
-        include_str!("../console/console.css"),
-    ),
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("console.css", "text/css; charset=utf-8"),
+    asset!("app.js", JS),
+    asset!("api.js", JS),
+    asset!("editor.js", JS),
+    asset!("i18n.js", JS),
+    asset!("report.js", JS),
+    asset!("types.js", JS),
+    asset!("ui.js", JS),
 ];
 
 /// Only this server's own files and API: no inline script, no other
@@ -122,14 +105,25 @@ mod tests {
     }
 
     #[test]
-    fn every_module_the_page_loads_is_served() {
+    fn every_file_a_page_or_module_loads_is_served() {
+        let served = |name: &str| ASSETS.iter().any(|(n, ..)| *n == name);
         let index = ASSETS[0].2;
-        for (name, ..) in ASSETS {
-            let named = ASSETS
-                .iter()
-                .any(|(_, _, body)| body.contains(&format!("\"./{name}\"")) || body.contains(&format!("\"{name}\"")));
-            assert!(name == &"index.html" || named, "{name} is served but nothing loads it");
+        for loaded in ["app.js", "console.css"] {
+            assert!(
+                index.contains(&format!("\"{loaded}\"")),
+                "index.html does not load {loaded}"
+            );
         }
-        assert!(index.contains("app.js") && index.contains("console.css"));
+        for (name, _, body) in ASSETS {
+            // `from "./x.js"` and `import("./x.js")`.
+            for (at, _) in body.match_indices("\"./") {
+                let rest = &body[at + 3..];
+                let module = &rest[..rest.find('"').expect("a closing quote")];
+                assert!(
+                    served(module),
+                    "{name} loads ./{module}, which the server does not serve"
+                );
+            }
+        }
     }
 }

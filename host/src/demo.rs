@@ -100,3 +100,96 @@ pub async fn ensure(live: &Live) -> Result<(), LiveError> {
     }
     Ok(())
 }
+
+/// The stored profile set `serve --demo` gives the coffee tenant, so the
+/// console's simulation page has customers to run a candidate over.
+pub const CUSTOMERS_SET: &str = "coffee-customers";
+
+/// Stores [`CUSTOMERS_SET`]: `customers` generated coffee customers (seed
+/// 1), each line a decide request at the generator's instant, unless the
+/// coffee tenant has the set already. Runs after the server is ready, off
+/// the request path; a failure is logged, not fatal (the demo works
+/// without it).
+pub async fn store_customers(live: std::sync::Arc<Live>, customers: u64) {
+    let tenant = TENANTS[0].id;
+    match live.profile_sets(tenant).await {
+        Ok(sets) if sets.iter().any(|s| s.name == CUSTOMERS_SET) => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "could not list the demo tenant's profile sets; the demo customers are not stored");
+            return;
+        }
+    }
+    let started = std::time::Instant::now();
+    let lines = GeneratedLines::new(usize::try_from(customers).unwrap_or(usize::MAX));
+    match live
+        .put_profile_set(&Caller::Operator, tenant, CUSTOMERS_SET, lines)
+        .await
+    {
+        Ok(set) => tracing::info!(
+            tenant,
+            set = CUSTOMERS_SET,
+            customers = set.customers,
+            bytes = set.bytes,
+            seconds = started.elapsed().as_secs_f64(),
+            "stored the demo customers for simulations"
+        ),
+        // Another host of a fleet stored it meanwhile.
+        Err(LiveError::Registry(RegistryError::Conflict(_))) => {}
+        Err(e) => tracing::error!(error = %e, "storing the demo customers failed; the demo works without them"),
+    }
+}
+
+/// Generated customers as NDJSON decide requests, made as they are read.
+struct GeneratedLines {
+    profiles: Box<dyn Iterator<Item = serde_json::Value> + Send>,
+    now: serde_json::Value,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl GeneratedLines {
+    fn new(customers: usize) -> Self {
+        let now = model::Timestamp::parse(crate::generate::DEFAULT_NOW).expect("the generator's instant parses");
+        Self {
+            profiles: Box::new(crate::generate::profiles(
+                crate::generate::Brand::Coffee,
+                customers,
+                1,
+                now,
+            )),
+            now: serde_json::Value::String(crate::generate::DEFAULT_NOW.to_owned()),
+            line: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl std::io::Read for GeneratedLines {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = std::io::BufRead::fill_buf(self)?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for GeneratedLines {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            if let Some(profile) = self.profiles.next() {
+                let request = serde_json::json!({ "now": self.now, "profile": profile });
+                serde_json::to_writer(&mut self.line, &request).map_err(std::io::Error::other)?;
+                self.line.push(b'\n');
+            }
+        }
+        Ok(&self.line[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.line.len());
+    }
+}

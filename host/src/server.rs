@@ -75,6 +75,10 @@ pub struct ServerConfig {
     pub profile_set_max_bytes: u64,
     /// Profile sets one tenant may keep at most.
     pub profile_sets_max_per_tenant: u64,
+    /// With `--demo`: how many generated customers the coffee tenant's
+    /// stored profile set `coffee-customers` holds (made once, after the
+    /// server is ready; 0: none).
+    pub demo_customers: u64,
     /// How often the contact ledger and decision log are compacted, in
     /// seconds.
     pub compaction_interval_s: u64,
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             simulate_max_customers: 1_000_000,
             profile_set_max_bytes: 4 << 30,
             profile_sets_max_per_tenant: 20,
+            demo_customers: 10_000,
             compaction_interval_s: 3_600,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
@@ -218,6 +223,7 @@ pub struct Server {
     state: AppState,
     grace: Duration,
     demo: bool,
+    demo_customers: u64,
     compaction: Duration,
     reconcile: Duration,
 }
@@ -293,6 +299,7 @@ impl Server {
             },
             grace: Duration::from_millis(config.shutdown_grace_ms),
             demo,
+            demo_customers: config.demo_customers,
             compaction: Duration::from_secs(config.compaction_interval_s.max(1)),
             reconcile: Duration::from_millis(config.reconcile_interval_ms.max(100)),
         })
@@ -313,7 +320,7 @@ impl Server {
     /// within the grace period.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let live = self.state.live.clone();
-        let demo = self.demo;
+        let demo = self.demo.then_some(self.demo_customers);
         let reconcile = self.reconcile;
         let mut loading = tokio::spawn(async move { start_up(&live, demo, reconcile).await });
         let live = self.state.live.clone();
@@ -393,13 +400,16 @@ impl Server {
 /// doubling to 30 s, each failure logged and `/readyz` saying why; any
 /// other (a demo plugin or setting the server refuses, corrupt stored
 /// keys) ends the start-up, and the server stops with a non-zero exit.
-async fn start_up(live: &Arc<Live>, demo: bool, reconcile: Duration) -> Result<(), String> {
+///
+/// With `demo` (`Some(customers)`), the demo tenants are set up first, and
+/// once the server is ready the demo customers are stored beside.
+async fn start_up(live: &Arc<Live>, demo: Option<u64>, reconcile: Duration) -> Result<(), String> {
     let follower = retrying(
         || async {
             // Other hosts' changes are listened for before anything is
             // loaded, so nothing committed meanwhile is missed.
             let follower = live.listen().await.map_err(|e| ("listening for changes", e))?;
-            if demo {
+            if demo.is_some() {
                 live.set_not_ready("setting up the demo tenants");
                 demo::ensure(live)
                     .await
@@ -414,6 +424,9 @@ async fn start_up(live: &Arc<Live>, demo: bool, reconcile: Duration) -> Result<(
     if let Some(follower) = follower {
         tokio::spawn(live.clone().follow(follower, reconcile));
         tokio::spawn(live.clone().publish_counts(Duration::from_secs(1)));
+    }
+    if let Some(customers) = demo.filter(|&n| n > 0) {
+        tokio::spawn(demo::store_customers(live.clone(), customers));
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The operator console in a real browser: `tests/console` drives Debian's
 //! Chromium with Playwright against a real `rulehost serve --demo` — sign
 //! in as the operator and as a tenant, upload and activate a plugin
-//! version, find a decision with its explanation, roll back, switch to
+//! version, simulate it over stored customers, activate it, find a
+//! decision with its explanation and replay it, see a bad offers document
+//! refused at its field, read the audit log, roll back, switch to
 //! Chinese, and see nothing of another tenant — saving a screenshot of
 //! every main page (`target/console-screenshots`).
 
@@ -29,8 +31,34 @@ fn the_console_works_in_a_real_browser() {
         "the console test needs the npm workspaces' tools: `npm ci` at the repository's root (scripts/test does)"
     );
     let data = tempfile::tempdir().expect("temp dir");
-    let server = ChildServer::spawn(data.path(), None, &[], &["--demo"]);
+    // The customers the simulation page stores and simulates over.
+    let profiles = data.path().join("customers.ndjson");
+    let generated = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["gen-profiles", "--brand", "coffee", "--n", "300", "--seed", "7"])
+        .output()
+        .expect("gen-profiles runs");
+    assert!(generated.status.success(), "gen-profiles failed");
+    std::fs::write(&profiles, &generated.stdout).expect("profiles written");
+    let server = ChildServer::spawn(data.path(), None, &[("RULEHOST_DEMO_CUSTOMERS", "200")], &["--demo"]);
     server.wait_ready(Duration::from_secs(120));
+    // The demo's customers for simulations are stored once it is ready.
+    let api = crate::serve::TestServer::remote(server.addr);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, sets) = api.call("GET", "/v1/tenants/coffee/profile-sets", OPERATOR, None);
+        assert_eq!(status, 200, "{sets}");
+        if sets.as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["name"] == "coffee-customers" && s["customers"] == 200)
+        }) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the demo customers were never stored: {sets}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
     // Only this run's pages count.
     let _ = std::fs::remove_dir_all(&screenshots);
@@ -51,6 +79,7 @@ fn the_console_works_in_a_real_browser() {
             "RULEHOST_SAMPLE_REQUEST",
             format!("{PLUGINS_DIR}/coffee-chain/sample/decide.json"),
         )
+        .env("RULEHOST_PROFILES", &profiles)
         .env("RULEHOST_SCREENSHOTS", &screenshots)
         .output()
         .expect("node runs");
@@ -67,6 +96,9 @@ fn the_console_works_in_a_real_browser() {
         "operator-health",
         "tenant-pipeline",
         "tenant-versions",
+        "tenant-simulation",
+        "tenant-config",
+        "tenant-audit",
         "tenant-decision",
         "tenant-decision-zh",
     ] {

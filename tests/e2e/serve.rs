@@ -895,6 +895,9 @@ impl ChildServer {
             .args(args)
             .env("RULEHOST_OPERATOR_TOKEN", OPERATOR)
             .env("RULEHOST_POOL_INSTANCES", "64")
+            // No generated demo customers beside the tests (the console's
+            // test asks for a few).
+            .env("RULEHOST_DEMO_CUSTOMERS", "0")
             .env("RUST_LOG", "warn")
             .envs(backend_settings(data_dir))
             .envs(env.iter().copied())

@@ -22,6 +22,7 @@ const operator = env("RULEHOST_OPERATOR");
 const coffeeKey = env("RULEHOST_TENANT_KEY");
 const plugin = env("RULEHOST_PLUGIN");
 const sample = env("RULEHOST_SAMPLE_REQUEST");
+const profiles = env("RULEHOST_PROFILES");
 const shots = env("RULEHOST_SCREENSHOTS");
 
 /** Chromium's flags on this kind of machine (DESIGN.md §6). */
@@ -159,6 +160,27 @@ describe("the console", () => {
     await page.locator(".drop").dispatchEvent("drop", { dataTransfer: dropped });
     await page.getByRole("status").filter({ hasText: "0.9.0-console" }).waitFor({ timeout: 120_000 });
     await shot("tenant-versions");
+
+    // What the new version would change, before it goes live: a set of
+    // customers stored from a file, the candidate simulated over it.
+    await page.getByRole("link", { name: "Simulation" }).click();
+    // The demo's own customers are there to pick…
+    await page.locator("#sim-set option", { hasText: "coffee-customers (200)" }).waitFor({ state: "attached" });
+    // …and a set of one's own is stored from a file.
+    await page.locator("#sim-set-name").fill("console-customers");
+    await page.locator("#sim-file").setInputFiles(profiles);
+    await page.getByRole("status").filter({ hasText: "console-customers" }).waitFor({ timeout: 60_000 });
+    await page.locator("#sim-candidate").selectOption({ label: "coffee-chain 0.9.0-console" });
+    await page.locator("#sim-now").fill("2026-03-10T10:00:00+08:00");
+    await page.getByRole("button", { name: "Run simulation" }).click();
+    const report = page.getByTestId("report");
+    await report.waitFor({ timeout: 120_000 });
+    assert.match(await report.innerText(), /300 customers/);
+    // The candidate moves customers between stages: off the diagonal.
+    assert.ok((await page.getByTestId("transitions").locator("td.moved").count()) > 0, "the transition matrix shows customers moved");
+    await shot("tenant-simulation");
+
+    await page.getByRole("link", { name: "Versions" }).click();
     await page.getByRole("row", { name: /0\.9\.0-console/ }).getByRole("button", { name: "Activate" }).click();
     await page.getByRole("heading", { name: /Pipeline/ }).waitFor();
     await page.getByRole("cell", { name: /0\.9\.0-console/ }).waitFor();
@@ -187,6 +209,35 @@ describe("the console", () => {
     await page.getByRole("heading", { name: "标签" }).waitFor();
     await shot("tenant-decision-zh");
     await page.getByRole("button", { name: "English" }).click();
+
+    // A bad offers document: the server's refusal at the line of the field
+    // it names, and nothing stored changed.
+    const offersBefore: unknown = await (await fetch(`${url}/v1/tenants/coffee/offers`, { headers: { Authorization: `Bearer ${coffeeKey}` } })).json();
+    await page.getByRole("link", { name: "Config & offers" }).click();
+    const offers = page.locator("#edit-offers");
+    await page.waitForFunction(() => (document.querySelector<HTMLTextAreaElement>("#edit-offers")?.value ?? "").includes("pastry-pairing"));
+    const text = await offers.inputValue();
+    const lines = text.split("\n");
+    const at = lines.findIndex((l, i) => i > lines.findIndex((x) => x.includes('"pastry-pairing"')) && l.includes('"priority"'));
+    assert.ok(at > 0, "the second offer has a priority line");
+    lines[at] = lines[at]!.replace(/"priority": \d+/, '"priority": "high"');
+    await offers.fill(lines.join("\n"));
+    expected.add("400 /v1/tenants/coffee/offers");
+    await page.locator(".editor").filter({ has: offers }).getByRole("button", { name: "Save" }).click();
+    const refusal = page.locator("#edit-offers-error .field-error");
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /\[1\]\.priority/);
+    assert.equal(await refusal.getAttribute("data-line"), String(at + 1), "the error points at the priority line");
+    assert.equal(await page.locator(".editor").filter({ has: offers }).locator(".gutter .bad").innerText(), `${at + 1}\n`);
+    expected.delete("400 /v1/tenants/coffee/offers");
+    const offersAfter: unknown = await (await fetch(`${url}/v1/tenants/coffee/offers`, { headers: { Authorization: `Bearer ${coffeeKey}` } })).json();
+    assert.deepEqual(offersAfter, offersBefore, "a refused document changes nothing stored");
+    await shot("tenant-config");
+
+    // The audit log: the activation, who made it.
+    await page.getByRole("link", { name: "Audit log" }).click();
+    await page.getByRole("cell", { name: "pipeline.activate" }).first().waitFor();
+    await shot("tenant-audit");
 
     // Rolled back: the version before runs again.
     await page.getByRole("link", { name: "Pipeline" }).click();
