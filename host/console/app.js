@@ -154,7 +154,7 @@ function tenants() {
     h(
       "form",
       { class: "inline" },
-      field(t("tenants.id"), { name: "id", required: true, pattern: "[a-z0-9][a-z0-9-]{0,63}" }),
+      field(t("tenants.id"), { name: "id", required: true, pattern: "[a-z0-9][a-z0-9\\-]{0,63}" }),
       field(t("tenants.name"), { name: "name" }),
       field(t("tenants.tz"), { name: "tz", type: "number", value: "480", min: "-1080", max: "1080" }),
       h("button", { type: "submit" }, t("tenants.create")),
@@ -690,7 +690,7 @@ async function simulate(tenant) {
     h("select", { id: "sim-set" }, sets.map((s) => h("option", { value: s.name }, `${s.name} (${s.customers})`)))
   );
   const file = /** @type {HTMLInputElement} */ (h("input", { type: "file", id: "sim-file", accept: ".ndjson,.jsonl,application/x-ndjson" }));
-  const setName = /** @type {HTMLInputElement} */ (h("input", { id: "sim-set-name", pattern: "[a-z0-9][a-z0-9-]{0,63}" }));
+  const setName = /** @type {HTMLInputElement} */ (h("input", { id: "sim-set-name", pattern: "[a-z0-9][a-z0-9\\-]{0,63}" }));
   const progress = h("div");
   file.addEventListener("change", () => {
     const chosen = file.files?.[0];

@@ -97,6 +97,7 @@ fn the_console_works_in_a_real_browser() {
         "tenant-pipeline",
         "tenant-versions",
         "tenant-simulation",
+        "tenant-candidates",
         "tenant-config",
         "tenant-audit",
         "tenant-decision",

@@ -112,6 +112,12 @@ fn every_endpoint_answers_each_kind_of_credential_as_documented_and_no_key_reach
             assert_eq!(body["error"]["code"], "forbidden");
             let (status, body) = send(&server, &method, &path, Some(&format!("Bearer {b_key}")));
             assert_eq!(status, 403, "{what} with the tenant's own key: {body}");
+        } else if !template.contains("{tenant}") {
+            // A route about the caller (`/v1/me`): it describes the key's
+            // own tenant, never another.
+            assert_eq!(status, 200, "{what} with a tenant's key: {body}");
+            assert_eq!(body["tenant"], "alpha", "{what}: {body}");
+            assert!(!body.to_string().contains("beta"), "{what}: {body}");
         } else {
             assert_eq!(status, 404, "{what} with another tenant's key: {body}");
             assert_eq!(body["error"]["code"], "not_found");

@@ -111,6 +111,29 @@ describe("the console", () => {
     await page.getByRole("link", { name: "apparel", exact: true }).waitFor();
     await shot("operator-tenants");
 
+    // A new tenant, its limits refused past the server's ceiling and then
+    // set, and the tenant disabled.
+    await page.getByLabel("Id", { exact: true }).fill("console-made");
+    await page.getByLabel("Name", { exact: true }).fill("Made in the console");
+    await page.getByRole("button", { name: "Create tenant" }).click();
+    await page.getByRole("heading", { name: "Made in the console (console-made)" }).waitFor();
+    expected.add("400 /v1/tenants/console-made");
+    await page.getByLabel("Deadline (ms of CPU)").fill("99999999");
+    await page.getByRole("button", { name: "Save limits" }).click();
+    await page.getByRole("alert").filter({ hasText: "limits.deadline_ms" }).waitFor();
+    expected.delete("400 /v1/tenants/console-made");
+    await page.getByLabel("Deadline (ms of CPU)").fill("120");
+    await page.getByRole("button", { name: "Save limits" }).click();
+    await page.getByRole("status").filter({ hasText: "Done." }).waitFor();
+    await page.getByRole("button", { name: "Disable" }).click();
+    await page.getByRole("button", { name: "Enable" }).waitFor();
+    const made = (await (await fetch(`${url}/v1/tenants/console-made`, { headers: { Authorization: `Bearer ${operator}` } })).json()) as {
+      disabled: boolean;
+      limits: { deadline_ms: number };
+    };
+    assert.deepEqual([made.disabled, made.limits.deadline_ms], [true, 120]);
+    await page.getByRole("link", { name: "Tenants" }).click();
+
     await page.getByRole("link", { name: "coffee", exact: true }).click();
     await page.getByRole("heading", { name: "Keys" }).waitFor();
     await page.getByLabel("Label").fill("console test");
@@ -179,6 +202,21 @@ describe("the console", () => {
     // The candidate moves customers between stages: off the diagonal.
     assert.ok((await page.getByTestId("transitions").locator("td.moved").count()) > 0, "the transition matrix shows customers moved");
     await shot("tenant-simulation");
+
+    // Tried live first: as a shadow (its report on the pipeline page), then
+    // as a canary; each detached again.
+    await page.getByRole("link", { name: "Versions" }).click();
+    await page.getByRole("row", { name: /0\.9\.0-console/ }).getByRole("button", { name: "Shadow" }).click();
+    await page.getByTestId("shadow").getByRole("heading", { name: /Shadow coffee-chain 0\.9\.0-console/ }).waitFor();
+    await page.getByTestId("shadow").getByTestId("report").waitFor();
+    await page.getByTestId("shadow").getByRole("button", { name: "Detach" }).click();
+    await page.getByTestId("shadow").waitFor({ state: "detached" });
+    await page.getByRole("link", { name: "Versions" }).click();
+    await page.getByRole("row", { name: /0\.9\.0-console/ }).getByRole("button", { name: "Canary 10%" }).click();
+    await page.getByTestId("canary").getByRole("heading", { name: /Canary coffee-chain 0\.9\.0-console \(10%\)/ }).waitFor();
+    await shot("tenant-candidates");
+    await page.getByTestId("canary").getByRole("button", { name: "Detach" }).click();
+    await page.getByTestId("canary").waitFor({ state: "detached" });
 
     await page.getByRole("link", { name: "Versions" }).click();
     await page.getByRole("row", { name: /0\.9\.0-console/ }).getByRole("button", { name: "Activate" }).click();
