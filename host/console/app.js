@@ -2,10 +2,10 @@
 // or a tenant's (pipeline, versions, decisions), routed by the URL's hash.
 
 import { call, enc, setToken, token } from "./api.js";
-import { lang, named, setLang, t } from "./i18n.js";
+import { lang, named, setLang, t, tagName } from "./i18n.js";
 import { documentEditor } from "./editor.js";
 import { reportView } from "./report.js";
-import { act, field, fill, h, paged, problem, table, time, value } from "./ui.js";
+import { act, button, field, fill, h, paged, problem, table, time, value } from "./ui.js";
 
 /** @typedef {import("./types.js").Me} Me @typedef {import("./types.js").Tenant} Tenant @typedef {import("./types.js").ApiKey} ApiKey */
 /** @typedef {import("./types.js").PluginVersion} PluginVersion @typedef {import("./types.js").Pipeline} Pipeline @typedef {import("./types.js").Slot} Slot */
@@ -214,19 +214,10 @@ async function tenantAdmin(id) {
       fill(out, h("p", { class: "ok", role: "status" }, t("common.done")));
     });
   });
-  const toggle = h(
-    "button",
-    {
-      type: "button",
-      class: tenant.disabled ? "secondary" : "danger",
-      onclick: () =>
-        void act(out, async () => {
-          await call("PATCH", `/v1/tenants/${enc(id)}`, { body: { disabled: !tenant.disabled } });
-          await tenantAdmin(id);
-        }),
-    },
-    t(tenant.disabled ? "tenants.enable" : "tenants.disable"),
-  );
+  const toggle = button(out, t(tenant.disabled ? "tenants.enable" : "tenants.disable"), tenant.disabled ? "secondary" : "danger", async () => {
+    await call("PATCH", `/v1/tenants/${enc(id)}`, { body: { disabled: !tenant.disabled } });
+    await tenantAdmin(id);
+  });
   const issued = h("div");
   const issue = /** @type {HTMLFormElement} */ (
     h("form", { class: "inline" }, field(t("keys.label"), { name: "label" }), h("button", { type: "submit" }, t("keys.issue")))
@@ -243,20 +234,11 @@ async function tenantAdmin(id) {
           key.revoked_at ? time(key.revoked_at) : "",
           key.revoked_at
             ? ""
-            : h(
-                "button",
-                {
-                  type: "button",
-                  class: "danger",
-                  onclick: () =>
-                    void act(issued, async () => {
-                      if (!confirm(t("keys.confirmRevoke", { key: key.id }))) return;
-                      await call("DELETE", `/v1/tenants/${enc(id)}/keys/${enc(key.id)}`);
-                      listKeys();
-                    }),
-                },
-                t("keys.revoke"),
-              ),
+            : button(issued, t("keys.revoke"), "danger", async () => {
+                if (!confirm(t("keys.confirmRevoke", { key: key.id }))) return;
+                await call("DELETE", `/v1/tenants/${enc(id)}/keys/${enc(key.id)}`);
+                listKeys();
+              }),
         ]),
       ),
     );
@@ -396,19 +378,10 @@ async function pipeline(tenant) {
       s.canary,
       s.shadow,
       s.previous
-        ? h(
-            "button",
-            {
-              type: "button",
-              class: "secondary",
-              onclick: () =>
-                void act(out, async () => {
-                  await call("POST", `/v1/tenants/${enc(tenant)}/pipeline/${enc(s.slot)}/rollback`, { body: {} });
-                  await pipeline(tenant);
-                }),
-            },
-            `${t("pipeline.rollback")} → ${s.previous.name} ${s.previous.version}`,
-          )
+        ? button(out, `${t("pipeline.rollback")} → ${s.previous.name} ${s.previous.version}`, "secondary", async () => {
+            await call("POST", `/v1/tenants/${enc(tenant)}/pipeline/${enc(s.slot)}/rollback`, { body: {} });
+            await pipeline(tenant);
+          })
         : "",
     ],
   );
@@ -495,6 +468,19 @@ async function versions(tenant) {
           const slot = /** @type {HTMLSelectElement} */ (
             h("select", { "aria-label": t("versions.slot") }, slotNames.map((s) => h("option", { value: s }, s)))
           );
+          /**
+           * Puts this version into the chosen slot (`activate`) or beside
+           * its active one (`shadow`, `canary`), then shows the pipeline.
+           * @param {"POST" | "PUT"} method
+           * @param {"activate" | "shadow" | "canary"} role
+           * @param {Record<string, number>} extra
+           */
+          const toSlot = async (method, role, extra) => {
+            await call(method, `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/${role}`, {
+              body: { name: p.name, version: p.version, ...extra },
+            });
+            location.hash = link("t", tenant, "pipeline");
+          };
           return [
             p.name,
             h("code", {}, p.version),
@@ -503,69 +489,21 @@ async function versions(tenant) {
             h(
               "span",
               {},
-              h(
-                "button",
-                {
-                  type: "button",
-                  onclick: () =>
-                    void act(out, async () => {
-                      await call("POST", `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/activate`, {
-                        body: { name: p.name, version: p.version },
-                      });
-                      location.hash = link("t", tenant, "pipeline");
-                    }),
-                },
-                t("versions.activate"),
-              ),
+              button(out, t("versions.activate"), "", () => toSlot("POST", "activate", {})),
               " ",
               t("versions.slot"),
               " ",
               slot,
               " ",
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "secondary",
-                  onclick: () =>
-                    void act(out, async () => {
-                      await call("PUT", `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/shadow`, { body: { name: p.name, version: p.version } });
-                      location.hash = link("t", tenant, "pipeline");
-                    }),
-                },
-                t("cand.shadow"),
-              ),
+              button(out, t("cand.shadow"), "secondary", () => toSlot("PUT", "shadow", {})),
               " ",
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "secondary",
-                  onclick: () =>
-                    void act(out, async () => {
-                      await call("PUT", `/v1/tenants/${enc(tenant)}/pipeline/${enc(slot.value)}/canary`, {
-                        body: { name: p.name, version: p.version, percent: 10 },
-                      });
-                      location.hash = link("t", tenant, "pipeline");
-                    }),
-                },
-                t("cand.canary"),
-              ),
+              button(out, t("cand.canary"), "secondary", () => toSlot("PUT", "canary", { percent: 10 })),
               " ",
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "danger",
-                  onclick: () =>
-                    void act(out, async () => {
-                      if (!confirm(t("versions.confirmDelete", { name: p.name, version: p.version }))) return;
-                      await call("DELETE", `/v1/tenants/${enc(tenant)}/plugins/${enc(p.name)}/${enc(p.version)}`);
-                      fill(list, listing());
-                    }),
-                },
-                t("versions.delete"),
-              ),
+              button(out, t("versions.delete"), "danger", async () => {
+                if (!confirm(t("versions.confirmDelete", { name: p.name, version: p.version }))) return;
+                await call("DELETE", `/v1/tenants/${enc(tenant)}/plugins/${enc(p.name)}/${enc(p.version)}`);
+                fill(list, listing());
+              }),
             ),
           ];
         },
@@ -584,34 +522,20 @@ async function versions(tenant) {
  */
 async function candidateReports(tenant, current, out) {
   /** @param {"shadow" | "canary"} role @param {import("./types.js").Candidate} c */
-  const controls = (role, c) => [
-    h(
-      "button",
-      {
-        type: "button",
-        onclick: () =>
-          void act(out, async () => {
-            await call("POST", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/${role}/promote`);
-            await pipeline(tenant);
-          }),
-      },
-      t("cand.promote"),
-    ),
-    " ",
-    h(
-      "button",
-      {
-        type: "button",
-        class: "danger",
-        onclick: () =>
-          void act(out, async () => {
-            await call("DELETE", `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/${role}`);
-            await pipeline(tenant);
-          }),
-      },
-      t("cand.detach"),
-    ),
-  ];
+  const controls = (role, c) => {
+    const path = `/v1/tenants/${enc(tenant)}/pipeline/${enc(c.slot)}/${role}`;
+    return [
+      button(out, t("cand.promote"), "", async () => {
+        await call("POST", `${path}/promote`);
+        await pipeline(tenant);
+      }),
+      " ",
+      button(out, t("cand.detach"), "danger", async () => {
+        await call("DELETE", path);
+        await pipeline(tenant);
+      }),
+    ];
+  };
   /** @type {HTMLElement[]} */
   const sections = [];
   for (const c of current.shadows) {
@@ -863,7 +787,7 @@ async function decision(tenant, id) {
         : h("p", { class: "empty" }, t("common.none")),
     ),
     h("section", { class: "card", "data-testid": "tags" }, h("h2", {}, t("decision.tags")),
-      table([t("decision.value"), ...explained], d.tags, (x) => [`${x.group}/${x.name}`, ...origin(x)])),
+      table([t("decision.value"), ...explained], d.tags, (x) => [tagName(x.group, x.name), ...origin(x)])),
     h("section", { class: "card", "data-testid": "scores" }, h("h2", {}, t("decision.scores")),
       table([t("decision.value"), ...explained], d.scores, (x) => [`${x.name} = ${x.value}`, ...origin(x)])),
     h("section", { class: "card", "data-testid": "proposals" }, h("h2", {}, t("decision.proposals")),

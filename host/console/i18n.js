@@ -145,6 +145,9 @@ const en = {
   "report.candidate": "Candidate",
   "report.transitions": "Stage transitions (rows: now, columns: candidate)",
   "report.offers": "Offers",
+  "report.tags": "Tags",
+  "report.gained": "Gained",
+  "report.lost": "Lost",
   "report.proposed": "Proposed",
   "report.selected": "Selected after policy",
   "report.channels": "Touches by channel after policy",
@@ -317,6 +320,9 @@ const zh = {
   "report.candidate": "候选",
   "report.transitions": "阶段迁移（行：当前，列：候选）",
   "report.offers": "权益",
+  "report.tags": "标签",
+  "report.gained": "新增",
+  "report.lost": "失去",
   "report.proposed": "推荐",
   "report.selected": "策略后选中",
   "report.channels": "策略后各渠道触达",
@@ -385,4 +391,16 @@ export function t(key, params = {}) {
 export function named(kind, name) {
   const key = `${kind}.${name}`;
   return key in en ? t(/** @type {Key} */ (key)) : name;
+}
+
+/**
+ * A tag as `group/name`, with the segment's name in the chosen language
+ * when it is one of the ten RFM segments in a segment's group
+ * (`rfm-segment/champions · 重要价值客户`).
+ * @param {string} group
+ * @param {string} name
+ */
+export function tagName(group, name) {
+  const segment = /segment|rfm/i.test(group) ? named("segment", name) : name;
+  return segment === name ? `${group}/${name}` : `${group}/${name} · ${segment}`;
 }

@@ -2,7 +2,7 @@
 // stage bars, a transition matrix, the offer mix and the touches left
 // after the contact policy.
 
-import { named, t } from "./i18n.js";
+import { named, t, tagName } from "./i18n.js";
 import { h, table } from "./ui.js";
 
 /**
@@ -10,6 +10,7 @@ import { h, table } from "./ui.js";
  * @typedef {{ customers: number, changed: number, failed: Pair, stages: (Pair & { stage: string })[],
  *   transitions: { from: string, to: string, customers: number }[],
  *   offers: { offer_id: string, proposed: Pair, selected: Pair }[],
+ *   tags: (Pair & { tag: string, gained: number, lost: number })[],
  *   channels: (Pair & { name: string })[], suppressed: (Pair & { name: string })[] }} Report
  */
 
@@ -73,6 +74,11 @@ export function reportView(report) {
         ),
       ),
     ),
+    h("h3", {}, t("report.tags")),
+    table([t("decision.tags"), `${t("report.baseline")} → ${t("report.candidate")}`, t("report.gained"), t("report.lost")], report.tags, (x) => {
+      const [group = "", name = ""] = x.tag.split("/");
+      return [tagName(group, name), pair(x), x.gained, x.lost];
+    }),
     h("h3", {}, t("report.offers")),
     table([t("decision.offer"), t("report.proposed"), t("report.selected")], report.offers, (o) => [o.offer_id, pair(o.proposed), pair(o.selected)]),
     h("h3", {}, t("report.channels")),

@@ -126,6 +126,17 @@ export async function act(out, work) {
 }
 
 /**
+ * A button that runs `work` (see `act`), its refusal shown in `out`.
+ * @param {HTMLElement} out
+ * @param {string} label
+ * @param {"" | "secondary" | "danger"} kind
+ * @param {() => Promise<void>} work
+ */
+export function button(out, label, kind, work) {
+  return h("button", { type: "button", class: kind === "" ? undefined : kind, onclick: () => void act(out, work) }, label);
+}
+
+/**
  * A labelled input.
  * @param {string} label
  * @param {Record<string, unknown>} attrs

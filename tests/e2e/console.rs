@@ -79,6 +79,11 @@ fn the_console_works_in_a_real_browser() {
             "RULEHOST_SAMPLE_REQUEST",
             format!("{PLUGINS_DIR}/coffee-chain/sample/decide.json"),
         )
+        .env("RULEHOST_APPAREL_KEY", rulehost::demo::TENANTS[1].key())
+        .env(
+            "RULEHOST_APPAREL_SAMPLE_REQUEST",
+            format!("{PLUGINS_DIR}/apparel-rfm/sample/decide.json"),
+        )
         .env("RULEHOST_PROFILES", &profiles)
         .env("RULEHOST_SCREENSHOTS", &screenshots)
         .output()
@@ -102,6 +107,7 @@ fn the_console_works_in_a_real_browser() {
         "tenant-audit",
         "tenant-decision",
         "tenant-decision-zh",
+        "tenant-decision-segments-zh",
     ] {
         assert!(
             screenshots.join(format!("{page}.png")).exists(),

@@ -23,6 +23,8 @@ const coffeeKey = env("RULEHOST_TENANT_KEY");
 const plugin = env("RULEHOST_PLUGIN");
 const sample = env("RULEHOST_SAMPLE_REQUEST");
 const profiles = env("RULEHOST_PROFILES");
+const apparelKey = env("RULEHOST_APPAREL_KEY");
+const apparelSample = env("RULEHOST_APPAREL_SAMPLE_REQUEST");
 const shots = env("RULEHOST_SCREENSHOTS");
 
 /** Chromium's flags on this kind of machine (DESIGN.md §6). */
@@ -93,11 +95,11 @@ async function signOut(): Promise<void> {
 }
 
 /** A decision through the public API, as a brand's system makes it. */
-async function decide(): Promise<{ decision_id: string; customer_id: string }> {
-  const response = await fetch(`${url}/v1/tenants/coffee/decide`, {
+async function decide(tenant = "coffee", key = coffeeKey, request = sample): Promise<{ decision_id: string; customer_id: string }> {
+  const response = await fetch(`${url}/v1/tenants/${tenant}/decide`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${coffeeKey}`, "Content-Type": "application/json" },
-    body: readFileSync(sample),
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: readFileSync(request),
   });
   assert.equal(response.status, 200, await response.clone().text());
   return (await response.json()) as { decision_id: string; customer_id: string };
@@ -285,6 +287,22 @@ describe("the console", () => {
       slots: { active: { version: string } }[];
     };
     assert.notEqual(pipeline.slots[0]?.active.version, "0.9.0-console");
+  });
+
+  it("names the RFM segments as the brands do, in Chinese", async () => {
+    await signOut();
+    await signIn(apparelKey);
+    const made = await decide("apparel", apparelKey, apparelSample);
+    await page.goto(`${url}/console/#/t/apparel/decisions/${made.decision_id}`);
+    await page.getByRole("button", { name: "中文" }).click();
+    const tags = await page.getByTestId("tags").innerText();
+    const segments = ["重要价值客户", "忠诚客户", "潜力忠诚客户", "新客户", "有潜力客户", "需要关注客户", "即将沉睡客户", "重要保持客户", "重要挽留客户", "沉睡客户"];
+    assert.ok(segments.some((s) => tags.includes(`· ${s}`)), `no segment named in Chinese among the tags: ${tags}`);
+    await shot("tenant-decision-segments-zh");
+    await page.getByRole("button", { name: "English" }).click();
+    await signOut();
+    await signIn(coffeeKey);
+    await page.getByRole("heading", { name: /Pipeline/ }).waitFor();
   });
 
   it("shows a tenant key nothing of another tenant", async () => {
