@@ -794,6 +794,7 @@ async function decision(tenant, id) {
       table([t("decision.offer"), t("decision.channel"), ...explained], d.proposals, (x) => [x.offer_id, x.channel, ...origin(x)])),
     funnel(d),
     await replay(tenant, logged),
+    decideAgain(tenant, logged),
   );
 }
 
@@ -813,6 +814,38 @@ function funnel(d) {
     { class: "card funnel", "data-testid": "funnel" },
     h("h2", {}, t("decision.funnel")),
     table(["", t("decision.offer"), t("decision.rule"), t("decision.detail")], rows, (row) => row),
+  );
+}
+
+/**
+ * Asks again with what runs now: the logged customer, trigger and
+ * instant decided by the active pipeline — a dry run, so the
+ * contact ledger records nothing — and opens the new decision.
+ * @param {string} tenant
+ * @param {LoggedDecision} logged
+ */
+function decideAgain(tenant, logged) {
+  const out = h("div", { "aria-live": "polite" });
+  const request = logged.request;
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, t("decision.again")),
+    h("p", { class: "muted" }, t(request ? "decision.againHelp" : "decision.againNoRequest")),
+    request
+      ? button(out, t("decision.againRun"), "", async () => {
+          const made = /** @type {{ decision_id: string }} */ (
+            await call("POST", `/v1/tenants/${enc(tenant)}/decide`, {
+              // The seed is left to the server, which derives it from the
+              // customer as it did for the logged decision unless its
+              // caller gave one (a 64-bit seed does not survive a number).
+              body: { profile: request.profile, now: logged.now, ...(request.trigger ? { trigger: request.trigger } : {}) },
+            })
+          );
+          location.hash = link("t", tenant, "decisions", made.decision_id);
+        })
+      : null,
+    out,
   );
 }
 

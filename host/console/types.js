@@ -19,7 +19,7 @@
  * @typedef {Explained & { offer_id: string, channel: string, score: number }} Proposal
  * @typedef {{ offer_id: string, channel: string, plugin: string, rule: string, detail: string }} Suppressed
  * @typedef {{ customer_id: string, stage?: StageVerdict | null, tags: Tag[], scores: Score[], proposals: Proposal[], plugins: VersionRef[], selected?: Proposal[], suppressed?: Suppressed[] }} Decision
- * @typedef {{ id: string, logged_at: string, now: string, customer_id: string, plugins: VersionRef[], decision: Decision }} LoggedDecision
+ * @typedef {{ id: string, logged_at: string, now: string, customer_id: string, plugins: VersionRef[], decision: Decision, request?: { profile: unknown, trigger?: unknown } | null }} LoggedDecision
  * @typedef {{ path: string, expected?: unknown, actual?: unknown }} Difference
  * @typedef {{ id: number, at: string, actor: string, action: string, tenant_id?: string | null, detail: unknown }} AuditEntry
  * @typedef {{ identical: boolean, differences: Difference[], replayed: VersionRef[] }} Replay

@@ -170,6 +170,17 @@ describe("the console", () => {
     // Bytes that are no plugin: the server's refusal, shown as it is.
     await page.getByRole("link", { name: "Versions" }).click();
     expected.add("400 /v1/tenants/coffee/plugins");
+    // From the keyboard: Enter on the drop zone asks the file input for
+    // its chooser (the click is stopped here, so no dialog opens).
+    await page.locator("#upload-file").evaluate((input) => {
+      input.addEventListener("click", (e) => {
+        e.preventDefault();
+        input.dataset["asked"] = "yes";
+      }, { once: true });
+    });
+    await page.locator(".drop").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector<HTMLInputElement>("#upload-file")?.dataset["asked"] === "yes");
     await page.locator("#upload-file").setInputFiles({ name: "broken.wasm", mimeType: "application/wasm", buffer: Buffer.from("not wasm at all") });
     await page.getByRole("alert").filter({ hasText: "invalid_plugin" }).waitFor();
     expected.delete("400 /v1/tenants/coffee/plugins");
@@ -287,6 +298,16 @@ describe("the console", () => {
       slots: { active: { version: string } }[];
     };
     assert.notEqual(pipeline.slots[0]?.active.version, "0.9.0-console");
+
+    // The decision the rolled-back version made, asked again with what runs
+    // now: a new decision, by the version before.
+    await page.goto(`${url}/console/#/t/coffee/decisions/${made.decision_id}`);
+    await page.getByRole("button", { name: "Decide again" }).click();
+    await page.waitForURL((u) => u.hash.includes("/decisions/") && !u.hash.endsWith(made.decision_id));
+    const again = new URL(page.url()).hash.split("/").pop()!;
+    await page.getByRole("heading", { name: `Decision ${again}` }).waitFor();
+    assert.match(await page.locator("main > p").first().innerText(), /coffee-chain 0\.1\.0/);
+    await page.getByTestId("stage").getByRole("cell", { name: "coffee.stage", exact: false }).first().waitFor();
   });
 
   it("names the RFM segments as the brands do, in Chinese", async () => {
