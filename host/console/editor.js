@@ -3,7 +3,7 @@
 
 import { ApiError, call } from "./api.js";
 import { t } from "./i18n.js";
-import { act, fill, h, problem } from "./ui.js";
+import { act, fill, h, problem, problemText } from "./ui.js";
 
 /**
  * `value` as indented JSON, with the line each field starts on, by the
@@ -127,7 +127,7 @@ export function documentEditor(heading, path, documentName) {
             number(line);
             area.setAttribute("aria-invalid", "true");
             const where = line === undefined ? "" : t("editor.line", { line: line + 1 });
-            fill(note, h("p", { class: "error field-error", role: "alert", "data-line": line === undefined ? undefined : line + 1 }, where, problem(e).textContent));
+            fill(note, h("p", { class: "error field-error", role: "alert", "data-line": line === undefined ? undefined : line + 1 }, where, problemText(e)));
             if (line !== undefined) {
               const start = laid.text.split("\n").slice(0, line).join("\n").length + (line > 0 ? 1 : 0);
               area.focus();

@@ -103,8 +103,16 @@ export function paged(path, render, limit = 50) {
  * @param {unknown} e
  */
 export function problem(e) {
+  return h("p", { class: "error", role: "alert" }, problemText(e));
+}
+
+/**
+ * What `problem` says, as text.
+ * @param {unknown} e
+ */
+export function problemText(e) {
   const message = e instanceof ApiError ? `${e.message} (${e.code}${e.reason === undefined ? "" : `: ${e.reason}`})` : String(e);
-  return h("p", { class: "error", role: "alert" }, t("error.title", { message }));
+  return t("error.title", { message });
 }
 
 /**

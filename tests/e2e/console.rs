@@ -20,10 +20,7 @@ use crate::serve::{ChildServer, OPERATOR};
 fn the_console_works_in_a_real_browser() {
     // Chromium is the largest process any test starts.
     let _guard = heavy();
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "the console test drives Debian's chromium: `apt-get install chromium` (scripts/test does)"
-    );
+    let chromium = crate::chromium();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tests = repo.join("tests/console");
     assert!(
@@ -71,6 +68,8 @@ fn the_console_works_in_a_real_browser() {
             "test/console.test.ts",
         ])
         .current_dir(&tests)
+        .env("RULEHOST_CHROMIUM", chromium)
+        .env("RULEHOST_CHROMIUM_FLAGS", crate::CHROMIUM_FLAGS.join(" "))
         .env("RULEHOST_URL", server.url(""))
         .env("RULEHOST_OPERATOR", OPERATOR)
         .env("RULEHOST_TENANT_KEY", rulehost::demo::TENANTS[0].key())

@@ -56,6 +56,30 @@ pub fn plugin(path: &str) -> Arc<Plugin> {
     loaded
 }
 
+/// Debian's Chromium, which the report and console tests drive; the
+/// flags it needs on this kind of machine (DESIGN.md §6: without the
+/// networking ones it hammers a closed network).
+pub fn chromium() -> &'static str {
+    let path = "/usr/bin/chromium";
+    assert!(
+        std::path::Path::new(path).exists(),
+        "the browser tests drive Debian's chromium: `apt-get install chromium` (scripts/test does)"
+    );
+    path
+}
+
+/// See [`chromium`]; headless and the profile directory are each
+/// caller's own.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Tests that use a lot of memory or CPU take this lock, so they neither
 /// disturb each other's measurements nor run the machine out of memory.
 pub fn heavy() -> MutexGuard<'static, ()> {

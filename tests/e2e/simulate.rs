@@ -180,31 +180,13 @@ fn a_bad_line_stops_the_simulation_with_its_number() {
     assert!(err.to_string().starts_with("line 2: not a JSON object"), "{err}");
 }
 
-fn chromium() -> &'static str {
-    let path = "/usr/bin/chromium";
-    assert!(
-        Path::new(path).exists(),
-        "the report test renders with Debian's chromium: `apt-get install chromium` (scripts/test does)"
-    );
-    path
-}
-
 /// Renders `page` in headless Chromium; the PNG's size and RGB pixels.
 fn screenshot(page: &Path, png: &Path) -> (u32, u32, Vec<[u8; 3]>) {
     let profile = tempfile::tempdir().expect("a profile dir");
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,1800",
-        ])
+    let out = Command::new(crate::chromium())
+        .arg("--headless")
+        .args(crate::CHROMIUM_FLAGS)
+        .args(["--hide-scrollbars", "--window-size=1280,1800"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", page.display()))

@@ -27,16 +27,9 @@ const apparelKey = env("RULEHOST_APPAREL_KEY");
 const apparelSample = env("RULEHOST_APPAREL_SAMPLE_REQUEST");
 const shots = env("RULEHOST_SCREENSHOTS");
 
-/** Chromium's flags on this kind of machine (DESIGN.md §6). */
-const FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+/** Chromium and its flags on this kind of machine (`tests/e2e/main.rs`). */
+const chromiumPath = env("RULEHOST_CHROMIUM");
+const FLAGS = env("RULEHOST_CHROMIUM_FLAGS").split(" ");
 
 let browser: Browser;
 let page: Page;
@@ -47,7 +40,7 @@ const expected = new Set<string>();
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: FLAGS });
+  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: FLAGS });
   const context = await browser.newContext({ viewport: { width: 1366, height: 800 }, locale: "en-US" });
   page = await context.newPage();
   page.on("console", (message) => {
