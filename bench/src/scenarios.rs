@@ -280,7 +280,7 @@ fn request_to_frame(table: &mut Table, w: &Workload) {
             let t = Instant::now();
             let framed = Arrived::parse(body.clone(), &limits)
                 .and_then(|a| {
-                    a.frame(context, request.offers.clone(), &limits)
+                    a.frame_sent(context, request.offers.clone(), &limits)
                         .map_err(Refused::Input)
                 })
                 .expect("a frame");
@@ -776,6 +776,7 @@ fn noisy_neighbour(table: &mut Table, w: &Workload) {
         deadline_ms: 200,
         fuel: 10_000_000_000,
         max_concurrent_decisions: 4,
+        ..TenantLimits::default()
     };
     let noisy_key = add_tenant(&server, "noisy", noisy_limits, LOOP_FOREVER, None);
     let quiet = |d| load_hosts(&[server.addr], &server.key, &w.bodies, 1, d).1;

@@ -16,7 +16,7 @@
 pub mod compiler;
 pub mod decision;
 mod error;
-pub mod input;
+pub use rulehost_input as input;
 pub mod pipeline;
 
 mod cache;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod candidates;
+mod customers;
 mod decide;
 mod doc;
 mod error;
@@ -77,6 +78,7 @@ pub struct AppState {
         (name = "pipeline", description = "Which versions run, in which order"),
         (name = "config", description = "Tenant config, offer catalog and audit log"),
         (name = "decide", description = "Decisions"),
+        (name = "events", description = "The brand's events, and the customers kept from them"),
         (name = "policy", description = "Contact policy, contact ledger and the decision log"),
         (name = "ops", description = "Health, readiness, metrics")
     )
@@ -116,6 +118,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::list_decisions))
         .routes(routes!(policy::get_decision))
         .routes(routes!(policy::replay))
+        .routes(routes!(customers::take_events))
+        .routes(routes!(customers::get_customer, customers::erase_customer))
         .routes(routes!(decide::decide))
         .routes(routes!(decide::decide_batch))
         .routes(routes!(simulate::simulate))

@@ -147,8 +147,13 @@ impl Pending {
             keep_request,
         } = self;
         let sent = request.sent.as_ref();
-        let profile = sent.and_then(Sent::profile);
-        let trigger = sent.and_then(Sent::trigger);
+        // A decision on a kept profile logs the profile its input held.
+        let kept = sent.is_none().then(|| request.as_json());
+        let profile = sent.and_then(Sent::profile).or(kept.as_ref().map(|(p, _)| p.as_str()));
+        let trigger = match &kept {
+            Some((_, trigger)) => trigger.as_deref(),
+            None => sent.and_then(Sent::trigger),
+        };
         if let Some(profile) = profile {
             let content = HashedContent {
                 mode: record.mode,
@@ -334,7 +339,7 @@ mod tests {
             };
             let request = Arc::new(
                 arrived
-                    .frame(context, Vec::new().into(), &InputLimits::default())
+                    .frame_sent(context, Vec::new().into(), &InputLimits::default())
                     .expect("a frame"),
             );
             let record: LogRecord<Box<RawValue>, Box<RawValue>> = LogRecord {

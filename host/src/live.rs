@@ -20,6 +20,7 @@
 //! `log` (logged decisions, replay, retention, audit), `simulation`,
 //! `loading` (the cold start) and `fleet` (following other hosts).
 
+mod customers;
 mod decide;
 mod documents;
 mod fleet;
@@ -30,6 +31,7 @@ mod simulation;
 mod snapshots;
 mod tenants;
 
+pub use customers::{Customer, EVENTS_PER_TRANSACTION, Intake};
 pub use decide::{decision_limits, default_seed};
 pub use documents::NewTouch;
 
@@ -189,6 +191,34 @@ pub struct DecideRequest {
     pub trigger: Option<Event>,
     /// Record the selected touches in the contact ledger, in the same
     /// transaction that checked the caps (default false: a dry run).
+    #[serde(default)]
+    pub commit: bool,
+}
+
+/// A decision on the profile the host keeps for a customer (see the
+/// events API): [`DecideRequest`] with a `customer_id` instead of a
+/// `profile`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideById {
+    /// The customer, by any of its ids.
+    #[schema(schema_with = crate::model::schema::event_id)]
+    pub customer_id: String,
+    /// The decision's time (default: the server's clock).
+    #[serde(default)]
+    pub now: Option<Timestamp>,
+    /// The seed plugins get (default: derived from the tenant and customer).
+    #[serde(default, deserialize_with = "crate::model::whole::option")]
+    #[schema(schema_with = crate::model::schema::seed)]
+    pub seed: Option<u64>,
+    /// Why the decision is made (default `live`).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// The event that triggered it.
+    #[serde(default)]
+    pub trigger: Option<Event>,
+    /// Record the selected touches, and keep the decision's tags and stage
+    /// as the customer's prior (default false: a dry run).
     #[serde(default)]
     pub commit: bool,
 }

@@ -51,6 +51,7 @@ pub struct Metrics {
     lanes_in_use: Gauge<i64, std::sync::atomic::AtomicI64>,
     lanes_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
     in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
+    events: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -79,6 +80,7 @@ impl Metrics {
         let lanes_in_use = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let lanes_waiting = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let in_flight = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let events = Family::<Outcome, Counter>::default();
         registry.register("decisions", "Decisions by tenant and outcome", decisions.clone());
         registry.register("decision_duration_seconds", "Decision latency", latency.clone());
         registry.register("decision_fuel", "Fuel burnt by decisions", fuel.clone());
@@ -112,6 +114,11 @@ impl Metrics {
             "Decisions admitted and not finished, all tenants",
             in_flight.clone(),
         );
+        registry.register(
+            "events",
+            "Events taken in, by tenant and outcome (taken, duplicate)",
+            events.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -127,6 +134,7 @@ impl Metrics {
             lanes_in_use,
             lanes_waiting,
             in_flight,
+            events,
         }
     }
 
@@ -194,6 +202,21 @@ impl Metrics {
                     rule: s.rule.as_str().to_owned(),
                 })
                 .inc();
+        }
+    }
+
+    /// Records events taken in: `taken` folded into profiles now,
+    /// `duplicates` taken before.
+    pub fn events_taken(&self, tenant: &str, taken: usize, duplicates: usize) {
+        for (outcome, n) in [("taken", taken), ("duplicate", duplicates)] {
+            if n > 0 {
+                self.events
+                    .get_or_create(&Outcome {
+                        tenant: tenant.to_owned(),
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc_by(n as u64);
+            }
         }
     }
 

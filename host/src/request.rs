@@ -22,17 +22,17 @@ use serde_json::value::RawValue;
 use crate::Error;
 use crate::input::json::{self, Profiled};
 use crate::input::{self, Context, InputLimits};
-use crate::live::DecideRequest;
+use crate::live::{DecideById, DecideRequest};
 use crate::model::{self, JsonError, Mode, Offer, Request, Strict, Timestamp, Value, whole};
+use crate::registry::StoredProfile;
 use rulehost_layout as layout;
 use rulehost_layout::input::{Checked, InputWriter};
 
 /// A decide request as it arrived: its profile and trigger already written
-/// into an input frame's writer, its body kept for the log.
+/// into an input frame's writer and its body kept for the log, or the id of
+/// a customer whose kept profile it decides on.
 pub struct Arrived {
-    sent: Sent,
-    profiled: Profiled,
-    writer: InputWriter,
+    source: Source,
     /// The decision's time, if the request sets it.
     pub now: Option<Timestamp>,
     /// The seed, if the request sets it.
@@ -41,6 +41,27 @@ pub struct Arrived {
     pub mode: Option<Mode>,
     /// Whether the selected touches are recorded.
     pub commit: bool,
+}
+
+/// Where a request's profile comes from.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, moved a few times; a box would allocate per request"
+)]
+enum Source {
+    /// The body: already written into a frame.
+    Sent {
+        sent: Sent,
+        profiled: Profiled,
+        writer: InputWriter,
+    },
+    /// The host's kept profile of a customer; the trigger's JSON, if one
+    /// came, is in the body.
+    Kept {
+        customer_id: String,
+        body: Bytes,
+        trigger: Option<Range<usize>>,
+    },
 }
 
 /// Why a request body was refused.
@@ -56,8 +77,10 @@ pub enum Refused {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Envelope<'a> {
-    #[serde(borrow)]
-    profile: &'a RawValue,
+    #[serde(default, borrow)]
+    profile: Option<&'a RawValue>,
+    #[serde(default)]
+    customer_id: Option<String>,
     #[serde(default)]
     now: Option<Timestamp>,
     #[serde(default, deserialize_with = "whole::option")]
@@ -76,9 +99,17 @@ impl Arrived {
         Self::read(&body, limits).map_err(|fast| refusal(&body, limits, fast))
     }
 
-    /// The customer's id.
+    /// The customer's id, as the request gives it.
     pub fn customer_id(&self) -> &str {
-        &self.profiled.customer_id
+        match &self.source {
+            Source::Sent { profiled, .. } => &profiled.customer_id,
+            Source::Kept { customer_id, .. } => customer_id,
+        }
+    }
+
+    /// Whether it decides on the host's kept profile of the customer.
+    pub fn by_id(&self) -> bool {
+        matches!(self.source, Source::Kept { .. })
     }
 
     fn read(body: &Bytes, limits: &InputLimits) -> Result<Self, String> {
@@ -90,21 +121,44 @@ impl Arrived {
         let envelope = Envelope::deserialize(Strict(&mut de))
             .and_then(|envelope| de.end().map(|()| envelope))
             .map_err(|e| e.to_string())?;
-        let (profiled, writer) =
-            write(envelope.profile.get(), envelope.trigger.map(RawValue::get), limits).map_err(|e| e.to_string())?;
         // Where the raw values lie in the body: they were borrowed from it.
         let span = |raw: &RawValue| {
             let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
             start..start + raw.get().len()
         };
+        let source = match (envelope.profile, envelope.customer_id) {
+            (Some(profile), None) => {
+                let (profiled, writer) =
+                    write(profile.get(), envelope.trigger.map(RawValue::get), limits).map_err(|e| e.to_string())?;
+                Source::Sent {
+                    sent: Sent {
+                        body: body.clone(),
+                        profile: span(profile),
+                        trigger: envelope.trigger.map(span),
+                    },
+                    profiled,
+                    writer,
+                }
+            }
+            (None, Some(customer_id)) => {
+                // The trigger is checked now, so a bad one is refused
+                // before the kept profile is read.
+                if let Some(trigger) = envelope.trigger {
+                    json::trigger(trigger.get(), limits, &mut InputWriter::default()).map_err(|e| e.to_string())?;
+                }
+                if customer_id.is_empty() || customer_id.chars().count() > model::events::ID_CHARS {
+                    return Err("customer_id must be 1-256 characters".into());
+                }
+                Source::Kept {
+                    customer_id,
+                    body: body.clone(),
+                    trigger: envelope.trigger.map(span),
+                }
+            }
+            _ => return Err(ONE_OF.into()),
+        };
         Ok(Self {
-            sent: Sent {
-                body: body.clone(),
-                profile: span(envelope.profile),
-                trigger: envelope.trigger.map(span),
-            },
-            profiled,
-            writer,
+            source,
             now: envelope.now,
             seed: envelope.seed,
             mode: envelope.mode,
@@ -113,10 +167,67 @@ impl Arrived {
     }
 
     /// The decision's input: the catalog and the context written after the
-    /// profile.
-    pub fn frame(self, context: Context, offers: Arc<[Offer]>, limits: &InputLimits) -> Result<Framed, Error> {
-        Framed::finish(self.writer, self.profiled, context, offers, limits, Some(self.sent))
+    /// profile. `kept` gives the customer's kept profile when the request
+    /// decides on one (it is asked for only then).
+    pub fn frame(
+        self,
+        context: impl FnOnce(&str) -> Context,
+        offers: Arc<[Offer]>,
+        limits: &InputLimits,
+        kept: impl FnOnce(&str) -> Result<StoredProfile, crate::live::LiveError>,
+    ) -> Result<Framed, crate::live::LiveError> {
+        match self.source {
+            Source::Sent { sent, profiled, writer } => {
+                let context = context(&profiled.customer_id);
+                Ok(Framed::finish(writer, profiled, context, offers, limits, Some(sent))?)
+            }
+            Source::Kept {
+                customer_id,
+                body,
+                trigger,
+            } => {
+                let stored = kept(&customer_id)?;
+                let trigger = trigger.and_then(|range| std::str::from_utf8(&body[range]).ok().map(str::to_owned));
+                let context = context(&stored.customer_id);
+                Ok(Framed::kept(
+                    &stored,
+                    trigger.as_deref().map(Trigger::Json),
+                    context,
+                    offers,
+                    limits,
+                )?)
+            }
+        }
     }
+}
+
+impl Arrived {
+    /// The input of a request whose profile came in its body, with a
+    /// context of the caller's (a request on a kept profile is framed by
+    /// `Live::input`, which reads the profile).
+    pub fn frame_sent(self, context: Context, offers: Arc<[Offer]>, limits: &InputLimits) -> Result<Framed, Error> {
+        match self.source {
+            Source::Sent { sent, profiled, writer } => {
+                Framed::finish(writer, profiled, context, offers, limits, Some(sent))
+            }
+            Source::Kept { customer_id, .. } => Err(Error::InvalidInput(format!(
+                "the request decides on the kept profile of {customer_id:?}, which only a server has"
+            ))),
+        }
+    }
+}
+
+/// What a request must say of its customer: the refusal of one that
+/// gives neither a profile nor a customer, or both.
+pub const ONE_OF: &str = "a decide request has a `profile`, or a `customer_id` to decide on the customer's kept profile \
+                      (one of the two)";
+
+/// A trigger of a decision on a kept profile.
+pub enum Trigger<'a> {
+    /// As the request's JSON gave it.
+    Json(&'a str),
+    /// An event the host has (one taken in, or a wake-up).
+    Event(&'a crate::model::Event),
 }
 
 /// Frame writers between requests: a body is read on one of the server's
@@ -173,13 +284,22 @@ pub fn through_model(body: &[u8], limits: &InputLimits) -> Result<(Request, Vec<
         profile: request.profile,
         offers: Arc::from([]),
     };
-    let frame = input::build(&request, limits).map_err(Refused::Input)?;
+    let frame = input::build(&request, limits).map_err(|e| Refused::Input(e.into()))?;
     Ok((request, frame))
 }
 
 /// The model's own refusal of a body the one-pass reading refused: the
 /// message and path a client always got.
 fn refusal(body: &[u8], limits: &InputLimits, fast: String) -> Refused {
+    if fast == ONE_OF {
+        return Refused::Input(Error::InvalidInput(fast));
+    }
+    if names_a_customer(body) {
+        return match model::parse_json::<DecideById>(body) {
+            Err(e) => Refused::Json(e),
+            Ok(_) => Refused::Input(Error::InvalidInput(fast)),
+        };
+    }
     match through_model(body, limits) {
         Err(refused) => refused,
         // The two readings disagree: a bug, reported, and the request is
@@ -189,6 +309,20 @@ fn refusal(body: &[u8], limits: &InputLimits, fast: String) -> Refused {
             Refused::Input(Error::InvalidInput(fast))
         }
     }
+}
+
+/// Whether a body is an object with a `customer_id` and no `profile`: a
+/// decision on a kept profile, whose refusals the model of such requests
+/// words.
+pub fn names_a_customer(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Keys {
+        #[serde(default)]
+        profile: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        customer_id: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Keys>(body).is_ok_and(|k| k.customer_id.is_some() && k.profile.is_none())
 }
 
 /// A request's profile and trigger as they arrived.
@@ -288,6 +422,42 @@ impl Framed {
         Self::finish(writer, profiled, context, offers, limits, None)
     }
 
+    /// The input of a decision on a customer's kept profile: the profile
+    /// and its prior copied as they are kept, then the trigger, the
+    /// catalog and the context.
+    pub fn kept(
+        stored: &StoredProfile,
+        trigger: Option<Trigger<'_>>,
+        context: Context,
+        offers: Arc<[Offer]>,
+        limits: &InputLimits,
+    ) -> Result<Self, crate::live::LiveError> {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            crate::registry::RegistryError::Corrupt(format!(
+                "the kept profile of customer {:?} does not read: {e}",
+                stored.customer_id
+            ))
+        };
+        let mut writer = take_writer();
+        let frame = rulehost_profiles::frame_of(&stored.kept).map_err(|e| corrupt(&e))?;
+        let mut written = input::profile::load_profile(frame, &mut writer).map_err(|e| corrupt(&e))?;
+        if let Some(prior) = &stored.prior {
+            written = input::profile::load_prior(prior, &mut writer, written).map_err(|e| corrupt(&e))?;
+        }
+        match trigger {
+            Some(Trigger::Json(json)) => {
+                json::trigger(json, limits, &mut writer).map_err(|e| Error::InvalidInput(format!("trigger: {e}")))?
+            }
+            Some(Trigger::Event(event)) => input::write_trigger(event, limits, &mut writer).map_err(Error::from)?,
+            None => {}
+        }
+        let profiled = Profiled {
+            customer_id: stored.customer_id.clone(),
+            written,
+        };
+        Ok(Self::finish(writer, profiled, context, offers, limits, None)?)
+    }
+
     /// The input of a request already modelled (a test).
     pub fn of(request: &Request, limits: &InputLimits) -> Result<Self, Error> {
         Self::new(
@@ -297,6 +467,17 @@ impl Framed {
             request.offers.clone(),
             None,
         )
+    }
+
+    /// The profile and the trigger its frame holds, as JSON (what the log
+    /// keeps of a decision whose profile did not come as JSON).
+    pub fn as_json(&self) -> (String, Option<String>) {
+        let input = self.frame.input();
+        let profile = serde_json::to_string(&input::profile::profile_of(&input)).unwrap_or_default();
+        let trigger = input
+            .trigger
+            .map(|e| serde_json::to_string(&input::profile::event_of(&input, e)).unwrap_or_default());
+        (profile, trigger)
     }
 
     /// The frame, for the pipeline.

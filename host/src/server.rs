@@ -120,6 +120,8 @@ impl Default for ServerConfig {
                 deadline_ms: 10_000,
                 fuel: 10_000_000_000,
                 max_concurrent_decisions: 256,
+                profile_events: 10_000,
+                profile_days: 3_650,
             },
         }
     }

@@ -265,6 +265,22 @@ impl InputWriter {
         self.frame.clear();
     }
 
+    /// Starts a frame with the profile of `input` — its strings,
+    /// identities, attributes, events and their props, copied as they are
+    /// — so that the prior tags, the trigger and the catalog are added
+    /// after it. The atoms and spans of `input` stay valid here: a kept
+    /// profile becomes a decision's input without being read again.
+    pub fn load_profile(&mut self, input: &Input<'_>) {
+        self.clear();
+        let [text, ends, identities, attributes, events, props, ..] = &mut self.frame.sections;
+        text.extend_from_slice(input.strings.text().as_bytes());
+        ends.extend_from_slice(input.strings.ends);
+        identities.extend_from_slice(input.identities.bytes);
+        attributes.extend_from_slice(input.attributes.bytes);
+        events.extend_from_slice(input.events.bytes);
+        props.extend_from_slice(input.props.bytes);
+    }
+
     /// Adds a string; returns its atom.
     pub fn text(&mut self, s: &str) -> u32 {
         self.frame.text(s)

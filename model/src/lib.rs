@@ -5,6 +5,7 @@
 //! (`amount_minor`: 2850 = ¥28.50). Unknown fields are rejected, so a typo
 //! is an error naming the field rather than silently ignored data.
 
+pub mod events;
 mod limits;
 pub mod policy;
 pub mod schema;

@@ -281,3 +281,38 @@ pub fn window_days() -> Object {
 pub fn page_limit() -> Object {
     whole(1, 500)
 }
+
+/// An event's id, its customer's id, or an id `identify` links: 1–256
+/// characters.
+pub fn event_id() -> Object {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(crate::events::ID_CHARS))
+        .build()
+}
+
+/// An event's kind: not empty, not `timer` (reserved).
+pub fn event_kind() -> Object {
+    let mut schema = nonempty_text();
+    schema.description = Some(format!("Not {:?}, which is reserved", crate::events::TIMER));
+    schema
+}
+
+/// An event's properties as sent: values may be `null` (only in an
+/// `attributes` event, where it removes an attribute).
+pub fn event_props() -> Object {
+    let limits = InputLimits::default();
+    let values = RefOr::T(Schema::OneOf(
+        OneOfBuilder::new()
+            .item(text())
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "A string, number or boolean (RFC 3339 date-time strings are times); null removes an attribute in an \
+                 `attributes` event",
+            ))
+            .build(),
+    ));
+    map_of(values, Some(limits.props), Some(limits.string_chars))
+}

@@ -1,12 +1,14 @@
 //! Where rulehost keeps everything: tenants, API keys, plugin versions and
 //! their bytes, pipelines, config, offers, contact policies, candidates,
-//! profile sets, the contact ledger, the decision log and the audit log.
+//! profile sets, customers' kept profiles, the contact ledger, the
+//! decision log and the audit log.
 //!
 //! One interface ([`Store`], by concern: [`TenantStore`], [`KeyStore`],
 //! [`PluginStore`], [`CandidateStore`], [`DocumentStore`],
-//! [`LedgerStore`], [`DecisionLogStore`], [`ProfileSetStore`]) and its
-//! backends: [`sqlite::SqliteStore`], the embedded default under a data
-//! directory. Both keep the same promises, held by one conformance suite
+//! [`LedgerStore`], [`DecisionLogStore`], [`ProfileSetStore`],
+//! [`ProfileStore`]) and its backends: [`sqlite::SqliteStore`], the
+//! embedded default under a data directory, and [`postgres::PgStore`],
+//! shared by a fleet. Both keep the same promises, held by one conformance suite
 //! (`tests/`): every change is one transaction with its audit entry, an
 //! acknowledged change survives `kill -9`, stored bytes are checked
 //! against their sha256 on every read. Methods block; a server calls them
@@ -14,6 +16,7 @@
 
 pub use rulehost_durable as durable;
 pub mod postgres;
+pub mod profiles;
 pub mod rules;
 pub mod sqlite;
 pub mod testing;
@@ -22,9 +25,11 @@ pub mod testing;
 pub mod prelude {
     pub use crate::{
         CandidateStore, DecisionLogStore, DocumentStore, FleetStore, KeyStore, LedgerStore, PluginStore,
-        ProfileSetStore, StagedSet, Store, TenantStore,
+        ProfileSetStore, ProfileStore, StagedSet, Store, TenantStore,
     };
 }
+
+pub use profiles::{Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, StageChange, StoredProfile, Taken};
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -85,12 +90,30 @@ pub struct TenantLimits {
     /// Decisions running at once; past this, requests get 429.
     #[serde(deserialize_with = "rulehost_model::whole::number")]
     pub max_concurrent_decisions: u32,
+    /// Events a kept profile holds at most (the newest; default 500).
+    #[serde(
+        default = "default_profile_events",
+        deserialize_with = "rulehost_model::whole::number"
+    )]
+    pub profile_events: u32,
+    /// Days of events a kept profile holds at most (default 365).
+    #[serde(default = "default_profile_days", deserialize_with = "rulehost_model::whole::number")]
+    pub profile_days: u32,
+}
+
+fn default_profile_events() -> u32 {
+    TenantLimits::default().profile_events
+}
+
+fn default_profile_days() -> u32 {
+    TenantLimits::default().profile_days
 }
 
 impl Default for TenantLimits {
     /// 32 MiB plugins (room for a TypeScript or Python one, 12 and 18 MB
     /// with their runtimes), 64 MiB of memory, 50 ms and 50M fuel per decision,
-    /// 8 decisions at once.
+    /// 8 decisions at once, kept profiles of the last 500 events within a
+    /// year.
     fn default() -> Self {
         Self {
             max_plugin_bytes: 32 << 20,
@@ -98,6 +121,8 @@ impl Default for TenantLimits {
             deadline_ms: 50,
             fuel: 50_000_000,
             max_concurrent_decisions: 8,
+            profile_events: 500,
+            profile_days: 365,
         }
     }
 }
@@ -119,6 +144,16 @@ impl TenantLimits {
                 "max_concurrent_decisions",
                 u64::from(self.max_concurrent_decisions),
                 u64::from(ceiling.max_concurrent_decisions),
+            ),
+            (
+                "profile_events",
+                u64::from(self.profile_events),
+                u64::from(ceiling.profile_events),
+            ),
+            (
+                "profile_days",
+                u64::from(self.profile_days),
+                u64::from(ceiling.profile_days),
             ),
         ];
         for (field, value, max) in fields {
@@ -402,6 +437,23 @@ pub struct TouchRecord {
     pub decision_id: Option<String>,
 }
 
+/// What a committing decision records, in the transaction that read the
+/// customer's ledger.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// Deliveries, recorded in the ledger.
+    pub touches: Vec<TouchRecord>,
+    /// Its conclusions, kept with the customer's profile (if one is kept).
+    pub concluded: Option<Concluded>,
+}
+
+impl Effects {
+    /// Whether it records nothing.
+    pub fn is_empty(&self) -> bool {
+        self.touches.is_empty() && self.concluded.is_none()
+    }
+}
+
 /// A decision in the log, by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DecisionSummary {
@@ -583,8 +635,9 @@ pub trait LedgerStore {
     /// Records deliveries; a touch id seen before is a duplicate and
     /// changes nothing. Returns (recorded, duplicates).
     fn record_touches(&self, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)>;
-    /// Reads the customer's ledger since `since` and the budgets used of
-    /// `budgets`, runs `decide` on it and, if `commit`, records the touches
+    /// Reads the ledger of the customer `customer_id` stands for (an id
+    /// linked to another stands for that one) since `since` and the budgets
+    /// used of `budgets`, runs `decide` on it and, if `commit`, records what
     /// it returns — one transaction, serialised per customer, so two
     /// committing decisions for one customer never both see room under a
     /// cap.
@@ -599,7 +652,7 @@ pub trait LedgerStore {
         since: Timestamp,
         budgets: &[String],
         commit: bool,
-        decide: &mut dyn FnMut(&Ledger) -> Vec<TouchRecord>,
+        decide: &mut dyn FnMut(&Ledger) -> Effects,
     ) -> Result<()>;
 }
 
@@ -712,6 +765,7 @@ pub trait Store:
     + LedgerStore
     + DecisionLogStore
     + ProfileSetStore
+    + ProfileStore
     + FleetStore
     + Send
     + Sync
@@ -728,6 +782,7 @@ impl<T> Store for T where
         + LedgerStore
         + DecisionLogStore
         + ProfileSetStore
+        + ProfileStore
         + FleetStore
         + Send
         + Sync
@@ -759,17 +814,17 @@ impl dyn Store {
         since: Timestamp,
         budgets: &[String],
         commit: bool,
-        decide: impl FnOnce(&Ledger) -> (T, Vec<TouchRecord>),
+        decide: impl FnOnce(&Ledger) -> (T, Effects),
     ) -> Result<T> {
         let mut decide = Some(decide);
         let mut answer = None;
         self.with_ledger(tenant_id, customer_id, since, budgets, commit, &mut |ledger| {
             let Some(decide) = decide.take() else {
-                return Vec::new();
+                return Effects::default();
             };
-            let (value, touches) = decide(ledger);
+            let (value, effects) = decide(ledger);
             answer = Some(value);
-            touches
+            effects
         })?;
         answer.ok_or_else(|| RegistryError::Storage("the ledger was never read".into()))
     }

@@ -18,6 +18,7 @@ mod fleet;
 mod ledger;
 mod plugins;
 mod profile_sets;
+mod profiles;
 mod schema;
 
 use std::future::Future;

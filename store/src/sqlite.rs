@@ -12,6 +12,7 @@ mod documents;
 mod ledger;
 mod plugins;
 mod profile_sets;
+mod profiles;
 mod schema;
 
 use std::path::{Path, PathBuf};

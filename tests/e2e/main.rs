@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod contract;
 mod crash;
+mod events;
 mod fixtures;
 mod fleet;
 mod fuzzing;

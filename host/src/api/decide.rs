@@ -17,16 +17,19 @@ use super::{ApiError, AppState, RawBody, invalid_json};
 use crate::ErrorBody;
 use crate::decision::Decision;
 use crate::input::InputLimits;
-use crate::live::{DecideRequest, LiveError};
+use crate::live::{DecideById, DecideRequest, LiveError};
 use crate::request::{Arrived, Refused};
 
 /// Decides for one customer with the tenant's active pipeline, config and
-/// offers.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/decide", tag = "decide", request_body = DecideRequest,
+/// offers: on the profile the request sends, or, given a `customer_id`
+/// instead, on the profile the host keeps from the customer's events.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/decide", tag = "decide",
+    request_body = DecideBody,
     params(("tenant" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, body = Decision),
         (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No profile is kept of the customer (a decision by id)", body = ErrorBody),
         (status = 409, description = "No active plugin", body = ErrorBody),
         (status = 422, description = "The plugin failed (trap, fuel, memory, invalid output, its own error)", body = ErrorBody),
         (status = 429, description = "Over the tenant's concurrency limit; see Retry-After", body = ErrorBody),
@@ -47,14 +50,52 @@ pub(super) async fn decide(
     let (answer, answered) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        // The thread waits in line for a lane parked (see `engine::lanes`).
-        let lane = live.lane(&snapshot);
-        let _ = answer.send(live.decide_on(lane, &snapshot, request));
+        let decision = live.input(&snapshot, request).and_then(|(input, commit)| {
+            // The thread waits in line for a lane parked (see `engine::lanes`).
+            let lane = live.lane(&snapshot);
+            live.decide_on(lane, &snapshot, input, commit)
+        });
+        let _ = answer.send(decision);
     });
     let decision = answered
         .await
         .map_err(|_| ApiError::internal("the decision ended without an answer"))??;
     Ok(Json(decision))
+}
+
+/// A decide request's body: a [`DecideRequest`] (with the profile) or a
+/// [`DecideById`] (on the kept profile), for the OpenAPI document.
+pub struct DecideBody;
+
+impl utoipa::PartialSchema for DecideBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{OneOfBuilder, Schema};
+        use utoipa::openapi::{Ref, RefOr};
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("DecideRequest"))
+                .item(Ref::from_schema_name("DecideById"))
+                .description(Some(
+                    "A decision on the profile sent, or on the customer's kept profile",
+                ))
+                .build(),
+        ))
+    }
+}
+
+impl utoipa::ToSchema for DecideBody {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            DecideRequest::name().into(),
+            <DecideRequest as utoipa::PartialSchema>::schema(),
+        ));
+        DecideRequest::schemas(schemas);
+        schemas.push((
+            DecideById::name().into(),
+            <DecideById as utoipa::PartialSchema>::schema(),
+        ));
+        DecideById::schemas(schemas);
+    }
 }
 
 /// A line of a batch, as read.

@@ -435,6 +435,8 @@ impl utoipa::Modify for ServerLimits {
             ("deadline_ms", max.deadline_ms),
             ("fuel", max.fuel),
             ("max_concurrent_decisions", u64::from(max.max_concurrent_decisions)),
+            ("profile_events", u64::from(max.profile_events)),
+            ("profile_days", u64::from(max.profile_days)),
         ] {
             if let Some(RefOr::T(Schema::Object(property))) = limits.properties.get_mut(field) {
                 property.minimum = Some(1.into());

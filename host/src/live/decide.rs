@@ -17,7 +17,7 @@ use crate::input::{Context, InputLimits};
 use crate::model::{TenantConfig, Timestamp};
 use crate::pipeline;
 use crate::policy::{self, Ledger, MS_PER_DAY, Outcome, Policy};
-use crate::registry::{TenantLimits, TouchRecord};
+use crate::registry::{Concluded, Effects, RegistryError, StoredProfile, TenantLimits, TouchRecord};
 use crate::request::{Arrived, Framed};
 use crate::shadow;
 
@@ -56,31 +56,55 @@ impl Live {
     /// for bulk callers (a batch), which also wait for the decision log to
     /// keep up (see [`DecisionLog::pace`](crate::decision_log::DecisionLog::pace)).
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: Arrived) -> Result<Decision> {
-        let decision = self.decide_on(self.lane(snapshot), snapshot, request);
+        let (input, commit) = self.input(snapshot, request)?;
+        let decision = self.decide_on(self.lane(snapshot), snapshot, input, commit);
         self.log.pace();
         decision
     }
 
-    /// Decides for one request on an admitted snapshot: the plugins propose
-    /// on `lane`, which is then passed on; the tenant's policy decides
-    /// against the contact ledger (recording the selected touches if the
-    /// request commits), and the decision is logged. Blocking: run it on
-    /// the blocking pool.
-    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: Arrived) -> Result<Decision> {
+    /// A request's input on an admitted snapshot: its profile as sent, or
+    /// the customer's kept profile (read from the store: take no lane
+    /// before), then the trigger, the catalog and the context; and whether
+    /// it commits. Blocking.
+    pub fn input(&self, snapshot: &Snapshot, request: Arrived) -> Result<(Framed, bool)> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
         }
-        let context = Context {
-            now: request.now.unwrap_or_else(Timestamp::now),
-            seed: request
-                .seed
-                .unwrap_or_else(|| default_seed(&tenant.id, request.customer_id())),
+        let (now, seed, mode, commit) = (request.now, request.seed, request.mode, request.commit);
+        let context = |customer: &str| Context {
+            now: now.unwrap_or_else(Timestamp::now),
+            seed: seed.unwrap_or_else(|| default_seed(&tenant.id, customer)),
             tz_offset_minutes: tenant.tz_offset_minutes,
-            mode: request.mode.unwrap_or_default(),
+            mode: mode.unwrap_or_default(),
         };
-        let commit = request.commit;
-        let request = request.frame(context, snapshot.offers.clone(), &InputLimits::default())?;
+        let input = request.frame(context, snapshot.offers.clone(), &InputLimits::default(), |id| {
+            self.stored_profile(&tenant.id, id)
+        })?;
+        Ok((input, commit))
+    }
+
+    /// The kept profile of the customer `id` stands for, or not found.
+    pub(super) fn stored_profile(&self, tenant: &str, id: &str) -> Result<StoredProfile> {
+        self.registry.stored_profile(tenant, id)?.ok_or_else(|| {
+            LiveError::Registry(RegistryError::NotFound(format!(
+                "tenant {tenant:?} keeps no profile of customer {id:?}: send its events to \
+                 POST /v1/tenants/{tenant}/events first, or decide with a `profile`"
+            )))
+        })
+    }
+
+    /// Decides for one request's input on an admitted snapshot: the plugins
+    /// propose on `lane`, which is then passed on; the tenant's policy
+    /// decides against the contact ledger (recording the selected touches,
+    /// and keeping the decision's conclusions with the customer's kept
+    /// profile, if the request commits), and the decision is logged.
+    /// Blocking: run it on the blocking pool.
+    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: Framed, commit: bool) -> Result<Decision> {
+        let tenant = &snapshot.tenant;
+        if snapshot.plugins.is_empty() {
+            return Err(LiveError::NoPipeline(tenant.id.clone()));
+        }
         // Canaries: the customer's slots that run a candidate instead.
         let on: Vec<bool> = snapshot
             .canaries
@@ -224,9 +248,35 @@ impl Live {
                             decision_id: Some(decision_id.to_owned()),
                         })
                         .collect();
-                    (outcome, touches)
+                    let effects = Effects {
+                        touches,
+                        concluded: Some(concluded(decision, decision_id, request.context.now)),
+                    };
+                    (outcome, effects)
                 })?;
         Ok(outcome)
+    }
+}
+
+/// What a committed decision leaves with the customer's kept profile:
+/// its tags, scores and stage as a findings frame (the next decision's
+/// prior), and its stage.
+fn concluded(decision: &Decision, decision_id: &str, at: Timestamp) -> Concluded {
+    let mut findings = rulehost_layout::findings::FindingsWriter::default();
+    for tag in &decision.tags {
+        findings.tag(&tag.group, &tag.name);
+    }
+    for score in &decision.scores {
+        findings.score(&score.name, score.value);
+    }
+    let stage = decision.stage.as_ref().map(|s| crate::input::stage_index(s.value));
+    let mut frame = Vec::new();
+    findings.finish(stage, &mut frame);
+    Concluded {
+        findings: frame,
+        stage: stage.map(|i| rulehost_layout::STAGES[usize::from(i)].to_owned()),
+        decision_id: decision_id.to_owned(),
+        at,
     }
 }
 

@@ -121,6 +121,7 @@ pub(super) fn check_offers(offers: &[Offer]) -> Result<()> {
         offers,
         &crate::input::InputLimits::default(),
         &mut rulehost_layout::input::InputWriter::default(),
-    )?;
+    )
+    .map_err(crate::Error::from)?;
     Ok(())
 }

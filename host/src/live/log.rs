@@ -17,6 +17,13 @@ use crate::policy::MS_PER_DAY;
 use crate::registry::{AuditEntry, DecisionSummary, Page, PageRequest, RegistryError};
 use crate::request::Framed;
 
+/// What is left of a logged decision whose customer was erased.
+#[derive(serde::Deserialize)]
+struct Erased {
+    #[serde(default)]
+    erased: bool,
+}
+
 impl Live {
     /// A logged decision with its full explanation.
     pub async fn logged_decision(&self, tenant: &str, id: &str) -> Result<serde_json::Value> {
@@ -51,6 +58,11 @@ impl Live {
         // are the bytes that arrived and the replay's input frame is the
         // decision's, byte for byte.
         let text = self.logged_text(tenant, id).await?;
+        if serde_json::from_str::<Erased>(&text).is_ok_and(|e| e.erased) {
+            return Err(LiveError::Registry(RegistryError::Invalid(format!(
+                "decision {id:?} cannot be replayed: its customer was erased, and with it what the decision saw"
+            ))));
+        }
         let record: LogRecord<Box<RawValue>, Box<RawValue>> = serde_json::from_str(&text).map_err(|e| {
             LiveError::Registry(RegistryError::Invalid(format!(
                 "decision {id:?} cannot be replayed: it was logged without what a replay needs ({e})"

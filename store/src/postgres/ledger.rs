@@ -20,7 +20,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PgStore, lock_tenant, now, read_tenant, ts};
 use crate::{
-    DecisionLogStore, DecisionSummary, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
+    DecisionLogStore, DecisionSummary, Effects, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
     TouchRecord, page,
 };
 
@@ -38,7 +38,7 @@ fn class_str(class: OfferClass) -> &'static str {
     }
 }
 
-fn class_of(text: &str) -> OfferClass {
+pub(super) fn class_of(text: &str) -> OfferClass {
     match text {
         "transactional" => OfferClass::Transactional,
         "mandatory" => OfferClass::Mandatory,
@@ -153,15 +153,16 @@ impl LedgerStore for PgStore {
         since: Timestamp,
         budgets: &[String],
         commit: bool,
-        decide: &mut dyn FnMut(&Ledger) -> Vec<TouchRecord>,
+        decide: &mut dyn FnMut(&Ledger) -> Effects,
     ) -> Result<()> {
         self.run(async {
             let mut client = self.pool.get().await?;
+            // The id stands for the customer it is linked to, if any.
             let read_touches = client
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT offer_id, channel, at, class FROM touches
-                     WHERE tenant_id = $1 AND customer_id = $2 AND at >= $3",
-                )
+                     WHERE tenant_id = $1 AND customer_id = {RESOLVE} AND at >= $3"
+                ))
                 .await?;
             let touches_of = |rows: Vec<tokio_postgres::Row>| -> Vec<LedgerTouch> {
                 rows.iter()
@@ -195,15 +196,30 @@ impl LedgerStore for PgStore {
                 return Ok(());
             }
             let lock = client
-                .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))")
+                .prepare_cached(&format!(
+                    "SELECT held.c FROM (SELECT {RESOLVE} AS c) AS held
+                     CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended($1 || chr(1) || held.c, 0))"
+                ))
                 .await?;
+            let resolve = client.prepare_cached(&format!("SELECT {RESOLVE}")).await?;
             let tx = client.transaction().await?;
-            // Sent together, run in order: the customer's lock, then its
-            // touches (one round trip).
+            // Sent together, run in order: the customer's lock, its
+            // touches, and whom the id stands for once the lock is held
+            // (one round trip).
             let (lock_params, touch_params): (&[&(dyn ToSql + Sync)], &[&(dyn ToSql + Sync)]) =
                 (&[&tenant_id, &customer_id], &[&tenant_id, &customer_id, &since.0]);
-            let (_, touches) =
-                futures_util::try_join!(tx.execute(&lock, lock_params), tx.query(&read_touches, touch_params),)?;
+            let (held, mut touches, resolved) = futures_util::try_join!(
+                tx.query_one(&lock, lock_params),
+                tx.query(&read_touches, touch_params),
+                tx.query_one(&resolve, lock_params),
+            )?;
+            let mut customer: String = resolved.get(0);
+            if held.get::<_, String>(0) != customer {
+                // Linked to another customer while this waited: hold that
+                // one, and read its touches.
+                customer = super::profiles::lock_customer(&tx, tenant_id, customer_id).await?;
+                touches = tx.query(&read_touches, touch_params).await?;
+            }
             let mut ledger = Ledger {
                 touches: touches_of(touches),
                 ..Ledger::default()
@@ -226,15 +242,25 @@ impl LedgerStore for PgStore {
                     ledger.budget_used.insert(offer.clone(), used_of(used));
                 }
             }
-            let selected = decide(&ledger);
-            if !selected.is_empty() {
-                insert_touches(&tx, tenant_id, &selected).await?;
+            let mut effects = decide(&ledger);
+            if !effects.is_empty() {
+                for touch in &mut effects.touches {
+                    touch.customer_id.clone_from(&customer);
+                }
+                insert_touches(&tx, tenant_id, &effects.touches).await?;
+                if let Some(concluded) = &effects.concluded {
+                    super::profiles::conclude(&tx, tenant_id, &customer, concluded).await?;
+                }
                 tx.commit().await?;
             }
             Ok(())
         })
     }
 }
+
+/// The customer `$2` stands for in tenant `$1`: the one it is linked to, or
+/// itself.
+const RESOLVE: &str = "coalesce((SELECT customer_id FROM aliases WHERE tenant_id = $1 AND alias = $2), $2)";
 
 /// A budget's spend as stored (none: nothing spent).
 fn used_of(row: Option<tokio_postgres::Row>) -> u64 {

@@ -201,6 +201,53 @@ const MIGRATIONS: &[&str] = &[
     END
     $$;
     "#,
+    // 3: profiles kept from events: every event taken in (by id, once),
+    // each customer's kept profile (bytes of the host's form) with what
+    // its last decision concluded, the ids linked to a customer, and its
+    // stage history.
+    r#"
+    CREATE TABLE intake (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        event_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        amount_minor BIGINT,
+        taken_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, event_id)
+    );
+    CREATE INDEX intake_by_customer ON intake(tenant_id, customer_id, at);
+
+    CREATE TABLE profiles (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        customer_id TEXT NOT NULL,
+        kept BYTEA NOT NULL,
+        prior BYTEA,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, customer_id)
+    );
+
+    CREATE TABLE aliases (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        alias TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        linked_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, alias)
+    );
+    CREATE INDEX aliases_by_customer ON aliases(tenant_id, customer_id);
+
+    CREATE TABLE stages (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        customer_id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        from_stage TEXT,
+        to_stage TEXT NOT NULL,
+        decision_id TEXT NOT NULL
+    );
+    CREATE INDEX stages_by_customer ON stages(tenant_id, customer_id, at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,9 +4,10 @@ use rulehost_model::policy::{Ledger, LedgerTouch};
 use rulehost_model::{OfferClass, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::profiles::{canonical, conclude};
 use super::{SqliteStore, now, ts};
 use crate::{
-    DecisionLogStore, DecisionSummary, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
+    DecisionLogStore, DecisionSummary, Effects, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
     TenantStore, TouchRecord, page,
 };
 
@@ -18,7 +19,7 @@ fn class_str(class: OfferClass) -> &'static str {
     }
 }
 
-fn class_of(text: &str) -> OfferClass {
+pub(super) fn class_of(text: &str) -> OfferClass {
     match text {
         "transactional" => OfferClass::Transactional,
         "mandatory" => OfferClass::Mandatory,
@@ -125,14 +126,21 @@ impl LedgerStore for SqliteStore {
         since: Timestamp,
         budgets: &[String],
         commit: bool,
-        decide: &mut dyn FnMut(&Ledger) -> Vec<TouchRecord>,
+        decide: &mut dyn FnMut(&Ledger) -> Effects,
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ledger = load_ledger(&tx, tenant_id, customer_id, since, budgets)?;
-        let touches = decide(&ledger);
-        if commit && !touches.is_empty() {
-            insert_touches(&tx, tenant_id, &touches)?;
+        let customer = canonical(&tx, tenant_id, customer_id)?;
+        let ledger = load_ledger(&tx, tenant_id, &customer, since, budgets)?;
+        let mut effects = decide(&ledger);
+        if commit && !effects.is_empty() {
+            for touch in &mut effects.touches {
+                touch.customer_id.clone_from(&customer);
+            }
+            insert_touches(&tx, tenant_id, &effects.touches)?;
+            if let Some(concluded) = &effects.concluded {
+                conclude(&tx, tenant_id, &customer, concluded)?;
+            }
             tx.commit()?;
         }
         Ok(())

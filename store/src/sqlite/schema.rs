@@ -159,6 +159,53 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, name)
     ) STRICT;
     "#,
+    // 5: profiles kept from events: every event taken in (by id, once),
+    // each customer's kept profile (bytes of the host's form) with what
+    // its last decision concluded, the ids linked to a customer, and its
+    // stage history.
+    r#"
+    CREATE TABLE intake (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        event_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        amount_minor INTEGER,
+        taken_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, event_id)
+    ) STRICT;
+    CREATE INDEX intake_by_customer ON intake(tenant_id, customer_id, at);
+
+    CREATE TABLE profiles (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        customer_id TEXT NOT NULL,
+        kept BLOB NOT NULL,
+        prior BLOB,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, customer_id)
+    ) STRICT;
+
+    CREATE TABLE aliases (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        alias TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, alias)
+    ) STRICT;
+    CREATE INDEX aliases_by_customer ON aliases(tenant_id, customer_id);
+
+    CREATE TABLE stages (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        customer_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        from_stage TEXT,
+        to_stage TEXT NOT NULL,
+        decision_id TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX stages_by_customer ON stages(tenant_id, customer_id, at);
+    "#,
 ];
 
 /// The schema version this build writes.

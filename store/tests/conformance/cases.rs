@@ -7,13 +7,23 @@ use rulehost_model::policy::Policy;
 use rulehost_model::{Offer, OfferClass, TenantConfig, Timestamp};
 use rulehost_store::prelude::*;
 use rulehost_store::{
-    LoggedDecision, PageRequest, PluginVersion, RegistryError, Role, Tenant, TenantChange, TenantLimits, TouchRecord,
+    Effects, LoggedDecision, PageRequest, PluginVersion, RegistryError, Role, Tenant, TenantChange, TenantLimits,
+    TouchRecord,
 };
 use sha2::{Digest, Sha256};
 
 use crate::backends::Backend;
+pub use crate::profiles::*;
 
-fn tenant(id: &str) -> Tenant {
+/// Effects that record `touches` and nothing else.
+pub fn touches(touches: Vec<TouchRecord>) -> Effects {
+    Effects {
+        touches,
+        concluded: None,
+    }
+}
+
+pub fn tenant(id: &str) -> Tenant {
     Tenant {
         id: id.into(),
         name: id.into(),
@@ -37,7 +47,7 @@ fn version(name: &str, version: &str, bytes: &[u8]) -> PluginVersion {
     }
 }
 
-fn page(limit: u32, after: Option<String>) -> PageRequest {
+pub fn page(limit: u32, after: Option<String>) -> PageRequest {
     PageRequest {
         after,
         limit: Some(limit),
@@ -384,7 +394,7 @@ pub fn every_change_is_audited_in_order_and_survives_reopening(backend: &Backend
     ));
 }
 
-fn touch(id: &str, customer: &str, offer: &str, at: i64) -> TouchRecord {
+pub fn touch(id: &str, customer: &str, offer: &str, at: i64) -> TouchRecord {
     TouchRecord {
         id: id.into(),
         customer_id: customer.into(),
@@ -411,7 +421,7 @@ pub fn touches_are_idempotent_and_count_towards_budgets_once(backend: &Backend) 
     );
     let ledger = s
         .with_ledger_answer("t", "c", Timestamp(15), &["a".into(), "b".into()], false, |l| {
-            (l.clone(), Vec::new())
+            (l.clone(), Effects::default())
         })
         .unwrap();
     assert_eq!(ledger.touches.len(), 2, "touches before `since` are left out");
@@ -428,17 +438,19 @@ pub fn a_committing_decision_records_what_it_returns_and_a_dry_run_nothing(backe
     let s = backend.open();
     s.create_tenant("operator", &tenant("t")).unwrap();
     s.with_ledger_answer("t", "c", Timestamp(0), &[], true, |_| {
-        ((), vec![touch("d1-0", "c", "a", 5)])
+        ((), touches(vec![touch("d1-0", "c", "a", 5)]))
     })
     .unwrap();
     let seen = s
         .with_ledger_answer("t", "c", Timestamp(0), &[], false, |l| {
-            (l.touches.len(), vec![touch("x", "c", "a", 6)])
+            (l.touches.len(), touches(vec![touch("x", "c", "a", 6)]))
         })
         .unwrap();
     assert_eq!(seen, 1);
     let again = s
-        .with_ledger_answer("t", "c", Timestamp(0), &[], false, |l| (l.touches.len(), Vec::new()))
+        .with_ledger_answer("t", "c", Timestamp(0), &[], false, |l| {
+            (l.touches.len(), Effects::default())
+        })
         .unwrap();
     assert_eq!(again, 1, "the dry run recorded nothing");
 }
@@ -465,7 +477,7 @@ fn decide_at_once(s: &Arc<dyn Store>, threads: usize, customer: &dyn Fn(usize) -
                     } else {
                         Vec::new()
                     };
-                    (sent.len(), sent)
+                    (sent.len(), touches(sent))
                 })
                 .unwrap()
             })

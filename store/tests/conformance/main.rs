@@ -8,6 +8,7 @@
 mod backends;
 mod cases;
 mod fleet;
+mod profiles;
 
 /// A test per case, for one backend.
 macro_rules! conformance {
@@ -31,6 +32,11 @@ macro_rules! conformance {
             the_decision_log_pages_newest_first_and_compaction_keeps_the_newest,
             profile_sets_are_stored_read_replaced_and_deleted,
             past_the_most_sets_a_tenant_may_keep_the_old_sets_stay,
+            events_are_taken_once_and_folded_into_their_customers_profile,
+            identify_links_ids_into_one_customer_with_everything_kept_of_them,
+            a_committed_decision_leaves_its_conclusions_and_stage_changes,
+            erasure_removes_the_customer_and_leaves_only_a_pseudonym,
+            events_for_one_customer_taken_at_once_are_all_kept,
         ]);
     };
     (@cases $backend:ident, $open:path, [$($case:ident),* $(,)?]) => {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{Builder, Written, count, stage_index};
-use crate::Error;
+use crate::InvalidInput;
 
 /// A profile read into a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
 }
 
 /// A limit's refusal as the parser's error.
-fn refused<E: de::Error>(e: Error) -> E {
+fn refused<E: de::Error>(e: InvalidInput) -> E {
     E::custom(e)
 }
 
@@ -285,7 +285,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, '_> {
                         path: &|| format!("{}.props", path()),
                     })?;
                     if len as usize > b.limits.props {
-                        return Err(refused(Error::InvalidInput(format!(
+                        return Err(refused(InvalidInput(format!(
                             "{}.props has {len} entries; the limit is {}",
                             path(),
                             b.limits.props
@@ -373,7 +373,7 @@ impl<'de> Visitor<'de> for ProfileSeed<'_, '_> {
                     once(&customer_id, "customer_id")?;
                     let Str(id) = map.next_value()?;
                     if id.is_empty() {
-                        return Err(refused(Error::InvalidInput("profile.customer_id is empty".into())));
+                        return Err(refused(InvalidInput("profile.customer_id is empty".into())));
                     }
                     let atom = b.json_text(&|| "profile.customer_id".into(), &id)?;
                     customer_id = Some((id.into_owned(), atom));
@@ -434,7 +434,7 @@ mod tests {
     use rulehost_model::{Event, Mode, Profile, Request, parse_json};
 
     use super::*;
-    use crate::input::{Context, build, finish, resolved};
+    use crate::{Context, build, finish, resolved};
 
     fn content(frame: &[u8]) -> String {
         resolved(frame).expect("a frame")

@@ -1,4 +1,7 @@
-//! Turning a request into the contract's input frame.
+//! # rulehost-input
+//!
+//! Turning a request into the contract's input frame, and a kept profile
+//! into the same frame's profile part ([`profile`]).
 //!
 //! The input crosses into the guest as one frame of the binary layout
 //! (`rulehost-layout`, see DESIGN.md §2.1 and the README's "Contract
@@ -9,10 +12,11 @@
 //! oversized request is `invalid_input`.
 
 pub mod json;
+pub mod profile;
 
-use crate::Error;
 use rulehost_layout::input::{Header, InputWriter, Mode};
 use rulehost_layout::{self as layout, Span};
+pub use rulehost_model::InvalidInput;
 use rulehost_model::{self as model, Request, Value};
 
 pub use rulehost_model::InputLimits;
@@ -23,13 +27,13 @@ struct Builder<'w> {
 }
 
 impl Builder<'_> {
-    fn text(&mut self, what: &dyn Fn() -> String, s: &str) -> Result<u32, Error> {
+    fn text(&mut self, what: &dyn Fn() -> String, s: &str) -> Result<u32, InvalidInput> {
         // Characters, as the OpenAPI document's `maxLength` counts them;
         // they are counted only when the bytes could be too many.
         if s.len() > self.limits.string_chars {
             let chars = s.chars().count();
             if chars > self.limits.string_chars {
-                return Err(Error::InvalidInput(format!(
+                return Err(InvalidInput(format!(
                     "{} is {chars} characters long; the limit is {} characters",
                     what(),
                     self.limits.string_chars
@@ -39,7 +43,7 @@ impl Builder<'_> {
         Ok(self.out.text(s))
     }
 
-    fn value(&mut self, what: &dyn Fn() -> String, value: &Value) -> Result<layout::Value, Error> {
+    fn value(&mut self, what: &dyn Fn() -> String, value: &Value) -> Result<layout::Value, InvalidInput> {
         Ok(match value {
             Value::Text(s) => layout::Value::Text(self.text(what, s)?),
             Value::Int(i) => layout::Value::Int(*i),
@@ -52,9 +56,9 @@ impl Builder<'_> {
     /// Writes an event's props and returns the event, for the caller to
     /// add where it belongs; `path` names it in errors (built only for an
     /// error).
-    fn event(&mut self, path: &dyn Fn() -> String, event: &model::Event) -> Result<layout::Event, Error> {
+    fn event(&mut self, path: &dyn Fn() -> String, event: &model::Event) -> Result<layout::Event, InvalidInput> {
         if event.props.len() > self.limits.props {
-            return Err(Error::InvalidInput(format!(
+            return Err(InvalidInput(format!(
                 "{}.props has {} entries; the limit is {}",
                 path(),
                 event.props.len(),
@@ -72,7 +76,7 @@ impl Builder<'_> {
             start,
             len: self.out.props_len() - start,
         };
-        let mut opt = |field: &str, s: &Option<String>| -> Result<Option<u32>, Error> {
+        let mut opt = |field: &str, s: &Option<String>| -> Result<Option<u32>, InvalidInput> {
             s.as_deref()
                 .map(|s| self.text(&|| format!("{}.{field}", path()), s))
                 .transpose()
@@ -93,11 +97,9 @@ impl Builder<'_> {
 }
 
 /// Refuses more than `limit` entries; `what` is formatted only then.
-fn count(what: impl std::fmt::Display, n: usize, limit: usize) -> Result<(), Error> {
+fn count(what: impl std::fmt::Display, n: usize, limit: usize) -> Result<(), InvalidInput> {
     if n > limit {
-        return Err(Error::InvalidInput(format!(
-            "{what} has {n} entries; the limit is {limit}"
-        )));
+        return Err(InvalidInput(format!("{what} has {n} entries; the limit is {limit}")));
     }
     Ok(())
 }
@@ -135,9 +137,9 @@ impl Context {
         }
     }
 
-    fn check(&self) -> Result<(), Error> {
+    fn check(&self) -> Result<(), InvalidInput> {
         if !(-18 * 60..=18 * 60).contains(&self.tz_offset_minutes) {
-            return Err(Error::InvalidInput(format!(
+            return Err(InvalidInput(format!(
                 "tz_offset_minutes is {}; it must be within ±1080 (±18 hours)",
                 self.tz_offset_minutes
             )));
@@ -153,10 +155,10 @@ pub fn write(
     limits: &InputLimits,
     writer: &mut InputWriter,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), InvalidInput> {
     let profile = &request.profile;
     if profile.customer_id.is_empty() {
-        return Err(Error::InvalidInput("profile.customer_id is empty".into()));
+        return Err(InvalidInput("profile.customer_id is empty".into()));
     }
     let context = Context::of(request);
     context.check()?;
@@ -178,7 +180,7 @@ fn write_profile(
     trigger: Option<&model::Event>,
     limits: &InputLimits,
     writer: &mut InputWriter,
-) -> Result<Written, Error> {
+) -> Result<Written, InvalidInput> {
     let mut b = Builder {
         out: writer,
         limits: *limits,
@@ -206,7 +208,7 @@ fn write_profile(
     // Events that arrive in time order (most clients send them so) are
     // taken as they are; others are put in order by a stable sort, so
     // events at the same instant keep the client's order.
-    let mut event = |i: usize| -> Result<(), Error> {
+    let mut event = |i: usize| -> Result<(), InvalidInput> {
         let event = b.event(&|| format!("profile.events[{i}]"), &profile.events[i])?;
         b.out.event(&event);
         Ok(())
@@ -240,8 +242,24 @@ fn write_profile(
     })
 }
 
+/// Writes a trigger event into `writer`, after its profile (a decision on
+/// a kept profile, triggered by an event or a wake-up).
+pub fn write_trigger(event: &model::Event, limits: &InputLimits, writer: &mut InputWriter) -> Result<(), InvalidInput> {
+    let mut b = Builder {
+        out: writer,
+        limits: *limits,
+    };
+    let trigger = b.event(&|| "trigger".into(), event)?;
+    b.out.trigger(&trigger);
+    Ok(())
+}
+
 /// Checks the catalog and writes it into `writer`, after the profile.
-pub fn write_offers(offers: &[model::Offer], limits: &InputLimits, writer: &mut InputWriter) -> Result<(), Error> {
+pub fn write_offers(
+    offers: &[model::Offer],
+    limits: &InputLimits,
+    writer: &mut InputWriter,
+) -> Result<(), InvalidInput> {
     count("offers", offers.len(), limits.offers)?;
     let mut b = Builder {
         out: writer,
@@ -250,10 +268,10 @@ pub fn write_offers(offers: &[model::Offer], limits: &InputLimits, writer: &mut 
     let mut seen = foldhash::HashMap::default();
     for (i, offer) in offers.iter().enumerate() {
         if offer.id.is_empty() {
-            return Err(Error::InvalidInput(format!("offers[{i}].id is empty")));
+            return Err(InvalidInput(format!("offers[{i}].id is empty")));
         }
         if let Some(first) = seen.insert(offer.id.as_str(), i) {
-            return Err(Error::InvalidInput(format!(
+            return Err(InvalidInput(format!(
                 "offers[{i}].id {:?} is already used by offers[{first}]",
                 offer.id
             )));
@@ -266,7 +284,7 @@ pub fn write_offers(offers: &[model::Offer], limits: &InputLimits, writer: &mut 
         if let (Some(start), Some(end)) = (offer.starts_at, offer.ends_at)
             && start >= end
         {
-            return Err(Error::InvalidInput(format!(
+            return Err(InvalidInput(format!(
                 "offers[{i}] ends_at {end} is not after starts_at {start}"
             )));
         }
@@ -294,7 +312,12 @@ pub fn write_offers(offers: &[model::Offer], limits: &InputLimits, writer: &mut 
 
 /// Writes the frame of what `writer` holds (a profile, its trigger and the
 /// catalog) with the header of `context` into `out`.
-pub fn finish(writer: &InputWriter, context: &Context, written: Written, out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn finish(
+    writer: &InputWriter,
+    context: &Context,
+    written: Written,
+    out: &mut Vec<u8>,
+) -> Result<(), InvalidInput> {
     context.check()?;
     let header = Header {
         now: context.now.0,
@@ -314,7 +337,7 @@ pub fn finish(writer: &InputWriter, context: &Context, written: Written, out: &m
 }
 
 /// Checks a request and returns its input frame (see [`write`]).
-pub fn build(request: &Request, limits: &InputLimits) -> Result<Vec<u8>, Error> {
+pub fn build(request: &Request, limits: &InputLimits) -> Result<Vec<u8>, InvalidInput> {
     let mut out = Vec::new();
     write(request, limits, &mut InputWriter::default(), &mut out)?;
     Ok(out)
@@ -331,12 +354,12 @@ const STAGES: [model::Stage; 6] = [
 ];
 
 /// A stage's index in a frame.
-pub(crate) fn stage_index(stage: model::Stage) -> u8 {
+pub fn stage_index(stage: model::Stage) -> u8 {
     STAGES.iter().position(|&s| s == stage).unwrap_or_default() as u8
 }
 
 /// The stage at an index of a checked frame.
-pub(crate) fn stage_at(index: u8) -> model::Stage {
+pub fn stage_at(index: u8) -> model::Stage {
     STAGES[usize::from(index)]
 }
 
