@@ -46,6 +46,8 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// One line of a batch, in bytes.
     pub batch_line_bytes: usize,
+    /// The longest a read of the touches feed may wait, in seconds.
+    pub feed_max_wait_s: u32,
 }
 
 impl Default for ApiLimits {
@@ -53,6 +55,7 @@ impl Default for ApiLimits {
         Self {
             max_body_bytes: 1 << 20,
             batch_line_bytes: 1 << 20,
+            feed_max_wait_s: 30,
         }
     }
 }
@@ -71,7 +74,7 @@ pub struct AppState {
     info(title = "rulehost", description = "Customer tagging, scoring and targeting rules as sandboxed WebAssembly plugins."),
     modifiers(&BearerAuth),
     // Reached only through hand-written schemas (`model::schema`).
-    components(schemas(crate::model::PriorTag, crate::model::Event, crate::model::Offer)),
+    components(schemas(crate::model::PriorTag, crate::model::Event, crate::model::Offer, crate::model::triggers::EventTrigger)),
     tags(
         (name = "operator", description = "Tenants, limits and keys (operator token)"),
         (name = "plugins", description = "Plugin versions"),
@@ -114,7 +117,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::get_offers, tenant::put_offers))
         .routes(routes!(tenant::audit))
         .routes(routes!(policy::get_policy, policy::put_policy))
-        .routes(routes!(policy::record_touches))
+        .routes(routes!(policy::record_touches, customers::feed))
+        .routes(routes!(customers::get_triggers, customers::put_triggers))
         .routes(routes!(policy::list_decisions))
         .routes(routes!(policy::get_decision))
         .routes(routes!(policy::replay))
@@ -132,14 +136,19 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route, for a server that grants tenants
 /// at most `max_limits`.
-pub fn openapi(max_limits: TenantLimits) -> utoipa::openapi::OpenApi {
-    document(routes().split_for_parts().1, max_limits)
+pub fn openapi(max_limits: TenantLimits, feed_max_wait_s: u32) -> utoipa::openapi::OpenApi {
+    document(routes().split_for_parts().1, max_limits, feed_max_wait_s)
 }
 
-fn document(mut doc: utoipa::openapi::OpenApi, max_limits: TenantLimits) -> utoipa::openapi::OpenApi {
+fn document(
+    mut doc: utoipa::openapi::OpenApi,
+    max_limits: TenantLimits,
+    feed_max_wait_s: u32,
+) -> utoipa::openapi::OpenApi {
     use utoipa::Modify;
     doc::Refusals.modify(&mut doc);
     doc::ServerLimits(max_limits).modify(&mut doc);
+    doc::FeedWait(feed_max_wait_s).modify(&mut doc);
     doc::NoNul.modify(&mut doc);
     doc
 }
@@ -159,7 +168,11 @@ impl MakeRequestId for RandomRequestId {
 /// The whole service.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = routes().split_for_parts();
-    let doc = Arc::new(document(doc, state.live.settings().max_limits));
+    let doc = Arc::new(document(
+        doc,
+        state.live.settings().max_limits,
+        state.limits.feed_max_wait_s,
+    ));
     let max_body = state.limits.max_body_bytes;
     // A refused body is read to its end up to the largest body any route
     // takes: a plugin upload's.

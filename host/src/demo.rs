@@ -21,6 +21,7 @@ pub struct DemoTenant {
     wasm: &'static [u8],
     config: &'static str,
     offers: &'static str,
+    triggers: &'static str,
     key_id: &'static str,
     key_secret: &'static str,
 }
@@ -41,6 +42,7 @@ pub const TENANTS: [DemoTenant; 2] = [
         wasm: include_bytes!(concat!(env!("OUT_DIR"), "/coffee-chain.wasm")),
         config: include_str!("../../plugins/coffee-chain/sample/config.json"),
         offers: include_str!("../../plugins/coffee-chain/sample/offers.json"),
+        triggers: include_str!("../../plugins/coffee-chain/sample/triggers.json"),
         key_id: "coffeedemo",
         key_secret: "demo-secret-coffee",
     },
@@ -51,6 +53,7 @@ pub const TENANTS: [DemoTenant; 2] = [
         wasm: include_bytes!(concat!(env!("OUT_DIR"), "/apparel-rfm.wasm")),
         config: include_str!("../../plugins/apparel-rfm/sample/config.json"),
         offers: include_str!("../../plugins/apparel-rfm/sample/offers.json"),
+        triggers: include_str!("../../plugins/apparel-rfm/sample/triggers.json"),
         key_id: "appareldemo",
         key_secret: "demo-secret-apparel",
     },
@@ -67,7 +70,19 @@ pub async fn ensure(live: &Live) -> Result<(), LiveError> {
     let caller = Caller::Operator;
     for demo in &TENANTS {
         match live.tenant(demo.id).await {
-            Ok(_) => continue,
+            Ok(_) => {
+                // A data directory set up before triggers existed gets them.
+                let registry = live.registry().clone();
+                let set =
+                    tokio::task::spawn_blocking(move || registry.triggers(demo.id).map(|(version, _)| version > 0))
+                        .await
+                        .map_err(|e| LiveError::Internal(format!("reading the demo triggers: {e}")))??;
+                if !set {
+                    live.put_triggers(&caller, demo.id, model::from_json("demo triggers", demo.triggers)?)
+                        .await?;
+                }
+                continue;
+            }
             Err(LiveError::Registry(RegistryError::NotFound(_))) => {}
             Err(e) => return Err(e),
         }
@@ -90,6 +105,8 @@ pub async fn ensure(live: &Live) -> Result<(), LiveError> {
         let offers: Vec<Offer> = model::from_json("demo offers", demo.offers)?;
         live.put_config(&caller, demo.id, config).await?;
         live.put_offers(&caller, demo.id, offers).await?;
+        live.put_triggers(&caller, demo.id, model::from_json("demo triggers", demo.triggers)?)
+            .await?;
         // The demo's own plugins are never refused for their compile time.
         let (version, _) = live.upload_shipped(demo.id, demo.wasm.to_vec()).await?;
         live.set_pipeline(&caller, demo.id, vec!["main".into()]).await?;

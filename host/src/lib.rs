@@ -29,6 +29,7 @@ pub mod generate;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod moments;
 pub mod policy;
 pub mod registry;
 pub mod request;

@@ -30,10 +30,12 @@ mod plugins;
 mod simulation;
 mod snapshots;
 mod tenants;
+mod timers;
 
 pub use customers::{Customer, EVENTS_PER_TRANSACTION, Intake};
-pub use decide::{decision_limits, default_seed};
+pub use decide::{Moment, decision_limits, default_seed};
 pub use documents::NewTouch;
+pub use timers::Ran;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +51,7 @@ use crate::compiler::Compiler;
 use crate::decision_log::DecisionLog;
 use crate::engine::{Engine, Plugin};
 use crate::metrics::Metrics;
+use crate::model::triggers::Triggers;
 use crate::model::{Event, Mode, Offer, Profile, TenantConfig, Timestamp};
 use crate::policy::Policy;
 use crate::registry::prelude::*;
@@ -145,6 +148,10 @@ pub struct Snapshot {
     pub policy: Arc<Policy>,
     /// Its policy's version.
     pub policy_version: i64,
+    /// The events that start a decision.
+    pub triggers: Arc<Triggers>,
+    /// Its triggers' version.
+    pub triggers_version: i64,
     /// Its pipeline as stored.
     pub slots: Vec<Slot>,
     /// The tenant's id, shared by its plugins and lanes (no allocation per
@@ -248,6 +255,11 @@ pub struct LiveSettings {
     pub profile_set_max_bytes: u64,
     /// Profile sets one tenant may keep at most.
     pub profile_sets_max_per_tenant: u64,
+    /// Days the outbox keeps a touch for the feed.
+    pub outbox_retention_days: u32,
+    /// Whether the outbox keeps a touch until it is published (to NATS),
+    /// however old.
+    pub outbox_published_only: bool,
 }
 
 /// The live state of every tenant.
@@ -274,6 +286,19 @@ pub struct Live {
     /// This process among the hosts sharing a store: in leases and the
     /// counts it publishes.
     host: String,
+    /// Wakes the work that runs on its own (see [`crate::moments`]).
+    signals: Arc<Signals>,
+}
+
+/// What wakes the work that runs on its own before its next poll.
+#[derive(Default)]
+pub struct Signals {
+    /// A timer was set that may be due (a triggering event was taken in).
+    pub timers: tokio::sync::Notify,
+    /// A touch reached the outbox, to be numbered.
+    pub outbox: tokio::sync::Notify,
+    /// The outbox was numbered: the feed's long polls look again.
+    pub feed: tokio::sync::Notify,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -305,6 +330,7 @@ impl Live {
             canary_counts: Kept::default(),
             simulating: Arc::new(Semaphore::new(1)),
             host: host_name(),
+            signals: Arc::default(),
             engine,
             registry,
             settings,
@@ -328,6 +354,16 @@ impl Live {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// What wakes the work that runs on its own.
+    pub fn signals(&self) -> &Arc<Signals> {
+        &self.signals
+    }
+
+    /// The store.
+    pub fn registry(&self) -> &Arc<dyn Store> {
+        &self.registry
     }
 
     /// The settings.

@@ -31,6 +31,15 @@ struct VersionOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimerOutcome {
+    tenant: String,
+    /// `event`, `wake` or `touch`.
+    kind: String,
+    /// `decided`, `delivered`, `lost`, `retried` or `dropped`.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabel {
     tenant: String,
 }
@@ -52,6 +61,8 @@ pub struct Metrics {
     lanes_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
     in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
     events: Family<Outcome, Counter>,
+    timers: Family<TimerOutcome, Counter>,
+    timer_lateness: Histogram,
 }
 
 impl Default for Metrics {
@@ -81,6 +92,9 @@ impl Metrics {
         let lanes_waiting = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let in_flight = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let events = Family::<Outcome, Counter>::default();
+        let timers = Family::<TimerOutcome, Counter>::default();
+        // 1 ms to ~65 s.
+        let timer_lateness = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         registry.register("decisions", "Decisions by tenant and outcome", decisions.clone());
         registry.register("decision_duration_seconds", "Decision latency", latency.clone());
         registry.register("decision_fuel", "Fuel burnt by decisions", fuel.clone());
@@ -119,6 +133,16 @@ impl Metrics {
             "Events taken in, by tenant and outcome (taken, duplicate)",
             events.clone(),
         );
+        registry.register(
+            "timers",
+            "Timers run, by tenant, kind (event, wake, touch) and outcome",
+            timers.clone(),
+        );
+        registry.register(
+            "timer_lateness_seconds",
+            "How long after it was due a timer started to run",
+            timer_lateness.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -135,6 +159,8 @@ impl Metrics {
             lanes_waiting,
             in_flight,
             events,
+            timers,
+            timer_lateness,
         }
     }
 
@@ -218,6 +244,19 @@ impl Metrics {
                     .inc_by(n as u64);
             }
         }
+    }
+
+    /// Records a timer run: its kind, what it came to, and how late after
+    /// it was due it started.
+    pub fn timer(&self, tenant: &str, kind: &str, outcome: &str, lateness_seconds: f64) {
+        self.timers
+            .get_or_create(&TimerOutcome {
+                tenant: tenant.to_owned(),
+                kind: kind.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.timer_lateness.observe(lateness_seconds);
     }
 
     /// Sets the number of compiled versions in memory.

@@ -480,6 +480,19 @@ impl Framed {
         (profile, trigger)
     }
 
+    /// How to reach the customer and what started the decision: the
+    /// profile's identities and the trigger's kind, as the outbox's
+    /// deliveries carry them.
+    pub fn reach(&self) -> (std::collections::BTreeMap<String, String>, Option<String>) {
+        let input = self.frame.input();
+        let identities = input
+            .identities
+            .iter()
+            .map(|i| (input.text(i.kind).to_owned(), input.text(i.id).to_owned()))
+            .collect();
+        (identities, input.trigger.map(|t| input.text(t.kind).to_owned()))
+    }
+
     /// The frame, for the pipeline.
     pub fn frame(&self) -> crate::pipeline::Frame<'_> {
         crate::pipeline::Frame {

@@ -18,6 +18,7 @@ use crate::demo;
 use crate::engine::{Engine, EngineConfig};
 use crate::live::{Live, LiveError, LiveSettings};
 use crate::metrics::Metrics;
+use crate::moments::{MomentSettings, Moments};
 use crate::registry::TenantLimits;
 
 /// Every server setting, with its default.
@@ -82,6 +83,20 @@ pub struct ServerConfig {
     /// How often the contact ledger and decision log are compacted, in
     /// seconds.
     pub compaction_interval_s: u64,
+    /// How long a host's claim on a due timer holds without being renewed
+    /// (renewed every third of it while the timer runs): a timer whose host
+    /// dies runs elsewhere this long after at the latest.
+    pub timer_lease_ms: u64,
+    /// How often due timers and the outbox are looked at, at least (new
+    /// work on this host is taken up at once).
+    pub timer_poll_ms: u64,
+    /// Timers this host runs at once.
+    pub timers_at_once: u32,
+    /// Days the outbox keeps a touch for the pull feed.
+    pub outbox_retention_days: u32,
+    /// The longest a read of the touches feed may wait for a delivery, in
+    /// seconds.
+    pub feed_max_wait_s: u32,
     /// Limits of new tenants.
     pub default_limits: TenantLimits,
     /// The most any tenant may be given.
@@ -113,6 +128,11 @@ impl Default for ServerConfig {
             profile_sets_max_per_tenant: 20,
             demo_customers: 10_000,
             compaction_interval_s: 3_600,
+            timer_lease_ms: 10_000,
+            timer_poll_ms: 250,
+            timers_at_once: 8,
+            outbox_retention_days: 7,
+            feed_max_wait_s: 30,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
                 max_plugin_bytes: 64 << 20,
@@ -228,6 +248,7 @@ pub struct Server {
     demo_customers: u64,
     compaction: Duration,
     reconcile: Duration,
+    moments: MomentSettings,
 }
 
 impl Server {
@@ -279,6 +300,8 @@ impl Server {
                 simulate_max_customers: config.simulate_max_customers,
                 profile_set_max_bytes: config.profile_set_max_bytes,
                 profile_sets_max_per_tenant: config.profile_sets_max_per_tenant,
+                outbox_retention_days: config.outbox_retention_days,
+                outbox_published_only: false,
             },
             Arc::new(Metrics::new()),
         )
@@ -297,6 +320,7 @@ impl Server {
                 limits: ApiLimits {
                     max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
                     batch_line_bytes: usize::try_from(config.batch_line_bytes).unwrap_or(usize::MAX),
+                    feed_max_wait_s: config.feed_max_wait_s,
                 },
             },
             grace: Duration::from_millis(config.shutdown_grace_ms),
@@ -304,6 +328,11 @@ impl Server {
             demo_customers: config.demo_customers,
             compaction: Duration::from_secs(config.compaction_interval_s.max(1)),
             reconcile: Duration::from_millis(config.reconcile_interval_ms.max(100)),
+            moments: MomentSettings {
+                lease: Duration::from_millis(config.timer_lease_ms.max(300)),
+                poll: Duration::from_millis(config.timer_poll_ms.max(10)),
+                parallel: config.timers_at_once.max(1) as usize,
+            },
         })
     }
 
@@ -358,6 +387,7 @@ impl Server {
         });
         let mut graceful = stop_rx.clone();
         let mut deadline = stop_rx;
+        let live = self.state.live.clone();
         let server = axum::serve(self.listener, api::app(self.state)).with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|stop| *stop).await;
             tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -366,6 +396,7 @@ impl Server {
         let serving = server.into_future();
         tokio::pin!(serving);
         let mut loaded = false;
+        let mut moments = None;
         let served = loop {
             tokio::select! {
                 served = &mut serving => break served.map_err(|e| format!("serving: {e}")),
@@ -376,6 +407,8 @@ impl Server {
                         compacting.abort();
                         return Err(e);
                     }
+                    // Ready: timers and the outbox run from now on.
+                    moments = Some(Moments::start(live.clone(), self.moments));
                 }
                 () = async {
                     let _ = deadline.wait_for(|stop| *stop).await;
@@ -389,6 +422,13 @@ impl Server {
         compacting.abort();
         if !loaded {
             loading.abort();
+        }
+        if let Some(moments) = moments
+            && tokio::time::timeout(grace, moments.stop()).await.is_err()
+        {
+            tracing::warn!(
+                "timers still running at the end of the grace period; their claims run out for another host"
+            );
         }
         served
     }

@@ -7,9 +7,11 @@
 
 pub mod events;
 mod limits;
+pub mod outbox;
 pub mod policy;
 pub mod schema;
 mod strict;
+pub mod triggers;
 pub mod whole;
 
 pub use limits::InputLimits;

@@ -6,7 +6,7 @@
 //! One interface ([`Store`], by concern: [`TenantStore`], [`KeyStore`],
 //! [`PluginStore`], [`CandidateStore`], [`DocumentStore`],
 //! [`LedgerStore`], [`DecisionLogStore`], [`ProfileSetStore`],
-//! [`ProfileStore`]) and its backends: [`sqlite::SqliteStore`], the
+//! [`ProfileStore`], [`TimerStore`], [`OutboxStore`]) and its backends: [`sqlite::SqliteStore`], the
 //! embedded default under a data directory, and [`postgres::PgStore`],
 //! shared by a fleet. Both keep the same promises, held by one conformance suite
 //! (`tests/`): every change is one transaction with its audit entry, an
@@ -20,21 +20,24 @@ pub mod profiles;
 pub mod rules;
 pub mod sqlite;
 pub mod testing;
+pub mod timers;
 
 /// The store's traits, to call their methods on a `dyn Store`.
 pub mod prelude {
     pub use crate::{
-        CandidateStore, DecisionLogStore, DocumentStore, FleetStore, KeyStore, LedgerStore, PluginStore,
-        ProfileSetStore, ProfileStore, StagedSet, Store, TenantStore,
+        CandidateStore, DecisionLogStore, DocumentStore, FleetStore, KeyStore, LedgerStore, OutboxStore, PluginStore,
+        ProfileSetStore, ProfileStore, StagedSet, Store, TenantStore, TimerStore,
     };
 }
 
 pub use profiles::{Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, StageChange, StoredProfile, Taken};
+pub use timers::{OutboxEntry, OutboxStore, Outgoing, Timer, TimerChange, TimerKind, TimerStore};
 
 use std::collections::HashMap;
 use std::io::BufRead;
 
 use rulehost_model::policy::{Ledger, Policy};
+use rulehost_model::triggers::Triggers;
 use rulehost_model::{Offer, OfferClass, TenantConfig, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -443,6 +446,13 @@ pub struct TouchRecord {
 pub struct Effects {
     /// Deliveries, recorded in the ledger.
     pub touches: Vec<TouchRecord>,
+    /// Touches to hand to the outbox: at once, or when they are due.
+    pub deliveries: Vec<Outgoing>,
+    /// The customer's timers to set or clear.
+    pub timers: Vec<TimerChange>,
+    /// The claim of the timer the decision ran for: consumed with the rest,
+    /// or nothing is recorded if the claim was lost.
+    pub done: Option<String>,
     /// Its conclusions, kept with the customer's profile (if one is kept).
     pub concluded: Option<Concluded>,
 }
@@ -450,8 +460,19 @@ pub struct Effects {
 impl Effects {
     /// Whether it records nothing.
     pub fn is_empty(&self) -> bool {
-        self.touches.is_empty() && self.concluded.is_none()
+        self.touches.is_empty()
+            && self.deliveries.is_empty()
+            && self.timers.is_empty()
+            && self.done.is_none()
+            && self.concluded.is_none()
     }
+}
+
+/// The refusal of a timer consumed after its claim was lost.
+pub fn claim_lost(claim: &str) -> RegistryError {
+    RegistryError::Conflict(format!(
+        "timer claim {claim:?} is no longer held (its lease ran out and another host took it): nothing was recorded"
+    ))
 }
 
 /// A decision in the log, by id.
@@ -603,8 +624,8 @@ pub trait CandidateStore {
     fn promote(&self, actor: &str, tenant_id: &str, role: Role, slot: &str) -> Result<Vec<Slot>>;
 }
 
-/// Versioned documents (config, offer catalog, contact policy) and the
-/// audit log.
+/// Versioned documents (config, offer catalog, contact policy, triggers)
+/// and the audit log.
 pub trait DocumentStore {
     /// Replaces the config; returns its new version.
     fn put_config(&self, actor: &str, tenant_id: &str, config: &TenantConfig) -> Result<i64>;
@@ -618,6 +639,10 @@ pub trait DocumentStore {
     fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64>;
     /// The catalog and its version (0 and empty if never set).
     fn offers(&self, tenant_id: &str) -> Result<(i64, Vec<Offer>)>;
+    /// Replaces the triggers; returns their new version.
+    fn put_triggers(&self, actor: &str, tenant_id: &str, triggers: &Triggers) -> Result<i64>;
+    /// The triggers and their version (0 and none if never set).
+    fn triggers(&self, tenant_id: &str) -> Result<(i64, Triggers)>;
     /// The config as it was at `version` (0: empty).
     fn config_at(&self, tenant_id: &str, version: i64) -> Result<TenantConfig>;
     /// The catalog as it was at `version` (0: empty).
@@ -766,6 +791,8 @@ pub trait Store:
     + DecisionLogStore
     + ProfileSetStore
     + ProfileStore
+    + TimerStore
+    + OutboxStore
     + FleetStore
     + Send
     + Sync
@@ -783,6 +810,8 @@ impl<T> Store for T where
         + DecisionLogStore
         + ProfileSetStore
         + ProfileStore
+        + TimerStore
+        + OutboxStore
         + FleetStore
         + Send
         + Sync

@@ -20,6 +20,7 @@ mod plugins;
 mod profile_sets;
 mod profiles;
 mod schema;
+mod timers;
 
 use std::future::Future;
 use std::str::FromStr;

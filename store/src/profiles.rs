@@ -15,7 +15,7 @@ use rulehost_model::events::EventIn;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Result, TouchRecord};
+use crate::{Result, TimerChange, TimerKind, TouchRecord};
 
 /// What became of one event taken in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -28,12 +28,21 @@ pub struct Taken {
     pub duplicate: bool,
 }
 
-/// Folds events into kept profiles; the form of the bytes is the caller's.
+/// Folds events into kept profiles (the form of the bytes is the
+/// caller's), and says which events start a decision.
 pub trait Fold {
     /// The kept bytes of `customer` after taking in `parts` — its own kept
     /// bytes if it had any, then those of the customers an `identify`
     /// linked into it — and then `events`, in order.
     fn fold(&self, customer: &str, parts: &[&[u8]], events: &[&EventIn]) -> Result<Vec<u8>>;
+
+    /// Whether `event`, taken in now for the first time, starts a decision
+    /// (a [`TimerKind::Event`] timer due at once, set in the same
+    /// transaction).
+    fn starts(&self, event: &EventIn) -> bool {
+        let _ = event;
+        false
+    }
 }
 
 /// A customer's kept profile and what its last decision concluded.
@@ -101,6 +110,8 @@ pub struct Erasure {
     pub touches: usize,
     /// Logged decisions emptied of everything but their counts.
     pub decisions: usize,
+    /// Timers and touches not yet delivered, removed.
+    pub pending: usize,
 }
 
 /// What a committed decision leaves in the customer's kept profile.
@@ -134,6 +145,10 @@ pub trait ProfileStore {
     /// pseudonym and what counts (no profile, no explanation). Audited
     /// under the pseudonym.
     fn erase_customer(&self, actor: &str, tenant_id: &str, id: &str) -> Result<Erasure>;
+    /// Forgets events taken before `before` (by when they happened: no
+    /// profile keeps them any longer, so one sent again is kept no more than
+    /// it was); returns how many.
+    fn compact_intake(&self, tenant_id: &str, before: Timestamp) -> Result<usize>;
 }
 
 /// An event as recorded taken.
@@ -163,8 +178,10 @@ pub(crate) trait IntakeTx {
     /// Links `alias` (and every id linked to it) to `customer`.
     fn link(&mut self, alias: &str, customer: &str, event_id: &str) -> Result<()>;
     /// Moves what is kept under `from` (touches, logged decisions, taken
-    /// events, stage history) to `to`.
+    /// events, stage history, timers, outbox entries) to `to`.
     fn rekey(&mut self, from: &str, to: &str) -> Result<()>;
+    /// Sets timers of customers.
+    fn schedule(&mut self, timers: &[(String, TimerChange)]) -> Result<()>;
 }
 
 /// Takes events in (see [`ProfileStore::take_events`]) over a backend's
@@ -278,6 +295,26 @@ pub(crate) fn take(tx: &mut dyn IntakeTx, events: &[EventIn], fold: &dyn Fold) -
         tx.remove(from)?;
         tx.rekey(from, &into)?;
         tx.link(from, &into, event_id)?;
+    }
+    let starts: Vec<(String, TimerChange)> = events
+        .iter()
+        .zip(&taken)
+        .filter(|(e, t)| !t.duplicate && fold.starts(e))
+        .map(|(e, t)| {
+            (
+                t.customer_id.clone(),
+                TimerChange::Set {
+                    kind: TimerKind::Event,
+                    key: e.event_id.clone(),
+                    due_at: Timestamp::now(),
+                    body: serde_json::to_string(e).unwrap_or_default(),
+                    set_by: e.event_id.clone(),
+                },
+            )
+        })
+        .collect();
+    if !starts.is_empty() {
+        tx.schedule(&starts)?;
     }
     Ok(taken)
 }

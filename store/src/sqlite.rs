@@ -14,6 +14,7 @@ mod plugins;
 mod profile_sets;
 mod profiles;
 mod schema;
+mod timers;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

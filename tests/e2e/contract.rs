@@ -52,7 +52,14 @@ fn setting(name: &str, default: &str) -> String {
 fn the_openapi_document_holds_against_the_server_under_every_check() {
     let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = ChildServer::spawn(&dir.path().join("data"), None, &[], &["--demo"]);
+    // A feed read waits at most a second here (the tester tries the
+    // largest wait the document allows, on a feed with nothing to read).
+    let server = ChildServer::spawn(
+        &dir.path().join("data"),
+        None,
+        &[("RULEHOST_FEED_MAX_WAIT_S", "1")],
+        &["--demo"],
+    );
     server.wait_ready(Duration::from_secs(120));
     // Longer runs: RULEHOST_CONTRACT_EXAMPLES=500 RULEHOST_CONTRACT_SEED=…
     let examples = setting("RULEHOST_CONTRACT_EXAMPLES", "40");

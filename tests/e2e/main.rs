@@ -16,6 +16,7 @@ mod fuzzing;
 mod hostile;
 mod languages;
 mod loading;
+mod moments;
 mod pipeline;
 mod policy;
 mod properties;

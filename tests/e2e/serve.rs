@@ -1177,6 +1177,16 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
             .expect("text"),
     )
     .expect("json");
+    // Every schema the document refers to is in it.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap_or_default();
+        assert!(
+            schemas.contains_key(name),
+            "the document refers to a schema it lacks: {name}"
+        );
+    }
     let paths = doc["paths"].as_object().expect("paths");
     let mut operations = Vec::new();
     for (path, item) in paths {
@@ -1230,6 +1240,12 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "GET /v1/tenants/{tenant}/audit",
         "PUT /v1/tenants/{tenant}/policy",
         "POST /v1/tenants/{tenant}/touches",
+        "GET /v1/tenants/{tenant}/touches",
+        "POST /v1/tenants/{tenant}/events",
+        "GET /v1/tenants/{tenant}/customers/{id}",
+        "DELETE /v1/tenants/{tenant}/customers/{id}",
+        "GET /v1/tenants/{tenant}/triggers",
+        "PUT /v1/tenants/{tenant}/triggers",
         "GET /v1/tenants/{tenant}/decisions",
         "GET /v1/tenants/{tenant}/decisions/{id}",
         "POST /v1/tenants/{tenant}/decisions/{id}/replay",
@@ -1294,6 +1310,8 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 simulate_max_customers: 1000,
                 profile_set_max_bytes: 1 << 20,
                 profile_sets_max_per_tenant: 2,
+                outbox_retention_days: 7,
+                outbox_published_only: false,
             },
             Arc::new(rulehost::metrics::Metrics::new()),
         )

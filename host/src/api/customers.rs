@@ -1,16 +1,24 @@
 //! The brand's events and the customers the host keeps from them: taking
-//! events in, a customer's page, and erasure.
+//! events in, the triggers that start decisions, a customer's page,
+//! erasure, and the feed of touches to deliver.
+
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::Auth;
-use super::{ApiError, AppState, RawBody};
+use super::tenant::Versioned;
+use super::{ApiError, ApiJson, AppState, RawBody};
 use crate::ErrorBody;
 use crate::live::{Customer, Intake};
 use crate::model::events::EventIn;
-use crate::registry::{Erasure, RegistryError};
+use crate::model::outbox::FeedItem;
+use crate::model::triggers::Triggers;
+use crate::registry::{Erasure, Page, RegistryError};
 
 /// Takes a brand's events in: each folded into its customer's kept profile
 /// once, however often it is sent (by `event_id`). The body is one event,
@@ -142,4 +150,96 @@ pub(super) async fn erase_customer(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<Json<Erasure>, ApiError> {
     Ok(Json(state.live.erase_customer(&auth.0, &tenant, &id).await?))
+}
+
+/// The tenant's triggers: the events that start a decision once they are
+/// taken in.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/triggers", tag = "events",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Versioned<Triggers>)), security(("bearer" = [])))]
+pub(super) async fn get_triggers(
+    State(state): State<AppState>,
+    _: Auth,
+    Path(tenant): Path<String>,
+) -> Result<Json<Versioned<Triggers>>, ApiError> {
+    let snapshot = state.live.snapshot(&tenant)?;
+    Ok(Json(Versioned {
+        version: snapshot.triggers_version,
+        body: (*snapshot.triggers).clone(),
+    }))
+}
+
+/// Replaces the tenant's triggers (recorded in the audit log). A decision
+/// a trigger starts runs on the customer's kept profile with the event as
+/// its trigger, live, committing under the contact policy. A malformed
+/// document is refused with the field named.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/triggers", tag = "events", request_body = Triggers,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Versioned<Triggers>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn put_triggers(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(tenant): Path<String>,
+    ApiJson(triggers): ApiJson<Triggers>,
+) -> Result<Json<Versioned<Triggers>>, ApiError> {
+    let version = state.live.put_triggers(&auth.0, &tenant, triggers.clone()).await?;
+    Ok(Json(Versioned {
+        version,
+        body: triggers,
+    }))
+}
+
+/// Where to read the feed from.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The `next` cursor of the previous read (absent: from the start of
+    /// what the outbox keeps).
+    #[param(pattern = "^[0-9]{0,18}$")]
+    after: Option<String>,
+    /// Deliveries per read, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// Seconds to wait for a delivery when there is none yet, from 0 to the
+    /// server's `feed_max_wait_s` (default 0: answer at once).
+    #[param(minimum = 0)]
+    wait: Option<u32>,
+}
+
+/// The touches live decisions committed, in the order they reached the
+/// outbox, after a cursor: the pull feed for senders without NATS. Each
+/// carries a stable `touch_id`; read again from the last `next` after a
+/// failure and drop the ids already sent (delivery is at least once).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/touches", tag = "events",
+    params(("tenant" = String, Path, description = "Tenant id"), FeedQuery),
+    responses((status = 200, body = Page<FeedItem>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn feed(
+    State(state): State<AppState>,
+    _: Auth,
+    Path(tenant): Path<String>,
+    Query(query): Query<FeedQuery>,
+) -> Result<Json<Page<FeedItem>>, ApiError> {
+    let after = match query.after.as_deref() {
+        None | Some("") => 0,
+        Some(cursor) => cursor.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+            ApiError::from(RegistryError::Invalid(format!(
+                "after {cursor:?} is not a cursor of this feed"
+            )))
+        })?,
+    };
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(RegistryError::Invalid(format!("limit is {limit}; it must be from 1 to 500")).into());
+    }
+    let wait = query.wait.unwrap_or(0);
+    let most = state.limits.feed_max_wait_s;
+    if wait > most {
+        return Err(RegistryError::Invalid(format!("wait is {wait}; it must be from 0 to {most} seconds")).into());
+    }
+    let page = state
+        .live
+        .feed(&tenant, after, limit as usize, Duration::from_secs(u64::from(wait)))
+        .await?;
+    Ok(Json(page))
 }

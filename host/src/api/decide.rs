@@ -53,7 +53,7 @@ pub(super) async fn decide(
         let decision = live.input(&snapshot, request).and_then(|(input, commit)| {
             // The thread waits in line for a lane parked (see `engine::lanes`).
             let lane = live.lane(&snapshot);
-            live.decide_on(lane, &snapshot, input, commit)
+            live.decide_on(lane, &snapshot, input, commit, None)
         });
         let _ = answer.send(decision);
     });

@@ -447,6 +447,35 @@ impl utoipa::Modify for ServerLimits {
     }
 }
 
+/// The longest a read of the touches feed may wait on this server, stated
+/// as the `wait` parameter's maximum.
+pub struct FeedWait(pub u32);
+
+impl utoipa::Modify for FeedWait {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let Some(item) = openapi.paths.paths.get_mut("/v1/tenants/{tenant}/touches") else {
+            return;
+        };
+        let Some(get) = item.get.as_mut() else {
+            return;
+        };
+        for parameter in get.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if parameter.name == "wait"
+                && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
+            {
+                schema.maximum = Some(self.0.into());
+                parameter.description = Some(format!(
+                    "Seconds to wait for a delivery when there is none yet, 0–{} (default 0: answer at once)",
+                    self.0
+                ));
+            }
+        }
+    }
+}
+
 /// `(from operation, its success status, link name, to operation,
 /// parameters, request body)`: what an answer lets a client do next.
 type LinkSpec = (

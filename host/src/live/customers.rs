@@ -6,9 +6,11 @@ use rulehost_profiles::{Bounds, Kept};
 
 use super::{Caller, Live, LiveError, Result};
 use crate::model::events::EventIn;
+use crate::model::triggers::Triggers;
 use crate::model::{InputLimits, Prior, PriorTag, Profile, Timestamp};
 use crate::registry::{
-    Alias, DecisionSummary, Erasure, Fold, PageRequest, RegistryError, StageChange, StoredProfile, Taken, TouchRecord,
+    Alias, DecisionSummary, Erasure, Fold, PageRequest, RegistryError, StageChange, StoredProfile, Taken, Timer,
+    TouchRecord,
 };
 
 /// Events taken in one transaction at most: a request of more is taken in
@@ -44,6 +46,8 @@ pub struct Customer {
     pub decisions: Vec<DecisionSummary>,
     /// Its newest touches in the contact ledger (100 at most).
     pub touches: Vec<TouchRecord>,
+    /// Its timers: decisions and deliveries due later, earliest first.
+    pub timers: Vec<Timer>,
 }
 
 impl Live {
@@ -77,7 +81,9 @@ impl Live {
                 days: snapshot.tenant.limits.profile_days,
             },
             now,
+            triggers: snapshot.triggers.clone(),
         };
+        let triggered = events.iter().any(|e| snapshot.triggers.starts(e, now));
         let mut intake = Intake {
             events: events.len(),
             ..Intake::default()
@@ -94,6 +100,11 @@ impl Live {
             .await?;
         intake.duplicates = taken.iter().filter(|t| t.duplicate).count();
         intake.taken = intake.events - intake.duplicates;
+        if triggered {
+            // The decisions they start are due now: this host takes them up
+            // at once rather than at its next look.
+            self.signals.timers.notify_one();
+        }
         self.metrics
             .events_taken(&snapshot.tenant.id, intake.taken, intake.duplicates);
         Ok(intake)
@@ -113,18 +124,15 @@ impl Live {
             profile.prior = prior_of(prior).map_err(|e| corrupt(&record.profile.customer_id, &e))?;
         }
         let (t, c, log) = (tenant.to_owned(), record.profile.customer_id.clone(), self.log.clone());
-        let decisions = self
+        let (decisions, timers) = self
             .blocking(move |r| {
                 // Decisions just made may still be queued for the writer.
                 log.flush();
-                r.logged_decisions(
-                    &t,
-                    Some(&c),
-                    &PageRequest {
-                        after: None,
-                        limit: Some(20),
-                    },
-                )
+                let page = PageRequest {
+                    after: None,
+                    limit: Some(20),
+                };
+                Ok((r.logged_decisions(&t, Some(&c), &page)?, r.timers_of(&t, &c)?))
             })
             .await?;
         Ok(Customer {
@@ -135,6 +143,7 @@ impl Live {
             stages: record.stages,
             decisions: decisions.items,
             touches: record.touches,
+            timers,
         })
     }
 
@@ -174,6 +183,7 @@ fn refused(refusals: &[String]) -> LiveError {
 struct ProfileFold {
     bounds: Bounds,
     now: Timestamp,
+    triggers: std::sync::Arc<Triggers>,
 }
 
 impl Fold for ProfileFold {
@@ -189,6 +199,10 @@ impl Fold for ProfileFold {
         kept.bound(self.now, self.bounds);
         kept.encode(&InputLimits::default())
             .map_err(|e| RegistryError::Invalid(format!("customer {customer:?}: {e}")))
+    }
+
+    fn starts(&self, event: &EventIn) -> bool {
+        self.triggers.starts(event, self.now)
     }
 }
 

@@ -14,10 +14,12 @@ use crate::decision::Decision;
 use crate::decision_log::{LogRecord, Pending};
 use crate::engine::{Engine, Lane, Plugin};
 use crate::input::{Context, InputLimits};
+use crate::model::Mode;
+use crate::model::outbox::Delivery;
 use crate::model::{TenantConfig, Timestamp};
 use crate::pipeline;
 use crate::policy::{self, Ledger, MS_PER_DAY, Outcome, Policy};
-use crate::registry::{Concluded, Effects, RegistryError, StoredProfile, TenantLimits, TouchRecord};
+use crate::registry::{Concluded, Effects, Outgoing, RegistryError, StoredProfile, TenantLimits, TouchRecord};
 use crate::request::{Arrived, Framed};
 use crate::shadow;
 
@@ -57,7 +59,7 @@ impl Live {
     /// keep up (see [`DecisionLog::pace`](crate::decision_log::DecisionLog::pace)).
     pub fn decide_blocking(&self, snapshot: &Snapshot, request: Arrived) -> Result<Decision> {
         let (input, commit) = self.input(snapshot, request)?;
-        let decision = self.decide_on(self.lane(snapshot), snapshot, input, commit);
+        let decision = self.decide_on(self.lane(snapshot), snapshot, input, commit, None);
         self.log.pace();
         decision
     }
@@ -100,7 +102,14 @@ impl Live {
     /// and keeping the decision's conclusions with the customer's kept
     /// profile, if the request commits), and the decision is logged.
     /// Blocking: run it on the blocking pool.
-    pub fn decide_on(&self, lane: Lane, snapshot: &Snapshot, request: Framed, commit: bool) -> Result<Decision> {
+    pub fn decide_on(
+        &self,
+        lane: Lane,
+        snapshot: &Snapshot,
+        request: Framed,
+        commit: bool,
+        moment: Option<Moment<'_>>,
+    ) -> Result<Decision> {
         let tenant = &snapshot.tenant;
         if snapshot.plugins.is_empty() {
             return Err(LiveError::NoPipeline(tenant.id.clone()));
@@ -155,7 +164,7 @@ impl Live {
             .map(|(c, _)| c.tag.clone())
             .collect();
         let decision_id = new_decision_id();
-        let (outcome, ledger) = self.apply_policy(snapshot, &request, &decision, &decision_id, commit)?;
+        let (outcome, ledger) = self.apply_policy(snapshot, &request, &decision, &decision_id, commit, moment)?;
         self.metrics
             .decision(&tenant.id, "ok", started.elapsed().as_secs_f64(), decision.usage.fuel);
         self.metrics.policy(&tenant.id, &outcome);
@@ -203,8 +212,10 @@ impl Live {
     }
 
     /// Runs the policy over the plugins' proposals against the customer's
-    /// ledger, recording the selected touches when `commit` is set; returns
-    /// the outcome and what the policy read from the ledger (if anything).
+    /// ledger, recording what a committing decision leaves: the selected
+    /// touches (in the ledger and, for a live decision, the outbox), its
+    /// conclusions, and the timer it ran for consumed; returns the outcome
+    /// and what the policy read from the ledger (if anything).
     pub(super) fn apply_policy(
         &self,
         snapshot: &Snapshot,
@@ -212,6 +223,7 @@ impl Live {
         decision: &Decision,
         decision_id: &str,
         commit: bool,
+        moment: Option<Moment<'_>>,
     ) -> Result<(Outcome, Option<Ledger>)> {
         let policy = snapshot.policy.clone();
         let customer = &request.customer_id;
@@ -248,14 +260,77 @@ impl Live {
                             decision_id: Some(decision_id.to_owned()),
                         })
                         .collect();
+                    let deliveries = if request.context.mode == Mode::Live {
+                        deliveries(snapshot, request, &outcome.0, decision_id, moment)
+                    } else {
+                        Vec::new()
+                    };
                     let effects = Effects {
                         touches,
+                        deliveries,
+                        timers: Vec::new(),
+                        done: moment.map(|m| m.claim.to_owned()),
                         concluded: Some(concluded(decision, decision_id, request.context.now)),
                     };
                     (outcome, effects)
                 })?;
+        if commit && request.context.mode == Mode::Live && !outcome.0.selected.is_empty() {
+            self.signals.outbox.notify_one();
+        }
         Ok(outcome)
     }
+}
+
+/// The timer a decision runs for: consumed with what it commits.
+#[derive(Debug, Clone, Copy)]
+pub struct Moment<'a> {
+    /// The claim on the timer.
+    pub claim: &'a str,
+    /// What the timer is: the triggering event's id, or the wake-up's key.
+    pub trigger_id: &'a str,
+}
+
+/// The outbox's entries of a live decision's selected touches.
+fn deliveries(
+    snapshot: &Snapshot,
+    request: &Framed,
+    outcome: &Outcome,
+    decision_id: &str,
+    moment: Option<Moment<'_>>,
+) -> Vec<Outgoing> {
+    let (identities, trigger_kind) = request.reach();
+    outcome
+        .selected
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let touch_id = format!("{decision_id}-{i}");
+            let offer = snapshot.offers.iter().find(|o| o.id == s.offer_id);
+            let delivery = Delivery {
+                touch_id: touch_id.clone(),
+                tenant_id: snapshot.tenant.id.clone(),
+                customer_id: request.customer_id.clone(),
+                identities: identities.clone(),
+                offer_id: s.offer_id.clone(),
+                offer_kind: offer.map(|o| o.kind.clone()).unwrap_or_default(),
+                value_minor: offer.map_or(0, |o| o.value_minor),
+                channel: s.channel.clone(),
+                class: s.class,
+                send_at: s.send_at,
+                decision_id: decision_id.to_owned(),
+                plugin: s.plugin.clone(),
+                rule_id: s.rule_id.clone(),
+                reason: s.reason.clone(),
+                trigger_kind: trigger_kind.clone(),
+                trigger_id: moment.map(|m| m.trigger_id.to_owned()),
+            };
+            Outgoing {
+                touch_id,
+                send_at: s.send_at,
+                body: serde_json::to_string(&delivery).unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 /// What a committed decision leaves with the customer's kept profile:

@@ -1,7 +1,8 @@
-//! The tenant's documents (config, offers, contact policy) and the
-//! deliveries recorded into its contact ledger.
+//! The tenant's documents (config, offers, contact policy, triggers) and
+//! the deliveries recorded into its contact ledger.
 
 use super::{Caller, Live, LiveError, Result};
+use crate::model::triggers::Triggers;
 use crate::model::{Offer, OfferClass, TenantConfig, Timestamp};
 use crate::policy::Policy;
 use crate::registry::{RegistryError, TouchRecord};
@@ -35,6 +36,18 @@ impl Live {
         let _guard = self.write_lock(tenant).await?;
         let (actor, t) = (caller.actor(), tenant.to_owned());
         let version = self.blocking(move |r| r.put_policy(&actor, &t, &policy)).await?;
+        self.rebuild(tenant).await?;
+        Ok(version)
+    }
+
+    /// Replaces the tenant's triggers.
+    pub async fn put_triggers(&self, caller: &Caller, tenant: &str, triggers: Triggers) -> Result<i64> {
+        triggers
+            .check()
+            .map_err(|e| LiveError::Registry(RegistryError::Invalid(format!("triggers.{e}"))))?;
+        let _guard = self.write_lock(tenant).await?;
+        let (actor, t) = (caller.actor(), tenant.to_owned());
+        let version = self.blocking(move |r| r.put_triggers(&actor, &t, &triggers)).await?;
         self.rebuild(tenant).await?;
         Ok(version)
     }

@@ -183,12 +183,21 @@ impl Live {
             let touches_before = Timestamp(now.0 - (snapshot.policy.ledger_days() + 1) * MS_PER_DAY);
             let decisions_before = Timestamp(now.0 - i64::from(self.settings.decision_log_retention_days) * MS_PER_DAY);
             let max = self.settings.decision_log_max_per_tenant;
+            // Taken events past the history profiles keep.
+            let events_before = Timestamp(now.0 - i64::from(snapshot.tenant.limits.profile_days) * MS_PER_DAY);
             let (t, d) = self
-                .blocking(move |r| r.compact(&id, touches_before, decisions_before, max))
+                .blocking(move |r| {
+                    r.compact_intake(&id, events_before)?;
+                    r.compact(&id, touches_before, decisions_before, max)
+                })
                 .await?;
             touches += t;
             decisions += d;
         }
+        let outbox_before = Timestamp(now.0 - i64::from(self.settings.outbox_retention_days) * MS_PER_DAY);
+        let published_only = self.settings.outbox_published_only;
+        self.blocking(move |r| r.compact_outbox(outbox_before, published_only))
+            .await?;
         Ok((touches, decisions))
     }
 

@@ -20,13 +20,20 @@ impl Live {
     /// and an old snapshot must not go on running what it no longer says.
     pub(super) async fn rebuild(&self, tenant_id: &str) -> Result<()> {
         let id = tenant_id.to_owned();
-        let (tenant, (config_version, config), (offers_version, offers), (policy_version, policy), slots, shadows) =
-            self.blocking(move |r| {
+        let (
+            tenant,
+            (config_version, config),
+            (offers_version, offers),
+            ((policy_version, policy), (triggers_version, triggers)),
+            slots,
+            shadows,
+        ) = self
+            .blocking(move |r| {
                 Ok((
                     r.tenant(&id)?,
                     r.config(&id)?,
                     r.offers(&id)?,
-                    r.policy(&id)?,
+                    (r.policy(&id)?, r.triggers(&id)?),
                     r.pipeline(&id)?,
                     (r.candidates(&id, Role::Shadow)?, r.candidates(&id, Role::Canary)?),
                 ))
@@ -95,6 +102,8 @@ impl Live {
             offers_version,
             policy: Arc::new(policy),
             policy_version,
+            triggers: Arc::new(triggers),
+            triggers_version,
             slots,
             owner,
             plugins,

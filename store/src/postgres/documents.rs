@@ -1,7 +1,8 @@
-//! Versioned documents (config, offer catalog, contact policy) and the
-//! audit log, in PostgreSQL.
+//! Versioned documents (config, offer catalog, contact policy, triggers)
+//! and the audit log, in PostgreSQL.
 
 use rulehost_model::policy::Policy;
+use rulehost_model::triggers::Triggers;
 use rulehost_model::{Offer, TenantConfig};
 use sha2::{Digest, Sha256};
 
@@ -14,6 +15,7 @@ enum Kind {
     Config,
     Offers,
     Policy,
+    Triggers,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::Config => "config",
             Kind::Offers => "offers",
             Kind::Policy => "policy",
+            Kind::Triggers => "triggers",
         }
     }
 }
@@ -122,6 +125,14 @@ impl DocumentStore for PgStore {
 
     fn policy(&self, tenant_id: &str) -> Result<(i64, Policy)> {
         self.document(tenant_id, Kind::Policy)
+    }
+
+    fn put_triggers(&self, actor: &str, tenant_id: &str, triggers: &Triggers) -> Result<i64> {
+        self.put_document(actor, tenant_id, Kind::Triggers, &to_json(triggers)?)
+    }
+
+    fn triggers(&self, tenant_id: &str) -> Result<(i64, Triggers)> {
+        self.document(tenant_id, Kind::Triggers)
     }
 
     fn put_offers(&self, actor: &str, tenant_id: &str, offers: &[Offer]) -> Result<i64> {

@@ -244,10 +244,16 @@ impl LedgerStore for PgStore {
             }
             let mut effects = decide(&ledger);
             if !effects.is_empty() {
+                if let Some(claim) = &effects.done {
+                    super::timers::consume(&tx, claim).await?;
+                }
                 for touch in &mut effects.touches {
                     touch.customer_id.clone_from(&customer);
                 }
                 insert_touches(&tx, tenant_id, &effects.touches).await?;
+                let set_by = effects.concluded.as_ref().map_or("", |c| c.decision_id.as_str());
+                super::timers::hand_over(&tx, tenant_id, &customer, &effects.deliveries, set_by).await?;
+                super::timers::change_timers(&tx, tenant_id, &customer, &effects.timers).await?;
                 if let Some(concluded) = &effects.concluded {
                     super::profiles::conclude(&tx, tenant_id, &customer, concluded).await?;
                 }

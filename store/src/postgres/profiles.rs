@@ -14,8 +14,9 @@ use super::{PgStore, Shared, now, read_tenant, ts};
 use crate::profiles::{IntakeRow, IntakeTx, pseudonym, stage_changed, take};
 use crate::{
     Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange, StoredProfile,
-    Taken, TouchRecord,
+    Taken, TimerChange, TouchRecord,
 };
+use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
 
 /// The advisory lock of a tenant's customer (the ledger's lock).
@@ -216,6 +217,15 @@ impl IntakeTx for Intake<'_, '_> {
                     )
                     .await?;
             }
+            super::timers::rekey(self.tx, self.tenant_id, from, to).await
+        })
+    }
+
+    fn schedule(&mut self, timers: &[(String, TimerChange)]) -> Result<()> {
+        self.store.run(async {
+            for (customer, change) in timers {
+                super::timers::change_timers(self.tx, self.tenant_id, customer, std::slice::from_ref(change)).await?;
+            }
             Ok(())
         })
     }
@@ -329,6 +339,21 @@ impl ProfileStore for PgStore {
         })
     }
 
+    fn compact_intake(&self, tenant_id: &str, before: Timestamp) -> Result<usize> {
+        self.run(async {
+            let removed = self
+                .pool
+                .get()
+                .await?
+                .execute(
+                    "DELETE FROM intake WHERE tenant_id = $1 AND at < $2",
+                    &[&tenant_id, &before.0],
+                )
+                .await?;
+            Ok(removed as usize)
+        })
+    }
+
     fn erase_customer(&self, actor: &str, tenant_id: &str, id: &str) -> Result<Erasure> {
         self.run(async {
             let mut client = self.pool.get().await?;
@@ -367,6 +392,7 @@ impl ProfileStore for PgStore {
                 &[&tenant_id, &customer],
             )
             .await?;
+            let pending = super::timers::erase(&tx, tenant_id, &customer).await?;
             let pseudonym = pseudonym();
             let touches = tx
                 .execute(
@@ -387,6 +413,7 @@ impl ProfileStore for PgStore {
                 events: events as usize,
                 touches: touches as usize,
                 decisions: decisions as usize,
+                pending,
             };
             // Audited, but not announced: no host's snapshot changes.
             tx.execute(

@@ -248,6 +248,48 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX stages_by_customer ON stages(tenant_id, customer_id, at);
     "#,
+    // 4: timers (a decision due at an instant, for a customer: a
+    // triggering event's, a plugin's wake-up, a deferred touch's delivery)
+    // and the outbox of touches to deliver (triggers are a kind of
+    // document).
+    r#"
+    -- A timer is due at `due_at`; a host that claims it holds it until
+    -- `lease_until` (renewed while it works) under the token `claim`.
+    CREATE TABLE timers (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        customer_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        set_at BIGINT NOT NULL,
+        set_by TEXT NOT NULL,
+        claim TEXT,
+        lease_until BIGINT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, customer_id, kind, key)
+    );
+    CREATE INDEX timers_by_due ON timers(due_at);
+    CREATE INDEX timers_by_claim ON timers(claim) WHERE claim IS NOT NULL;
+
+    -- Touches to deliver: `seq` is given in the order rows are committed
+    -- (by one sequencer), the pull feed's cursor; `published_at` when NATS
+    -- acknowledged it.
+    CREATE TABLE outbox (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        touch_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        seq BIGINT,
+        published_at BIGINT,
+        PRIMARY KEY (tenant_id, touch_id)
+    );
+    CREATE UNIQUE INDEX outbox_by_seq ON outbox(seq) WHERE seq IS NOT NULL;
+    CREATE INDEX outbox_unsequenced ON outbox(created_at) WHERE seq IS NULL;
+    CREATE INDEX outbox_feed ON outbox(tenant_id, seq);
+    CREATE INDEX outbox_by_customer ON outbox(tenant_id, customer_id);
+    "#,
 ];
 
 /// The schema version this build writes.

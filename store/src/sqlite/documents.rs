@@ -1,9 +1,11 @@
-//! Versioned tenant documents (config, offer catalog) and the audit log.
+//! Versioned tenant documents (config, offer catalog, contact policy,
+//! triggers) and the audit log.
 
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use rulehost_model::policy::Policy;
+use rulehost_model::triggers::Triggers;
 use rulehost_model::{Offer, TenantConfig};
 
 use super::{SqliteStore, audit, from_json, now, to_json, ts};
@@ -36,6 +38,19 @@ impl DocumentStore for SqliteStore {
         match self.document(tenant_id, "policies")? {
             Some((version, body)) => Ok((version, from_json(&body)?)),
             None => Ok((0, Policy::default())),
+        }
+    }
+
+    /// Replaces the tenant's triggers; returns their new version.
+    fn put_triggers(&self, actor: &str, tenant_id: &str, triggers: &Triggers) -> Result<i64> {
+        self.put_document(actor, tenant_id, "triggers", "triggers.replace", &to_json(triggers)?)
+    }
+
+    /// The tenant's triggers and their version (0 and none if never set).
+    fn triggers(&self, tenant_id: &str) -> Result<(i64, Triggers)> {
+        match self.document(tenant_id, "triggers")? {
+            Some((version, body)) => Ok((version, from_json(&body)?)),
+            None => Ok((0, Triggers::default())),
         }
     }
 

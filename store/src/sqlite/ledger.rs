@@ -5,6 +5,7 @@ use rulehost_model::{OfferClass, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::profiles::{canonical, conclude};
+use super::timers::{change_timers, consume, hand_over};
 use super::{SqliteStore, now, ts};
 use crate::{
     DecisionLogStore, DecisionSummary, Effects, LedgerStore, LoggedDecision, Page, PageRequest, RegistryError, Result,
@@ -134,10 +135,16 @@ impl LedgerStore for SqliteStore {
         let ledger = load_ledger(&tx, tenant_id, &customer, since, budgets)?;
         let mut effects = decide(&ledger);
         if commit && !effects.is_empty() {
+            if let Some(claim) = &effects.done {
+                consume(&tx, claim)?;
+            }
             for touch in &mut effects.touches {
                 touch.customer_id.clone_from(&customer);
             }
             insert_touches(&tx, tenant_id, &effects.touches)?;
+            let set_by = effects.concluded.as_ref().map_or("", |c| c.decision_id.as_str());
+            hand_over(&tx, tenant_id, &customer, &effects.deliveries, set_by)?;
+            change_timers(&tx, tenant_id, &customer, &effects.timers)?;
             if let Some(concluded) = &effects.concluded {
                 conclude(&tx, tenant_id, &customer, concluded)?;
             }

@@ -9,8 +9,9 @@ use super::{SqliteStore, audit, now, ts};
 use crate::profiles::{IntakeRow, IntakeTx, pseudonym, stage_changed, take};
 use crate::{
     Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange, StoredProfile,
-    Taken, TenantStore, TouchRecord,
+    Taken, TenantStore, TimerChange, TouchRecord,
 };
+use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
 
 /// The customer `id` stands for: the one it is linked to, or itself.
@@ -162,6 +163,13 @@ impl IntakeTx for Intake<'_, '_> {
                 params![self.tenant_id, from, to],
             )?;
         }
+        super::timers::rekey(self.tx, self.tenant_id, from, to)
+    }
+
+    fn schedule(&mut self, timers: &[(String, TimerChange)]) -> Result<()> {
+        for (customer, change) in timers {
+            super::timers::change_timers(self.tx, self.tenant_id, customer, std::slice::from_ref(change))?;
+        }
         Ok(())
     }
 }
@@ -264,6 +272,13 @@ impl ProfileStore for SqliteStore {
         }))
     }
 
+    fn compact_intake(&self, tenant_id: &str, before: Timestamp) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM intake WHERE tenant_id = ?1 AND at < ?2",
+            params![tenant_id, before.0],
+        )?)
+    }
+
     fn erase_customer(&self, actor: &str, tenant_id: &str, id: &str) -> Result<Erasure> {
         self.tenant(tenant_id)?;
         let mut conn = self.conn();
@@ -295,6 +310,7 @@ impl ProfileStore for SqliteStore {
             "DELETE FROM stages WHERE tenant_id = ?1 AND customer_id = ?2",
             params![tenant_id, customer],
         )?;
+        let pending = super::timers::erase(&tx, tenant_id, &customer)?;
         let pseudonym = pseudonym();
         let (mut touches, mut decisions) = (0, 0);
         for id in &ids {
@@ -314,6 +330,7 @@ impl ProfileStore for SqliteStore {
             events,
             touches,
             decisions,
+            pending,
         };
         audit(
             &tx,

@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::backends::Backend;
 pub use crate::profiles::*;
+pub use crate::timers::*;
 
 /// Effects that record `touches` and nothing else.
 pub fn touches(touches: Vec<TouchRecord>) -> Effects {
     Effects {
         touches,
-        concluded: None,
+        ..Effects::default()
     }
 }
 

@@ -9,6 +9,7 @@ mod backends;
 mod cases;
 mod fleet;
 mod profiles;
+mod timers;
 
 /// A test per case, for one backend.
 macro_rules! conformance {
@@ -37,6 +38,12 @@ macro_rules! conformance {
             a_committed_decision_leaves_its_conclusions_and_stage_changes,
             erasure_removes_the_customer_and_leaves_only_a_pseudonym,
             events_for_one_customer_taken_at_once_are_all_kept,
+            a_triggering_event_sets_a_timer_claimed_by_one_host_and_consumed_once,
+            a_lease_that_runs_out_lets_another_host_take_the_timer_over,
+            due_timers_claimed_by_many_hosts_at_once_go_to_one_each,
+            timers_are_replaced_cleared_retried_and_dropped,
+            a_deferred_touch_waits_as_a_timer_then_reaches_the_outbox_once,
+            the_outbox_is_numbered_in_order_read_after_a_cursor_and_published_once,
         ]);
     };
     (@cases $backend:ident, $open:path, [$($case:ident),* $(,)?]) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
 use rulehost_store::prelude::*;
-use rulehost_store::{Concluded, Effects, Fold, LoggedDecision, RegistryError};
+use rulehost_store::{Concluded, Effects, Fold, LoggedDecision, Outgoing, RegistryError, TimerChange, TimerKind};
 
 use crate::backends::Backend;
 use crate::cases::{page, tenant, touch};
@@ -124,7 +124,24 @@ pub fn identify_links_ids_into_one_customer_with_everything_kept_of_them(backend
         body: "{}".into(),
     }])
     .unwrap();
-    // The unionid becomes the member's: its profile, touches and decisions.
+    s.with_ledger_answer("t", "o-1", Timestamp(0), &[], true, |_| {
+        (
+            (),
+            Effects {
+                timers: vec![TimerChange::Set {
+                    kind: TimerKind::Wake,
+                    key: "check".into(),
+                    due_at: Timestamp(1_000_000),
+                    body: String::new(),
+                    set_by: "d0".into(),
+                }],
+                ..Effects::default()
+            },
+        )
+    })
+    .unwrap();
+    // The unionid becomes the member's: its profile, touches, decisions
+    // and timers.
     let taken = s
         .take_events("t", &[identify("i1", "m-1", &["o-1"]), event("e4", "o-1")], &EventIds)
         .unwrap();
@@ -146,6 +163,8 @@ pub fn identify_links_ids_into_one_customer_with_everything_kept_of_them(backend
     );
     let decisions = s.logged_decisions("t", Some("m-1"), &page(10, None)).unwrap();
     assert_eq!(decisions.items.len(), 1);
+    let timers = s.timers_of("t", "m-1").unwrap();
+    assert_eq!((timers.len(), timers[0].customer_id.as_str()), (1, "m-1"));
     // The ledger of a linked id is the customer's.
     let seen = s
         .with_ledger_answer("t", "o-1", Timestamp(0), &[], false, |l| {
@@ -197,6 +216,7 @@ pub fn a_committed_decision_leaves_its_conclusions_and_stage_changes(backend: &B
                         decision_id: decision.into(),
                         at: Timestamp(at),
                     }),
+                    ..Effects::default()
                 },
             )
         })
@@ -234,6 +254,7 @@ pub fn a_committed_decision_leaves_its_conclusions_and_stage_changes(backend: &B
                     decision_id: "s".into(),
                     at: Timestamp(1),
                 }),
+                ..Effects::default()
             },
         )
     })
@@ -261,11 +282,41 @@ pub fn erasure_removes_the_customer_and_leaves_only_a_pseudonym(backend: &Backen
         body: r#"{"id":"d1","customer_id":"c","secret":"138-0000"}"#.into(),
     }])
     .unwrap();
+    s.with_ledger_answer("t", "c", Timestamp(0), &[], true, |_| {
+        (
+            (),
+            Effects {
+                deliveries: vec![Outgoing {
+                    touch_id: "d0-0".into(),
+                    send_at: Timestamp(0),
+                    body: "{}".into(),
+                }],
+                timers: vec![TimerChange::Set {
+                    kind: TimerKind::Wake,
+                    key: "check".into(),
+                    due_at: Timestamp(1_000_000),
+                    body: String::new(),
+                    set_by: "d0".into(),
+                }],
+                ..Effects::default()
+            },
+        )
+    })
+    .unwrap();
     let erased = s.erase_customer("key:k", "t", "o-1").unwrap();
     assert_eq!(
-        (erased.ids, erased.events, erased.touches, erased.decisions),
-        (2, 3, 1, 1)
+        (
+            erased.ids,
+            erased.events,
+            erased.touches,
+            erased.decisions,
+            erased.pending
+        ),
+        (2, 3, 1, 1, 2)
     );
+    assert!(s.timers_of("t", "c").unwrap().is_empty());
+    s.sequence_outbox(10).unwrap();
+    assert!(s.outbox("t", 0, 10).unwrap().is_empty());
     assert!(erased.pseudonym.starts_with("erased-"));
     assert_eq!(kept(&s, "c"), None);
     assert_eq!(kept(&s, "o-1"), None);
