@@ -119,6 +119,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::get_policy, policy::put_policy))
         .routes(routes!(policy::record_touches, customers::feed))
         .routes(routes!(customers::get_triggers, customers::put_triggers))
+        .routes(routes!(customers::dead_letters))
         .routes(routes!(policy::list_decisions))
         .routes(routes!(policy::get_decision))
         .routes(routes!(policy::replay))

@@ -1,11 +1,13 @@
 //! The `rulehost` command: `serve`, `new`, `build`, `eval`, `test`, `simulate`,
-//! and the client commands `plugin …` and `decide` that talk to a server.
+//! and the client commands `plugin …`, `decide`, `events send` and
+//! `touches tail` that talk to a server (or, for events, to NATS).
 //!
 //! Exit codes: 0 success; 1 the decision, a fixture or a server request
 //! failed (the error is printed as JSON on stdout); 2 the command could not
 //! run (bad arguments, unreadable files, an invalid plugin for `test`, a
 //! server that cannot start).
 
+mod events;
 mod new;
 mod simulate;
 
@@ -39,6 +41,12 @@ enum Command {
     Plugin(PluginCommand),
     /// Ask a running server for a decision.
     Decide(DecideArgs),
+    /// Send a brand's events to a running server, or to NATS.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Follow the touches a tenant's live decisions commit.
+    #[command(subcommand)]
+    Touches(events::TouchesCommand),
     /// Create a plugin project (Rust, TypeScript or Python) with two rules
     /// and three fixtures to start from.
     New(new::NewArgs),
@@ -237,8 +245,12 @@ enum PluginCommand {
 struct DecideArgs {
     /// A profile JSON file ("-" reads stdin), or a whole decide request
     /// (`{"profile": …, "now": …}`).
+    #[arg(long, required_unless_present = "customer", conflicts_with = "customer")]
+    profile: Option<PathBuf>,
+    /// Decide on the profile the server keeps for this customer (from its
+    /// events), by any of its ids.
     #[arg(long)]
-    profile: PathBuf,
+    customer: Option<String>,
     /// The decision's time, RFC 3339 [default: the server's clock].
     #[arg(long)]
     now: Option<String>,
@@ -403,6 +415,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Plugin(command) => plugin(command),
         Command::Decide(args) => decide(args),
+        Command::Events(command) => events::events(command),
+        Command::Touches(command) => events::touches(command),
         Command::New(args) => new::new(args),
         Command::Build(args) => build(args),
         Command::Eval(args) => eval(args),
@@ -700,18 +714,26 @@ fn plugin(command: PluginCommand) -> ExitCode {
 }
 
 fn decide(args: DecideArgs) -> ExitCode {
-    let text = match read(&args.profile) {
-        Ok(text) => text,
-        Err(e) => return fatal(e),
+    let mut request = match (&args.profile, &args.customer) {
+        (_, Some(customer)) => serde_json::json!({ "customer_id": customer }),
+        (Some(profile), None) => {
+            let text = match read(profile) {
+                Ok(text) => text,
+                Err(e) => return fatal(e),
+            };
+            let request: serde_json::Value = match serde_json::from_str(&text) {
+                Ok(value) => value,
+                Err(e) => return fatal(format!("{}: {e}", profile.display())),
+            };
+            // A bare profile is wrapped into a request.
+            if request.get("profile").is_none() {
+                serde_json::json!({ "profile": request })
+            } else {
+                request
+            }
+        }
+        (None, None) => return fatal("give --profile FILE or --customer ID"),
     };
-    let mut request: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(value) => value,
-        Err(e) => return fatal(format!("{}: {e}", args.profile.display())),
-    };
-    // A bare profile is wrapped into a request.
-    if request.get("profile").is_none() {
-        request = serde_json::json!({ "profile": request });
-    }
     if let Some(now) = args.now {
         request["now"] = serde_json::Value::String(now);
     }

@@ -1,5 +1,5 @@
-//! The CLI's client for a running server: `rulehost plugin …` and
-//! `rulehost decide`.
+//! The CLI's client for a running server: `rulehost plugin …`,
+//! `rulehost decide`, `rulehost events send` and `rulehost touches tail`.
 
 use std::time::Duration;
 
@@ -67,6 +67,17 @@ impl Client {
 
     fn auth(&self) -> String {
         format!("Bearer {}", self.key)
+    }
+
+    /// POSTs an NDJSON body.
+    pub fn post_ndjson(&self, path: &str, body: String) -> Result<Reply, String> {
+        Self::finish(
+            self.agent
+                .post(&self.url(path))
+                .header("Authorization", &self.auth())
+                .header("Content-Type", "application/x-ndjson")
+                .send(body),
+        )
     }
 
     /// Uploads a component.

@@ -297,8 +297,9 @@ pub struct Signals {
     pub timers: tokio::sync::Notify,
     /// A touch reached the outbox, to be numbered.
     pub outbox: tokio::sync::Notify,
-    /// The outbox was numbered: the feed's long polls look again.
-    pub feed: tokio::sync::Notify,
+    /// The outbox was numbered: the feed's long polls and the publisher
+    /// look again.
+    pub feed: Arc<tokio::sync::Notify>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -359,6 +360,11 @@ impl Live {
     /// What wakes the work that runs on its own.
     pub fn signals(&self) -> &Arc<Signals> {
         &self.signals
+    }
+
+    /// This process among the hosts sharing a store.
+    pub fn host_name(&self) -> &str {
+        &self.host
     }
 
     /// The store.

@@ -63,6 +63,7 @@ pub struct Metrics {
     events: Family<Outcome, Counter>,
     timers: Family<TimerOutcome, Counter>,
     timer_lateness: Histogram,
+    dead_letters: Family<TenantLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -93,6 +94,7 @@ impl Metrics {
         let in_flight = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let events = Family::<Outcome, Counter>::default();
         let timers = Family::<TimerOutcome, Counter>::default();
+        let dead_letters = Family::<TenantLabel, Counter>::default();
         // 1 ms to ~65 s.
         let timer_lateness = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         registry.register("decisions", "Decisions by tenant and outcome", decisions.clone());
@@ -143,6 +145,11 @@ impl Metrics {
             "How long after it was due a timer started to run",
             timer_lateness.clone(),
         );
+        registry.register(
+            "dead_letters",
+            "Messages of the event stream dead-lettered, by the tenant their subject names",
+            dead_letters.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -161,6 +168,7 @@ impl Metrics {
             events,
             timers,
             timer_lateness,
+            dead_letters,
         }
     }
 
@@ -257,6 +265,15 @@ impl Metrics {
             })
             .inc();
         self.timer_lateness.observe(lateness_seconds);
+    }
+
+    /// Records a message of the event stream dead-lettered.
+    pub fn dead_letter(&self, tenant: &str) {
+        self.dead_letters
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_owned(),
+            })
+            .inc();
     }
 
     /// Sets the number of compiled versions in memory.

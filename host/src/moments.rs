@@ -1,6 +1,8 @@
 //! The work that runs on its own, on every host of a fleet: due timers
 //! claimed and run (the decisions events and wake-ups start, the touches
-//! deferred past quiet hours), and the outbox numbered for its feed.
+//! deferred past quiet hours), the outbox numbered for its feed, and, with
+//! NATS, events taken from the stream and the outbox published to it (see
+//! `rulehost-stream`).
 //!
 //! Every task is spawned by [`Moments::start`] on one tracker and stops on
 //! one token; [`Moments::stop`] waits for them (tokio's graceful-shutdown
@@ -23,7 +25,7 @@ use crate::model::Timestamp;
 use crate::registry::{RegistryError, Timer};
 
 /// How the work that runs on its own runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MomentSettings {
     /// How long a claim on a timer holds without being renewed.
     pub lease: Duration,
@@ -31,6 +33,8 @@ pub struct MomentSettings {
     pub poll: Duration,
     /// Timers run at once on this host.
     pub parallel: usize,
+    /// NATS, to take events from and publish touches to, if any.
+    pub nats: Option<rulehost_stream::Settings>,
 }
 
 impl Default for MomentSettings {
@@ -39,6 +43,7 @@ impl Default for MomentSettings {
             lease: Duration::from_secs(10),
             poll: Duration::from_millis(250),
             parallel: 8,
+            nats: None,
         }
     }
 }
@@ -57,13 +62,16 @@ impl Moments {
         let held = Arc::new(Mutex::new(HashSet::new()));
         tasks.spawn(run_timers(
             live.clone(),
-            settings,
+            settings.clone(),
             held.clone(),
             tasks.clone(),
             stop.clone(),
         ));
         tasks.spawn(keep_leases(live.clone(), settings.lease, held, stop.clone()));
-        tasks.spawn(number_outbox(live, settings.poll, stop.clone()));
+        tasks.spawn(number_outbox(live.clone(), settings.poll, stop.clone()));
+        if let Some(nats) = settings.nats {
+            tasks.spawn(run_stream(live, nats, settings.poll, tasks.clone(), stop.clone()));
+        }
         Self { stop, tasks }
     }
 
@@ -201,6 +209,49 @@ async fn keep_leases(live: Arc<Live>, lease: Duration, claims: Held, stop: Cance
             Err(e) => tracing::error!(error = %e, "the task renewing leases failed"),
         }
     }
+}
+
+/// Connects to NATS (trying again until it can, each failure in the log),
+/// then takes events from it and publishes the outbox to it.
+async fn run_stream(
+    live: Arc<Live>,
+    settings: rulehost_stream::Settings,
+    poll: Duration,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+) {
+    let mut wait = Duration::from_secs(1);
+    let nats = loop {
+        let connecting = rulehost_stream::Nats::connect(&settings, live.host_name());
+        let result = tokio::select! {
+            () = stop.cancelled() => return,
+            result = connecting => result,
+        };
+        match result {
+            Ok(nats) => break nats,
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_s = wait.as_secs(), "cannot reach NATS: events are not taken from it nor touches published to it until it can be reached");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    tracing::info!(
+        url = settings.url,
+        "connected to NATS: taking events, publishing touches"
+    );
+    tasks.spawn(rulehost_stream::consume(nats.clone(), live.clone(), stop.clone()));
+    tasks.spawn(rulehost_stream::publish_outbox(
+        nats,
+        live.registry().clone(),
+        live.signals().feed.clone(),
+        poll,
+        live.host_name().to_owned(),
+        stop,
+    ));
 }
 
 /// Numbers the outbox's new entries, so the feed serves them.

@@ -97,6 +97,22 @@ pub struct ServerConfig {
     /// The longest a read of the touches feed may wait for a delivery, in
     /// seconds.
     pub feed_max_wait_s: u32,
+    /// NATS (`nats://host:4222`, or `tls://…`): take the brand's events
+    /// from `<nats_prefix>.events.<tenant>` and publish the outbox to
+    /// `<nats_prefix>.touches.<tenant>`; none: neither.
+    pub nats_url: Option<String>,
+    /// A NATS `.creds` file.
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS user (with `nats_password`).
+    pub nats_user: Option<String>,
+    /// The NATS user's password.
+    pub nats_password: Option<String>,
+    /// A CA certificate (PEM) to trust for NATS over TLS.
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Refuse a NATS connection that is not TLS.
+    pub nats_require_tls: bool,
+    /// The first token of every NATS subject (and of the streams' names).
+    pub nats_prefix: String,
     /// Limits of new tenants.
     pub default_limits: TenantLimits,
     /// The most any tenant may be given.
@@ -133,6 +149,13 @@ impl Default for ServerConfig {
             timers_at_once: 8,
             outbox_retention_days: 7,
             feed_max_wait_s: 30,
+            nats_url: None,
+            nats_creds: None,
+            nats_user: None,
+            nats_password: None,
+            nats_tls_ca: None,
+            nats_require_tls: false,
+            nats_prefix: rulehost_stream::PREFIX.into(),
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
                 max_plugin_bytes: 64 << 20,
@@ -175,7 +198,17 @@ impl ServerConfig {
             };
             let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
             // Settings without a default are absent from `known`.
-            let optional = path.len() == 1 && ["operator_token", "database_url"].contains(&path[0].as_str());
+            let optional = path.len() == 1
+                && [
+                    "operator_token",
+                    "database_url",
+                    "nats_url",
+                    "nats_creds",
+                    "nats_user",
+                    "nats_password",
+                    "nats_tls_ca",
+                ]
+                .contains(&path[0].as_str());
             if optional || lookup(&known, &path).is_some() {
                 // A TOML value if it reads as one (numbers, booleans), else text.
                 let value = format!("v = {value}")
@@ -301,7 +334,8 @@ impl Server {
                 profile_set_max_bytes: config.profile_set_max_bytes,
                 profile_sets_max_per_tenant: config.profile_sets_max_per_tenant,
                 outbox_retention_days: config.outbox_retention_days,
-                outbox_published_only: false,
+                // Kept until NATS has it, however long that takes.
+                outbox_published_only: config.nats_url.is_some(),
             },
             Arc::new(Metrics::new()),
         )
@@ -332,6 +366,15 @@ impl Server {
                 lease: Duration::from_millis(config.timer_lease_ms.max(300)),
                 poll: Duration::from_millis(config.timer_poll_ms.max(10)),
                 parallel: config.timers_at_once.max(1) as usize,
+                nats: config.nats_url.as_ref().map(|url| rulehost_stream::Settings {
+                    url: url.clone(),
+                    creds_file: config.nats_creds.clone(),
+                    user: config.nats_user.clone(),
+                    password: config.nats_password.clone(),
+                    tls_ca: config.nats_tls_ca.clone(),
+                    require_tls: config.nats_require_tls,
+                    prefix: config.nats_prefix.clone(),
+                }),
             },
         })
     }
@@ -408,7 +451,7 @@ impl Server {
                         return Err(e);
                     }
                     // Ready: timers and the outbox run from now on.
-                    moments = Some(Moments::start(live.clone(), self.moments));
+                    moments = Some(Moments::start(live.clone(), self.moments.clone()));
                 }
                 () = async {
                     let _ = deadline.wait_for(|stop| *stop).await;

@@ -30,7 +30,9 @@ pub mod prelude {
     };
 }
 
-pub use profiles::{Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, StageChange, StoredProfile, Taken};
+pub use profiles::{
+    Alias, Concluded, CustomerRecord, DeadLetter, Erasure, Fold, ProfileStore, StageChange, StoredProfile, Taken,
+};
 pub use timers::{OutboxEntry, OutboxStore, Outgoing, Timer, TimerChange, TimerKind, TimerStore};
 
 use std::collections::HashMap;

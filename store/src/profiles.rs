@@ -149,6 +149,27 @@ pub trait ProfileStore {
     /// profile keeps them any longer, so one sent again is kept no more than
     /// it was); returns how many.
     fn compact_intake(&self, tenant_id: &str, before: Timestamp) -> Result<usize>;
+    /// Records a message of the event stream that could never be taken in.
+    fn record_dead_letter(&self, letter: &DeadLetter) -> Result<()>;
+    /// How many dead letters a tenant has (kept), and the newest `limit`.
+    fn dead_letters(&self, tenant_id: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>)>;
+    /// Forgets dead letters from before `before`; returns how many.
+    fn compact_dead_letters(&self, before: Timestamp) -> Result<usize>;
+}
+
+/// A message of the event stream that could never be taken in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetter {
+    /// The tenant its subject names (`_unknown` if none).
+    pub tenant_id: String,
+    /// When it was dead-lettered.
+    pub at: Timestamp,
+    /// Its subject.
+    pub subject: String,
+    /// Why it could not be taken in.
+    pub reason: String,
+    /// Its first 200 characters.
+    pub excerpt: String,
 }
 
 /// An event as recorded taken.

@@ -28,6 +28,7 @@ mod serve;
 mod shadow;
 mod simulate;
 mod startup;
+mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

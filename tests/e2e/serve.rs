@@ -363,6 +363,12 @@ impl TestServer {
 
     /// The value of an unlabelled metric.
     pub fn metric(&self, name: &str) -> f64 {
+        self.try_metric(name)
+            .unwrap_or_else(|text| panic!("no metric {name} in:\n{text}"))
+    }
+
+    /// A metric's value, or the whole text if it is not there (yet).
+    pub fn try_metric(&self, name: &str) -> Result<f64, String> {
         let text = agent()
             .get(&self.url("/metrics"))
             .call()
@@ -372,7 +378,7 @@ impl TestServer {
             .expect("text");
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+            .ok_or(text)
     }
 
     pub fn decide(&self, tenant: &str, key: &str) -> (u16, Value) {
@@ -1246,6 +1252,7 @@ fn the_openapi_document_covers_every_route_and_every_route_exists() {
         "DELETE /v1/tenants/{tenant}/customers/{id}",
         "GET /v1/tenants/{tenant}/triggers",
         "PUT /v1/tenants/{tenant}/triggers",
+        "GET /v1/tenants/{tenant}/dead-letters",
         "GET /v1/tenants/{tenant}/decisions",
         "GET /v1/tenants/{tenant}/decisions/{id}",
         "POST /v1/tenants/{tenant}/decisions/{id}/replay",

@@ -18,7 +18,7 @@ use crate::live::{Customer, Intake};
 use crate::model::events::EventIn;
 use crate::model::outbox::FeedItem;
 use crate::model::triggers::Triggers;
-use crate::registry::{Erasure, Page, RegistryError};
+use crate::registry::{DeadLetter, Erasure, Page, RegistryError};
 
 /// Takes a brand's events in: each folded into its customer's kept profile
 /// once, however often it is sent (by `event_id`). The body is one event,
@@ -242,4 +242,29 @@ pub(super) async fn feed(
         .feed(&tenant, after, limit as usize, Duration::from_secs(u64::from(wait)))
         .await?;
     Ok(Json(page))
+}
+
+/// A tenant's dead letters: messages of the event stream that could never
+/// be taken in (not JSON, no event id, a refused field…), each acked and
+/// published to `rulehost.dead.<tenant>` with its reason.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DeadLetters {
+    /// How many are kept (the last 7 days).
+    pub count: u64,
+    /// The newest, newest first (at most 20).
+    pub items: Vec<DeadLetter>,
+}
+
+/// The tenant's dead letters from the event stream: how many, and the
+/// newest with their reasons.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/dead-letters", tag = "events",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = DeadLetters)), security(("bearer" = [])))]
+pub(super) async fn dead_letters(
+    State(state): State<AppState>,
+    _: Auth,
+    Path(tenant): Path<String>,
+) -> Result<Json<DeadLetters>, ApiError> {
+    let (count, items) = state.live.dead_letters(&tenant).await?;
+    Ok(Json(DeadLetters { count, items }))
 }

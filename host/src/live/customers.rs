@@ -9,8 +9,8 @@ use crate::model::events::EventIn;
 use crate::model::triggers::Triggers;
 use crate::model::{InputLimits, Prior, PriorTag, Profile, Timestamp};
 use crate::registry::{
-    Alias, DecisionSummary, Erasure, Fold, PageRequest, RegistryError, StageChange, StoredProfile, Taken, Timer,
-    TouchRecord,
+    Alias, DeadLetter, DecisionSummary, Erasure, Fold, PageRequest, RegistryError, StageChange, StoredProfile, Taken,
+    Timer, TouchRecord,
 };
 
 /// Events taken in one transaction at most: a request of more is taken in
@@ -147,6 +147,13 @@ impl Live {
         })
     }
 
+    /// The tenant's dead letters: how many are kept, and the newest 20.
+    pub async fn dead_letters(&self, tenant: &str) -> Result<(u64, Vec<DeadLetter>)> {
+        self.snapshot(tenant)?;
+        let t = tenant.to_owned();
+        self.blocking(move |r| r.dead_letters(&t, 20)).await
+    }
+
     /// Erases the customer `id` stands for (see
     /// [`ProfileStore::erase_customer`](crate::registry::ProfileStore::erase_customer)).
     pub async fn erase_customer(&self, caller: &Caller, tenant: &str, id: &str) -> Result<Erasure> {
@@ -238,4 +245,38 @@ fn prior_of(findings: &[u8]) -> std::result::Result<Prior, rulehost_layout::Layo
             .collect(),
         stage: findings.stage.map(crate::input::stage_at),
     })
+}
+
+/// The stream's events go through the same intake as the API's.
+impl rulehost_stream::Sink for Live {
+    fn check(&self, tenant: &str, event: &EventIn) -> std::result::Result<(), String> {
+        let snapshot = self.snapshot(tenant).map_err(|_| format!("no tenant {tenant:?}"))?;
+        if snapshot.tenant.disabled {
+            return Err(format!("tenant {tenant:?} is disabled"));
+        }
+        event.check(&InputLimits::default(), Timestamp::now())
+    }
+
+    async fn take(&self, tenant: &str, events: Vec<EventIn>) -> std::result::Result<(), rulehost_stream::Rejected> {
+        use rulehost_stream::Rejected;
+        match self.take_events(tenant, events, &|i| format!("message {i}")).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_transient() || matches!(e, LiveError::NotReady(_)) => Err(Rejected::Retry(e.to_string())),
+            Err(e) => Err(Rejected::Refused(e.to_string())),
+        }
+    }
+
+    async fn dead(&self, dead: rulehost_stream::Dead) {
+        self.metrics.dead_letter(&dead.tenant);
+        let letter = DeadLetter {
+            tenant_id: dead.tenant,
+            at: Timestamp::now(),
+            subject: dead.subject,
+            reason: dead.reason,
+            excerpt: dead.excerpt,
+        };
+        if let Err(e) = self.blocking(move |r| r.record_dead_letter(&letter)).await {
+            tracing::error!(error = %e, "a dead letter could not be recorded (it is on its NATS subject)");
+        }
+    }
 }

@@ -196,8 +196,12 @@ impl Live {
         }
         let outbox_before = Timestamp(now.0 - i64::from(self.settings.outbox_retention_days) * MS_PER_DAY);
         let published_only = self.settings.outbox_published_only;
-        self.blocking(move |r| r.compact_outbox(outbox_before, published_only))
-            .await?;
+        let dead_before = Timestamp(now.0 - 7 * MS_PER_DAY);
+        self.blocking(move |r| {
+            r.compact_dead_letters(dead_before)?;
+            r.compact_outbox(outbox_before, published_only)
+        })
+        .await?;
         Ok((touches, decisions))
     }
 

@@ -13,8 +13,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use super::{PgStore, Shared, now, read_tenant, ts};
 use crate::profiles::{IntakeRow, IntakeTx, pseudonym, stage_changed, take};
 use crate::{
-    Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange, StoredProfile,
-    Taken, TimerChange, TouchRecord,
+    Alias, Concluded, CustomerRecord, DeadLetter, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange,
+    StoredProfile, Taken, TimerChange, TouchRecord,
 };
 use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
@@ -349,6 +349,65 @@ impl ProfileStore for PgStore {
                     "DELETE FROM intake WHERE tenant_id = $1 AND at < $2",
                     &[&tenant_id, &before.0],
                 )
+                .await?;
+            Ok(removed as usize)
+        })
+    }
+
+    fn record_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        self.run(async {
+            self.pool
+                .get()
+                .await?
+                .execute(
+                    "INSERT INTO dead_letters (tenant_id, at, subject, reason, excerpt) VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &letter.tenant_id,
+                        &letter.at.0,
+                        &letter.subject,
+                        &letter.reason,
+                        &letter.excerpt,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn dead_letters(&self, tenant_id: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>)> {
+        self.run(async {
+            let client = self.pool.get().await?;
+            let count: i64 = client
+                .query_one("SELECT count(*) FROM dead_letters WHERE tenant_id = $1", &[&tenant_id])
+                .await?
+                .get(0);
+            let newest = client
+                .query(
+                    "SELECT tenant_id, at, subject, reason, excerpt FROM dead_letters WHERE tenant_id = $1
+                     ORDER BY at DESC, ctid DESC LIMIT $2",
+                    &[&tenant_id, &(limit as i64)],
+                )
+                .await?
+                .iter()
+                .map(|r| DeadLetter {
+                    tenant_id: r.get(0),
+                    at: ts(r.get(1)),
+                    subject: r.get(2),
+                    reason: r.get(3),
+                    excerpt: r.get(4),
+                })
+                .collect();
+            Ok((count.max(0) as u64, newest))
+        })
+    }
+
+    fn compact_dead_letters(&self, before: Timestamp) -> Result<usize> {
+        self.run(async {
+            let removed = self
+                .pool
+                .get()
+                .await?
+                .execute("DELETE FROM dead_letters WHERE at < $1", &[&before.0])
                 .await?;
             Ok(removed as usize)
         })

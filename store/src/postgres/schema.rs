@@ -289,6 +289,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_unsequenced ON outbox(created_at) WHERE seq IS NULL;
     CREATE INDEX outbox_feed ON outbox(tenant_id, seq);
     CREATE INDEX outbox_by_customer ON outbox(tenant_id, customer_id);
+
+    -- Messages of the event stream that could never be taken in (the
+    -- tenant may not exist: no reference to it).
+    CREATE TABLE dead_letters (
+        tenant_id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        subject TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        excerpt TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_by_tenant ON dead_letters(tenant_id, at);
     "#,
 ];
 

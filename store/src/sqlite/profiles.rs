@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{SqliteStore, audit, now, ts};
 use crate::profiles::{IntakeRow, IntakeTx, pseudonym, stage_changed, take};
 use crate::{
-    Alias, Concluded, CustomerRecord, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange, StoredProfile,
-    Taken, TenantStore, TimerChange, TouchRecord,
+    Alias, Concluded, CustomerRecord, DeadLetter, Erasure, Fold, ProfileStore, RegistryError, Result, StageChange,
+    StoredProfile, Taken, TenantStore, TimerChange, TouchRecord,
 };
 use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
@@ -277,6 +277,51 @@ impl ProfileStore for SqliteStore {
             "DELETE FROM intake WHERE tenant_id = ?1 AND at < ?2",
             params![tenant_id, before.0],
         )?)
+    }
+
+    fn record_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO dead_letters (tenant_id, at, subject, reason, excerpt) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                letter.tenant_id,
+                letter.at.0,
+                letter.subject,
+                letter.reason,
+                letter.excerpt
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn dead_letters(&self, tenant_id: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>)> {
+        let conn = self.conn();
+        let count: i64 = conn.query_row(
+            "SELECT count(*) FROM dead_letters WHERE tenant_id = ?1",
+            [tenant_id],
+            |r| r.get(0),
+        )?;
+        let newest = conn
+            .prepare_cached(
+                "SELECT tenant_id, at, subject, reason, excerpt FROM dead_letters WHERE tenant_id = ?1
+                 ORDER BY at DESC, rowid DESC LIMIT ?2",
+            )?
+            .query_map(params![tenant_id, limit as i64], |r| {
+                Ok(DeadLetter {
+                    tenant_id: r.get(0)?,
+                    at: ts(r.get(1)?),
+                    subject: r.get(2)?,
+                    reason: r.get(3)?,
+                    excerpt: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((count.max(0) as u64, newest))
+    }
+
+    fn compact_dead_letters(&self, before: Timestamp) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM dead_letters WHERE at < ?1", [before.0])?)
     }
 
     fn erase_customer(&self, actor: &str, tenant_id: &str, id: &str) -> Result<Erasure> {

@@ -44,6 +44,7 @@ macro_rules! conformance {
             timers_are_replaced_cleared_retried_and_dropped,
             a_deferred_touch_waits_as_a_timer_then_reaches_the_outbox_once,
             the_outbox_is_numbered_in_order_read_after_a_cursor_and_published_once,
+            dead_letters_are_counted_listed_newest_first_and_compacted,
         ]);
     };
     (@cases $backend:ident, $open:path, [$($case:ident),* $(,)?]) => {

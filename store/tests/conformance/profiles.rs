@@ -7,7 +7,9 @@ use std::sync::{Arc, Barrier};
 use rulehost_model::Timestamp;
 use rulehost_model::events::EventIn;
 use rulehost_store::prelude::*;
-use rulehost_store::{Concluded, Effects, Fold, LoggedDecision, Outgoing, RegistryError, TimerChange, TimerKind};
+use rulehost_store::{
+    Concluded, DeadLetter, Effects, Fold, LoggedDecision, Outgoing, RegistryError, TimerChange, TimerKind,
+};
 
 use crate::backends::Backend;
 use crate::cases::{page, tenant, touch};
@@ -375,4 +377,32 @@ pub fn events_for_one_customer_taken_at_once_are_all_kept(backend: &Backend) {
         Some(threads * 5),
         "no update was lost"
     );
+}
+
+pub fn dead_letters_are_counted_listed_newest_first_and_compacted(backend: &Backend) {
+    let s = backend.open();
+    s.create_tenant("operator", &tenant("t")).unwrap();
+    for (i, tenant) in ["t", "t", "t", "no-such-tenant"].iter().enumerate() {
+        s.record_dead_letter(&DeadLetter {
+            tenant_id: (*tenant).into(),
+            at: Timestamp(1_000 + i as i64),
+            subject: format!("rulehost.events.{tenant}"),
+            reason: format!("reason {i}"),
+            excerpt: "{".into(),
+        })
+        .unwrap();
+    }
+    let (count, newest) = s.dead_letters("t", 2).unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(
+        newest.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>(),
+        ["reason 2", "reason 1"]
+    );
+    assert_eq!(
+        s.dead_letters("no-such-tenant", 10).unwrap().0,
+        1,
+        "kept for a tenant that does not exist"
+    );
+    assert_eq!(s.compact_dead_letters(Timestamp(1_002)).unwrap(), 2);
+    assert_eq!(s.dead_letters("t", 10).unwrap().0, 1);
 }
