@@ -10,10 +10,10 @@ use anyhow::{Context, Result, bail};
 use wasm_encoder::{ComponentSection, CustomSection};
 
 /// The contract these plugins are built against, and its WIT.
-pub(crate) const CONTRACT: &str = "0.2.0";
+pub(crate) const CONTRACT: &str = "0.3.0";
 const WIT: [(&str, &str); 2] = [
-    ("host.wit", include_str!("../../wit/plugin@0.2.0/host.wit")),
-    ("plugin.wit", include_str!("../../wit/plugin@0.2.0/plugin.wit")),
+    ("host.wit", include_str!("../../wit/plugin@0.3.0/host.wit")),
+    ("plugin.wit", include_str!("../../wit/plugin@0.3.0/plugin.wit")),
 ];
 
 /// The custom section the host reads a plugin's identity from

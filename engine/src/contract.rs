@@ -8,9 +8,10 @@
 
 pub mod v0_1_0;
 pub mod v0_2_0;
+pub mod v0_3_0;
 
 /// Every contract version a plugin may target, oldest first.
-pub const SUPPORTED: &[&str] = &["0.1.0", "0.2.0"];
+pub const SUPPORTED: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 
 /// The name of the exported interface for a contract version.
 pub fn rules_export(version: &str) -> String {

@@ -26,6 +26,10 @@ pub struct Decision {
     pub usage: Usage,
     /// What the plugins logged.
     pub logs: Vec<LogLine>,
+    /// The wake-ups the plugins asked for (contract 0.3.0): a committed
+    /// decision sets (or clears) them as the customer's timers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wakes: Vec<WakeUp>,
     /// The decision's id in the decision log (server decisions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<String>,
@@ -42,6 +46,26 @@ pub struct Decision {
     /// Whether the selected touches were recorded in the contact ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<bool>,
+}
+
+/// A wake-up a plugin asked for: a decision for this customer at `at`
+/// (under `key`, replacing the key's), or the key's cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WakeUp {
+    /// Its key.
+    pub key: String,
+    /// Whether the key's wake-up is cleared (rather than set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear: bool,
+    /// When (absent when cleared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The plugin that asked.
+    pub plugin: String,
 }
 
 /// A stage with its explanation.

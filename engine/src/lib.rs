@@ -44,7 +44,7 @@ pub use run::{Reply, Run, RunReport, ScoreReply, TagReply, TargetReply};
 pub use state::{LogLevel, LogLine};
 
 use cache::ArtifactCache;
-use contract::{v0_1_0, v0_2_0};
+use contract::{v0_1_0, v0_2_0, v0_3_0};
 pub use error::{Defect, Error, ErrorBody, ErrorDetail};
 pub use lanes::Lane;
 use lanes::Lanes;
@@ -125,6 +125,7 @@ pub struct Compiled {
 enum PluginPre {
     V0_1_0(v0_1_0::BindingsPre<StoreState>),
     V0_2_0(v0_2_0::BindingsPre<StoreState>),
+    V0_3_0(v0_3_0::BindingsPre<StoreState>),
 }
 
 impl Compiled {
@@ -209,6 +210,11 @@ impl Plugin {
     pub fn compiled(&self) -> &Arc<Compiled> {
         &self.compiled
     }
+
+    /// Whether its contract lets it ask for wake-ups (0.3.0 and later).
+    pub fn wakes(&self) -> bool {
+        matches!(self.compiled.pre, PluginPre::V0_3_0(_))
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -264,6 +270,8 @@ impl Engine {
             .map_err(|e| internal("linking contract 0.1.0", e))?;
         v0_2_0::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| internal("linking contract 0.2.0", e))?;
+        v0_3_0::Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| internal("linking contract 0.3.0", e))?;
         let mut wasi_linker = linker.clone();
         wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(|e| internal("linking WASI", e))?;
 
@@ -388,6 +396,7 @@ impl Engine {
         let pre = match contract.as_str() {
             "0.1.0" => PluginPre::V0_1_0(v0_1_0::BindingsPre::new(instance_pre).map_err(wrong_world)?),
             "0.2.0" => PluginPre::V0_2_0(v0_2_0::BindingsPre::new(instance_pre).map_err(wrong_world)?),
+            "0.3.0" => PluginPre::V0_3_0(v0_3_0::BindingsPre::new(instance_pre).map_err(wrong_world)?),
             other => {
                 return Err(Error::invalid_plugin(
                     Defect::UnsupportedContract,

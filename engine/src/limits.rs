@@ -61,6 +61,13 @@ pub struct OutputLimits {
     pub log_line_bytes: usize,
     /// Bytes kept of a WASI plugin's stdout and of its stderr.
     pub stdio_bytes: usize,
+    /// Wake-ups per answer (contract 0.3.0).
+    pub wakes: usize,
+    /// How soon after the decision a wake-up may be, at least, in
+    /// milliseconds: a plugin cannot wake itself in a loop.
+    pub wake_min_lead_ms: i64,
+    /// How far ahead of the decision a wake-up may be, at most, in days.
+    pub wake_max_days: i64,
 }
 
 impl Default for OutputLimits {
@@ -76,6 +83,9 @@ impl Default for OutputLimits {
             log_bytes: 64 << 10,
             log_line_bytes: 4 << 10,
             stdio_bytes: 16 << 10,
+            wakes: 8,
+            wake_min_lead_ms: 60_000,
+            wake_max_days: 400,
         }
     }
 }

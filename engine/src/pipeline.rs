@@ -195,10 +195,24 @@ fn run_frame(
     let output = engine.config().output;
     let mut calls = Duration::ZERO;
 
+    // Only a 0.3.0 plugin asks for wake-ups (an earlier one's answer has no
+    // such section, and one that carried it would be ignored).
+    let mut wakes = checks::Wakes {
+        now: rulehost_layout::input::Header::of(frame.bytes)
+            .map(|h| h.now)
+            .unwrap_or_default(),
+        out: Vec::new(),
+    };
+
     let mut tags = Vec::new();
     for (i, plugin) in plugins.iter().enumerate() {
         let answer = timed(&mut calls, || run.tag(i))?;
-        tags.extend(checks::tags(plugin.name(), &output, answer)?);
+        tags.extend(checks::tags(
+            plugin.name(),
+            &output,
+            answer,
+            plugin.wakes().then_some(&mut wakes),
+        )?);
     }
 
     let mut scores = Vec::new();
@@ -206,7 +220,8 @@ fn run_frame(
     for (i, plugin) in plugins.iter().enumerate() {
         findings(buffers, &tags, &scores, stage.as_ref());
         let scoring = timed(&mut calls, || run.score(i, &buffers.frame))?;
-        let (new_scores, new_stage) = checks::scoring(plugin.name(), &output, scoring)?;
+        let (new_scores, new_stage) =
+            checks::scoring(plugin.name(), &output, scoring, plugin.wakes().then_some(&mut wakes))?;
         scores.extend(new_scores);
         stage = new_stage.or(stage);
     }
@@ -215,7 +230,13 @@ fn run_frame(
     findings(buffers, &tags, &scores, stage.as_ref());
     for (i, plugin) in plugins.iter().enumerate() {
         let answer = timed(&mut calls, || run.target(i, &buffers.frame))?;
-        proposals.extend(checks::proposals(plugin.name(), &output, answer, frame.offers)?);
+        proposals.extend(checks::proposals(
+            plugin.name(),
+            &output,
+            answer,
+            frame.offers,
+            plugin.wakes().then_some(&mut wakes),
+        )?);
     }
 
     let report = run.finish()?;
@@ -232,6 +253,7 @@ fn run_frame(
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         },
         logs: report.logs,
+        wakes: wakes.out,
         decision_id: None,
         holdout: None,
         selected: None,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::contract::{v0_1_0, v0_2_0};
+use super::contract::{v0_1_0, v0_2_0, v0_3_0};
 use super::lanes::{Lane, Turn};
 use super::limits::Limits;
 use super::sched;
@@ -30,18 +30,19 @@ pub struct Run<'p> {
 enum Session {
     V0_1_0(v0_1_0::Bindings, ResourceAny),
     V0_2_0(v0_2_0::Bindings, ResourceAny),
+    V0_3_0(v0_3_0::Bindings, ResourceAny),
 }
 
 impl Session {
     fn handle(&self) -> ResourceAny {
         match self {
-            Session::V0_1_0(_, handle) | Session::V0_2_0(_, handle) => *handle,
+            Session::V0_1_0(_, handle) | Session::V0_2_0(_, handle) | Session::V0_3_0(_, handle) => *handle,
         }
     }
 }
 
 /// A stage's answer as it crossed the sandbox: a frame of the layout from
-/// a 0.2.0 plugin, the contract's records from a 0.1.0 one.
+/// a 0.2.0 or 0.3.0 plugin, the contract's records from a 0.1.0 one.
 #[derive(Debug)]
 pub enum Reply<V0_1> {
     /// An answer frame (`RHO2`), not yet checked.
@@ -56,6 +57,24 @@ pub type TagReply = Reply<Vec<v0_1_0::types::Tag>>;
 pub type ScoreReply = Reply<v0_1_0::types::Scoring>;
 /// A `target` stage's answer.
 pub type TargetReply = Reply<Vec<v0_1_0::types::Proposal>>;
+
+/// Calls a stage of a session whose contract speaks frames (0.2.0 and
+/// later: the same calls, each version's own types) and takes its answer
+/// as a [`Reply::Frame`].
+macro_rules! framed {
+    ($bindings:expr, $store:expr, $handle:expr, $call:ident $(, $findings:expr)?) => {
+        $bindings
+            .rulehost_plugin_rules()
+            .session()
+            .$call($store, $handle $(, $findings)?)
+            .map(|answer| {
+                answer.map(Reply::Frame).map_err(|e| PluginError {
+                    code: e.code,
+                    message: e.message,
+                })
+            })
+    };
+}
 
 /// The input as 0.1.0 plugins take it, converted from the frame when the
 /// first of them opens its session.
@@ -201,6 +220,15 @@ impl Engine {
                         .map_err(|e| run.classify(i, e))?;
                     Session::V0_2_0(bindings, handle)
                 }
+                PluginPre::V0_3_0(pre) => {
+                    let bindings = pre.instantiate(&mut run.store).map_err(|e| run.classify(i, e))?;
+                    let handle = bindings
+                        .rulehost_plugin_rules()
+                        .session()
+                        .call_constructor(&mut run.store, input)
+                        .map_err(|e| run.classify(i, e))?;
+                    Session::V0_3_0(bindings, handle)
+                }
             };
             run.sessions.push(session);
         }
@@ -216,73 +244,52 @@ impl Run<'_> {
     /// Runs plugin `i`'s tag stage.
     pub fn tag(&mut self, i: usize) -> Result<TagReply, Error> {
         self.enter(i);
+        let store = &mut self.store;
         let answer = match &self.sessions[i] {
             Session::V0_1_0(b, handle) => {
-                let answer = b.rulehost_plugin_rules().session().call_tag(&mut self.store, *handle);
+                let answer = b.rulehost_plugin_rules().session().call_tag(store, *handle);
                 legacy(answer, Reply::V0_1_0)
             }
-            Session::V0_2_0(b, handle) => {
-                let answer = b.rulehost_plugin_rules().session().call_tag(&mut self.store, *handle);
-                framed(answer)
-            }
+            Session::V0_2_0(b, handle) => framed!(b, store, *handle, call_tag),
+            Session::V0_3_0(b, handle) => framed!(b, store, *handle, call_tag),
         };
         self.answer(i, answer)
     }
 
     /// Runs plugin `i`'s score stage with a findings frame.
     pub fn score(&mut self, i: usize, findings: &[u8]) -> Result<ScoreReply, Error> {
-        self.with_findings(
-            i,
-            findings,
-            |s, store, h, f| s.call_score(store, h, f),
-            |s, store, h, f| s.call_score(store, h, f),
-        )
+        self.enter(i);
+        let store = &mut self.store;
+        let answer = match &self.sessions[i] {
+            Session::V0_1_0(b, handle) => {
+                let findings = legacy_findings(findings)?;
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_score(store, *handle, &findings);
+                legacy(answer, Reply::V0_1_0)
+            }
+            Session::V0_2_0(b, handle) => framed!(b, store, *handle, call_score, findings),
+            Session::V0_3_0(b, handle) => framed!(b, store, *handle, call_score, findings),
+        };
+        self.answer(i, answer)
     }
 
     /// Runs plugin `i`'s target stage with a findings frame.
     pub fn target(&mut self, i: usize, findings: &[u8]) -> Result<TargetReply, Error> {
-        self.with_findings(
-            i,
-            findings,
-            |s, store, h, f| s.call_target(store, h, f),
-            |s, store, h, f| s.call_target(store, h, f),
-        )
-    }
-
-    /// Calls a stage that takes the findings, in the form plugin `i`'s
-    /// contract version takes them.
-    fn with_findings<L>(
-        &mut self,
-        i: usize,
-        findings: &[u8],
-        v0_1: impl FnOnce(
-            v0_1_0::rules::GuestSession<'_>,
-            &mut Store<StoreState>,
-            ResourceAny,
-            &v0_1_0::types::Findings,
-        ) -> wasmtime::Result<Result<L, v0_1_0::types::PluginError>>,
-        v0_2: impl FnOnce(
-            v0_2_0::rules::GuestSession<'_>,
-            &mut Store<StoreState>,
-            ResourceAny,
-            &[u8],
-        ) -> wasmtime::Result<Result<Vec<u8>, v0_2_0::rules::PluginError>>,
-    ) -> Result<Reply<L>, Error> {
         self.enter(i);
+        let store = &mut self.store;
         let answer = match &self.sessions[i] {
             Session::V0_1_0(b, handle) => {
                 let findings = legacy_findings(findings)?;
-                legacy(
-                    v0_1(b.rulehost_plugin_rules().session(), &mut self.store, *handle, &findings),
-                    Reply::V0_1_0,
-                )
+                let answer = b
+                    .rulehost_plugin_rules()
+                    .session()
+                    .call_target(store, *handle, &findings);
+                legacy(answer, Reply::V0_1_0)
             }
-            Session::V0_2_0(b, handle) => framed(v0_2(
-                b.rulehost_plugin_rules().session(),
-                &mut self.store,
-                *handle,
-                findings,
-            )),
+            Session::V0_2_0(b, handle) => framed!(b, store, *handle, call_target, findings),
+            Session::V0_3_0(b, handle) => framed!(b, store, *handle, call_target, findings),
         };
         self.answer(i, answer)
     }
@@ -436,18 +443,6 @@ fn legacy<T, R>(
 ) -> wasmtime::Result<Result<R, PluginError>> {
     answer.map(|a| {
         a.map(reply).map_err(|e| PluginError {
-            code: e.code,
-            message: e.message,
-        })
-    })
-}
-
-/// A 0.2.0 stage's answer as a [`Reply`].
-fn framed<V>(
-    answer: wasmtime::Result<Result<Vec<u8>, v0_2_0::rules::PluginError>>,
-) -> wasmtime::Result<Result<Reply<V>, PluginError>> {
-    answer.map(|a| {
-        a.map(Reply::Frame).map_err(|e| PluginError {
             code: e.code,
             message: e.message,
         })

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::contract::{v0_1_0, v0_2_0};
+use super::contract::{v0_1_0, v0_2_0, v0_3_0};
 use super::lanes::{Lane, Turn};
 use super::limits::{MemoryLimiter, OutputLimits};
 use super::wasi::WasiState;
@@ -187,5 +187,6 @@ macro_rules! host_imports {
 
 host_imports!(v0_1_0);
 host_imports!(v0_2_0);
+host_imports!(v0_3_0);
 
 impl v0_1_0::types::Host for StoreState {}

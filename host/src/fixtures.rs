@@ -3,7 +3,7 @@
 //! A fixture is a JSON file: the decision's context, the tenant's config and
 //! offers, a profile, and under `expect` the parts of the decision that must
 //! come out exactly (`customer_id`, `stage`, `tags`, `scores`, `proposals`,
-//! `plugins`, `logs`) or the `error` that must be returned. Fields left out
+//! `wakes`, `plugins`, `logs`) or the `error` that must be returned. Fields left out
 //! of `expect` are not checked; numbers compare by value (`5` equals `5.0`).
 
 use std::path::{Path, PathBuf};
@@ -17,12 +17,13 @@ use crate::model::{self, Event, Mode, Offer, Profile, Request, TenantConfig, Tim
 use crate::pipeline;
 
 /// The fields `expect` may hold.
-pub const EXPECTABLE: [&str; 8] = [
+pub const EXPECTABLE: [&str; 9] = [
     "customer_id",
     "stage",
     "tags",
     "scores",
     "proposals",
+    "wakes",
     "plugins",
     "logs",
     "error",
@@ -163,7 +164,13 @@ pub fn check(engine: &Engine, plugins: &[Arc<Plugin>], fixture: &Fixture, limits
     let actual = actual.as_object().unwrap_or(&empty);
     let mut mismatches = Vec::new();
     for (field, expected) in &fixture.expect {
-        let got = actual.get(field).cloned().unwrap_or(Value::Null);
+        // A decision without wake-ups leaves the field out.
+        let absent = if field == "wakes" {
+            Value::Array(Vec::new())
+        } else {
+            Value::Null
+        };
+        let got = actual.get(field).cloned().unwrap_or(absent);
         if !json_eq(expected, &got) {
             mismatches.push(Mismatch {
                 field: field.clone(),

@@ -253,6 +253,7 @@ mod tests {
                 duration_us: 0,
             },
             logs: Vec::new(),
+            wakes: Vec::new(),
             decision_id: None,
             holdout: None,
             selected: None,

@@ -5,16 +5,21 @@
 //! or 255; only a `score` answer sets one), 3 bytes of padding, the
 //! stage's `reason` and `rule_id` (atoms; [`NONE`](crate::NONE) without a
 //! stage), 4 bytes of padding. Sections: 0 strings, 1 ends, 2 tags
-//! ([`Tag`]), 3 scores ([`Score`]), 4 proposals ([`Proposal`]).
+//! ([`Tag`]), 3 scores ([`Score`]), 4 proposals ([`Proposal`]), and since
+//! contract 0.3.0 5 wake-ups ([`Wake`]): a frame of five sections (a 0.2.0
+//! plugin's) asks for none, and a 0.2.0 reader ignores the sixth.
 
 use crate::{
-    FrameWriter, LayoutError, NO_STAGE, NONE, Proposal, Record, Records, Score, Strings, Tag, check_atoms, check_stage,
-    frame, refuse, stage_at, u32_at,
+    FrameWriter, LayoutError, NO_STAGE, NONE, Proposal, Record, Records, Score, Strings, Tag, Wake, check_atoms,
+    check_stage, frame, optional_section, refuse, stage_at, u32_at,
 };
 
 const MAGIC: &[u8; 4] = b"RHO2";
 const SCALARS: usize = 16;
+/// The sections every answer has (contract 0.2.0's).
 const STRIDES: [usize; 5] = [1, 4, Tag::STRIDE, Score::STRIDE, Proposal::STRIDE];
+/// Every section a writer writes (contract 0.3.0's).
+const WRITTEN: [usize; 6] = [1, 4, Tag::STRIDE, Score::STRIDE, Proposal::STRIDE, Wake::STRIDE];
 
 /// The stage a plugin places the customer in, with why.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +47,8 @@ pub struct Answer<'a> {
     pub scores: Records<'a, Score>,
     /// Proposals, from a `target` answer.
     pub proposals: Records<'a, Proposal>,
+    /// Wake-ups, from any stage of a 0.3.0 plugin.
+    pub wakes: Records<'a, Wake>,
 }
 
 impl<'a> Answer<'a> {
@@ -57,12 +64,14 @@ impl<'a> Answer<'a> {
             reason: u32_at(s, 4),
             rule_id: u32_at(s, 8),
         });
+        let wakes = optional_section(bytes, SCALARS, 5, Wake::STRIDE).map_err(|e| LayoutError(format!("RHO2 {e}")))?;
         let answer = Self {
             stage,
             strings,
             tags: Records::new(tags),
             scores: Records::new(scores),
             proposals: Records::new(proposals),
+            wakes: Records::new(wakes),
         };
         if let Some(v) = stage
             && [v.reason, v.rule_id].iter().any(|&a| a as usize >= strings.len())
@@ -78,6 +87,7 @@ impl<'a> Answer<'a> {
         check_atoms("proposals", answer.proposals, &strings, |p| {
             [Some(p.offer_id), Some(p.channel), Some(p.reason), Some(p.rule_id)]
         })?;
+        check_atoms("wakes", answer.wakes, &strings, |w| [Some(w.key), w.reason])?;
         Ok(answer)
     }
 
@@ -91,7 +101,7 @@ impl<'a> Answer<'a> {
 /// [`InputWriter`](crate::input::InputWriter).
 #[derive(Default)]
 pub struct AnswerWriter {
-    frame: FrameWriter<5>,
+    frame: FrameWriter<6>,
     stage: Option<StageVerdict>,
 }
 
@@ -122,6 +132,11 @@ impl AnswerWriter {
         self.frame.record(4, r);
     }
 
+    /// Adds a wake-up.
+    pub fn wake(&mut self, r: &Wake) {
+        self.frame.record(5, r);
+    }
+
     /// Sets the stage.
     pub fn stage(&mut self, verdict: StageVerdict) {
         self.stage = Some(verdict);
@@ -137,6 +152,6 @@ impl AnswerWriter {
         s[0] = stage;
         s[4..8].copy_from_slice(&reason.to_le_bytes());
         s[8..12].copy_from_slice(&rule.to_le_bytes());
-        self.frame.finish(MAGIC, &s, STRIDES, out);
+        self.frame.finish(MAGIC, &s, WRITTEN, out);
     }
 }

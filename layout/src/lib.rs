@@ -897,6 +897,62 @@ impl Record for Proposal {
     }
 }
 
+/// A wake-up a plugin asks for (contract 0.3.0): run a decision for this
+/// customer at `at`, or clear the one of that key. 24 bytes: `key`,
+/// `reason` (atoms; `reason` [`NONE`] when clearing), flags (u32; bit 0:
+/// clear), 4 bytes of padding, `at` (i64; 0 when clearing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wake {
+    /// Its key: one wake-up per key and customer; a later one replaces it.
+    pub key: u32,
+    /// Why, for people (and the decision it starts).
+    pub reason: Option<u32>,
+    /// When (ms since the Unix epoch), or `None` to clear the key's.
+    pub at: Option<i64>,
+}
+
+impl Record for Wake {
+    const STRIDE: usize = 24;
+    #[inline]
+    fn read(b: &[u8]) -> Self {
+        let b = &b[..Self::STRIDE];
+        let clear = u32_at(b, 8) & 1 != 0;
+        Self {
+            key: u32_at(b, 0),
+            reason: atom_at(b, 4),
+            at: (!clear).then(|| i64_at(b, 16)),
+        }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_u32(out, self.key);
+        put_u32(out, self.reason.unwrap_or(NONE));
+        put_u32(out, u32::from(self.at.is_none()));
+        put_u32(out, 0);
+        put_u64(out, self.at.unwrap_or(0) as u64);
+    }
+}
+
+/// A section past the ones a reader requires (a later contract's), if the
+/// frame has it: its bytes, checked to lie within the frame; empty if the
+/// frame has fewer sections.
+fn optional_section(bytes: &[u8], scalars: usize, index: usize, stride: usize) -> Result<&[u8], LayoutError> {
+    let count = usize::from(u16_at(bytes, 6));
+    if count <= index {
+        return Ok(&bytes[..0]);
+    }
+    let table = 8 + scalars;
+    let header = table + 8 * count;
+    let offset = u32_at(bytes, table + 8 * index) as usize;
+    let records = u32_at(bytes, table + 8 * index + 4) as usize;
+    match records.checked_mul(stride).and_then(|len| len.checked_add(offset)) {
+        Some(end) if offset >= header && end <= bytes.len() => Ok(&bytes[offset..end]),
+        _ => refuse(format!(
+            "section {index} ({records} records of {stride} bytes at {offset}) is outside the frame's {} bytes",
+            bytes.len()
+        )),
+    }
+}
+
 /// Checks that every atom `atoms` finds in `records` names a string.
 fn check_atoms<T: Record, const K: usize>(
     what: &str,

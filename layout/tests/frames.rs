@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rulehost_layout::answer::{Answer, AnswerWriter, StageVerdict};
 use rulehost_layout::findings::{Findings, FindingsWriter};
 use rulehost_layout::input::{Checked, Header, Input, InputWriter, Mode};
-use rulehost_layout::{Attribute, Event, Identity, Offer, Proposal, Score, Span, Tag, TagKey, Value};
+use rulehost_layout::{Attribute, Event, Identity, Offer, Proposal, Score, Span, Tag, TagKey, Value, Wake};
 
 /// An event as plain data: kind, time, channel, amount, props.
 type PlainEvent = (String, i64, Option<String>, Option<i64>, Vec<(String, Plain)>);
@@ -449,4 +449,54 @@ fn a_checked_input_is_kept_and_reads_the_same() {
     broken[0] = b'X';
     let err = Checked::new(broken).map(|_| ()).expect_err("refused");
     assert!(err.to_string().contains("magic"), "{err}");
+}
+
+#[test]
+fn wake_ups_cross_in_a_sixth_answer_section_that_a_five_section_answer_lacks() {
+    let mut a = AnswerWriter::default();
+    let (key, reason, other) = (a.text("unpaid-o1"), a.text("order o1 unpaid"), a.text("dormancy"));
+    a.wake(&Wake {
+        key,
+        reason: Some(reason),
+        at: Some(1_800_000_000_000),
+    });
+    a.wake(&Wake {
+        key: other,
+        reason: None,
+        at: None,
+    });
+    let mut out = Vec::new();
+    a.finish(&mut out);
+    let answer = Answer::read(&out).expect("reads");
+    let wakes: Vec<_> = answer
+        .wakes
+        .iter()
+        .map(|w| (answer.text(w.key), w.reason.map(|r| answer.text(r)), w.at))
+        .collect();
+    assert_eq!(
+        wakes,
+        [
+            ("unpaid-o1", Some("order o1 unpaid"), Some(1_800_000_000_000)),
+            ("dormancy", None, None)
+        ]
+    );
+
+    // The same frame with five sections (what a 0.2.0 plugin writes): no
+    // wake-ups.
+    let mut five = out.clone();
+    five[6..8].copy_from_slice(&5u16.to_le_bytes());
+    assert!(Answer::read(&five).expect("reads").wakes.is_empty());
+
+    // A wake-up naming a string that is not there, or a sixth section
+    // outside the frame, is refused.
+    let table = 8 + 16;
+    let offset = u32::from_le_bytes(out[table + 40..table + 44].try_into().unwrap()) as usize;
+    let mut bad = out.clone();
+    bad[offset..offset + 4].copy_from_slice(&99u32.to_le_bytes());
+    let err = Answer::read(&bad).err().expect("refused").to_string();
+    assert!(err.contains("wakes[0] refers to string 99"), "{err}");
+    let mut bad = out;
+    bad[table + 44..table + 48].copy_from_slice(&1_000u32.to_le_bytes());
+    let err = Answer::read(&bad).err().expect("refused").to_string();
+    assert!(err.contains("section 5"), "{err}");
 }

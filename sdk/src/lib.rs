@@ -53,7 +53,7 @@ mod view;
 pub use config::{Config, ConfigValue};
 pub use host::Level;
 pub use output::{Error, Proposal, Score, Scoring, Stage, StageVerdict, Tag};
-pub use session::{Ctx, Mode};
+pub use session::{Ctx, Mode, TIMER, Woken};
 pub use time::{Date, Timestamp};
 pub use view::{Attribute, ChannelChoice, Event, Findings, Offer, Offers, Profile, TagKey, Value};
 
@@ -199,7 +199,7 @@ pub mod __private {
             assert_eq!(
                 text,
                 format!(
-                    "{{\"name\":\"coffee-chain\",\"version\":\"1.2.3\",\"contract\":\"0.2.0\",\"sdk\":\"{}\"}}",
+                    "{{\"name\":\"coffee-chain\",\"version\":\"1.2.3\",\"contract\":\"0.3.0\",\"sdk\":\"{}\"}}",
                     env!("CARGO_PKG_VERSION")
                 )
             );

@@ -20,12 +20,37 @@ use crate::{Config, Error, Plugin};
 pub use rulehost_layout::input::Mode;
 
 /// Facts about the decision: the time, the tenant's time zone, a seed, and
-/// the tenant's settings. A plugin has no other source of these.
+/// the tenant's settings. A plugin has no other source of these. Through
+/// it a plugin also asks to be woken later ([`Ctx::wake_at`]).
 pub struct Ctx<'a> {
     header: Header,
     trigger: Option<Event<'a>>,
     config: Config,
+    wakes: RefCell<Vec<WakeRequest>>,
 }
+
+/// A wake-up asked for in a stage, written into that stage's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WakeRequest {
+    pub(crate) key: String,
+    /// `None` clears the key's wake-up.
+    pub(crate) at: Option<(Timestamp, String)>,
+}
+
+/// What woke this decision: a wake-up asked for earlier (see
+/// [`Ctx::woken`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Woken<'a> {
+    /// The wake-up's key.
+    pub key: &'a str,
+    /// The reason it was asked with.
+    pub reason: &'a str,
+    /// When it was due.
+    pub due_at: Timestamp,
+}
+
+/// The kind of the trigger of a decision a wake-up starts.
+pub const TIMER: &str = "timer";
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(input: &Input<'a>) -> Self {
@@ -34,7 +59,47 @@ impl<'a> Ctx<'a> {
             header: input.header,
             trigger: input.trigger_ref().map(|e| Event::new(e, input.props, strings)),
             config: Config::new(),
+            wakes: RefCell::default(),
         }
+    }
+
+    /// Asks the host to run a decision for this customer again at `at`, under
+    /// `key` (a later wake-up of the same key replaces this one; keys are
+    /// the tenant's, per customer), with `reason` shown in the explanation:
+    /// "check again 30 minutes after an unpaid order", "dormancy check 45
+    /// days after the last purchase". The decision it starts has a trigger
+    /// of kind [`TIMER`] (see [`Ctx::woken`]). Only a committed decision
+    /// sets it. `at` must be at least a minute and at most 400 days after
+    /// [`Ctx::now`], and a stage asks for at most 8: otherwise the decision
+    /// fails as `plugin_invalid_output`.
+    pub fn wake_at(&self, key: impl Into<String>, at: Timestamp, reason: impl Into<String>) {
+        self.wakes.borrow_mut().push(WakeRequest {
+            key: key.into(),
+            at: Some((at, reason.into())),
+        });
+    }
+
+    /// Clears this customer's wake-up of `key`, if one is set.
+    pub fn clear_wake(&self, key: impl Into<String>) {
+        self.wakes.borrow_mut().push(WakeRequest {
+            key: key.into(),
+            at: None,
+        });
+    }
+
+    /// The wake-up that started this decision, if one did.
+    pub fn woken(&self) -> Option<Woken<'a>> {
+        let trigger = self.trigger.filter(|t| t.is(TIMER))?;
+        Some(Woken {
+            key: trigger.prop("key").and_then(|v| v.as_str()).unwrap_or_default(),
+            reason: trigger.prop("reason").and_then(|v| v.as_str()).unwrap_or_default(),
+            due_at: trigger.at(),
+        })
+    }
+
+    /// The wake-ups asked for so far, taken.
+    pub(crate) fn take_wakes(&self) -> Vec<WakeRequest> {
+        std::mem::take(&mut self.wakes.borrow_mut())
     }
 
     /// The decision's time.
@@ -116,6 +181,14 @@ impl<P: Plugin> Session<P> {
         let mut answer = self.answer.borrow_mut();
         answer.clear();
         stage(&self.plugin, &ctx, &profile, &offers, &mut answer)?;
+        for wake in ctx.take_wakes() {
+            let key = answer.text(&wake.key);
+            let (reason, at) = match &wake.at {
+                Some((at, reason)) => (Some(answer.text(reason)), Some(at.0)),
+                None => (None, None),
+            };
+            answer.wake(&rulehost_layout::Wake { key, reason, at });
+        }
         let mut out = Vec::new();
         answer.finish(&mut out);
         Ok(out)

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use rulehost::engine::Limits;
 use rulehost::fixtures::{self, Fixture};
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_WASIP2, FROZEN_COFFEE_CHAIN_V0_1, PLUGINS_DIR};
+use rulehost_test_artifacts::{
+    APPAREL_RFM, COFFEE_CHAIN, COFFEE_CHAIN_WASIP2, FROZEN_COFFEE_CHAIN_V0_1, FROZEN_COFFEE_CHAIN_V0_2, PLUGINS_DIR,
+};
 
 use crate::{engine, plugin};
 
@@ -62,9 +64,31 @@ fn an_unexpected_error_is_a_mismatch_even_when_error_is_not_expected() {
     assert_eq!(mismatches[1].actual["code"], "plugin_error");
 }
 
+/// Runs the coffee fixtures an earlier contract can show (those without a
+/// trigger: the moments and their wake-ups came with 0.3.0).
+fn assert_frozen_passes(artifact: &str) {
+    let dir = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
+    let mut checked = 0;
+    for path in fixtures::files(&dir).expect("fixture files") {
+        let fixture = Fixture::load(&path).expect("fixture loads");
+        if fixture.trigger.is_some() {
+            continue;
+        }
+        let mismatches = fixtures::check(engine(), &[plugin(artifact)], &fixture, &Limits::default());
+        assert!(mismatches.is_empty(), "{}: {mismatches:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 17, "only {checked} fixtures without a trigger");
+}
+
 #[test]
 fn the_frozen_v0_1_build_of_the_coffee_plugin_still_passes_its_fixtures() {
-    assert_all_pass(FROZEN_COFFEE_CHAIN_V0_1, "coffee-chain/fixtures", 12);
+    assert_frozen_passes(FROZEN_COFFEE_CHAIN_V0_1);
+}
+
+#[test]
+fn the_frozen_v0_2_build_of_the_coffee_plugin_still_passes_its_fixtures() {
+    assert_frozen_passes(FROZEN_COFFEE_CHAIN_V0_2);
 }
 
 /// A decision without what names the build that made it (the plugins'
@@ -80,20 +104,27 @@ fn what_was_decided(decision: rulehost::decision::Decision) -> serde_json::Value
 }
 
 #[test]
-fn the_frozen_v0_1_build_decides_exactly_as_the_current_build() {
-    let (frozen, current) = (plugin(FROZEN_COFFEE_CHAIN_V0_1), plugin(COFFEE_CHAIN));
+fn the_frozen_builds_decide_exactly_as_the_current_build() {
+    let (v0_1, v0_2, current) = (
+        plugin(FROZEN_COFFEE_CHAIN_V0_1),
+        plugin(FROZEN_COFFEE_CHAIN_V0_2),
+        plugin(COFFEE_CHAIN),
+    );
     // The same rules built by the SDK of each contract: records lowered
-    // one by one (0.1.0) against frames copied in bulk (0.2.0).
-    assert_eq!(frozen.info().contract, "0.1.0");
-    assert_eq!(current.info().contract, "0.2.0");
-    assert_eq!((frozen.name(), frozen.version()), (current.name(), current.version()));
-    // Alone, and side by side in one pipeline (one store, both contracts'
+    // one by one (0.1.0), frames copied in bulk (0.2.0), frames whose
+    // answers may ask for wake-ups (0.3.0).
+    assert_eq!(v0_1.info().contract, "0.1.0");
+    assert_eq!(v0_2.info().contract, "0.2.0");
+    assert_eq!(current.info().contract, "0.3.0");
+    assert_eq!((v0_1.name(), v0_1.version()), (current.name(), current.version()));
+    // Alone, and side by side in one pipeline (one store, each contract's
     // sessions, the findings crossing to each in its own form).
     let pipelines = [
-        (vec![frozen.clone()], vec![current.clone()]),
+        (vec![v0_1.clone()], vec![current.clone()]),
+        (vec![v0_2.clone()], vec![current.clone()]),
         (
-            vec![frozen.clone(), current.clone()],
-            vec![current.clone(), current.clone()],
+            vec![v0_1.clone(), v0_2.clone(), current.clone()],
+            vec![current.clone(), current.clone(), current.clone()],
         ),
     ];
     let mut request = crate::request(crate::NOW, crate::COFFEE_PROFILE, crate::COFFEE_OFFERS);
@@ -112,7 +143,7 @@ fn the_frozen_v0_1_build_decides_exactly_as_the_current_build() {
         }
     }
     assert_eq!(
-        decided, 600,
+        decided, 900,
         "every generated customer is decided, alone and side by side"
     );
 }

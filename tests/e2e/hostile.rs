@@ -213,6 +213,17 @@ fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
             r#"proposal "o1" on "carrier-pigeon": the offer may only be sent on ["sms"]"#,
         ),
         ("bad-error", "its error has an empty or oversized code or message"),
+        (
+            "wake-too-soon",
+            r#"wake-up "soon" is at 2026-03-10T02:00:30Z, 30 s from the decision's now: a wake-up is at least 60 s ahead"#,
+        ),
+        (
+            "wake-too-far",
+            r#"wake-up "far" is at 2027-04-15T02:00:00Z, more than 400 days ahead"#,
+        ),
+        ("wake-no-reason", r#"wake-up "silent" has no reason"#),
+        ("wake-empty-key", r#"wake-up "" has an empty key"#),
+        ("too-many-wakes", "returned 9 wake-ups; the limit is 8"),
     ];
     for (mode, expected) in cases {
         let err = decide(
@@ -235,6 +246,8 @@ fn every_kind_of_bad_output_is_refused_with_what_is_wrong() {
     )
     .expect("valid output is accepted");
     assert_eq!(ok.proposals.len(), 1);
+    assert_eq!(ok.wakes.len(), 1, "{:?}", ok.wakes);
+    assert_eq!(ok.wakes[0].key, "check");
 }
 
 /// The process's resident set size, from /proc.

@@ -69,7 +69,7 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
                 info.contract.as_str(),
                 info.sdk.as_deref()
             ),
-            ("coffee-chain", "0.1.0", "0.2.0", Some(sdk))
+            ("coffee-chain", "0.1.0", "0.3.0", Some(sdk))
         );
     }
 }

@@ -33,7 +33,7 @@ fn a_plugin_reports_its_name_version_and_contract() {
             info.contract.as_str(),
             info.sdk.as_deref()
         ),
-        ("coffee-chain", "0.1.0", "0.2.0", Some("0.2.0"))
+        ("coffee-chain", "0.1.0", "0.3.0", Some("0.3.0"))
     );
     assert_eq!(plugin.sha256().len(), 64);
     assert_eq!(plugin.size(), bytes.len());
@@ -78,7 +78,7 @@ fn a_component_of_another_world_is_refused() {
     assert_eq!(reason, "wrong_world");
     assert_eq!(
         message,
-        "the component does not export `rulehost:plugin/rules@0.2.0` (it exports: hello)"
+        "the component does not export `rulehost:plugin/rules@0.3.0` (it exports: hello)"
     );
 }
 
@@ -90,7 +90,7 @@ fn another_contract_version_is_refused() {
     assert_eq!(reason, "unsupported_contract");
     assert_eq!(
         message,
-        "the plugin targets contract 9.9.9; this host supports 0.1.0, 0.2.0"
+        "the plugin targets contract 9.9.9; this host supports 0.1.0, 0.2.0, 0.3.0"
     );
 }
 

@@ -92,9 +92,14 @@ fn an_event_a_trigger_names_starts_a_decision_whose_touch_reaches_the_feed_once(
     );
     let (items, _) = feed(&server, &key, &cursor, 2);
     assert!(items.is_empty(), "{items:?}");
-    // Nothing is left waiting either.
+    // Nothing is left waiting but the dormancy check the plugin asked for.
     let (_, customer) = server.call("GET", "/v1/tenants/brand/customers/c-1", &key, None);
-    assert_eq!(customer["timers"], json!([]));
+    let timers = customer["timers"].as_array().expect("timers");
+    assert_eq!(timers.len(), 1, "{timers:?}");
+    assert_eq!(
+        (&timers[0]["kind"], &timers[0]["key"]),
+        (&json!("wake"), &json!("dormancy-check"))
+    );
     assert_eq!(
         server.metric("rulehost_timers_total{tenant=\"brand\",kind=\"event\",outcome=\"decided\"}"),
         1.0
@@ -189,4 +194,95 @@ fn a_bad_triggers_document_or_feed_cursor_is_refused_naming_it() {
     assert!(items.is_empty());
     assert_eq!(next, "0");
     assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[test]
+fn a_wake_up_a_plugin_asks_for_decides_again_when_due_and_a_later_decision_can_clear_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let key = server.coffee_tenant("brand");
+    let mut offers: Value = serde_json::from_str(crate::COFFEE_OFFERS).expect("json");
+    offers
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "pay-reminder", "kind": "payment_reminder",
+        "channels": ["mini_program", "sms"], "priority": 90, "class": "transactional"}));
+    assert_eq!(
+        server.call("PUT", "/v1/tenants/brand/offers", &key, Some(offers)).0,
+        200
+    );
+
+    // Two orders left unpaid 29 min 50 s ago (coffee-chain reminds after
+    // 30 minutes), each decided on then: each decision asks to be woken
+    // 10 s from now.
+    let left = rulehost::model::Timestamp(rulehost::model::Timestamp::now().0 - (29 * 60 + 50) * 1000)
+        .to_rfc3339()
+        .unwrap();
+    for (customer, order) in [("c-1", "o-1"), ("c-2", "o-2")] {
+        let unpaid = json!({"event_id": format!("u-{order}"), "customer_id": customer, "kind": "order_unpaid",
+                            "at": left, "channel": "mini_program", "props": {"order_id": order}});
+        let (status, taken) = server.call("POST", "/v1/tenants/brand/events", &key, Some(unpaid.clone()));
+        assert_eq!(status, 200, "{taken}");
+        let (status, decided) = server.call(
+            "POST",
+            "/v1/tenants/brand/decide",
+            &key,
+            Some(json!({"customer_id": customer, "now": left, "commit": true,
+                        "trigger": {"kind": "order_unpaid", "at": left, "channel": "mini_program",
+                                    "props": {"order_id": order}}})),
+        );
+        assert_eq!(status, 200, "{decided}");
+        assert_eq!(decided["wakes"][0]["key"], format!("unpaid:{order}"), "{decided}");
+    }
+    let (_, customer) = server.call("GET", "/v1/tenants/brand/customers/c-1", &key, None);
+    let timers = customer["timers"].as_array().expect("timers");
+    assert_eq!(timers.len(), 1, "{timers:?}");
+    assert_eq!(timers[0]["kind"], "wake");
+    assert_eq!(timers[0]["key"], "unpaid:o-1");
+
+    // c-2 pays before its wake-up is due: the purchase's decision clears it
+    // (and sets the dormancy check instead).
+    let paid = json!({"event_id": "p-o-2", "customer_id": "c-2", "kind": "purchase", "at": now_minus(0),
+                      "channel": "mini_program", "amount_minor": 2800, "props": {"order_id": "o-2"}});
+    assert_eq!(server.call("POST", "/v1/tenants/brand/events", &key, Some(paid)).0, 200);
+    let (status, decided) = server.call(
+        "POST",
+        "/v1/tenants/brand/decide",
+        &key,
+        Some(json!({"customer_id": "c-2", "commit": true,
+                    "trigger": {"kind": "purchase", "at": now_minus(0), "channel": "mini_program",
+                                "amount_minor": 2800, "props": {"order_id": "o-2"}}})),
+    );
+    assert_eq!(status, 200, "{decided}");
+    let (_, customer) = server.call("GET", "/v1/tenants/brand/customers/c-2", &key, None);
+    let keys: Vec<&str> = customer["timers"]
+        .as_array()
+        .expect("timers")
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["dormancy-check"], "{customer}");
+
+    // What the two decisions touched is on the feed already; the wake-up's
+    // reminder comes after, for c-1 only.
+    let (_, cursor) = feed(&server, &key, "", 0);
+    let (items, _) = feed(&server, &key, &cursor, 30);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let delivery = &items[0]["delivery"];
+    assert_eq!(delivery["customer_id"], "c-1");
+    assert_eq!(delivery["trigger_kind"], "timer");
+    assert_eq!(delivery["trigger_id"], "unpaid:o-1");
+    assert_eq!(delivery["offer_id"], "pay-reminder");
+    assert_eq!(delivery["channel"], "mini_program");
+    let (_, customer) = server.call("GET", "/v1/tenants/brand/customers/c-1", &key, None);
+    assert_eq!(customer["timers"], json!([]), "{customer}");
+    assert_eq!(
+        server.metric("rulehost_timers_total{tenant=\"brand\",kind=\"wake\",outcome=\"decided\"}"),
+        1.0
+    );
+    // The decision it started is logged with the timer as its trigger.
+    let id = delivery["decision_id"].as_str().expect("a decision");
+    let (_, logged) = server.call("GET", &format!("/v1/tenants/brand/decisions/{id}"), &key, None);
+    assert_eq!(logged["request"]["trigger"]["kind"], "timer");
+    assert_eq!(logged["request"]["trigger"]["props"]["key"], "unpaid:o-1");
 }

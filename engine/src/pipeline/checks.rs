@@ -6,7 +6,7 @@
 use crate::Error;
 use crate::OutputLimits;
 use crate::contract::v0_1_0;
-use crate::decision::{Proposal, Score, StageVerdict, Tag};
+use crate::decision::{Proposal, Score, StageVerdict, Tag, WakeUp};
 use crate::input::stage_at;
 use crate::run::{Reply, ScoreReply, TagReply, TargetReply};
 use rulehost_layout::answer::Answer;
@@ -67,8 +67,8 @@ fn at_most(plugin: &str, what: &str, n: usize, limit: usize) -> Result<(), Error
     Ok(())
 }
 
-/// Reads a 0.2.0 answer frame as untrusted bytes, and refuses one that
-/// carries what does not belong to `stage`'s answer.
+/// Reads an answer frame (0.2.0 and later) as untrusted bytes, and
+/// refuses one that carries what does not belong to `stage`'s answer.
 fn frame<'a>(plugin: &str, stage: &str, bytes: &'a [u8]) -> Result<Answer<'a>, Error> {
     let answer = Answer::read(bytes)
         .map_err(|e| Error::invalid_output(plugin, format!("its {stage} answer is not a valid answer frame: {e}")))?;
@@ -86,6 +86,80 @@ fn frame<'a>(plugin: &str, stage: &str, bytes: &'a [u8]) -> Result<Answer<'a>, E
         ));
     }
     Ok(answer)
+}
+
+/// The wake-ups of a 0.3.0 plugin's answers, checked against the
+/// decision's time.
+pub(super) struct Wakes {
+    /// The decision's time, in ms.
+    pub now: i64,
+    /// What was asked so far (a key asked again replaces its first).
+    pub out: Vec<WakeUp>,
+}
+
+impl Wakes {
+    /// Takes an answer's wake-ups: at most `limits.wakes` of them, each
+    /// with a key and, when set, a reason and a time at least a minute and
+    /// at most `wake_max_days` ahead.
+    fn take(&mut self, plugin: &str, limits: &OutputLimits, a: &Answer<'_>) -> Result<(), Error> {
+        at_most(plugin, "wake-ups", a.wakes.len(), limits.wakes)?;
+        for w in a.wakes.iter() {
+            let key = a.text(w.key);
+            let item = || format!("wake-up {key:?}");
+            name(plugin, limits, &item, "key", key)?;
+            let reason = w.reason.map(|r| a.text(r));
+            if let Some(at) = w.at {
+                let reason = reason.unwrap_or_default();
+                if reason.is_empty() {
+                    return Err(Error::invalid_output(plugin, format!("{} has no reason", item())));
+                }
+                if reason.len() > limits.reason_bytes {
+                    return Err(Error::invalid_output(
+                        plugin,
+                        format!(
+                            "{} has a reason of {} bytes; the limit is {}",
+                            item(),
+                            reason.len(),
+                            limits.reason_bytes
+                        ),
+                    ));
+                }
+                let lead = at.saturating_sub(self.now);
+                if lead < limits.wake_min_lead_ms {
+                    return Err(Error::invalid_output(
+                        plugin,
+                        format!(
+                            "{} is at {}, {} s from the decision's now: a wake-up is at least {} s ahead",
+                            item(),
+                            Timestamp(at),
+                            lead / 1000,
+                            limits.wake_min_lead_ms / 1000
+                        ),
+                    ));
+                }
+                if lead > limits.wake_max_days * 86_400_000 {
+                    return Err(Error::invalid_output(
+                        plugin,
+                        format!(
+                            "{} is at {}, more than {} days ahead",
+                            item(),
+                            Timestamp(at),
+                            limits.wake_max_days
+                        ),
+                    ));
+                }
+            }
+            self.out.retain(|o| o.key != key);
+            self.out.push(WakeUp {
+                key: key.to_owned(),
+                clear: w.at.is_none(),
+                at: w.at.map(Timestamp),
+                reason: reason.filter(|_| w.at.is_some()).map(str::to_owned),
+                plugin: plugin.to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A tag as a plugin answered it, whatever its contract version.
@@ -114,10 +188,18 @@ struct ProposalOut<'a> {
     rule_id: &'a str,
 }
 
-pub(super) fn tags(plugin: &str, limits: &OutputLimits, reply: TagReply) -> Result<Vec<Tag>, Error> {
+pub(super) fn tags(
+    plugin: &str,
+    limits: &OutputLimits,
+    reply: TagReply,
+    wakes: Option<&mut Wakes>,
+) -> Result<Vec<Tag>, Error> {
     match reply {
         Reply::Frame(bytes) => {
             let a = frame(plugin, "tag", &bytes)?;
+            if let Some(wakes) = wakes {
+                wakes.take(plugin, limits, &a)?;
+            }
             check_tags(
                 plugin,
                 limits,
@@ -187,10 +269,14 @@ pub(super) fn scoring(
     plugin: &str,
     limits: &OutputLimits,
     reply: ScoreReply,
+    wakes: Option<&mut Wakes>,
 ) -> Result<(Vec<Score>, Option<StageVerdict>), Error> {
     match reply {
         Reply::Frame(bytes) => {
             let a = frame(plugin, "score", &bytes)?;
+            if let Some(wakes) = wakes {
+                wakes.take(plugin, limits, &a)?;
+            }
             let scores = check_scores(
                 plugin,
                 limits,
@@ -282,10 +368,14 @@ pub(super) fn proposals(
     limits: &OutputLimits,
     reply: TargetReply,
     offers: &[Offer],
+    wakes: Option<&mut Wakes>,
 ) -> Result<Vec<Proposal>, Error> {
     match reply {
         Reply::Frame(bytes) => {
             let a = frame(plugin, "target", &bytes)?;
+            if let Some(wakes) = wakes {
+                wakes.take(plugin, limits, &a)?;
+            }
             check_proposals(
                 plugin,
                 limits,

@@ -19,7 +19,9 @@ use crate::model::outbox::Delivery;
 use crate::model::{TenantConfig, Timestamp};
 use crate::pipeline;
 use crate::policy::{self, Ledger, MS_PER_DAY, Outcome, Policy};
-use crate::registry::{Concluded, Effects, Outgoing, RegistryError, StoredProfile, TenantLimits, TouchRecord};
+use crate::registry::{
+    Concluded, Effects, Outgoing, RegistryError, StoredProfile, TenantLimits, TimerChange, TimerKind, TouchRecord,
+};
 use crate::request::{Arrived, Framed};
 use crate::shadow;
 
@@ -268,7 +270,7 @@ impl Live {
                     let effects = Effects {
                         touches,
                         deliveries,
-                        timers: Vec::new(),
+                        timers: decision.wakes.iter().map(|w| timer_change(w, decision_id)).collect(),
                         done: moment.map(|m| m.claim.to_owned()),
                         concluded: Some(concluded(decision, decision_id, request.context.now)),
                     };
@@ -278,6 +280,23 @@ impl Live {
             self.signals.outbox.notify_one();
         }
         Ok(outcome)
+    }
+}
+
+/// The timer a plugin's wake-up sets (or clears) for the customer.
+fn timer_change(wake: &crate::decision::WakeUp, decision_id: &str) -> TimerChange {
+    match wake.at {
+        Some(due_at) => TimerChange::Set {
+            kind: TimerKind::Wake,
+            key: wake.key.clone(),
+            due_at,
+            body: wake.reason.clone().unwrap_or_default(),
+            set_by: decision_id.to_owned(),
+        },
+        None => TimerChange::Clear {
+            kind: TimerKind::Wake,
+            key: wake.key.clone(),
+        },
     }
 }
 

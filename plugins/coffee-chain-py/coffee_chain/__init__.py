@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rulehost_sdk import (
     Ctx,
+    Event,
     Findings,
     Lifecycle,
     Offer,
@@ -41,6 +42,14 @@ from rulehost_sdk.layout import Text
 COUPON_KINDS = frozenset({"new_customer_coupon", "win_back_coupon", "last_chance", "member_day_coupon"})
 """Offer kinds that are coupons: at most one per decision."""
 
+ORDER_UNPAID = "order_unpaid"
+"""An order left unpaid (its ``order_id`` in props)."""
+UNPAID = "unpaid:"
+"""The key of a wake-up that checks whether an order was paid."""
+DORMANCY_CHECK = "dormancy-check"
+"""The key of the wake-up that checks, after the last purchase, whether the customer went quiet."""
+MINUTE = 60_000
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -50,6 +59,7 @@ class Settings:
     about_to_sleep_days: int
     high_value_min_minor: int
     member_day: int
+    unpaid_reminder_minutes: int
 
     @staticmethod
     def read(ctx: Ctx) -> Settings:
@@ -69,7 +79,14 @@ class Settings:
                 f'config key `coffee.member_day` is "{member_day}", expected a day of the month from 1 to 28',
             )
         high_value_min_minor = config.required("coffee.high_value_min_minor", i64)
-        return Settings(lifecycle, about_to_sleep_days, high_value_min_minor, member_day)
+        unpaid_reminder_minutes = config.or_default("coffee.unpaid_reminder_minutes", u32, 30)
+        if not 1 <= unpaid_reminder_minutes <= 1440:
+            raise PluginError(
+                "config_invalid",
+                f'config key `coffee.unpaid_reminder_minutes` is "{unpaid_reminder_minutes}", '
+                "expected 1 to 1440 minutes",
+            )
+        return Settings(lifecycle, about_to_sleep_days, high_value_min_minor, member_day, unpaid_reminder_minutes)
 
     def window(self) -> str:
         days = self.lifecycle.window_days
@@ -125,6 +142,70 @@ def keep_one_coupon(ctx: Ctx, picks: list[Pick]) -> list[Pick]:
         else:
             kept.append(pick)
     return kept
+
+
+def prop_text(event: Event, key: str) -> str | None:
+    """An event's prop as text, if it is text."""
+    value = event.prop(key)
+    return value.value if isinstance(value, Text) else None
+
+
+def ask_for_wake_ups(ctx: Ctx, s: Settings) -> None:
+    """The wake-ups a moment asks for.
+
+    An unpaid order is checked again after ``coffee.unpaid_reminder_minutes``;
+    a purchase (re)sets the dormancy check to the day the customer would turn
+    dormant, and clears the reminder of the order it pays.
+    """
+    trigger = ctx.trigger
+    if trigger is None:
+        return
+    order = prop_text(trigger, "order_id")
+    # The host takes wake-ups from a minute after the decision on.
+    soonest = ctx.now + MINUTE
+    if trigger.is_kind(ORDER_UNPAID) and order is not None:
+        minutes = s.unpaid_reminder_minutes
+        at = max(trigger.at + minutes * MINUTE, soonest)
+        ctx.wake_at(f"{UNPAID}{order}", at, f"order {order} unpaid: remind in {minutes} minutes if it still is")
+    if trigger.is_kind(kinds.PURCHASE):
+        if order is not None:
+            ctx.clear_wake(f"{UNPAID}{order}")
+        days = s.lifecycle.dormant_after_days
+        at = plus_days(trigger.at, days)
+        # A purchase that old made the customer dormant already: this decision sees it.
+        if at >= soonest:
+            day = local_date(trigger.at, ctx.tz_offset_minutes)
+            ctx.wake_at(DORMANCY_CHECK, at, f"no purchase for {days} days after {day}: check whether they went quiet")
+
+
+def payment_reminder(ctx: Ctx, profile: Profile, offers: Offers, order: str) -> list[Proposal]:
+    """The payment reminder for an order still unpaid, on the channel it was left on."""
+    left = None
+    for event in profile.events_of(ORDER_UNPAID):
+        if prop_text(event, "order_id") == order:
+            left = event
+    if left is None:
+        ctx.log("info", f"order {order}: no unpaid order of that id in the profile")
+        return []
+    since = left.at
+    for purchase in profile.events_of(kinds.PURCHASE):
+        if prop_text(purchase, "order_id") == order or purchase.at >= since:
+            ctx.log("info", f"order {order} was paid: no reminder")
+            return []
+    offer = offers.best_of_kind("payment_reminder", ctx.now)
+    if offer is None:
+        return []
+    where = left.channel
+    channel = where if where is not None and offer.has_channel(where) else next(iter(offer.channels()), None)
+    if channel is None:
+        return []
+    day = local_date(since, ctx.tz_offset_minutes)
+    return [
+        Proposal(offer.id, channel)
+        .score(float(offer.priority))
+        .rule("coffee.offer.unpaid-reminder")
+        .reason(f"order {order} still unpaid since {day}: remind on {channel}")
+    ]
 
 
 class CoffeeChain(Rules):
@@ -231,6 +312,12 @@ class CoffeeChain(Rules):
         return Scoring(scores, s.lifecycle.classify(profile, now))
 
     def target(self, ctx: Ctx, profile: Profile, findings: Findings, offers: Offers) -> list[Proposal]:
+        s = self.settings(ctx)
+        # Woken to check an unpaid order: the reminder, or nothing.
+        woken = ctx.woken
+        if woken is not None and woken.key.startswith(UNPAID):
+            return payment_reminder(ctx, profile, offers, woken.key.removeprefix(UNPAID))
+        ask_for_wake_ups(ctx, s)
         now = ctx.now
         favourites = findings.tags_in("favourite-category")
         picks: list[Pick] = []

@@ -5,8 +5,10 @@
 
 import {
   type Ctx,
+  type Event,
   Lifecycle,
   type Offer,
+  type Offers,
   PluginError,
   type Profile,
   Proposal,
@@ -34,7 +36,16 @@ interface Settings {
   aboutToSleepDays: number;
   highValueMinMinor: bigint;
   memberDay: number;
+  unpaidReminderMinutes: number;
 }
+
+/** An order left unpaid (its `order_id` in props). */
+const ORDER_UNPAID = "order_unpaid";
+/** The key of a wake-up that checks whether an order was paid. */
+const UNPAID = "unpaid:";
+/** The key of the wake-up that checks, after the last purchase, whether the customer went quiet. */
+const DORMANCY_CHECK = "dormancy-check";
+const MINUTE = 60_000;
 
 function readSettings(ctx: Ctx): Settings {
   const config = ctx.config;
@@ -54,7 +65,14 @@ function readSettings(ctx: Ctx): Settings {
     );
   }
   const highValueMinMinor = config.required("coffee.high_value_min_minor", i64);
-  return { lifecycle, aboutToSleepDays, highValueMinMinor, memberDay };
+  const unpaidReminderMinutes = config.or("coffee.unpaid_reminder_minutes", u32, 30);
+  if (unpaidReminderMinutes < 1 || unpaidReminderMinutes > 1440) {
+    throw new PluginError(
+      "config_invalid",
+      `config key \`coffee.unpaid_reminder_minutes\` is "${unpaidReminderMinutes}", expected 1 to 1440 minutes`,
+    );
+  }
+  return { lifecycle, aboutToSleepDays, highValueMinMinor, memberDay, unpaidReminderMinutes };
 }
 
 function window(settings: Settings): string {
@@ -117,6 +135,83 @@ function keepOneCoupon(ctx: Ctx, picks: Pick[]): Pick[] {
     if (!keep) ctx.log("info", `dropped coupon ${offer.id}: one coupon per decision, kept ${best ?? "-"}`);
     return keep;
   });
+}
+
+/** An event's prop as text, if it is text. */
+function propText(event: Event, key: string): string | undefined {
+  const v = event.prop(key);
+  return v?.kind === "text" ? v.value : undefined;
+}
+
+/**
+ * The wake-ups a moment asks for: an unpaid order is checked again after
+ * `coffee.unpaid_reminder_minutes`, and a purchase (re)sets the dormancy check
+ * to the day the customer would turn dormant, and clears the reminder of the
+ * order it pays.
+ */
+function askForWakeUps(ctx: Ctx, s: Settings): void {
+  const trigger = ctx.trigger;
+  if (trigger === undefined) return;
+  const order = propText(trigger, "order_id");
+  // The host takes wake-ups from a minute after the decision on.
+  const soonest = ctx.now + MINUTE;
+  if (trigger.is(ORDER_UNPAID) && order !== undefined) {
+    const minutes = s.unpaidReminderMinutes;
+    ctx.wakeAt(
+      `${UNPAID}${order}`,
+      Math.max(trigger.at + minutes * MINUTE, soonest),
+      `order ${order} unpaid: remind in ${minutes} minutes if it still is`,
+    );
+  }
+  if (trigger.is(kinds.PURCHASE)) {
+    if (order !== undefined) ctx.clearWake(`${UNPAID}${order}`);
+    const days = s.lifecycle.dormantAfterDays;
+    const at = plusDays(trigger.at, days);
+    // A purchase that old made the customer dormant already: this decision sees it.
+    if (at >= soonest) {
+      const day = localDate(trigger.at, ctx.tzOffsetMinutes);
+      ctx.wakeAt(DORMANCY_CHECK, at, `no purchase for ${days} days after ${day.toString()}: check whether they went quiet`);
+    }
+  }
+}
+
+/**
+ * The payment reminder for an order still unpaid (no purchase of it, or of
+ * anything, since it was left), on the channel it was left on when the offer
+ * goes there.
+ */
+function paymentReminder(ctx: Ctx, profile: Profile, offers: Offers, order: string): Proposal[] {
+  let left: Event | undefined;
+  for (const e of profile.eventsOf(ORDER_UNPAID)) if (propText(e, "order_id") === order) left = e;
+  if (left === undefined) {
+    ctx.log("info", `order ${order}: no unpaid order of that id in the profile`);
+    return [];
+  }
+  const since = left.at;
+  for (const p of profile.eventsOf(kinds.PURCHASE)) {
+    if (propText(p, "order_id") === order || p.at >= since) {
+      ctx.log("info", `order ${order} was paid: no reminder`);
+      return [];
+    }
+  }
+  const offer = offers.bestOfKind("payment_reminder", ctx.now);
+  if (offer === undefined) return [];
+  const where = left.channel;
+  let channel = where !== undefined && offer.hasChannel(where) ? where : undefined;
+  if (channel === undefined) {
+    for (const c of offer.channels()) {
+      channel = c;
+      break;
+    }
+  }
+  if (channel === undefined) return [];
+  const day = localDate(since, ctx.tzOffsetMinutes);
+  return [
+    new Proposal(offer.id, channel)
+      .score(offer.priority)
+      .rule("coffee.offer.unpaid-reminder")
+      .reason(`order ${order} still unpaid since ${day.toString()}: remind on ${channel}`),
+  ];
 }
 
 export default definePlugin(() => {
@@ -230,6 +325,13 @@ export default definePlugin(() => {
     },
 
     target(ctx, profile, findings, offers) {
+      const s = read(ctx);
+      // Woken to check an unpaid order: the reminder, or nothing.
+      const woken = ctx.woken;
+      if (woken?.key.startsWith(UNPAID) === true) {
+        return paymentReminder(ctx, profile, offers, woken.key.slice(UNPAID.length));
+      }
+      askForWakeUps(ctx, s);
       const now = ctx.now;
       const favourite = findings.tagsIn("favourite-category")[0];
       const picks: Pick[] = [];

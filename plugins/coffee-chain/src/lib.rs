@@ -29,7 +29,16 @@ struct Settings {
     about_to_sleep_days: u32,
     high_value_min_minor: i64,
     member_day: u32,
+    unpaid_reminder_minutes: u32,
 }
+
+/// An order left unpaid (its `order_id` in props).
+const ORDER_UNPAID: &str = "order_unpaid";
+/// The key of a wake-up that checks whether order `id` was paid.
+const UNPAID: &str = "unpaid:";
+/// The key of the wake-up that checks, after the last purchase, whether the
+/// customer went quiet.
+const DORMANCY_CHECK: &str = "dormancy-check";
 
 impl Settings {
     fn read(config: &Config) -> Result<Self, Error> {
@@ -51,11 +60,21 @@ impl Settings {
                 format!("config key `coffee.member_day` is \"{member_day}\", expected a day of the month from 1 to 28"),
             ));
         }
+        let unpaid_reminder_minutes = config.or("coffee.unpaid_reminder_minutes", 30u32)?;
+        if !(1..=1440).contains(&unpaid_reminder_minutes) {
+            return Err(Error::new(
+                "config_invalid",
+                format!(
+                    "config key `coffee.unpaid_reminder_minutes` is \"{unpaid_reminder_minutes}\", expected 1 to 1440 minutes"
+                ),
+            ));
+        }
         Ok(Self {
             lifecycle,
             about_to_sleep_days,
             high_value_min_minor: config.required("coffee.high_value_min_minor")?,
             member_day,
+            unpaid_reminder_minutes,
         })
     }
 
@@ -216,6 +235,14 @@ impl Plugin for CoffeeChain {
         findings: &Findings<'_>,
         offers: &Offers<'_>,
     ) -> Result<Vec<Proposal>, Error> {
+        let settings = self.settings(ctx)?;
+        // Woken to check an unpaid order: the reminder, or nothing.
+        if let Some(woken) = ctx.woken()
+            && let Some(order) = woken.key.strip_prefix(UNPAID)
+        {
+            return Ok(payment_reminder(ctx, profile, offers, order).into_iter().collect());
+        }
+        ask_for_wake_ups(ctx, settings);
         let now = ctx.now();
         let favourite = findings.tags_in("favourite-category").next();
         let mut picks: Vec<Pick<'_>> = Vec::new();
@@ -300,6 +327,84 @@ impl Plugin for CoffeeChain {
             })
             .collect())
     }
+}
+
+/// The wake-ups a moment asks for: an unpaid order is checked again after
+/// `coffee.unpaid_reminder_minutes`, and a purchase (re)sets the dormancy
+/// check to the day the customer would turn dormant, and clears the
+/// reminder of the order it pays.
+fn ask_for_wake_ups(ctx: &Ctx<'_>, settings: &Settings) {
+    let Some(trigger) = ctx.trigger() else {
+        return;
+    };
+    let order = trigger.prop("order_id").and_then(|v| v.as_str());
+    // The host takes wake-ups from a minute after the decision on.
+    let soonest = ctx.now().plus_millis(60_000);
+    if trigger.is(ORDER_UNPAID)
+        && let Some(order) = order
+    {
+        let minutes = settings.unpaid_reminder_minutes;
+        let at = trigger.at().plus_millis(i64::from(minutes) * 60_000).max(soonest);
+        ctx.wake_at(
+            format!("{UNPAID}{order}"),
+            at,
+            format!("order {order} unpaid: remind in {minutes} minutes if it still is"),
+        );
+    }
+    if trigger.is(kinds::PURCHASE) {
+        if let Some(order) = order {
+            ctx.clear_wake(format!("{UNPAID}{order}"));
+        }
+        let days = settings.lifecycle.dormant_after_days;
+        let at = trigger.at().plus_days(i64::from(days));
+        // A purchase that old made the customer dormant already: this
+        // decision sees it.
+        if at >= soonest {
+            let day = trigger.at().local_date(ctx.tz_offset_minutes());
+            ctx.wake_at(
+                DORMANCY_CHECK,
+                at,
+                format!("no purchase for {days} days after {day}: check whether they went quiet"),
+            );
+        }
+    }
+}
+
+/// The payment reminder for an order still unpaid (no purchase of it, or
+/// of anything, since it was left), on the channel it was left on when the
+/// offer goes there.
+fn payment_reminder(ctx: &Ctx<'_>, profile: &Profile<'_>, offers: &Offers<'_>, order: &str) -> Option<Proposal> {
+    let left = profile
+        .events_of(ORDER_UNPAID)
+        .rfind(|e| e.prop("order_id").and_then(|v| v.as_str()) == Some(order));
+    let Some(left) = left else {
+        ctx.log(
+            Level::Info,
+            format!("order {order}: no unpaid order of that id in the profile"),
+        );
+        return None;
+    };
+    let paid = profile
+        .events_of(kinds::PURCHASE)
+        .any(|p| p.prop("order_id").and_then(|v| v.as_str()) == Some(order) || p.at() >= left.at());
+    if paid {
+        ctx.log(Level::Info, format!("order {order} was paid: no reminder"));
+        return None;
+    }
+    let offer = offers.best_of_kind("payment_reminder", ctx.now())?;
+    let channel = left
+        .channel()
+        .filter(|c| offer.has_channel(c))
+        .or_else(|| offer.channels().next())?;
+    Some(
+        Proposal::new(offer.id(), channel)
+            .score(f64::from(offer.priority()))
+            .rule("coffee.offer.unpaid-reminder")
+            .reason(format!(
+                "order {order} still unpaid since {}: remind on {channel}",
+                left.at().local_date(ctx.tz_offset_minutes())
+            )),
+    )
 }
 
 /// An offer chosen for the customer, before the channel is picked.

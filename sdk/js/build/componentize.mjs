@@ -49,7 +49,7 @@ const checked = spawnSync(process.execPath, [tsc, "--noEmit", "-p", dir], { stdi
 if (checked.status !== 0) fail(`${manifest.name}: the TypeScript does not type-check (see above)`);
 
 // 2. One ES module: the plugin, the SDK and an entry exporting `rules`.
-const HOST = "rulehost:plugin/host@0.2.0";
+const HOST = "rulehost:plugin/host@0.3.0";
 const entry = [
   `import * as host from ${JSON.stringify(HOST)};`,
   `import { exportRules } from "@rulehost/sdk";`,

@@ -9,7 +9,18 @@ export { LayoutError, STAGES, type Mode, type Stage } from "./layout.js";
 export { Lifecycle } from "./lifecycle.js";
 export { PluginError, Proposal, Score, StageVerdict, Tag, type Scoring } from "./output.js";
 export { Breakpoints, SEGMENTS, computeRfm, saturatingAdd, segmentOf, type Rfm, type Segment } from "./rfm.js";
-export { Ctx, Session, definePlugin, exportRules, type Host, type Level, type Plugin, type Rules } from "./session.js";
+export {
+  Ctx,
+  Session,
+  TIMER,
+  definePlugin,
+  exportRules,
+  type Host,
+  type Level,
+  type Plugin,
+  type Rules,
+  type Woken,
+} from "./session.js";
 export { compareText, counted, debugString } from "./text.js";
 export { LocalDate, daysSince, endOfLocalDay, localDate, parseRfc3339, plusDays } from "./time.js";
 export {

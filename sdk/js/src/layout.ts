@@ -36,6 +36,7 @@ const STRIDE = {
   tag: 32,
   score: 24,
   proposal: 24,
+  wake: 24,
 } as const;
 
 /** The record sizes of an input frame's sections (`layout/src/input.rs`). */
@@ -482,7 +483,15 @@ export class FrameWriter {
 
 /** An answer frame's writer: what one stage returns. */
 export class AnswerWriter {
-  readonly #frame = new FrameWriter("RHO2", [STRIDE.u8, STRIDE.u32, STRIDE.tag, STRIDE.score, STRIDE.proposal]);
+  // Six sections: the sixth holds wake-ups (contract 0.3.0).
+  readonly #frame = new FrameWriter("RHO2", [
+    STRIDE.u8,
+    STRIDE.u32,
+    STRIDE.tag,
+    STRIDE.score,
+    STRIDE.proposal,
+    STRIDE.wake,
+  ]);
   #stage: [number, number, number] | undefined;
 
   tag(group: string, name: string, reason: string, ruleId: string, expiresAt: number | undefined): void {
@@ -511,6 +520,18 @@ export class AnswerWriter {
 
   stage(stage: Stage, reason: string, ruleId: string): void {
     this.#stage = [STAGES.indexOf(stage), this.#frame.text(reason), this.#frame.text(ruleId)];
+  }
+
+  /** A wake-up at `at` (ms since the epoch), or `undefined` to clear the key's. */
+  wake(key: string, at: number | undefined, reason: string | undefined): void {
+    const k = this.#frame.text(key);
+    const r = at === undefined || reason === undefined ? NONE : this.#frame.text(reason);
+    const out = this.#frame.section(5);
+    out.u32(k);
+    out.u32(r);
+    out.u32(at === undefined ? 1 : 0);
+    out.u32(0);
+    out.i64(BigInt(at ?? 0));
   }
 
   finish(): Uint8Array {

@@ -19,11 +19,30 @@ export interface Host {
   config(key: string): string | undefined;
 }
 
+/** The kind of the trigger of a decision a wake-up starts. */
+export const TIMER = "timer";
+
+/** The wake-up that started a decision (see `Ctx.woken`). */
+export interface Woken {
+  readonly key: string;
+  readonly reason: string;
+  /** When it was due (ms since the epoch). */
+  readonly dueAt: number;
+}
+
+/** A wake-up asked for in a stage: `at` undefined clears the key's. */
+interface WakeRequest {
+  readonly key: string;
+  readonly at: number | undefined;
+  readonly reason: string | undefined;
+}
+
 /** The decision's context: when, where, why, and the host's services. */
 export class Ctx {
   readonly #frame: InputFrame;
   readonly #host: Host;
   readonly config: Config;
+  readonly #wakes: WakeRequest[] = [];
 
   constructor(frame: InputFrame, host: Host) {
     this.#frame = frame;
@@ -66,6 +85,38 @@ export class Ctx {
   log(level: Level, message: string): void {
     this.#host.log(level, message);
   }
+
+  /**
+   * Asks the host to run a decision for this customer again at `at` (ms since
+   * the epoch), under `key` (a later wake-up of the key replaces it), with
+   * `reason` in the explanation (`Ctx.wakeAt` of the Rust SDK: at least a
+   * minute and at most 400 days after `now`, at most 8 per stage; only a
+   * committed decision sets it).
+   */
+  wakeAt(key: string, at: number, reason: string): void {
+    this.#wakes.push({ key, at, reason });
+  }
+
+  /** Clears this customer's wake-up of `key`, if one is set. */
+  clearWake(key: string): void {
+    this.#wakes.push({ key, at: undefined, reason: undefined });
+  }
+
+  /** The wake-up that started this decision, if one did. */
+  get woken(): Woken | undefined {
+    const t = this.trigger;
+    if (t === undefined || !t.is(TIMER)) return undefined;
+    const text = (key: string): string => {
+      const v = t.prop(key);
+      return v?.kind === "text" ? v.value : "";
+    };
+    return { key: text("key"), reason: text("reason"), dueAt: t.at };
+  }
+
+  /** @internal Writes the wake-ups asked for into a stage's answer (the session calls it). */
+  writeWakes(out: AnswerWriter): void {
+    for (const w of this.#wakes.splice(0)) out.wake(w.key, w.at, w.reason);
+  }
 }
 
 /** A brand's rules: any of the three stages (a missing one answers nothing). */
@@ -107,7 +158,9 @@ export class Session {
   #run(stage: (ctx: Ctx, frame: InputFrame, out: AnswerWriter) => void): Uint8Array {
     if (this.#input instanceof PluginError) throw this.#input;
     const out = new AnswerWriter();
-    stage(new Ctx(this.#input, this.#host), this.#input, out);
+    const ctx = new Ctx(this.#input, this.#host);
+    stage(ctx, this.#input, out);
+    ctx.writeWakes(out);
     return out.finish();
   }
 

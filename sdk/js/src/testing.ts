@@ -353,6 +353,8 @@ export interface Answer {
   scores: { name: string; value: number; reason: string; ruleId: string }[];
   stage: { stage: Stage; reason: string; ruleId: string } | undefined;
   proposals: { offerId: string; channel: string; reason: string; ruleId: string; score: number }[];
+  /** Wake-ups (contract 0.3.0): `at` undefined clears the key's. */
+  wakes: { key: string; at: number | undefined; reason: string | undefined }[];
 }
 
 /** Reads an answer frame (`RHO2`) as the host does, minus its policy checks. */
@@ -391,6 +393,17 @@ export function readAnswer(bytes: Uint8Array): Answer {
       ruleId: text(at + 12),
       score: v.getFloat64(at + 16, true),
     })),
+    wakes:
+      v.getUint16(6, true) < 6
+        ? []
+        : rows(5, STRIDE.wake, (at) => {
+            const clear = (v.getUint32(at + 8, true) & 1) !== 0;
+            return {
+              key: text(at),
+              at: clear ? undefined : Number(v.getBigInt64(at + 16, true)),
+              reason: clear ? undefined : text(at + 4),
+            };
+          }),
   };
 }
 
@@ -413,5 +426,11 @@ export class TestSession {
 
   target(findings: TestFindings = new TestFindings()): Answer["proposals"] {
     return readAnswer(this.#session.target(findings.toFrame())).proposals;
+  }
+
+  /** The target stage's whole answer: its proposals and wake-ups. */
+  targetAnswer(findings: TestFindings = new TestFindings()): Pick<Answer, "proposals" | "wakes"> {
+    const answer = readAnswer(this.#session.target(findings.toFrame()));
+    return { proposals: answer.proposals, wakes: answer.wakes };
   }
 }

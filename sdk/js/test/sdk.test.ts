@@ -205,7 +205,7 @@ describe("sessions", () => {
     const empty = new (exportRules(definePlugin(() => ({})), new TestHost()).Session)(
       TestInput.at("2026-03-07T10:00:00Z").toFrame(),
     ) as { tag(): Uint8Array };
-    assert.deepEqual(readAnswer(empty.tag()), { tags: [], scores: [], stage: undefined, proposals: [] });
+    assert.deepEqual(readAnswer(empty.tag()), { tags: [], scores: [], stage: undefined, proposals: [], wakes: [] });
   });
 
   it("fail every stage with invalid_input when the input does not read", () => {
@@ -233,6 +233,27 @@ describe("sessions", () => {
     assert.throws(() => broken.tag(), TypeError);
     assert.equal(host.logs[0]![0], "error");
     assert.match(host.logs[0]![1], /^TypeError: oops/);
+  });
+
+  it("ask for wake-ups in the answer's sixth section, and say what woke them", () => {
+    const waking = definePlugin(() => ({
+      target: (ctx) => {
+        const woken = ctx.woken;
+        if (woken !== undefined) ctx.log("info", `woken by ${woken.key}: ${woken.reason}`);
+        ctx.wakeAt("unpaid:o-1", ctx.now + 30 * 60_000, "order o-1 unpaid");
+        ctx.clearWake("dormancy-check");
+        return [];
+      },
+    }));
+    const at = "2026-03-07T10:00:00Z";
+    const host = new TestHost();
+    const timer = new TestEvent("timer", at).prop("key", "unpaid:o-0").prop("reason", "order o-0 unpaid");
+    const answer = new TestSession(waking, TestInput.at(at).trigger(timer), host).targetAnswer();
+    assert.deepEqual(answer.wakes, [
+      { key: "unpaid:o-1", at: Date.UTC(2026, 2, 7, 10, 30), reason: "order o-1 unpaid" },
+      { key: "dormancy-check", at: undefined, reason: undefined },
+    ]);
+    assert.deepEqual(host.logs, [["info", "woken by unpaid:o-0: order o-0 unpaid"]]);
   });
 
   it("count like the Rust SDK", () => {

@@ -10,7 +10,7 @@ from .layout import STAGES, LayoutError, Mode, Stage, Value
 from .lifecycle import Lifecycle
 from .output import PluginError, Proposal, Score, Scoring, StageVerdict, Tag
 from .rfm import Breakpoints, Rfm, Segment, saturating_add, segment_of
-from .session import Ctx, Host, Level, Rules, Session
+from .session import TIMER, Ctx, Host, Level, Rules, Session, Woken
 from .text import counted, debug_string
 from .time import LocalDate, days_since, end_of_local_day, local_date, parse_rfc3339, plus_days
 from .views import ChannelChoice, Event, Findings, Offer, Offers, Profile, TagKey, by_priority, compare_text, max_by
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STAGES",
+    "TIMER",
     "Breakpoints",
     "ChannelChoice",
     "Config",
@@ -48,6 +49,7 @@ __all__ = [
     "Tag",
     "TagKey",
     "Value",
+    "Woken",
     "boolean",
     "by_priority",
     "compare_text",

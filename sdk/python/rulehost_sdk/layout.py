@@ -1,4 +1,4 @@
-"""The binary layout of contract rulehost:plugin@0.2.0, layout revision 1.
+"""The binary layout of contract rulehost:plugin@0.3.0, layout revision 1.
 
 As ``layout/src/lib.rs`` defines it byte by byte: input (``RHI2``) and
 findings (``RHF2``) frames read in place, answer (``RHO2``) frames written.
@@ -27,11 +27,13 @@ STAGES: tuple[Stage, ...] = ("introduction", "growth", "maturity", "dormancy", "
 Mode = Literal["live", "batch", "simulate", "shadow"]
 MODES: tuple[Mode, ...] = ("live", "batch", "simulate", "shadow")
 
-IDENTITY, ATTRIBUTE, EVENT, TAG_KEY, OFFER, SCORE_VALUE, TAG, SCORE, PROPOSAL = 8, 16, 48, 8, 48, 16, 32, 24, 24
+IDENTITY, ATTRIBUTE, EVENT, TAG_KEY, OFFER, SCORE_VALUE = 8, 16, 48, 8, 48, 16
+TAG, SCORE, PROPOSAL, WAKE = 32, 24, 24, 24
 INPUT_STRIDES = (1, 4, IDENTITY, ATTRIBUTE, EVENT, ATTRIBUTE, TAG_KEY, OFFER, 4, EVENT)
 """The record sizes of an input frame's sections (``layout/src/input.rs``)."""
 FINDINGS_STRIDES = (1, 4, TAG_KEY, SCORE_VALUE)
-ANSWER_STRIDES = (1, 4, TAG, SCORE, PROPOSAL)
+# The sixth section holds wake-ups (contract 0.3.0).
+ANSWER_STRIDES = (1, 4, TAG, SCORE, PROPOSAL, WAKE)
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -370,6 +372,12 @@ class AnswerWriter:
 
     def stage(self, stage: Stage, reason: str, rule_id: str) -> None:
         self._stage = (STAGES.index(stage), self._frame.text(reason), self._frame.text(rule_id))
+
+    def wake(self, key: str, at: int | None, reason: str | None) -> None:
+        """A wake-up at ``at`` (ms since the epoch), or ``None`` to clear the key's."""
+        k = self._frame.text(key)
+        r = NONE if at is None or reason is None else self._frame.text(reason)
+        self._frame.sections[5] += pack_u32(k, r, 1 if at is None else 0, 0) + pack_i64(at or 0)
 
     def finish(self) -> bytes:
         stage, reason, rule = self._stage or (NO_STAGE, NONE, NONE)

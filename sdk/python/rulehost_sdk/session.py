@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .config import Config
-from .layout import AnswerWriter, FindingsFrame, InputFrame, LayoutError, Mode
+from .layout import AnswerWriter, FindingsFrame, InputFrame, LayoutError, Mode, Text
 from .output import PluginError, Proposal, Scoring, Tag
 from .time import LocalDate, local_date
 from .views import Event, Findings, Offers, Profile
@@ -30,6 +31,20 @@ class Host(Protocol):
     def config(self, key: str) -> str | None: ...
 
 
+TIMER = "timer"
+"""The kind of the trigger of a decision a wake-up starts."""
+
+
+@dataclass(frozen=True)
+class Woken:
+    """The wake-up that started a decision (see ``Ctx.woken``)."""
+
+    key: str
+    reason: str
+    due_at: int
+    """When it was due (ms since the epoch)."""
+
+
 class Ctx:
     """The decision's context: when, where, why, and the host's services."""
 
@@ -37,6 +52,7 @@ class Ctx:
         self._frame = frame
         self._host = host
         self.config = Config(host.config)
+        self._wakes: list[tuple[str, int | None, str | None]] = []
 
     @property
     def now(self) -> int:
@@ -68,6 +84,38 @@ class Ctx:
     def log(self, level: Level, message: str) -> None:
         """Appends a line to this decision's log."""
         self._host.log(level, message)
+
+    def wake_at(self, key: str, at: int, reason: str) -> None:
+        """Asks the host to run a decision for this customer again at ``at`` (ms since the epoch).
+
+        Under ``key`` (a later wake-up of the key replaces it), with ``reason``
+        in the explanation: at least a minute and at most 400 days after
+        ``now``, at most 8 per stage; only a committed decision sets it
+        (``Ctx::wake_at`` of the Rust SDK).
+        """
+        self._wakes.append((key, at, reason))
+
+    def clear_wake(self, key: str) -> None:
+        """Clears this customer's wake-up of ``key``, if one is set."""
+        self._wakes.append((key, None, None))
+
+    @property
+    def woken(self) -> Woken | None:
+        """The wake-up that started this decision, if one did."""
+        t = self.trigger
+        if t is None or not t.is_kind(TIMER):
+            return None
+
+        def text(key: str) -> str:
+            v = t.prop(key)
+            return v.value if isinstance(v, Text) else ""
+
+        return Woken(key=text("key"), reason=text("reason"), due_at=t.at)
+
+    def _write_wakes(self, out: AnswerWriter) -> None:
+        for key, at, reason in self._wakes:
+            out.wake(key, at, reason)
+        self._wakes.clear()
 
 
 class Rules:
@@ -112,18 +160,22 @@ class Session:
     def tag(self) -> bytes:
         frame = self._frame()
         out = AnswerWriter()
-        for t in self._rules.tag(Ctx(frame, self._host), Profile(frame)):
+        ctx = Ctx(frame, self._host)
+        for t in self._rules.tag(ctx, Profile(frame)):
             out.tag(t.group, t.name, t.reason_text, t.rule_id, t.expires_at)
+        ctx._write_wakes(out)
         return out.finish()
 
     def score(self, findings: bytes) -> bytes:
         frame = self._frame()
         out = AnswerWriter()
-        scoring = self._rules.score(Ctx(frame, self._host), Profile(frame), _findings(findings))
+        ctx = Ctx(frame, self._host)
+        scoring = self._rules.score(ctx, Profile(frame), _findings(findings))
         for s in scoring.scores:
             out.score(s.name, s.value, s.reason_text, s.rule_id)
         if scoring.stage is not None:
             out.stage(scoring.stage.stage, scoring.stage.reason_text, scoring.stage.rule_id)
+        ctx._write_wakes(out)
         return out.finish()
 
     def target(self, findings: bytes) -> bytes:
@@ -132,6 +184,7 @@ class Session:
         ctx, profile = Ctx(frame, self._host), Profile(frame)
         for p in self._rules.target(ctx, profile, _findings(findings), Offers(frame)):
             out.proposal(p.offer_id, p.channel, p.reason_text, p.rule_id, p.score_value)
+        ctx._write_wakes(out)
         return out.finish()
 
 

@@ -347,6 +347,8 @@ class Answer:
     scores: list[dict[str, object]] = field(default_factory=list)
     stage: dict[str, object] | None = None
     proposals: list[dict[str, object]] = field(default_factory=list)
+    wakes: list[dict[str, object]] = field(default_factory=list)
+    """Wake-ups (contract 0.3.0): ``at`` None clears the key's."""
 
 
 def read_answer(frame: bytes) -> Answer:
@@ -370,7 +372,16 @@ def read_answer(frame: bytes) -> Answer:
     def f64(at: int) -> float:
         return float(struct.unpack_from("<d", frame, at)[0])
 
-    _, _, tag, score, proposal = ANSWER_STRIDES
+    _, _, tag, score, proposal, wake = ANSWER_STRIDES
+
+    def wake_row(at: int) -> dict[str, object]:
+        clear = u32_at(frame, at + 8) & 1
+        return {
+            "key": text(at),
+            "at": None if clear else i64_at(frame, at + 16),
+            "reason": None if clear else text(at + 4),
+        }
+
     stage_index = frame[8]
     return Answer(
         tags=rows(
@@ -403,6 +414,7 @@ def read_answer(frame: bytes) -> Answer:
                 "score": f64(at + 16),
             },
         ),
+        wakes=rows(5, wake, wake_row) if int.from_bytes(frame[6:8], "little") > 5 else [],
     )
 
 
@@ -423,3 +435,7 @@ class TestSession:
 
     def target(self, findings: TestFindings | None = None) -> list[dict[str, object]]:
         return read_answer(self._session.target((findings or TestFindings()).to_frame())).proposals
+
+    def target_answer(self, findings: TestFindings | None = None) -> Answer:
+        """The target stage's whole answer: its proposals and wake-ups."""
+        return read_answer(self._session.target((findings or TestFindings()).to_frame()))

@@ -246,3 +246,25 @@ def test_counted_like_the_rust_sdk() -> None:
     assert read_answer(Session(Rules, TestHost(), TestInput.at("2026-03-07T10:00:00Z").to_frame()).tag()).tags == []
     host = TestHost({"flag": True, "n": 14})
     assert (host.config("flag"), host.config("n")) == ("true", "14")
+
+
+class Waking(Rules):
+    def target(self, ctx: Ctx, profile: Profile, findings: Findings, offers: Offers) -> list[Proposal]:
+        woken = ctx.woken
+        if woken is not None:
+            ctx.log("info", f"woken by {woken.key}: {woken.reason}")
+        ctx.wake_at("unpaid:o-1", ctx.now + 30 * 60_000, "order o-1 unpaid")
+        ctx.clear_wake("dormancy-check")
+        return []
+
+
+def test_wake_ups_cross_in_the_answers_sixth_section_and_say_what_woke_them() -> None:
+    at = "2026-03-07T10:00:00Z"
+    host = TestHost()
+    timer = TestEvent("timer", at).prop("key", "unpaid:o-0").prop("reason", "order o-0 unpaid")
+    answer = TestSession(Waking, TestInput.at(at).trigger(timer), host).target_answer()
+    assert answer.wakes == [
+        {"key": "unpaid:o-1", "at": ms(2026, 3, 7, 10) + 30 * 60_000, "reason": "order o-1 unpaid"},
+        {"key": "dormancy-check", "at": None, "reason": None},
+    ]
+    assert host.logs == [("info", "woken by unpaid:o-0: order o-0 unpaid")]

@@ -14,3 +14,10 @@ pub const FROZEN_COFFEE_CHAIN_V0_1: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/frozen/coffee-chain-0.1.0-contract-0.1.0.wasm"
 );
+
+/// `plugins/coffee-chain` 0.1.0 as the contract v0.2.0 SDK built it (the
+/// input, findings and answers as frames, no wake-ups), kept as it was.
+pub const FROZEN_COFFEE_CHAIN_V0_2: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/frozen/coffee-chain-0.1.0-contract-0.2.0.wasm"
+);

@@ -1,9 +1,11 @@
 //! A plugin that returns one kind of output the host must refuse, chosen by
 //! the config key `mode`: `nan-score`, `infinite-proposal-score`,
 //! `unknown-offer`, `wrong-channel`, `no-reason`, `no-rule`, `duplicate-tag`,
-//! `long-name`, `too-many-tags`, `bad-error`; `ok` returns valid output.
+//! `long-name`, `too-many-tags`, `bad-error`, and for wake-ups
+//! `wake-too-soon`, `wake-too-far`, `wake-no-reason`, `wake-empty-key`,
+//! `too-many-wakes`; `ok` returns valid output (with one valid wake-up).
 
-use rulehost_sdk::{Ctx, Error, Findings, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag};
+use rulehost_sdk::{Ctx, Error, Findings, Offers, Plugin, Profile, Proposal, Score, Scoring, Tag, Timestamp};
 
 /// Misbehaves on request.
 #[derive(Default)]
@@ -19,7 +21,9 @@ fn tag(name: &str) -> Tag {
 
 impl Plugin for BadOutput {
     fn tag(&self, ctx: &Ctx<'_>, _profile: &Profile<'_>) -> Result<Vec<Tag>, Error> {
-        Ok(match mode(ctx)?.as_str() {
+        let mode = mode(ctx)?;
+        ask_for_wake_ups(ctx, &mode);
+        Ok(match mode.as_str() {
             "no-reason" => vec![Tag::new("test", "a").rule("bad.tag")],
             "no-rule" => vec![Tag::new("test", "a").reason("on request")],
             "duplicate-tag" => vec![tag("a"), tag("a")],
@@ -66,6 +70,22 @@ impl Plugin for BadOutput {
                 .rule("bad.offer")
                 .reason("on request"),
         ])
+    }
+}
+
+/// The wake-ups a mode asks for, in the tag stage.
+fn ask_for_wake_ups(ctx: &Ctx<'_>, mode: &str) {
+    const MINUTE: i64 = 60_000;
+    let now = ctx.now().0;
+    let at = |ms: i64| Timestamp(now + ms);
+    match mode {
+        "wake-too-soon" => ctx.wake_at("soon", at(MINUTE / 2), "on request"),
+        "wake-too-far" => ctx.wake_at("far", at(401 * 1440 * MINUTE), "on request"),
+        "wake-no-reason" => ctx.wake_at("silent", at(10 * MINUTE), ""),
+        "wake-empty-key" => ctx.wake_at("", at(10 * MINUTE), "on request"),
+        "too-many-wakes" => (0..9).for_each(|i| ctx.wake_at(format!("w{i}"), at(10 * MINUTE), "on request")),
+        "ok" => ctx.wake_at("check", at(10 * MINUTE), "on request"),
+        _ => {}
     }
 }
 
