@@ -141,6 +141,8 @@ async fn run_timers(
                     .await
                 };
                 held(&claims).remove(&claim);
+                // A lane is free: with more due, claim the next at once.
+                live.signals().timers.notify_one();
                 match ran {
                     Ok((timer, lateness, ran)) => report(&live, &timer, lateness, ran),
                     Err(e) => tracing::error!(error = %e, "a timer's task failed; its claim runs out for another try"),

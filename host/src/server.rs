@@ -113,6 +113,11 @@ pub struct ServerConfig {
     pub nats_require_tls: bool,
     /// The first token of every NATS subject (and of the streams' names).
     pub nats_prefix: String,
+    /// Seconds an event message delivered to a host waits for its ack
+    /// before NATS delivers it again, to any host: how soon what a dead
+    /// host was taking in is taken elsewhere (a redelivery of an event
+    /// already taken is dropped by its id).
+    pub nats_ack_wait_s: u32,
     /// Limits of new tenants.
     pub default_limits: TenantLimits,
     /// The most any tenant may be given.
@@ -156,6 +161,7 @@ impl Default for ServerConfig {
             nats_tls_ca: None,
             nats_require_tls: false,
             nats_prefix: rulehost_stream::PREFIX.into(),
+            nats_ack_wait_s: rulehost_stream::ACK_WAIT.as_secs() as u32,
             default_limits: TenantLimits::default(),
             max_limits: TenantLimits {
                 max_plugin_bytes: 64 << 20,
@@ -374,6 +380,7 @@ impl Server {
                     tls_ca: config.nats_tls_ca.clone(),
                     require_tls: config.nats_require_tls,
                     prefix: config.nats_prefix.clone(),
+                    ack_wait: Duration::from_secs(u64::from(config.nats_ack_wait_s.max(1))),
                 }),
             },
         })

@@ -41,8 +41,9 @@ pub struct Dead {
 /// Where the events go: the host's intake.
 pub trait Sink: Send + Sync + 'static {
     /// Whether `event` may be taken in for `tenant` (the tenant exists and
-    /// is enabled, every field is within bounds): the reason if not.
-    fn check(&self, tenant: &str, event: &EventIn) -> Result<(), String>;
+    /// is enabled, every field is within bounds): why not if not, and
+    /// whether that may heal (a tenant this host has not loaded yet).
+    fn check(&self, tenant: &str, event: &EventIn) -> impl Future<Output = Result<(), Rejected>> + Send;
     /// Takes a tenant's checked events in.
     fn take(&self, tenant: &str, events: Vec<EventIn>) -> impl Future<Output = Result<(), Rejected>> + Send;
     /// Records a dead letter (after it was published to its subject).
@@ -82,17 +83,16 @@ async fn consume_once<S: Sink>(nats: &Nats, sink: &S, stop: &CancellationToken) 
         .await
         .map_err(jetstream_error)?;
     let name = nats.names.consumer();
+    // Created, or updated to these settings (the last host started with
+    // other ones sets them for the fleet).
     let consumer = stream
-        .get_or_create_consumer(
-            &name,
-            pull::Config {
-                durable_name: Some(name.clone()),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: nats.ack_wait,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
         .await
         .map_err(jetstream_error)?;
     loop {
@@ -125,12 +125,16 @@ struct Read {
 async fn take<S: Sink>(nats: &Nats, sink: &S, messages: Vec<Message>) -> Result<(), StreamError> {
     let mut by_tenant: BTreeMap<String, Vec<Read>> = BTreeMap::new();
     for message in messages {
-        match read(nats, sink, &message) {
+        match read(nats, sink, &message).await {
             Ok((tenant, event)) => by_tenant
                 .entry(tenant.clone())
                 .or_default()
                 .push(Read { message, tenant, event }),
-            Err((tenant, reason)) => bury(nats, sink, &message, &tenant, &reason).await?,
+            Err((tenant, Rejected::Refused(reason))) => bury(nats, sink, &message, &tenant, &reason).await?,
+            Err((tenant, Rejected::Retry(why))) => {
+                tracing::warn!(tenant, error = %why, "an event not taken yet; NATS delivers it again");
+                let _ = message.ack_with(AckKind::Nak(Some(RETRY_IN))).await;
+            }
         }
     }
     for (tenant, reads) in by_tenant {
@@ -170,21 +174,23 @@ async fn ack_all(reads: &[Read]) {
 }
 
 /// The tenant a message's subject names and the event it holds, or the
-/// tenant (`_unknown` if none) and why it can never be taken.
-fn read<S: Sink>(nats: &Nats, sink: &S, message: &Message) -> Result<(String, EventIn), (String, String)> {
+/// tenant (`_unknown` if none) and why it cannot be taken (now or ever).
+async fn read<S: Sink>(nats: &Nats, sink: &S, message: &Message) -> Result<(String, EventIn), (String, Rejected)> {
     let subject = message.subject.as_str();
     let Some(tenant) = nats.names.tenant_of(subject) else {
         return Err((
             "_unknown".into(),
-            format!(
+            Rejected::Refused(format!(
                 "subject {subject:?} names no tenant ({}, one token)",
                 nats.names.events("<tenant>")
-            ),
+            )),
         ));
     };
     let event = rulehost_model::parse_json::<EventIn>(&message.payload)
-        .map_err(|e| (tenant.to_owned(), format!("not an event{e}")))?;
-    sink.check(tenant, &event).map_err(|why| (tenant.to_owned(), why))?;
+        .map_err(|e| (tenant.to_owned(), Rejected::Refused(format!("not an event{e}"))))?;
+    sink.check(tenant, &event)
+        .await
+        .map_err(|why| (tenant.to_owned(), why))?;
     Ok((tenant.to_owned(), event))
 }
 

@@ -54,7 +54,14 @@ pub struct Settings {
     pub require_tls: bool,
     /// The first token of every subject ([`PREFIX`] by default).
     pub prefix: String,
+    /// How long a message delivered to a host waits for its ack before
+    /// NATS delivers it again (to any host): how soon the events a dead
+    /// host was taking in are taken by another. Zero: [`ACK_WAIT`].
+    pub ack_wait: Duration,
 }
+
+/// The default [`Settings::ack_wait`].
+pub const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// The subjects and streams under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +137,7 @@ fn jetstream_error(e: impl std::fmt::Display) -> StreamError {
 pub struct Nats {
     js: jetstream::Context,
     names: Names,
+    ack_wait: Duration,
 }
 
 impl Nats {
@@ -180,7 +188,12 @@ impl Nats {
             .await
             .map_err(|e| jetstream_error(format!("the stream {name}: {e}")))?;
         }
-        Ok(Self { js, names })
+        let ack_wait = if settings.ack_wait.is_zero() {
+            ACK_WAIT
+        } else {
+            settings.ack_wait
+        };
+        Ok(Self { js, names, ack_wait })
     }
 
     /// The JetStream context.

@@ -15,19 +15,27 @@ use crate::serve::{ChildServer, OPERATOR, TestServer};
 use crate::{COFFEE_PROFILE, NOW, heavy};
 
 /// Hosts sharing one database.
-struct Fleet {
+pub struct Fleet {
     hosts: Vec<Option<ChildServer>>,
     dirs: Vec<tempfile::TempDir>,
     url: String,
+    /// Settings every host gets besides the database.
+    env: Vec<(String, String)>,
 }
 
 impl Fleet {
-    fn start(hosts: usize) -> Self {
+    pub fn start(hosts: usize) -> Self {
+        Self::start_with(hosts, &[])
+    }
+
+    /// `hosts` hosts on a fresh database, each with the settings `env`.
+    pub fn start_with(hosts: usize, env: &[(&str, &str)]) -> Self {
         let (url, _) = testing::fresh_database("fleet");
         let mut fleet = Self {
             hosts: Vec::new(),
             dirs: Vec::new(),
             url,
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         };
         for _ in 0..hosts {
             fleet.add();
@@ -36,19 +44,22 @@ impl Fleet {
     }
 
     /// Starts one more host; its index.
-    fn add(&mut self) -> usize {
+    pub fn add(&mut self) -> usize {
         let dir = tempfile::tempdir().expect("temp dir");
-        let host = ChildServer::start_with(dir.path(), None, &[("RULEHOST_DATABASE_URL", &self.url)]);
+        let mut env = vec![("RULEHOST_DATABASE_URL", self.url.as_str())];
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let host = ChildServer::start_with(dir.path(), None, &env);
         self.dirs.push(dir);
         self.hosts.push(Some(host));
         self.hosts.len() - 1
     }
 
-    fn host(&self, i: usize) -> TestServer {
+    pub fn host(&self, i: usize) -> TestServer {
         TestServer::remote(self.hosts[i].as_ref().expect("a running host").addr)
     }
 
-    fn kill(&mut self, i: usize) {
+    /// Kills host `i` with SIGKILL: nothing of it runs after.
+    pub fn kill(&mut self, i: usize) {
         if let Some(host) = self.hosts[i].take() {
             host.kill();
         }
@@ -61,7 +72,7 @@ fn decide_body(commit: bool) -> Value {
 }
 
 /// The version a host decides with for the tenant, or why it cannot.
-fn deciding_version(host: &TestServer, tenant: &str, key: &str) -> Result<String, String> {
+pub fn deciding_version(host: &TestServer, tenant: &str, key: &str) -> Result<String, String> {
     let (status, body) = host.call(
         "POST",
         &format!("/v1/tenants/{tenant}/decide"),
@@ -75,7 +86,7 @@ fn deciding_version(host: &TestServer, tenant: &str, key: &str) -> Result<String
 }
 
 /// Waits until `check` holds, up to `limit`; how long it took.
-fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");

@@ -12,6 +12,7 @@ mod crash;
 mod events;
 mod fixtures;
 mod fleet;
+mod fleet_always_on;
 mod fuzzing;
 mod hostile;
 mod languages;

@@ -263,12 +263,26 @@ fn a_wake_up_a_plugin_asks_for_decides_again_when_due_and_a_later_decision_can_c
         .collect();
     assert_eq!(keys, ["dormancy-check"], "{customer}");
 
-    // What the two decisions touched is on the feed already; the wake-up's
-    // reminder comes after, for c-1 only.
-    let (_, cursor) = feed(&server, &key, "", 0);
-    let (items, _) = feed(&server, &key, &cursor, 30);
-    assert_eq!(items.len(), 1, "{items:?}");
-    let delivery = &items[0]["delivery"];
+    // The wake-up's reminder reaches the feed (after what the decisions
+    // above touched), for c-1 only.
+    let (mut items, mut cursor) = (Vec::new(), String::new());
+    let started = Instant::now();
+    while !items.iter().any(|i: &Value| i["delivery"]["trigger_kind"] == "timer") {
+        assert!(started.elapsed() < Duration::from_secs(30), "no reminder: {items:?}");
+        let (more, next) = feed(&server, &key, &cursor, 5);
+        items.extend(more);
+        cursor = next;
+    }
+    // A second one due at the same time would be there by now.
+    std::thread::sleep(Duration::from_secs(1));
+    items.extend(feed(&server, &key, &cursor, 0).0);
+    let reminders: Vec<&Value> = items
+        .iter()
+        .map(|i| &i["delivery"])
+        .filter(|d| d["trigger_kind"] == "timer")
+        .collect();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    let delivery = reminders[0];
     assert_eq!(delivery["customer_id"], "c-1");
     assert_eq!(delivery["trigger_kind"], "timer");
     assert_eq!(delivery["trigger_id"], "unpaid:o-1");

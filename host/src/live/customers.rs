@@ -249,12 +249,34 @@ fn prior_of(findings: &[u8]) -> std::result::Result<Prior, rulehost_layout::Layo
 
 /// The stream's events go through the same intake as the API's.
 impl rulehost_stream::Sink for Live {
-    fn check(&self, tenant: &str, event: &EventIn) -> std::result::Result<(), String> {
-        let snapshot = self.snapshot(tenant).map_err(|_| format!("no tenant {tenant:?}"))?;
-        if snapshot.tenant.disabled {
-            return Err(format!("tenant {tenant:?} is disabled"));
+    async fn check(&self, tenant: &str, event: &EventIn) -> std::result::Result<(), rulehost_stream::Rejected> {
+        use rulehost_stream::Rejected;
+        let disabled = match self.snapshot(tenant) {
+            Ok(snapshot) => snapshot.tenant.disabled,
+            // Not loaded here: a tenant another host of the fleet has just
+            // created is loaded within a reconcile interval.
+            Err(_) => {
+                let id = tenant.to_owned();
+                match self.blocking(move |r| r.tenant(&id)).await {
+                    Ok(stored) if !stored.disabled => {
+                        return Err(Rejected::Retry(format!(
+                            "tenant {tenant:?} is not loaded on this host yet"
+                        )));
+                    }
+                    Ok(_) => true,
+                    Err(LiveError::Registry(RegistryError::NotFound(_))) => {
+                        return Err(Rejected::Refused(format!("no tenant {tenant:?}")));
+                    }
+                    Err(e) => return Err(Rejected::Retry(e.to_string())),
+                }
+            }
+        };
+        if disabled {
+            return Err(Rejected::Refused(format!("tenant {tenant:?} is disabled")));
         }
-        event.check(&InputLimits::default(), Timestamp::now())
+        event
+            .check(&InputLimits::default(), Timestamp::now())
+            .map_err(Rejected::Refused)
     }
 
     async fn take(&self, tenant: &str, events: Vec<EventIn>) -> std::result::Result<(), rulehost_stream::Rejected> {
