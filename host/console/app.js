@@ -11,6 +11,7 @@ import { act, button, field, fill, h, paged, problem, table, time, value } from 
 /** @typedef {import("./types.js").PluginVersion} PluginVersion @typedef {import("./types.js").Pipeline} Pipeline @typedef {import("./types.js").Slot} Slot */
 /** @typedef {import("./types.js").DecisionSummary} DecisionSummary @typedef {import("./types.js").LoggedDecision} LoggedDecision */
 /** @typedef {import("./types.js").Decision} Decision @typedef {import("./types.js").Explained} Explained @typedef {import("./types.js").Replay} Replay */
+/** @typedef {import("./types.js").Customer} Customer @typedef {import("./types.js").DeadLetters} DeadLetters */
 
 /** Who is signed in, once known. @type {Me | null} */
 let me = null;
@@ -77,6 +78,8 @@ function pageOf(first, second, third, fourth) {
   if (third === "versions") return () => versions(second);
   if (third === "decisions" && fourth === "") return () => { decisions(second); };
   if (third === "decisions") return () => decision(second, fourth);
+  if (third === "customers" && fourth === "") return () => customers(second);
+  if (third === "customers") return () => customer(second, fourth);
   if (third === "simulate") return () => simulate(second);
   if (third === "config") return () => { config(second); };
   if (third === "audit") return () => { audit(second); };
@@ -101,6 +104,7 @@ function renderChrome(caller, tenant) {
       item(link("t", own, "pipeline"), t("nav.pipeline")),
       item(link("t", own, "versions"), t("nav.versions")),
       item(link("t", own, "decisions"), t("nav.decisions")),
+      item(link("t", own, "customers"), t("nav.customers")),
       item(link("t", own, "simulate"), t("nav.simulate")),
       item(link("t", own, "config"), t("nav.config")),
       item(link("t", own, "audit"), t("nav.audit")),
@@ -706,6 +710,7 @@ function config(tenant) {
     documentEditor(t("config.offers"), `${base}/offers`, "offers"),
     documentEditor(t("config.policy"), `${base}/policy`, "policy"),
     documentEditor(t("config.config"), `${base}/config`, "config"),
+    documentEditor(t("config.triggers"), `${base}/triggers`, "triggers"),
   );
 }
 
@@ -754,6 +759,120 @@ function decisions(tenant) {
 }
 
 /**
+ * A tenant's customers as the host keeps them: find one by any of its
+ * ids; the event stream's dead letters.
+ * @param {string} tenant
+ */
+function customers(tenant) {
+  const form = /** @type {HTMLFormElement} */ (
+    h("form", { class: "inline", role: "search" }, field(t("customers.id"), { name: "customer", required: true }), h("button", { type: "submit" }, t("customers.open")))
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = link("t", tenant, "customers", value(form, "customer").trim());
+  });
+  const dead = h("section", { class: "card", "data-testid": "dead-letters" }, h("h2", {}, t("dead.title")), t("common.loading"));
+  fill(
+    main,
+    h("h1", {}, `${t("customers.title")} · ${tenant}`),
+    h("section", { class: "card" }, h("p", { class: "muted" }, t("customers.help")), form),
+    dead,
+  );
+  void (async () => {
+    try {
+      const got = /** @type {DeadLetters} */ (await call("GET", `/v1/tenants/${enc(tenant)}/dead-letters`));
+      fill(
+        dead,
+        h("h2", {}, t("dead.title"), " ", h("span", { class: `pill ${got.count === 0 ? "good" : "bad"}`, "data-testid": "dead-count" }, String(got.count))),
+        h("p", { class: "muted" }, t("dead.help")),
+        table([t("dead.at"), t("dead.subject"), t("dead.reason"), t("dead.excerpt")], got.items, (d) => [
+          time(d.at),
+          h("code", {}, d.subject),
+          d.reason,
+          h("code", {}, d.excerpt),
+        ]),
+      );
+    } catch (e) {
+      fill(dead, h("h2", {}, t("dead.title")), problem(e));
+    }
+  })();
+}
+
+/**
+ * One customer as plugins see it, and what happened to them: profile,
+ * event timeline, stage history, decisions, touches and pending timers.
+ * @param {string} tenant
+ * @param {string} id
+ */
+async function customer(tenant, id) {
+  const title = h("h1", {}, t("customer.title", { id }));
+  fill(main, title, t("common.loading"));
+  const path = `/v1/tenants/${enc(tenant)}/customers/${enc(id)}`;
+  /** @type {Customer} */
+  let c;
+  try {
+    c = /** @type {Customer} */ (await call("GET", path));
+  } catch (e) {
+    fill(main, title, problem(e));
+    return;
+  }
+  const p = c.profile;
+  const open = (/** @type {string} */ decisionId) => h("a", { href: link("t", tenant, "decisions", decisionId) }, h("code", {}, decisionId));
+  const out = h("div", { "aria-live": "polite" });
+  const erase = button(out, t("customer.erase"), "danger", async () => {
+    if (!confirm(t("customer.confirmErase", { id: c.customer_id }))) return;
+    await call("DELETE", path);
+    fill(main, title, h("p", { class: "ok", role: "status" }, t("customer.erased", { id: c.customer_id })));
+  });
+  const card = (/** @type {string} */ testid, /** @type {string} */ heading, /** @type {(import("./ui.js").Child | import("./ui.js").Child[])[]} */ ...body) =>
+    h("section", { class: "card", "data-testid": testid }, h("h2", {}, heading), ...body);
+  fill(
+    main,
+    title,
+    h("p", {}, c.customer_id === id ? "" : [t("customer.linkedTo", { id: c.customer_id }), " · "], t("customer.updated"), " ", time(c.updated_at), " · ",
+      p.prior.stage ? h("span", { class: "pill", "data-testid": "stage-now" }, named("stage", p.prior.stage)) : t("customer.noStage")),
+    card("profile", t("customer.profile"),
+      table([t("customer.key"), t("customer.value")], [
+        ...Object.entries(p.identities).map(([k, v]) => [`${t("customer.identity")}: ${k}`, v]),
+        ...c.ids.map((a) => [t("customer.linked"), `${a.id} (${a.event_id})`]),
+        ...Object.entries(p.attributes).map(([k, v]) => [k, JSON.stringify(v)]),
+        ...p.prior.tags.map((tag) => [t("customer.tag"), tagName(tag.group, tag.name)]),
+      ], (row) => row)),
+    card("timeline", t("customer.timeline", { n: p.events.length }),
+      table([t("customer.at"), t("customer.kind"), t("customer.channel"), t("customer.amount"), t("customer.detail")], [...p.events].reverse(), (e) => [
+        time(e.at),
+        h("code", {}, e.kind),
+        e.channel ?? "",
+        e.amount_minor ?? "",
+        [e.category, e.sku, Object.keys(e.props ?? {}).length > 0 ? JSON.stringify(e.props) : undefined].filter((x) => x !== undefined && x !== null).join(" · "),
+      ])),
+    card("stages", t("customer.stages"),
+      table([t("customer.at"), t("customer.from"), t("customer.to"), t("decisions.id")], [...c.stages].reverse(), (s) => [
+        time(s.at),
+        s.from ? named("stage", s.from) : "—",
+        h("span", { class: "pill" }, named("stage", s.to)),
+        open(s.decision_id),
+      ])),
+    card("customer-decisions", t("customer.decisions"),
+      table([t("decisions.at"), t("decisions.id")], c.decisions, (d) => [time(d.at), open(d.id)])),
+    card("touches", t("customer.touches"),
+      table([t("customer.at"), t("decision.offer"), t("decision.channel"), t("customer.class"), t("decisions.id")], c.touches, (x) => [
+        time(x.at), x.offer_id, x.channel, x.class, x.decision_id ? open(x.decision_id) : "",
+      ])),
+    card("timers", t("customer.timers"),
+      table([t("customer.due"), t("customer.kind"), t("decision.key"), t("customer.why"), t("customer.setBy")], c.timers, (x) => [
+        time(x.due_at),
+        t(/** @type {"timer.event" | "timer.wake" | "timer.touch"} */ (`timer.${x.kind}`)),
+        h("code", {}, x.key),
+        x.kind === "wake" ? x.body : "",
+        // An event's id set a triggered decision; a decision set the rest.
+        x.kind === "event" ? h("code", {}, x.set_by) : open(x.set_by),
+      ])),
+    h("section", { class: "card" }, h("h2", {}, t("customer.erase")), h("p", { class: "muted" }, t("customer.eraseHelp")), erase, out),
+  );
+}
+
+/**
  * One decision with its explanation, its policy funnel and a replay.
  * @param {string} tenant
  * @param {string} id
@@ -793,6 +912,15 @@ async function decision(tenant, id) {
     h("section", { class: "card", "data-testid": "proposals" }, h("h2", {}, t("decision.proposals")),
       table([t("decision.offer"), t("decision.channel"), ...explained], d.proposals, (x) => [x.offer_id, x.channel, ...origin(x)])),
     funnel(d),
+    (d.wakes ?? []).length === 0
+      ? null
+      : h("section", { class: "card", "data-testid": "wakes" }, h("h2", {}, t("decision.wakes")),
+          table([t("decision.key"), t("decision.when"), t("decision.plugin"), t("decision.reason")], d.wakes ?? [], (w) => [
+            h("code", {}, w.key),
+            w.clear || !w.at ? t("decision.cleared") : time(w.at),
+            w.plugin,
+            w.reason ?? "",
+          ])),
     await replay(tenant, logged),
     decideAgain(tenant, logged),
   );

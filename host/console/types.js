@@ -18,11 +18,21 @@
  * @typedef {Explained & { name: string, value: number }} Score
  * @typedef {Explained & { offer_id: string, channel: string, score: number }} Proposal
  * @typedef {{ offer_id: string, channel: string, plugin: string, rule: string, detail: string }} Suppressed
- * @typedef {{ customer_id: string, stage?: StageVerdict | null, tags: Tag[], scores: Score[], proposals: Proposal[], plugins: VersionRef[], selected?: Proposal[], suppressed?: Suppressed[] }} Decision
+ * @typedef {{ customer_id: string, stage?: StageVerdict | null, tags: Tag[], scores: Score[], proposals: Proposal[], plugins: VersionRef[], selected?: Proposal[], suppressed?: Suppressed[], wakes?: WakeUp[] }} Decision
  * @typedef {{ id: string, logged_at: string, now: string, customer_id: string, plugins: VersionRef[], decision: Decision, request?: { profile: unknown, trigger?: unknown } | null }} LoggedDecision
  * @typedef {{ path: string, expected?: unknown, actual?: unknown }} Difference
  * @typedef {{ id: number, at: string, actor: string, action: string, tenant_id?: string | null, detail: unknown }} AuditEntry
  * @typedef {{ identical: boolean, differences: Difference[], replayed: VersionRef[] }} Replay
+ * @typedef {{ kind: string, at: string, channel?: string | null, amount_minor?: number | null, sku?: string | null, category?: string | null, props?: Record<string, unknown> }} ProfileEvent
+ * @typedef {{ customer_id: string, identities: Record<string, string>, attributes: Record<string, unknown>, events: ProfileEvent[], prior: { stage?: string | null, tags: { group: string, name: string }[] } }} Profile
+ * @typedef {{ id: string, event_id: string, linked_at: string }} Alias
+ * @typedef {{ at: string, from?: string | null, to: string, decision_id: string }} StageChange
+ * @typedef {{ id: string, offer_id: string, channel: string, class: string, at: string, decision_id?: string | null }} TouchRecord
+ * @typedef {{ kind: "event" | "wake" | "touch", key: string, due_at: string, body: string, set_at: string, set_by: string }} Timer
+ * @typedef {{ customer_id: string, ids: Alias[], profile: Profile, updated_at: string, stages: StageChange[], decisions: DecisionSummary[], touches: TouchRecord[], timers: Timer[] }} Customer
+ * @typedef {{ at: string, subject: string, reason: string, excerpt: string }} DeadLetter
+ * @typedef {{ count: number, items: DeadLetter[] }} DeadLetters
+ * @typedef {{ key: string, clear: boolean, at?: string | null, reason?: string | null, plugin: string }} WakeUp
  */
 
 export {};

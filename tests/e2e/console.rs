@@ -4,8 +4,11 @@
 //! version, simulate it over stored customers, activate it, find a
 //! decision with its explanation and replay it, see a bad offers document
 //! refused at its field, read the audit log, roll back, switch to
-//! Chinese, and see nothing of another tenant — saving a screenshot of
-//! every main page (`target/console-screenshots`).
+//! Chinese, follow a customer from their events to the decision they
+//! triggered and its wake-up, read the dead letters of the event stream
+//! (the server takes events from NATS), erase a customer, and see nothing
+//! of another tenant — saving a screenshot of every main page
+//! (`target/console-screenshots`).
 
 use std::path::Path;
 use std::process::Command;
@@ -36,8 +39,32 @@ fn the_console_works_in_a_real_browser() {
         .expect("gen-profiles runs");
     assert!(generated.status.success(), "gen-profiles failed");
     std::fs::write(&profiles, &generated.stdout).expect("profiles written");
-    let server = ChildServer::spawn(data.path(), None, &[("RULEHOST_DEMO_CUSTOMERS", "200")], &["--demo"]);
+    // On NATS, so the customers page has a dead letter to show.
+    let prefix = crate::stream::fresh_prefix();
+    let nats = crate::stream::nats_url();
+    let server = ChildServer::spawn(
+        data.path(),
+        None,
+        &[
+            ("RULEHOST_DEMO_CUSTOMERS", "200"),
+            ("RULEHOST_NATS_URL", &nats),
+            ("RULEHOST_NATS_PREFIX", &prefix),
+        ],
+        &["--demo"],
+    );
     server.wait_ready(Duration::from_secs(120));
+    let rt = crate::stream::runtime();
+    rt.block_on(async {
+        let nats = crate::stream::connect(&prefix).await;
+        let subject = nats.names().events("coffee");
+        crate::stream::publish(
+            &nats,
+            &subject,
+            "poison-1",
+            "{\"event_id\": \"poison-1\", \"kind\": \"view\"}",
+        )
+        .await;
+    });
     // The demo's customers for simulations are stored once it is ready.
     let api = crate::serve::TestServer::remote(server.addr);
     let started = std::time::Instant::now();
@@ -107,6 +134,9 @@ fn the_console_works_in_a_real_browser() {
         "tenant-decision",
         "tenant-decision-zh",
         "tenant-decision-segments-zh",
+        "tenant-customers",
+        "tenant-customer",
+        "tenant-customer-zh",
     ] {
         assert!(
             screenshots.join(format!("{page}.png")).exists(),

@@ -303,6 +303,84 @@ describe("the console", () => {
     await page.getByTestId("stage").getByRole("cell", { name: "coffee.stage", exact: false }).first().waitFor();
   });
 
+  it("follows a customer from their events to the decision they triggered, its touch and its wake-up", async () => {
+    // A brand's events, as its systems send them: the member's tier, a
+    // second id, then a purchase (the demo's triggers start a decision).
+    const now = new Date().toISOString();
+    const events = [
+      { event_id: "console-tier", customer_id: "console-m1", kind: "attributes", at: now, props: { member_level: "gold" } },
+      { event_id: "console-id", customer_id: "console-m1", kind: "identify", at: now, props: { wechat_unionid: "o-console" } },
+      { event_id: "console-pos", customer_id: "o-console", kind: "purchase", at: now, amount_minor: 3200, category: "latte", channel: "store" },
+    ];
+    const sent = await fetch(`${url}/v1/tenants/coffee/events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${coffeeKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify(events),
+    });
+    assert.equal(sent.status, 200, await sent.clone().text());
+    // The triggered decision commits (its touch reaches the feed).
+    for (let i = 0; ; i++) {
+      const feed = (await (await fetch(`${url}/v1/tenants/coffee/touches?wait=5`, { headers: { Authorization: `Bearer ${coffeeKey}` } })).json()) as {
+        items: { delivery: { customer_id: string } }[];
+      };
+      if (feed.items.some((item) => item.delivery.customer_id === "console-m1")) break;
+      assert.ok(i < 6, "the purchase's decision never reached the feed");
+    }
+
+    await page.getByRole("link", { name: "Customers" }).click();
+    await page.getByRole("heading", { name: /^Customers/ }).waitFor();
+    // The event stream's poison message, counted with its reason.
+    assert.equal(await page.getByTestId("dead-count").innerText(), "1");
+    await page.getByTestId("dead-letters").getByRole("cell", { name: /missing field `customer_id`/ }).waitFor();
+    await shot("tenant-customers");
+
+    // Found by the id the purchase named: the member it was linked to.
+    await page.getByLabel("Customer id").fill("o-console");
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.getByRole("heading", { name: "Customer o-console" }).waitFor();
+    await page.getByText("An id of customer console-m1").waitFor();
+    await page.getByTestId("profile").getByRole("cell", { name: "member_level" }).waitFor();
+    await page.getByTestId("timeline").getByRole("cell", { name: "purchase" }).waitFor();
+    await page.getByTestId("touches").locator("tbody tr").first().waitFor();
+    await page.getByTestId("stages").locator(".pill").first().waitFor();
+    // The purchase's decision asked (coffee-chain's rule) to be woken when
+    // the customer would turn dormant.
+    const timer = page.getByTestId("timers").getByRole("row", { name: /dormancy-check/ });
+    await timer.getByRole("cell", { name: "wake-up" }).waitFor();
+    await shot("tenant-customer");
+    await page.getByRole("button", { name: "中文" }).click();
+    await page.getByRole("heading", { name: "待触发的定时" }).waitFor();
+    await shot("tenant-customer-zh");
+    await page.getByRole("button", { name: "English" }).click();
+
+    // The decision that set it, with the wake-up it asked for.
+    await timer.getByRole("link").click();
+    await page.getByTestId("wakes").getByRole("cell", { name: "dormancy-check" }).waitFor();
+    await page.getByTestId("funnel").getByText("Selected").first().waitFor();
+
+    // The triggers are a document like the others, refused at the field.
+    await page.getByRole("link", { name: "Config & offers" }).click();
+    const triggers = page.locator("#edit-triggers");
+    await page.waitForFunction(() => (document.querySelector<HTMLTextAreaElement>("#edit-triggers")?.value ?? "").includes("order_unpaid"));
+    await triggers.fill('{"events": [{"kind": "purchase"}, {"kind": "timer"}]}');
+    expected.add("400 /v1/tenants/coffee/triggers");
+    await page.locator(".editor").filter({ has: triggers }).getByRole("button", { name: "Save" }).click();
+    const refusal = page.locator("#edit-triggers-error .field-error");
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /events\[1\]\.kind "timer" is reserved/);
+    expected.delete("400 /v1/tenants/coffee/triggers");
+
+    // Erased: nothing is kept of them, by either id.
+    await page.goto(`${url}/console/#/t/coffee/customers/console-m1`);
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Erase this customer" }).click();
+    await page.getByRole("status").filter({ hasText: "Customer console-m1 was erased." }).waitFor();
+    for (const id of ["console-m1", "o-console"]) {
+      const gone = await fetch(`${url}/v1/tenants/coffee/customers/${id}`, { headers: { Authorization: `Bearer ${coffeeKey}` } });
+      assert.equal(gone.status, 404, id);
+    }
+  });
+
   it("names the RFM segments as the brands do, in Chinese", async () => {
     await signOut();
     await signIn(apparelKey);
