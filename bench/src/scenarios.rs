@@ -78,6 +78,9 @@ pub fn run_all(table: &mut Table, only: &[u32]) {
     if wanted(9) {
         crate::languages::languages(table, &coffee);
     }
+    if wanted(10) {
+        crate::always_on::always_on(table, &coffee);
+    }
 }
 
 fn limits() -> Limits {
@@ -518,7 +521,13 @@ pub(crate) fn set_up_tenant(server: &Running, w: &Workload) -> String {
 /// Creates tenant `id` with `limits` on `server`, running the plugin built
 /// at `artifact` in slot `main` (with `brand`'s config and catalog when
 /// given), and returns a key of it.
-fn add_tenant(server: &Running, id: &str, limits: TenantLimits, artifact: &str, brand: Option<&Workload>) -> String {
+pub(crate) fn add_tenant(
+    server: &Running,
+    id: &str,
+    limits: TenantLimits,
+    artifact: &str,
+    brand: Option<&Workload>,
+) -> String {
     let live = &server.live;
     server.runtime.block_on(async {
         let caller = Caller::Operator;
@@ -571,6 +580,27 @@ pub(crate) fn load_hosts(
     concurrency: usize,
     duration: Duration,
 ) -> (f64, Samples, usize) {
+    load_to(
+        hosts,
+        key,
+        ("/v1/tenants/bench/decide", "application/json"),
+        bodies,
+        concurrency,
+        (duration, false),
+    )
+}
+
+/// [`load_hosts`] posting to `target` (a path and the bodies' media type)
+/// for `duration`; with `once`, no body is sent twice (the connections
+/// share them out and stop early when every one is sent).
+pub(crate) fn load_to(
+    hosts: &[std::net::SocketAddr],
+    key: &str,
+    target: (&'static str, &'static str),
+    bodies: &Arc<[Bytes]>,
+    concurrency: usize,
+    (duration, once): (Duration, bool),
+) -> (f64, Samples, usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -582,7 +612,8 @@ pub(crate) fn load_hosts(
         let clients: Vec<_> = (0..concurrency)
             .map(|c| {
                 let host = hosts[c % hosts.len()];
-                tokio::spawn(client(host, auth.clone(), bodies.clone(), c * 97, until))
+                let turns = if once { (c, concurrency) } else { (c * 97, 1) };
+                tokio::spawn(client(host, auth.clone(), target, (bodies.clone(), once), turns, until))
             })
             .collect();
         let mut results = Vec::new();
@@ -596,12 +627,13 @@ pub(crate) fn load_hosts(
     (all.rate(started.elapsed()), all, failed)
 }
 
-/// One connection sending decide requests back to back until `until`.
+/// One connection posting `bodies` to `target` back to back until `until`.
 async fn client(
     addr: std::net::SocketAddr,
     auth: HeaderValue,
-    bodies: Arc<[Bytes]>,
-    mut i: usize,
+    (path, content_type): (&'static str, &'static str),
+    (bodies, once): (Arc<[Bytes]>, bool),
+    (mut i, step): (usize, usize),
     until: tokio::time::Instant,
 ) -> (Samples, usize) {
     let (mut samples, mut failed) = (Samples::default(), 0);
@@ -611,12 +643,12 @@ async fn client(
         .await
         .expect("an HTTP/1.1 connection");
     tokio::spawn(connection);
-    while tokio::time::Instant::now() < until {
+    while tokio::time::Instant::now() < until && !(once && i >= bodies.len()) {
         let body = bodies[i % bodies.len()].clone();
-        i += 1;
-        let request = hyper::Request::post("/v1/tenants/bench/decide")
+        i += step;
+        let request = hyper::Request::post(path)
             .header(header::AUTHORIZATION, auth.clone())
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, content_type)
             .body(Full::new(body))
             .expect("a request");
         let t = Instant::now();

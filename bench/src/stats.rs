@@ -59,6 +59,13 @@ impl FromIterator<Samples> for Samples {
     }
 }
 
+/// Durations gathered one by one.
+impl FromIterator<Duration> for Samples {
+    fn from_iter<I: IntoIterator<Item = Duration>>(durations: I) -> Self {
+        Samples(durations.into_iter().collect())
+    }
+}
+
 /// The mean of some values (NaN for none).
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64

@@ -90,9 +90,47 @@ pub struct SqliteStore(Arc<Shared>);
 
 /// What every clone of a store shares.
 pub struct Shared {
+    /// Every write, and reads that must see a write's lock.
     conn: Mutex<Connection>,
+    /// Idle read-only connections (see [`Shared::reader`]).
+    readers: Mutex<Vec<Connection>>,
     blobs: Blobs,
     dir: PathBuf,
+}
+
+/// Read-only connections kept idle at most.
+const IDLE_READERS: usize = 8;
+
+/// A read-only connection taken from the store's idle ones; it goes back
+/// when dropped.
+struct Reader<'a> {
+    conn: Option<Connection>,
+    idle: &'a Mutex<Vec<Connection>>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a reader holds its connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("a reader holds its connection until dropped")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for SqliteStore {
@@ -137,6 +175,7 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let store = Self(Arc::new(Shared {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             blobs: Blobs::open(dir.join("blobs"))?,
             dir: dir.to_owned(),
         }));
@@ -153,6 +192,29 @@ impl Shared {
         // A panic while holding the lock cannot leave a transaction half
         // applied (it rolls back on drop), so the connection is still good.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A read-only connection of its own: in WAL mode it reads the last
+    /// committed state while a write (a batch of the decision log, an
+    /// intake) holds the writing connection, so a read on the decision
+    /// path never waits behind one.
+    fn reader(&self) -> Result<Reader<'_>> {
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    self.dir.join("registry.sqlite3"),
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn
+            }
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            idle: &self.readers,
+        })
     }
 }
 

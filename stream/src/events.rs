@@ -52,8 +52,6 @@ pub trait Sink: Send + Sync + 'static {
 
 /// Messages read at most per batch.
 const BATCH: usize = 500;
-/// How long a read waits for messages.
-const WAIT: Duration = Duration::from_millis(250);
 /// How long a failure that may heal keeps its messages away.
 const RETRY_IN: Duration = Duration::from_secs(5);
 
@@ -95,20 +93,38 @@ async fn consume_once<S: Sink>(nats: &Nats, sink: &S, stop: &CancellationToken) 
         })
         .await
         .map_err(jetstream_error)?;
+    // One continuous pull (the client keeps requests for up to a batch
+    // outstanding); whatever has arrived is taken together, up to a batch.
+    let mut arriving = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .messages()
+        .await
+        .map_err(jetstream_error)?
+        .ready_chunks(BATCH);
     loop {
-        let batch = tokio::select! {
+        let arrived = tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            batch = consumer.batch().max_messages(BATCH).expires(WAIT).messages() => batch.map_err(jetstream_error)?,
+            arrived = arriving.next() => arrived,
         };
-        let messages: Vec<Message> = batch
-            .filter_map(|m| async move {
-                m.map_err(|e| tracing::warn!(error = %e, "a message of a batch could not be read"))
-                    .ok()
-            })
-            .collect()
-            .await;
+        let Some(arrived) = arrived else {
+            return Err(StreamError::JetStream("the consumer's messages ended".into()));
+        };
+        let mut messages = Vec::with_capacity(arrived.len());
+        let mut failed = None;
+        for message in arrived {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(e) => failed = Some(e),
+            }
+        }
         if !messages.is_empty() {
             take(nats, sink, messages).await?;
+        }
+        // A pull that failed (a missed heartbeat, the consumer gone) is
+        // started again, after what did arrive is taken.
+        if let Some(e) = failed {
+            return Err(jetstream_error(e));
         }
     }
 }

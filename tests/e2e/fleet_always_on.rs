@@ -42,6 +42,10 @@ fn brand(fleet: &Fleet, hosts: usize) -> String {
         until(Duration::from_secs(10), "the tenant reaches every host", || {
             deciding_version(&fleet.host(i), "brand", &key).is_ok()
         });
+        // And its triggers: a host takes events in by the triggers it has.
+        until(Duration::from_secs(10), "the triggers reach every host", || {
+            fleet.host(i).call("GET", "/v1/tenants/brand/triggers", &key, None).1["version"] == 1
+        });
     }
     key
 }

@@ -46,20 +46,15 @@ pub(super) fn class_of(text: &str) -> OfferClass {
     }
 }
 
-/// Inserts touches that are new; returns (recorded, duplicates).
+/// Inserts touches that are new and counts them against their offers'
+/// budgets; returns (recorded, duplicates).
 async fn insert_touches(tx: &Transaction<'_>, tenant_id: &str, touches: &[TouchRecord]) -> Result<(usize, usize)> {
-    let (mut recorded, mut duplicates) = (0, 0);
+    let (mut spent, mut duplicates) = (Vec::new(), 0);
     let recorded_at = now();
     let insert = tx
         .prepare_cached(
             "INSERT INTO touches (tenant_id, id, customer_id, offer_id, channel, class, at, decision_id, recorded_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING",
-        )
-        .await?;
-    let spend = tx
-        .prepare_cached(
-            "INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ($1, $2, 1)
-             ON CONFLICT (tenant_id, offer_id) DO UPDATE SET used = offer_budgets.used + 1",
         )
         .await?;
     for t in touches {
@@ -81,12 +76,36 @@ async fn insert_touches(tx: &Transaction<'_>, tenant_id: &str, touches: &[TouchR
             .await?;
         if inserted == 0 {
             duplicates += 1;
-            continue;
+        } else {
+            spent.push((t.offer_id.as_str(), t.customer_id.as_str()));
         }
-        recorded += 1;
-        tx.execute(&spend, &[&tenant_id, &t.offer_id]).await?;
     }
-    Ok((recorded, duplicates))
+    spend(tx, tenant_id, &mut spent).await?;
+    Ok((spent.len(), duplicates))
+}
+
+/// Counts one touch per (offer, customer) against the offer's budget, in
+/// the customer's shard of the offer's count (PostgreSQL's `hashtext`,
+/// 16 shards): decisions for different customers seldom wait for each
+/// other's row, where one row per offer made every committing decision
+/// touching the offer take turns (268 triggered decisions/s, BENCHMARKS.md
+/// section 10). Rows are updated in one order, so two decisions never wait
+/// for each other in a circle.
+async fn spend(tx: &Transaction<'_>, tenant_id: &str, spent: &mut [(&str, &str)]) -> Result<()> {
+    if spent.is_empty() {
+        return Ok(());
+    }
+    spent.sort_unstable();
+    let (offers, customers): (Vec<&str>, Vec<&str>) = spent.iter().copied().unzip();
+    tx.execute(
+        "INSERT INTO offer_budgets (tenant_id, offer_id, shard, used)
+         SELECT $1, o, (hashtext(c) & 15)::smallint, count(*) FROM unnest($2::text[], $3::text[]) AS s(o, c)
+         GROUP BY 1, 2, 3 ORDER BY 2, 3
+         ON CONFLICT (tenant_id, offer_id, shard) DO UPDATE SET used = offer_budgets.used + EXCLUDED.used",
+        &[&tenant_id, &offers, &customers],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The partition of the day `at` falls in, created if missing.
@@ -124,7 +143,7 @@ impl LedgerStore for PgStore {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
-                    "SELECT offer_id, used FROM offer_budgets WHERE tenant_id = $1",
+                    "SELECT offer_id, sum(used)::bigint FROM offer_budgets WHERE tenant_id = $1 GROUP BY offer_id",
                     &[&tenant_id],
                 )
                 .await?;
@@ -177,9 +196,7 @@ impl LedgerStore for PgStore {
             let offers: BTreeSet<&String> = budgets.iter().collect();
             if !commit {
                 // A dry run reads and decides; nothing to lock or record.
-                let read_budget = client
-                    .prepare_cached("SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2")
-                    .await?;
+                let read_budget = client.prepare_cached(SPENT).await?;
                 let mut ledger = Ledger {
                     touches: touches_of(
                         client
@@ -227,18 +244,23 @@ impl LedgerStore for PgStore {
             if !offers.is_empty() {
                 let ensure = tx
                     .prepare_cached(
-                        "INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ($1, $2, 0)
-                         ON CONFLICT (tenant_id, offer_id) DO NOTHING",
+                        "INSERT INTO offer_budgets (tenant_id, offer_id, shard, used) VALUES ($1, $2, -1, 0)
+                         ON CONFLICT (tenant_id, offer_id, shard) DO NOTHING",
                     )
                     .await?;
                 let lock_budget = tx
-                    .prepare_cached("SELECT used FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2 FOR UPDATE")
+                    .prepare_cached(
+                        "SELECT 1 FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2 AND shard = -1 FOR UPDATE",
+                    )
                     .await?;
+                let read_budget = tx.prepare_cached(SPENT).await?;
                 for offer in offers {
-                    // The row exists and is locked: no other decision spends
-                    // the budget until this one commits.
+                    // The budget's lock row (shard -1, never spent into)
+                    // exists and is held: no other decision budgeting the
+                    // offer reads or spends it until this one commits.
                     tx.execute(&ensure, &[&tenant_id, offer]).await?;
-                    let used = tx.query_opt(&lock_budget, &[&tenant_id, offer]).await?;
+                    tx.query_one(&lock_budget, &[&tenant_id, offer]).await?;
+                    let used = tx.query_opt(&read_budget, &[&tenant_id, offer]).await?;
                     ledger.budget_used.insert(offer.clone(), used_of(used));
                 }
             }
@@ -268,9 +290,13 @@ impl LedgerStore for PgStore {
 /// itself.
 const RESOLVE: &str = "coalesce((SELECT customer_id FROM aliases WHERE tenant_id = $1 AND alias = $2), $2)";
 
+/// How many touches of offer `$2` tenant `$1` has made, over the shards.
+const SPENT: &str = "SELECT sum(used)::bigint FROM offer_budgets WHERE tenant_id = $1 AND offer_id = $2";
+
 /// A budget's spend as stored (none: nothing spent).
 fn used_of(row: Option<tokio_postgres::Row>) -> u64 {
-    row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64)
+    row.and_then(|r| r.get::<_, Option<i64>>(0))
+        .map_or(0, |n| n.max(0) as u64)
 }
 
 impl DecisionLogStore for PgStore {

@@ -301,6 +301,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_by_tenant ON dead_letters(tenant_id, at);
     "#,
+    // 5: an offer's touches counted in 16 shards by customer (and a lock
+    // row, shard -1, that decisions budgeting the offer hold), so that
+    // committing decisions for different customers do not queue on one row
+    // per offer. What was counted stays in shard 0.
+    r#"
+    ALTER TABLE offer_budgets ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0;
+    ALTER TABLE offer_budgets DROP CONSTRAINT offer_budgets_pkey;
+    ALTER TABLE offer_budgets ADD PRIMARY KEY (tenant_id, offer_id, shard);
+    "#,
 ];
 
 /// The schema version this build writes.

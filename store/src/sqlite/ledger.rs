@@ -129,12 +129,20 @@ impl LedgerStore for SqliteStore {
         commit: bool,
         decide: &mut dyn FnMut(&Ledger) -> Effects,
     ) -> Result<()> {
+        if !commit {
+            // A dry run reads what is committed, beside any write.
+            let mut conn = self.reader()?;
+            let tx = conn.transaction()?;
+            let customer = canonical(&tx, tenant_id, customer_id)?;
+            decide(&load_ledger(&tx, tenant_id, &customer, since, budgets)?);
+            return Ok(());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let customer = canonical(&tx, tenant_id, customer_id)?;
         let ledger = load_ledger(&tx, tenant_id, &customer, since, budgets)?;
         let mut effects = decide(&ledger);
-        if commit && !effects.is_empty() {
+        if !effects.is_empty() {
             if let Some(claim) = &effects.done {
                 consume(&tx, claim)?;
             }

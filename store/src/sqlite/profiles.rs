@@ -207,7 +207,7 @@ impl ProfileStore for SqliteStore {
     }
 
     fn stored_profile(&self, tenant_id: &str, id: &str) -> Result<Option<StoredProfile>> {
-        let mut conn = self.conn();
+        let mut conn = self.reader()?;
         let tx = conn.transaction()?;
         let customer = canonical(&tx, tenant_id, id)?;
         stored_profile(&tx, tenant_id, &customer)

@@ -143,3 +143,40 @@ fn logged_decisions_are_compressed_with_lz4_where_the_server_has_it() {
     let logged: serde_json::Value = serde_json::from_str(&store.logged_decision("t", "d1").unwrap()).unwrap();
     assert_eq!(logged["padding"], body[13..body.len() - 2]);
 }
+
+#[test]
+fn budgets_counted_before_the_shards_survive_the_upgrade_and_keep_counting() {
+    let backend = Backend::postgres();
+    let Backend::Postgres { url, .. } = &backend else {
+        unreachable!("a PostgreSQL backend")
+    };
+    let s = backend.open();
+    s.create_tenant("operator", &tenant("t")).unwrap();
+    drop(s);
+    // The table as schema version 4 left it, with 7 touches of `a` counted.
+    rulehost_store::testing::execute(
+        url,
+        "ALTER TABLE offer_budgets DROP CONSTRAINT offer_budgets_pkey;
+         ALTER TABLE offer_budgets DROP COLUMN shard;
+         ALTER TABLE offer_budgets ADD PRIMARY KEY (tenant_id, offer_id);
+         INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ('t', 'a', 7);
+         DELETE FROM rulehost_schema WHERE version = 5",
+    );
+    let s = backend.open();
+    assert_eq!(s.budgets_used("t").unwrap()["a"], 7, "what was counted is kept");
+    let touches: Vec<_> = (0..40)
+        .map(|i| crate::cases::touch(&format!("u{i}"), &format!("c{i}"), "a", i))
+        .collect();
+    assert_eq!(s.record_touches("t", &touches).unwrap(), (40, 0));
+    assert_eq!(s.budgets_used("t").unwrap()["a"], 47);
+    assert!(
+        rulehost_store::testing::count(url, "SELECT count(DISTINCT shard) FROM offer_budgets") > 4,
+        "forty customers' touches spread over the shards"
+    );
+    let ledger = s
+        .with_ledger_answer("t", "c1", Timestamp(0), &["a".into()], true, |l| {
+            (l.clone(), rulehost_store::Effects::default())
+        })
+        .unwrap();
+    assert_eq!(ledger.budget_used["a"], 47, "a budget reads every shard");
+}
