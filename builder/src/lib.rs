@@ -223,9 +223,16 @@ impl Build {
                 self.target.triple()
             );
         }
+        // The toolchains run inside the project's folder: the paths handed
+        // to them must not depend on the folder they were named from.
+        let absolute = |path: &Path| {
+            std::path::absolute(path).with_context(|| format!("resolving {} against this folder", path.display()))
+        };
+        let dir = absolute(&self.dir)?;
+        let out = self.out.as_deref().map(absolute).transpose()?;
         let (name, path) = match language {
-            Language::TypeScript => npm::build(&self.dir, self.out.as_deref(), self.quiet)?,
-            Language::Python => python::build(&self.dir, self.out.as_deref(), self.quiet)?,
+            Language::TypeScript => npm::build(&dir, out.as_deref(), self.quiet)?,
+            Language::Python => python::build(&dir, out.as_deref(), self.quiet)?,
         };
         Ok(Built { name, path })
     }

@@ -31,11 +31,15 @@
 //! leave its core idle. A decision that has used a tick's worth of CPU (1 ms) is a
 //! long one: its thread is settled on its lane's core (lane *i* is the *i*-th
 //! core the process may use, so two lane holders never time-share a core
-//! while another sits idle) and moved to the idle scheduling class (Linux
-//! `SCHED_IDLE`), so a tenant's looping plugins never delay another
-//! tenant's request on its way to a lane: the server's other threads take
-//! a core from them the moment they wake, and a running plugin also yields
-//! its core at every tick. The thread goes back to normal when its plugins
+//! while another sits idle) and moved to the batch scheduling class (Linux
+//! `SCHED_BATCH`), so a tenant's looping plugins never delay another
+//! tenant's request on its way to a lane: the server's other threads, in
+//! the normal class, take a core from them when they wake, and a running
+//! plugin also yields its core at every tick. The batch class keeps the
+//! thread's weight, so other processes on a busy machine share the cores
+//! with a long decision rather than starve it (the idle class, used until
+//! issue 26, ranks below even nice 19: a decision of a few milliseconds
+//! took 49× as long beside two busy normal-priority processes). The thread goes back to normal when its plugins
 //! are done (the rest of the decision still holds the lane). Shorter decisions never change their thread, however long the
 //! machine keeps them waiting. And while every lane runs a long decision, a
 //! new decision of a tenant with none of them does not wait for one to
@@ -436,25 +440,24 @@ impl Drop for Lane {
 }
 
 /// Settles the calling thread, running a long decision, on `core`
-/// (Linux; elsewhere a no-op): the first time, it moves to the idle
-/// scheduling class (`SCHED_IDLE`: it runs whenever its core has nothing
-/// else to do, and any other thread of the server that wakes up comes
-/// first); and it is pinned to that core, so lane holders never time-share
-/// a core while another is idle. Decisions shorter than a tick never get
-/// here and cost no system call.
+/// (Linux; elsewhere a no-op): the first time, it moves to the batch
+/// scheduling class (`SCHED_BATCH`: CPU-bound work at its full weight,
+/// which a thread of the server waking up in the normal class preempts);
+/// and it is pinned to that core, so lane holders never time-share a core
+/// while another is idle. Decisions shorter than a tick never get here and
+/// cost no system call.
 fn settle(core: usize) {
     if PINNED.get() == Some(core) {
         return;
     }
     if PINNED.replace(Some(core)).is_none() {
-        sched::set_class(Class::Idle);
+        sched::set_class(Class::Batch);
     }
     sched::set_cores(&[core]);
 }
 
 /// Undoes [`settle`] when the thread's plugins are done: it may run
-/// anywhere, in the normal class, again. (Without the privilege to leave
-/// the idle class, it stays there, which is only slower.)
+/// anywhere, in the normal class, again (no privilege needed).
 fn unsettle(allowed: &[usize]) {
     if PINNED.replace(None).is_some() {
         sched::set_cores(allowed);

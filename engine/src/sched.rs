@@ -112,8 +112,12 @@ pub(crate) fn allowed_cores() -> Vec<usize> {
 pub(crate) enum Class {
     /// The normal class (`SCHED_OTHER`).
     Normal,
-    /// Runs only when a core has nothing else to do (`SCHED_IDLE`).
-    Idle,
+    /// CPU-bound work at the same weight (`SCHED_BATCH`): it gets its fair
+    /// share of a busy core beside other processes, but a thread of the
+    /// normal class that wakes up takes the core from it. Moving between it
+    /// and the normal class needs no privilege (sched(7), since Linux
+    /// 2.6.39), unlike raising a lowered nice value back.
+    Batch,
 }
 
 /// Moves the calling thread to a scheduling class.
@@ -125,7 +129,7 @@ pub(crate) fn set_class(class: Class) {
     unsafe {
         let policy = match class {
             Class::Normal => libc::SCHED_OTHER,
-            Class::Idle => libc::SCHED_IDLE,
+            Class::Batch => libc::SCHED_BATCH,
         };
         let param = libc::sched_param { sched_priority: 0 };
         libc::sched_setscheduler(0, policy, &param);

@@ -81,7 +81,7 @@ pub(crate) struct StoreState {
 
 impl Drop for StoreState {
     fn drop(&mut self) {
-        // The plugins are done (or failed): the thread leaves the idle class
+        // The plugins are done (or failed): the thread leaves the batch class
         // before the rest of the decision, which still holds the lane.
         if let Some(turn) = &self.turn {
             turn.unsettle();

@@ -184,10 +184,10 @@ fn three_hundred_committing_decisions_for_one_customer_over_three_hosts_select_o
     let key = a.coffee_tenant("brand");
     // A deadline of a second: what this test checks is the cap across
     // hosts, and with 30 clients on three debug-build hosts of two cores a
-    // decision past a tick of CPU waits in the idle class behind the
-    // others (RELIABILITY.md); at 50 ms its wall backstop (250 ms) was
-    // reached once in a clean-clone run, and a decision that times out
-    // cannot show whether the cap held.
+    // decision past a tick of CPU shares its core with the others
+    // (RELIABILITY.md); at 50 ms its wall backstop (250 ms) was reached
+    // once in a clean-clone run (then in the idle class), and a decision
+    // that times out cannot show whether the cap held.
     let limits = json!({"limits": {"max_plugin_bytes": 4194304, "memory_bytes": 67108864, "deadline_ms": 1000,
                                    "fuel": 50000000, "max_concurrent_decisions": 64}});
     assert_eq!(a.call("PATCH", "/v1/tenants/brand", OPERATOR, Some(limits)).0, 200);

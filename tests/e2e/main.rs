@@ -149,3 +149,33 @@ pub fn coffee_decision() -> Result<Decision, Error> {
         &Limits::default(),
     )
 }
+
+/// Processes that keep every core of the machine busy while they live.
+pub struct BusyMachine(Vec<std::process::Child>);
+
+impl BusyMachine {
+    /// One busy loop (`sh`, normal priority) per core.
+    pub fn start() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self(
+            (0..cores)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .expect("a busy loop starts")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyMachine {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! ready server and accepted uploads.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rulehost_test_artifacts::FIXED_OUTPUT;
@@ -104,35 +104,6 @@ fn a_cold_start_reports_its_progress_and_readiness_probes_are_not_errors() {
     drop(server);
 }
 
-/// Processes that keep every core of the machine busy while they live.
-struct BusyMachine(Vec<Child>);
-
-impl BusyMachine {
-    fn start() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self(
-            (0..cores)
-                .map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
-                        .stdout(Stdio::null())
-                        .spawn()
-                        .expect("a busy loop starts")
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for BusyMachine {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[test]
 fn with_every_core_busy_with_other_processes_a_cold_start_gets_ready_and_an_upload_is_accepted() {
     let _heavy = heavy();
@@ -146,7 +117,7 @@ fn with_every_core_busy_with_other_processes_a_cold_start_gets_ready_and_an_uplo
     // A cold start: nothing precompiled.
     std::fs::remove_dir_all(data.join("cache")).expect("the cache is removed");
 
-    let busy = BusyMachine::start();
+    let busy = crate::BusyMachine::start();
     let log = dir.path().join("busy.log");
     let started = Instant::now();
     let server = ChildServer::spawn(&data, Some(&log), &[("RUST_LOG", "info")], &[]);
@@ -157,15 +128,12 @@ fn with_every_core_busy_with_other_processes_a_cold_start_gets_ready_and_an_uplo
     for (tenant, key) in &keys {
         let request = serde_json::json!({"profile": serde_json::from_str::<serde_json::Value>(COFFEE_PROFILE).expect("json"), "now": NOW});
         let (status, body) = remote.call("POST", &format!("/v1/tenants/{tenant}/decide"), key, Some(request));
-        // The plugin ran: it was compiled, not given up on. It may still
-        // time out here by design: a decision past a tick of CPU runs in the
-        // idle class (engine::lanes), and behind every core's normal-priority
-        // work its thread can starve past the deadline's wall-clock backstop
-        // (RELIABILITY.md; CI met it twice on 2026-12-02, at 50 ms and 2 s).
-        assert!(
-            status == 200 || (status, body["error"]["code"].as_str()) == (504, Some("plugin_timeout")),
-            "{tenant} decides after the cold start: {status} {body}"
-        );
+        // The plugin ran: it was compiled, not given up on; and its
+        // decision, at its full weight beside the busy processes, met its
+        // deadline (until issue 26 a decision past a tick of CPU ran in the
+        // idle class and could starve here past the deadline's backstop:
+        // RELIABILITY.md).
+        assert_eq!(status, 200, "{tenant} decides after the cold start: {body}");
     }
     let upload_started = Instant::now();
     let fixed = std::fs::read(FIXED_OUTPUT).expect("artifact");
