@@ -165,4 +165,8 @@ pub struct Usage {
     pub fuel: u64,
     /// Wall-clock time of the decision in microseconds.
     pub duration_us: u64,
+    /// The linear memory the plugins' instances held at their peak, in
+    /// bytes (0 in decisions logged before it was reported).
+    #[serde(default)]
+    pub memory_bytes: u64,
 }

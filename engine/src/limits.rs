@@ -113,6 +113,12 @@ impl MemoryLimiter {
     pub(crate) fn limit(&self) -> usize {
         self.limit
     }
+
+    /// The bytes of linear memory the store's instances hold (their peak:
+    /// a wasm memory never shrinks).
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {

@@ -251,6 +251,7 @@ fn run_frame(
         usage: Usage {
             fuel: report.fuel,
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            memory_bytes: report.memory_bytes,
         },
         logs: report.logs,
         wakes: wakes.out,

@@ -85,6 +85,8 @@ type Legacy = Option<(v0_1_0::types::Context, v0_1_0::types::Input)>;
 pub struct RunReport {
     /// Fuel burnt by all plugins.
     pub fuel: u64,
+    /// The linear memory the plugins' instances held at their peak.
+    pub memory_bytes: u64,
     /// Every captured log line, in order.
     pub logs: Vec<LogLine>,
 }
@@ -338,6 +340,7 @@ impl Run<'_> {
         }
         Ok(RunReport {
             fuel: self.limits.fuel.saturating_sub(remaining),
+            memory_bytes: state.limiter.used() as u64,
             logs: std::mem::take(&mut state.logs),
         })
     }

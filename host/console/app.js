@@ -8,7 +8,7 @@ import { reportView } from "./report.js";
 import { act, button, field, fill, h, paged, problem, table, time, value } from "./ui.js";
 
 /** @typedef {import("./types.js").Me} Me @typedef {import("./types.js").Tenant} Tenant @typedef {import("./types.js").ApiKey} ApiKey */
-/** @typedef {import("./types.js").PluginVersion} PluginVersion @typedef {import("./types.js").Pipeline} Pipeline @typedef {import("./types.js").Slot} Slot */
+/** @typedef {import("./types.js").PluginVersion} PluginVersion @typedef {import("./types.js").CheckReport} CheckReport @typedef {import("./types.js").Pipeline} Pipeline @typedef {import("./types.js").Slot} Slot */
 /** @typedef {import("./types.js").DecisionSummary} DecisionSummary @typedef {import("./types.js").LoggedDecision} LoggedDecision */
 /** @typedef {import("./types.js").Decision} Decision @typedef {import("./types.js").Explained} Explained @typedef {import("./types.js").Replay} Replay */
 /** @typedef {import("./types.js").Customer} Customer @typedef {import("./types.js").DeadLetters} DeadLetters */
@@ -398,6 +398,49 @@ async function pipeline(tenant) {
   );
 }
 
+/**
+ * A version's check at upload: whether it fits, and the report on demand.
+ * @param {string} tenant
+ * @param {PluginVersion} p
+ */
+function checkCell(tenant, p) {
+  if (p.fits === undefined) return h("span", { class: "muted" }, t("check.none"));
+  const body = h("div");
+  const details = h(
+    "details",
+    { class: "check" },
+    h("summary", { class: p.fits ? "ok" : "bad" }, p.fits ? t("check.fits") : t("check.unfit")),
+    body,
+  );
+  details.addEventListener(
+    "toggle",
+    () =>
+      void act(body, async () => {
+        const r = /** @type {CheckReport} */ (await call("GET", `/v1/tenants/${enc(tenant)}/plugins/${enc(p.name)}/${enc(p.version)}/check`));
+        const ms = (/** @type {number} */ us) => (us / 1000).toFixed(2);
+        const mib = (/** @type {number} */ b) => (b / 1048576).toFixed(1);
+        fill(
+          body,
+          h("p", {}, t("check.ran", { customers: r.customers, runs: r.runs })),
+          table(
+            ["", "p50", "p99", "max", t("check.limit")],
+            [
+              [t("check.fuel"), r.fuel.p50, r.fuel.p99, r.fuel.max, r.limits.fuel],
+              [t("check.timeMs"), ms(r.time_us.p50), ms(r.time_us.p99), ms(r.time_us.max), r.limits.deadline_ms],
+              [t("check.memoryMib"), mib(r.memory_bytes.p50), mib(r.memory_bytes.p99), mib(r.memory_bytes.max), mib(r.limits.memory_bytes)],
+            ],
+            (row) => row.map(String),
+          ),
+          ...r.failures.map((f) => h("p", { class: "bad" }, t("check.failed", { count: f.count, code: f.code, first: f.first, message: f.message }))),
+          ...r.plugin_errors.map((f) => h("p", {}, t("check.ownError", { count: f.count, code: f.code, first: f.first }))),
+          ...r.nondeterministic.map((n) => h("p", { class: "bad" }, t("check.unsteady", { customer: n.customer, field: n.field }))),
+        );
+      }),
+    { once: true },
+  );
+  return details;
+}
+
 /** @param {string} tenant */
 async function versions(tenant) {
   const out = h("div", { "aria-live": "polite" });
@@ -430,7 +473,8 @@ async function versions(tenant) {
             fill(label, percent >= 100 ? t("versions.compiling") : t("versions.uploading", { percent }));
           },
         }));
-        fill(out, h("p", { class: "ok", role: "status" }, t("versions.uploaded", { name: stored.name, version: stored.version })));
+        const checked = stored.fits === undefined ? "" : ` ${stored.fits ? t("check.fits") : t("check.unfit")}`;
+        fill(out, h("p", { class: stored.fits === false ? "bad" : "ok", role: "status" }, t("versions.uploaded", { name: stored.name, version: stored.version }) + checked));
         fill(list, listing());
       } finally {
         fill(progress);
@@ -466,7 +510,7 @@ async function versions(tenant) {
   const listing = () =>
     paged(`/v1/tenants/${enc(tenant)}/plugins`, (/** @type {PluginVersion[]} */ items) =>
       table(
-        [t("versions.name"), t("versions.ver"), t("versions.size"), t("versions.uploadedAt"), ""],
+        [t("versions.name"), t("versions.ver"), t("versions.size"), t("versions.uploadedAt"), t("versions.check"), ""],
         items,
         (p) => {
           const slot = /** @type {HTMLSelectElement} */ (
@@ -490,6 +534,7 @@ async function versions(tenant) {
             h("code", {}, p.version),
             `${(p.size / 1048576).toFixed(1)} MiB`,
             time(p.created_at),
+            checkCell(tenant, p),
             h(
               "span",
               {},

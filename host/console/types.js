@@ -6,7 +6,11 @@
  * @typedef {{ id: string, name: string, tz_offset_minutes: number, disabled: boolean, limits: Limits, created_at: string }} Tenant
  * @typedef {{ id: string, label: string, created_at: string, revoked_at?: string | null }} ApiKey
  * @typedef {ApiKey & { key: string }} IssuedKey
- * @typedef {{ name: string, version: string, sha256: string, size: number, contract: string, sdk?: string | null, created_at: string }} PluginVersion
+ * @typedef {{ name: string, version: string, sha256: string, size: number, contract: string, sdk?: string | null, created_at: string, fits?: boolean }} PluginVersion
+ * @typedef {{ p50: number, p99: number, max: number }} Spread
+ * @typedef {{ code: string, count: number, first: string, message: string }} CheckFailures
+ * @typedef {{ customer: string, field: string }} Nondeterministic
+ * @typedef {{ customers: number, runs: number, limits: { fuel: number, deadline_ms: number, memory_bytes: number }, fuel: Spread, time_us: Spread, memory_bytes: Spread, failures: CheckFailures[], plugin_errors: CheckFailures[], nondeterministic: Nondeterministic[], fits: boolean }} CheckReport
  * @typedef {{ name: string, version: string, sha256: string }} VersionRef
  * @typedef {{ slot: string, active?: VersionRef | null, previous?: VersionRef | null }} Slot
  * @typedef {{ slot: string, name: string, version: string, percent: number, since: string }} Candidate

@@ -98,6 +98,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::upload_plugin, tenant::list_plugins))
         .routes(routes!(tenant::get_plugin, tenant::delete_plugin))
         .routes(routes!(tenant::get_component))
+        .routes(routes!(tenant::get_plugin_check))
         .routes(routes!(tenant::get_pipeline, tenant::set_pipeline))
         .routes(routes!(tenant::activate))
         .routes(routes!(tenant::rollback))

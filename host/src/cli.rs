@@ -7,6 +7,7 @@
 //! run (bad arguments, unreadable files, an invalid plugin for `test`, a
 //! server that cannot start).
 
+mod check;
 mod events;
 mod new;
 mod simulate;
@@ -57,6 +58,10 @@ enum Command {
     Eval(EvalArgs),
     /// Run a plugin against a folder of fixtures.
     Test(TestArgs),
+    /// Before publishing: run a plugin over customers of every shape,
+    /// twice each, and say whether it fits the limits it would run under
+    /// (exit 1 when it does not; failing inputs saved as fixtures).
+    Check(Box<check::CheckArgs>),
     /// Print synthetic customers as NDJSON (deterministic for a seed).
     GenProfiles(GenArgs),
     /// Compare a candidate against a baseline (files, or what a tenant
@@ -421,6 +426,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build(args),
         Command::Eval(args) => eval(args),
         Command::Test(args) => test(args),
+        Command::Check(args) => check::check(*args),
         Command::GenProfiles(args) => gen_profiles(args),
         Command::Simulate(args) => simulate::simulate(*args),
         Command::Replay(args) => replay(args),

@@ -349,7 +349,9 @@ pub struct Replay {
     /// The plugins that ran now.
     pub replayed: Vec<PluginRef>,
     /// Whether the replay decided exactly as logged: every field of the
-    /// decision but its wall-clock time (`usage.duration_us`).
+    /// decision but its wall-clock time (`usage.duration_us`) and its
+    /// memory peak (`usage.memory_bytes`, 0 in decisions logged before it
+    /// was reported).
     pub identical: bool,
     /// Every field that differs, as JSON pointers into the decision (an
     /// error of the replay shows as the whole decision differing from the
@@ -373,7 +375,7 @@ impl Replay {
         };
         let differences: Vec<Difference> = json_differences(&expected, &replay)
             .into_iter()
-            .filter(|d| d.path != "/usage/duration_us")
+            .filter(|d| !matches!(d.path.as_str(), "/usage/duration_us" | "/usage/memory_bytes"))
             .collect();
         Self {
             decision_id: logged.decision_id.clone().unwrap_or_default(),

@@ -324,6 +324,22 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
     })
 }
 
+/// What `rulehost check` decides for: the edge shapes of
+/// [`rulehost_check::shapes`] at `now`, then `n` generated customers of
+/// `brand` from `seed`.
+pub fn check_customers(brand: Brand, n: usize, seed: u64, now: Timestamp) -> Vec<rulehost_check::Customer> {
+    let mut customers = rulehost_check::shapes(now, &crate::model::InputLimits::default());
+    customers.extend(profiles(brand, n, seed, now).enumerate().map(|(i, profile)| {
+        let profile: crate::model::Profile =
+            serde_json::from_value(profile).expect("a generated customer is a profile");
+        rulehost_check::Customer {
+            label: format!("generated customer {i} ({})", profile.customer_id),
+            profile,
+        }
+    }));
+    customers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

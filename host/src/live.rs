@@ -239,6 +239,11 @@ pub struct LiveSettings {
     pub max_limits: TenantLimits,
     /// How long an upload may take to compile.
     pub compile_timeout: Duration,
+    /// Generated customers the check at upload decides for (0: none, and
+    /// no check).
+    pub check_customers: usize,
+    /// Whether a version that failed its check is refused activation.
+    pub check_refuses_activation: bool,
     /// The operator's token, if operator calls are allowed.
     pub operator_token: Option<String>,
     /// Days a logged decision is kept.

@@ -47,6 +47,12 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// How long compiling an uploaded plugin may take.
     pub compile_timeout_ms: u64,
+    /// Generated customers the check at upload decides for, beside the
+    /// edge shapes (each twice); 0: no check at upload.
+    pub check_customers: usize,
+    /// Whether a version whose check at upload failed is refused
+    /// activation (as a slot's version or a canary).
+    pub check_refuses_activation: bool,
     /// Largest JSON request body.
     pub max_body_bytes: u64,
     /// Largest line of a batch.
@@ -135,6 +141,8 @@ impl Default for ServerConfig {
             operator_token: None,
             shutdown_grace_ms: 10_000,
             compile_timeout_ms: 60_000,
+            check_customers: 16,
+            check_refuses_activation: false,
             max_body_bytes: 1 << 20,
             batch_line_bytes: 1 << 20,
             pool_instances: 1_000,
@@ -332,6 +340,8 @@ impl Server {
                 default_limits: config.default_limits,
                 max_limits: config.max_limits,
                 compile_timeout: Duration::from_millis(config.compile_timeout_ms),
+                check_customers: config.check_customers,
+                check_refuses_activation: config.check_refuses_activation,
                 operator_token,
                 decision_log_retention_days: config.decision_log_retention_days,
                 decision_log_max_per_tenant: config.decision_log_max_per_tenant,

@@ -251,6 +251,7 @@ mod tests {
             usage: Usage {
                 fuel: 0,
                 duration_us: 0,
+                memory_bytes: 0,
             },
             logs: Vec::new(),
             wakes: Vec::new(),

@@ -233,6 +233,12 @@ pub struct PluginVersion {
     pub sdk: Option<String>,
     /// When it was uploaded.
     pub created_at: Timestamp,
+    /// Whether the check run at its upload (`rulehost check` on a small
+    /// sample) found it fits the tenant's limits; absent when it was not
+    /// checked (uploaded before checks were kept, or the check was cut
+    /// short). The report: `GET …/plugins/{name}/{version}/check`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fits: Option<bool>,
 }
 
 /// A plugin version by name.
@@ -580,6 +586,11 @@ pub trait PluginStore {
     fn version(&self, tenant_id: &str, name: &str, version: &str) -> Result<PluginVersion>;
     /// A page of versions, by name and version.
     fn versions(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<PluginVersion>>;
+    /// Keeps the report of a version's check (JSON) and whether it fits,
+    /// replacing an earlier one.
+    fn put_check(&self, tenant_id: &str, name: &str, version: &str, fits: bool, report: &str) -> Result<()>;
+    /// The report of a version's check, if it was checked.
+    fn check_report(&self, tenant_id: &str, name: &str, version: &str) -> Result<Option<String>>;
     /// Deletes a version no slot runs or tries out.
     fn delete_version(&self, actor: &str, tenant_id: &str, name: &str, version: &str) -> Result<()>;
     /// A component's bytes, checked against their sha256.

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use rulehost::ErrorBody;
 use rulehost::decision::Decision;
-use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR};
+use rulehost_test_artifacts::{APPAREL_RFM, COFFEE_CHAIN, LOOP_FOREVER, PLUGINS_DIR, TRAP};
 
 use crate::{COFFEE_CONFIG, COFFEE_OFFERS, COFFEE_PROFILE, NOW};
 
@@ -187,6 +187,130 @@ fn test_without_fixtures_cannot_run() {
     let out = rulehost(&["test", "--no-cache", COFFEE_CHAIN, &empty.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no fixtures"));
+}
+
+/// `rulehost check` with the coffee sample's offers, and its config unless
+/// `config` names another.
+fn check(files: &Files, plugin: &str, config: Option<&str>, extra: &[&str]) -> Output {
+    let sample = Path::new(PLUGINS_DIR).join("coffee-chain/sample");
+    let (sample_config, offers) = (sample.join("config.json"), sample.join("offers.json"));
+    let save = files.path("saved");
+    let mut args = vec![
+        "check",
+        "--no-cache",
+        plugin,
+        "--config",
+        config.unwrap_or(sample_config.to_str().expect("utf-8 path")),
+        "--offers",
+        offers.to_str().expect("utf-8 path"),
+        "--save",
+        &save,
+    ];
+    args.extend_from_slice(extra);
+    rulehost(&args)
+}
+
+#[test]
+fn check_says_the_coffee_plugin_fits_over_every_shape_of_customer() {
+    let files = Files::new();
+    let out = check(&files, COFFEE_CHAIN, None, &["--customers", "100"]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The edge shapes (15) and the generated customers, each twice.
+    assert!(text.starts_with("115 customers, 230 decisions"), "{text}");
+    for line in ["fuel", "time (ms)", "memory (MiB)"] {
+        assert!(text.lines().any(|l| l.starts_with(line)), "no {line} line: {text}");
+    }
+    assert_eq!(
+        text.lines().last(),
+        Some("fits: every decision answered within the limits, the same way twice"),
+        "{text}"
+    );
+    assert!(
+        !Path::new(&files.path("saved")).exists(),
+        "nothing failed, nothing saved"
+    );
+
+    // The brand's own customers instead, and the report as JSON.
+    let generated = rulehost(&["gen-profiles", "--brand", "coffee", "--n", "20", "--seed", "7"]);
+    assert!(generated.status.success(), "{generated:?}");
+    let own = files.write("own.ndjson", &stdout(&generated));
+    let out = check(&files, COFFEE_CHAIN, None, &["--profiles", &own, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["customers"], 20);
+    assert_eq!(report["runs"], 40);
+    assert_eq!(report["fits"], true);
+    let fuel = &report["fuel"];
+    assert!(
+        fuel["p50"].as_u64() > Some(0)
+            && fuel["p50"].as_u64() <= fuel["p99"].as_u64()
+            && fuel["p99"].as_u64() <= fuel["max"].as_u64(),
+        "{fuel}"
+    );
+    assert!(report["memory_bytes"]["max"].as_u64() > Some(0), "{report}");
+}
+
+#[test]
+fn check_finds_the_customer_shape_that_traps_and_saves_it_as_a_fixture() {
+    let files = Files::new();
+    // A plugin that works for every ordinary customer and panics for one
+    // with more than 1,000 events: only the huge edge shape finds it.
+    let config = files.write("trap.json", r#"{"over_events": 1000}"#);
+    let out = check(&files, TRAP, Some(&config), &["--customers", "50"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED 2 × plugin_trap: first for huge: "),
+        "the huge customer traps in both runs: {text}"
+    );
+    assert_eq!(text.lines().filter(|l| l.starts_with("FAILED")).count(), 1, "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some("does not fit the limits it would run under (see above)")
+    );
+    let saved: Vec<_> = std::fs::read_dir(files.path("saved"))
+        .expect("the failing input was saved")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved[0]).expect("read")).expect("JSON");
+    assert_eq!(fixture["expect"]["error"]["code"], "plugin_trap", "{fixture}");
+    assert!(fixture["profile"]["events"].as_array().is_some_and(|e| e.len() > 1000));
+    // The saved fixture runs as it is: the plugin still traps on it.
+    let out = rulehost(&["test", "--no-cache", TRAP, &files.path("saved")]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(stdout(&out).lines().last(), Some("1 passed, 0 failed"));
+}
+
+#[test]
+fn check_reports_a_plugin_past_its_deadline_as_unfit() {
+    let files = Files::new();
+    let out = check(
+        &files,
+        LOOP_FOREVER,
+        None,
+        &["--customers", "0", "--deadline-ms", "20", "--fuel", "100000000000"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED 30 × plugin_timeout: first for empty"), "{text}");
+}
+
+#[test]
+fn check_names_what_it_cannot_read() {
+    let files = Files::new();
+    let bad = files.write("bad.ndjson", "{\"customer_id\": \"a\"}\nnot json\n");
+    let out = check(&files, COFFEE_CHAIN, None, &["--profiles", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.ndjson line 2"), "{stderr}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use rulehost::engine::{Engine, EngineConfig, Limits};
-use rulehost_test_artifacts::{COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, PLUGINS_DIR, PROBE_PY, PROBE_TS};
+use rulehost_test_artifacts::{COFFEE_CHAIN, COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, PLUGINS_DIR, PROBE_PY, PROBE_TS};
 
 use crate::cli::{rulehost, stdout};
 use crate::{NOW, config, decide, heavy, plugin, request};
@@ -73,6 +73,66 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
             ("coffee-chain", "0.1.0", "0.3.0", Some(sdk))
         );
     }
+}
+
+/// The instructions (fuel) each language's coffee plugin burnt deciding
+/// for the 20 generated coffee customers of seed 1 (20 to 200 events each),
+/// as last recorded; a change that moves one by more than
+/// [`FUEL_TOLERANCE`] fails until the figure here is updated on purpose
+/// (as Javy's suite keeps its instruction counts).
+const RECORDED_FUEL: [(&str, &str, u64); 3] = [
+    ("Rust", COFFEE_CHAIN, 4_213_658),
+    ("TypeScript", COFFEE_CHAIN_TS, 1_482_141_759),
+    ("Python", COFFEE_CHAIN_PY, 563_665_376),
+];
+
+/// How far a plugin's fuel may move from its recorded figure, in percent.
+const FUEL_TOLERANCE: f64 = 3.0;
+
+#[test]
+fn each_languages_coffee_plugin_burns_the_fuel_recorded_for_it() {
+    let _guard = heavy();
+    let now = rulehost::model::Timestamp::parse(NOW).expect("now");
+    let sample = Path::new(PLUGINS_DIR).join("coffee-chain/sample");
+    let read = |name: &str| std::fs::read_to_string(sample.join(name)).expect("the coffee sample");
+    let offers: Vec<rulehost::model::Offer> =
+        rulehost::model::from_json("offers", &read("offers.json")).expect("offers");
+    let customers: Vec<rulehost::model::Profile> =
+        rulehost::generate::profiles(rulehost::generate::Brand::Coffee, 20, 1, now)
+            .map(|p| serde_json::from_value(p).expect("a profile"))
+            .collect();
+    let mut moved = Vec::new();
+    for (language, component, recorded) in RECORDED_FUEL {
+        let plugin = plugin(component);
+        let fuel: u64 = customers
+            .iter()
+            .map(|profile| {
+                let request = rulehost::model::Request {
+                    profile: profile.clone(),
+                    offers: offers.clone().into(),
+                    ..request(NOW, r#"{"customer_id": "x"}"#, "[]")
+                };
+                decide(
+                    std::slice::from_ref(&plugin),
+                    &request,
+                    config(&read("config.json")),
+                    &ROOMY,
+                )
+                .unwrap_or_else(|e| panic!("{language}: {e}"))
+                .usage
+                .fuel
+            })
+            .sum();
+        let change = (fuel as f64 - recorded as f64) * 100.0 / (recorded.max(1) as f64);
+        eprintln!("{language}: {fuel} instructions for 20 customers ({change:+.1}% from the recorded {recorded})");
+        if change.abs() > FUEL_TOLERANCE {
+            moved.push(format!(
+                "{language}'s coffee plugin burns {fuel} instructions for the 20 customers, {change:+.1}% from the \
+                 recorded {recorded} (±{FUEL_TOLERANCE}% allowed): if the change is meant, record {fuel} in RECORDED_FUEL"
+            ));
+        }
+    }
+    assert!(moved.is_empty(), "{}", moved.join("\n"));
 }
 
 #[test]

@@ -592,6 +592,92 @@ fn every_bad_upload_gets_its_own_code_and_nothing_is_stored() {
 }
 
 #[test]
+fn an_upload_is_checked_over_every_shape_of_customer_and_an_unfit_version_can_be_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_with_settings(
+        dir.path(),
+        &[
+            ("RULEHOST_CHECK_CUSTOMERS", "10"),
+            ("RULEHOST_CHECK_REFUSES_ACTIVATION", "true"),
+        ],
+    );
+    // The coffee plugin fits: its upload says so, and the report is kept.
+    let key = server.coffee_tenant("brand");
+    let (_, listed) = server.call("GET", "/v1/tenants/brand/plugins", &key, None);
+    assert_eq!(listed["items"][0]["fits"], true, "{listed}");
+    let (status, report) = server.call("GET", "/v1/tenants/brand/plugins/coffee-chain/1.0.0/check", &key, None);
+    assert_eq!(status, 200, "{report}");
+    // The 15 edge shapes and 10 generated customers, each twice, under the
+    // tenant's limits.
+    assert_eq!(
+        (report["customers"].as_u64(), report["runs"].as_u64()),
+        (Some(25), Some(50)),
+        "{report}"
+    );
+    assert_eq!(report["fits"], true);
+    assert_eq!(report["failures"], json!([]));
+    assert_eq!(
+        report["limits"]["fuel"],
+        json!(rulehost::registry::TenantLimits::default().fuel)
+    );
+    assert!(report["fuel"]["max"].as_u64() > Some(0) && report["memory_bytes"]["max"].as_u64() > Some(0));
+
+    // A version that never ends (out of fuel under the default limits):
+    // stored and reported, the check stopped at the first customer, and
+    // this server refuses to run it.
+    // Uploaded as another version of the coffee plugin, as a brand's broken
+    // build would be.
+    let looping = std::fs::read(LOOP_FOREVER).expect("artifact");
+    let (status, uploaded) = read_answer(
+        agent()
+            .post(&server.url("/v1/tenants/brand/plugins"))
+            .query("name", "coffee-chain")
+            .query("version", "2")
+            .header("Authorization", &format!("Bearer {key}"))
+            .send(&looping),
+    )
+    .expect("an answer");
+    assert_eq!(status, 201, "{uploaded}");
+    assert_eq!(uploaded["fits"], false, "{uploaded}");
+    let name = "coffee-chain";
+    let (_, report) = server.call("GET", &format!("/v1/tenants/brand/plugins/{name}/2/check"), &key, None);
+    assert_eq!(report["customers"], 1, "{report}");
+    assert_eq!(report["failures"][0]["code"], "plugin_out_of_fuel", "{report}");
+    assert_eq!(report["failures"][0]["count"], 2, "{report}");
+    let version = json!({"name": name, "version": "2"});
+    let (status, refused) = server.call(
+        "POST",
+        "/v1/tenants/brand/pipeline/main/activate",
+        &key,
+        Some(version.clone()),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("check_refuses_activation"), "{refused}");
+    assert!(message.contains(&format!("/plugins/{name}/2/check")), "{refused}");
+    let mut canary = version.clone();
+    canary["percent"] = json!(10);
+    let (status, refused) = server.call("PUT", "/v1/tenants/brand/pipeline/main/canary", &key, Some(canary));
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused.to_string().contains("check_refuses_activation"), "{refused}");
+    // A shadow touches no customer: it may run, and cannot be promoted.
+    let mut shadow = version;
+    shadow["sample_percent"] = json!(100);
+    let (status, body) = server.call("PUT", "/v1/tenants/brand/pipeline/main/shadow", &key, Some(shadow));
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let (status, refused) = server.call("POST", "/v1/tenants/brand/pipeline/main/shadow/promote", &key, None);
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused.to_string().contains("check_refuses_activation"), "{refused}");
+    // The coffee plugin still answers.
+    let (status, decided) = server.decide("brand", &key);
+    assert_eq!(status, 200, "{decided}");
+    // A version never checked (none is, in a store from before checks)
+    // has no report, and says so.
+    let (status, missing) = server.call("GET", "/v1/tenants/brand/plugins/coffee-chain/9/check", &key, None);
+    assert_eq!(status, 404, "{missing}");
+}
+
+#[test]
 fn an_oversized_upload_is_refused_by_its_declared_length_without_reading_the_body() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path());
@@ -1329,6 +1415,8 @@ async fn until_every_plugin_is_loaded_the_server_is_not_ready() {
                 default_limits: TenantLimits::default(),
                 max_limits: TenantLimits::default(),
                 compile_timeout: Duration::from_secs(10),
+                check_customers: 0,
+                check_refuses_activation: false,
                 operator_token: Some(OPERATOR.into()),
                 decision_log_retention_days: 30,
                 decision_log_max_per_tenant: 1000,

@@ -119,7 +119,8 @@ pub(super) async fn delete_shadow(
 /// replaces is the rollback) and is detached, in one change.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/pipeline/{slot}/shadow/promote", tag = "pipeline",
     params(("tenant" = String, Path, description = "Tenant id"), ("slot" = String, Path, description = "Slot")),
-    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody),
+              (status = 409, description = "The version failed its check at upload, and this server refuses it", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn promote_shadow(
     State(state): State<AppState>,
     auth: Auth,
@@ -190,7 +191,8 @@ pub(super) async fn delete_canary(
 /// one it replaces is the rollback), in one change.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/pipeline/{slot}/canary/promote", tag = "pipeline",
     params(("tenant" = String, Path, description = "Tenant id"), ("slot" = String, Path, description = "Slot")),
-    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody),
+              (status = 409, description = "The version failed its check at upload, and this server refuses it", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn promote_canary(
     State(state): State<AppState>,
     auth: Auth,

@@ -530,7 +530,7 @@ fn link_specs() -> Vec<LinkSpec> {
         ("version", "$response.body#/version"),
     ];
     for status in ["200", "201"] {
-        for to in ["get_plugin", "get_component", "delete_plugin"] {
+        for to in ["get_plugin", "get_component", "get_plugin_check", "delete_plugin"] {
             specs.push(("upload_plugin", status, to, to, VERSION, None));
         }
         specs.push((

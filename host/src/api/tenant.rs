@@ -31,7 +31,10 @@ pub struct UploadQuery {
 /// Uploads a plugin version: the raw `.wasm` component as the body. It is
 /// validated (a component, a supported contract, links against the host,
 /// within the size limit, compiles within the time limit) before anything
-/// is stored; identical bytes are stored once.
+/// is stored; identical bytes are stored once. A new version is then
+/// checked, as `rulehost check` would check it, on a small sample: `fits`
+/// in the answer says whether it fits the tenant's limits, and
+/// `…/{name}/{version}/check` keeps the report.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id"), UploadQuery),
     request_body(description = "The component's bytes (any content type is read as the bytes)",
@@ -121,6 +124,25 @@ pub(super) async fn get_component(
 ) -> Result<([(header::HeaderName, &'static str); 1], Vec<u8>), ApiError> {
     let bytes = state.live.component(&tenant, &name, &version).await?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
+}
+
+/// The report of the check run at the version's upload (`rulehost check`
+/// over the edge shapes and a small generated sample, under the tenant's
+/// config, offers and limits): fuel, time and memory per decision against
+/// the limits, the failures by kind, nondeterministic inputs, and whether
+/// it fits.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins/{name}/{version}/check", tag = "plugins",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Plugin name"),
+           ("version" = String, Path, description = "Version")),
+    responses((status = 200, body = rulehost_check::Report),
+              (status = 404, description = "No such version, or it was not checked", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_plugin_check(
+    State(state): State<AppState>,
+    _: Auth,
+    Path((tenant, name, version)): Path<(String, String, String)>,
+) -> Result<Json<rulehost_check::Report>, ApiError> {
+    Ok(Json(state.live.check_report(&tenant, &name, &version).await?))
 }
 
 /// Deletes a plugin version that no slot runs.
@@ -215,10 +237,14 @@ pub(super) async fn set_pipeline(
 }
 
 /// Activates a version in a slot: the next decision runs it; decisions in
-/// flight finish on the version they started with.
+/// flight finish on the version they started with. With
+/// `check_refuses_activation`, a version whose check at upload failed is
+/// refused (409).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/pipeline/{slot}/activate", tag = "pipeline", request_body = Activation,
     params(("tenant" = String, Path, description = "Tenant id"), ("slot" = String, Path, description = "Slot")),
-    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Pipeline), (status = 404, body = ErrorBody),
+              (status = 409, description = "The version failed its check at upload, and this server refuses it", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub(super) async fn activate(
     State(state): State<AppState>,
     auth: Auth,

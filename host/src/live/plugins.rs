@@ -8,7 +8,10 @@ use super::{Caller, Live, LiveError, Result};
 use crate::Error;
 use crate::canary::CanaryStatus;
 use crate::compiler::{Budget, Priority};
-use crate::engine::Compiled;
+use crate::engine::{Compiled, Plugin};
+use crate::generate::{self, Brand};
+use crate::live::Snapshot;
+use crate::live::decide::decision_limits;
 use crate::model::Timestamp;
 use crate::registry::{Candidate, Page, PageRequest, PluginVersion, RegistryError, Role, Slot};
 use crate::shadow::ShadowStatus;
@@ -83,18 +86,113 @@ impl Live {
             contract: info.contract.clone(),
             sdk: info.sdk.clone(),
             created_at: Timestamp::now(),
+            fits: None,
         };
         let (actor, tenant, stored) = (caller.actor(), tenant.to_owned(), record.clone());
         let tenant_id = tenant.to_owned();
         let created = self
             .blocking(move |r| r.put_version(&actor, &tenant, &stored, &bytes))
             .await?;
+        let mut record = record;
+        record.fits = self.check_upload(&snapshot, &record, compiled).await?;
         if snapshot.unavailable.is_some() {
             // The upload may have repaired the blob that made it unavailable.
             let _guard = self.write_lock(&tenant_id).await?;
             self.rebuild(&tenant_id).await?;
         }
         Ok((record, created))
+    }
+
+    /// The check at upload: `rulehost check` over the edge shapes and
+    /// `check_customers` generated customers, under the tenant's config,
+    /// offers and limits, on its lanes (shared fairly with live decisions),
+    /// stopping at the first customer that fails. The report is kept with
+    /// the version; a version checked before (the same upload again) is not
+    /// checked again. Whether it fits, if it was checked.
+    async fn check_upload(
+        &self,
+        snapshot: &Snapshot,
+        record: &PluginVersion,
+        compiled: Arc<Compiled>,
+    ) -> Result<Option<bool>> {
+        let customers = self.settings.check_customers;
+        if customers == 0 {
+            return Ok(None);
+        }
+        let (t, n, v) = (snapshot.tenant.id.clone(), record.name.clone(), record.version.clone());
+        let stored = self.blocking(move |r| r.version(&t, &n, &v)).await?;
+        if stored.fits.is_some() {
+            return Ok(stored.fits);
+        }
+        let plugin = Arc::new(Plugin::new(compiled, &record.name, &record.version).owned_by(snapshot.owner.clone()));
+        let engine = self.engine.clone();
+        let (config, offers, owner) = (snapshot.config.clone(), snapshot.offers.clone(), snapshot.owner.clone());
+        let (limits, tz_offset_minutes) = (
+            decision_limits(&snapshot.tenant.limits),
+            snapshot.tenant.tz_offset_minutes,
+        );
+        let started = std::time::Instant::now();
+        let report = tokio::task::spawn_blocking(move || {
+            let now = Timestamp::now();
+            let setting = rulehost_check::Setting {
+                engine: &engine,
+                plugins: &[plugin],
+                config,
+                offers,
+                limits,
+                now,
+                tz_offset_minutes,
+                owner: Some(owner),
+                stop_after_failures: 2,
+            };
+            rulehost_check::run(&setting, &generate::check_customers(Brand::Coffee, customers, 1, now))
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("the check of an upload: {e}")))?;
+        let text = serde_json::to_string(&report).map_err(|e| LiveError::Internal(e.to_string()))?;
+        tracing::info!(
+            tenant = %snapshot.tenant.id, plugin = %record.name, version = %record.version, fits = report.fits,
+            decisions = report.runs, failures = report.failures.len(), ms = started.elapsed().as_millis() as u64,
+            "checked an uploaded plugin"
+        );
+        let (t, n, v, fits) = (
+            snapshot.tenant.id.clone(),
+            record.name.clone(),
+            record.version.clone(),
+            report.fits,
+        );
+        self.blocking(move |r| r.put_check(&t, &n, &v, fits, &text)).await?;
+        Ok(Some(fits))
+    }
+
+    /// The report of a version's check at upload.
+    pub async fn check_report(&self, tenant: &str, name: &str, version: &str) -> Result<rulehost_check::Report> {
+        let (t, n, v) = (tenant.to_owned(), name.to_owned(), version.to_owned());
+        let text = self.blocking(move |r| r.check_report(&t, &n, &v)).await?;
+        let Some(text) = text else {
+            return Err(LiveError::Registry(RegistryError::NotFound(format!(
+                "plugin {name} {version} was not checked at its upload (uploaded before checks were kept, \
+                 or with check_customers = 0)"
+            ))));
+        };
+        serde_json::from_str(&text)
+            .map_err(|e| LiveError::Internal(format!("the stored check of {name} {version} cannot be read: {e}")))
+    }
+
+    /// Refuses to run a version whose check at upload failed, if the
+    /// server says so (`check_refuses_activation`).
+    async fn refuse_unfit(&self, tenant: &str, name: &str, version: &str) -> Result<()> {
+        if !self.settings.check_refuses_activation {
+            return Ok(());
+        }
+        if self.version(tenant, name, version).await?.fits == Some(false) {
+            return Err(LiveError::Registry(RegistryError::Conflict(format!(
+                "plugin {name} {version} did not fit its limits when it was checked at its upload \
+                 (GET /v1/tenants/{tenant}/plugins/{name}/{version}/check says why); this server refuses \
+                 to run it (check_refuses_activation)"
+            ))));
+        }
+        Ok(())
     }
 
     /// Compiles a stored version (or finds it compiled) before a change
@@ -192,6 +290,7 @@ impl Live {
         version: &str,
     ) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
+        self.refuse_unfit(tenant, name, version).await?;
         self.compile_stored(tenant, name, version).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
@@ -234,6 +333,9 @@ impl Live {
         percent: f64,
     ) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
+        if role == Role::Canary {
+            self.refuse_unfit(tenant, name, version).await?;
+        }
         self.compile_stored(tenant, name, version).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
@@ -263,6 +365,10 @@ impl Live {
     /// version becomes the rollback) and detaches it, in one change.
     pub async fn promote(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
+        let (t, s) = (tenant.to_owned(), slot.to_owned());
+        if let Some(candidate) = self.blocking(move |r| r.candidate(&t, role, &s)).await? {
+            self.refuse_unfit(tenant, &candidate.name, &candidate.version).await?;
+        }
         let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
         let slots = self.blocking(move |r| r.promote(&actor, &t, role, &s)).await?;
         self.rebuild(tenant).await?;

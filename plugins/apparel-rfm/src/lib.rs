@@ -294,20 +294,25 @@ impl Plugin for ApparelRfm {
 /// Where the customer came from: the `channel_source` attribute, else the
 /// channel of their first purchase, else of their first event with a
 /// channel.
+/// The most bytes a tag's name may hold (the host refuses longer output): a
+/// source or channel longer than that cannot be a tag, and is not one
+/// (found by `rulehost check`'s long-text customer).
+const TAG_NAME_BYTES: usize = 128;
+
 fn channel_source<'a>(profile: &Profile<'a>) -> Option<(&'a str, String)> {
-    if let Some(source) = profile
-        .attr("channel_source")
-        .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
-    {
+    let fits = |name: &&str| !name.is_empty() && name.len() <= TAG_NAME_BYTES;
+    if let Some(source) = profile.attr("channel_source").and_then(|v| v.as_str()).filter(fits) {
         return Some((source, format!("profile attribute channel_source is {source:?}")));
     }
-    if let Some(channel) = profile.events_of(kinds::PURCHASE).find_map(|e| e.channel()) {
+    if let Some(channel) = profile
+        .events_of(kinds::PURCHASE)
+        .find_map(|e| e.channel().filter(fits))
+    {
         return Some((channel, format!("first purchase was on {channel}")));
     }
     profile
         .events()
-        .find_map(|e| e.channel())
+        .find_map(|e| e.channel().filter(fits))
         .map(|channel| (channel, format!("first seen on {channel}")))
 }
 
@@ -367,5 +372,15 @@ mod tests {
         assert_eq!(channel_source(&input.profile()).map(|(c, _)| c), Some("tmall"));
         let with_attr = TestInput::at("2026-03-07T00:00:00Z").attr("channel_source", "store-qr");
         assert_eq!(channel_source(&with_attr.profile()).map(|(c, _)| c), Some("store-qr"));
+    }
+
+    #[test]
+    fn a_channel_too_long_to_be_a_tag_name_is_passed_over() {
+        let long = "長".repeat(50);
+        let input = TestInput::at("2026-03-07T00:00:00Z")
+            .attr("channel_source", long.as_str())
+            .push_event(TestEvent::new("purchase", "2026-01-01T00:00:00Z").channel(&long))
+            .push_event(TestEvent::new("view", "2026-02-01T00:00:00Z").channel("douyin"));
+        assert_eq!(channel_source(&input.profile()).map(|(c, _)| c), Some("douyin"));
     }
 }

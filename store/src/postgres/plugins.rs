@@ -10,7 +10,7 @@ use crate::{
     VersionRef, check_id, check_version, page, rules,
 };
 
-const VERSION_COLUMNS: &str = "name, version, sha256, size, contract, sdk, created_at";
+const VERSION_COLUMNS: &str = "name, version, sha256, size, contract, sdk, created_at, check_fits";
 
 fn version_row(r: &Row) -> PluginVersion {
     PluginVersion {
@@ -21,6 +21,7 @@ fn version_row(r: &Row) -> PluginVersion {
         contract: r.get(4),
         sdk: r.get(5),
         created_at: ts(r.get(6)),
+        fits: r.get(7),
     }
 }
 
@@ -175,6 +176,40 @@ impl PluginStore for PgStore {
                 .await?;
             let versions = rows.iter().map(version_row).collect();
             Ok(page(versions, limit, |v| format!("{}@{}", v.name, v.version)))
+        })
+    }
+
+    fn put_check(&self, tenant_id: &str, name: &str, version: &str, fits: bool, report: &str) -> Result<()> {
+        self.run(async {
+            let updated = self
+                .pool
+                .get()
+                .await?
+                .execute(
+                    "UPDATE plugin_versions SET check_fits = $4, check_report = $5
+                     WHERE tenant_id = $1 AND name = $2 AND version = $3",
+                    &[&tenant_id, &name, &version, &fits, &report],
+                )
+                .await?;
+            if updated == 0 {
+                return Err(RegistryError::NotFound(format!("no plugin {name} {version}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn check_report(&self, tenant_id: &str, name: &str, version: &str) -> Result<Option<String>> {
+        self.run(async {
+            self.pool
+                .get()
+                .await?
+                .query_opt(
+                    "SELECT check_report FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3",
+                    &[&tenant_id, &name, &version],
+                )
+                .await?
+                .map(|r| r.get(0))
+                .ok_or_else(|| RegistryError::NotFound(format!("no plugin {name} {version}")))
         })
     }
 

@@ -310,6 +310,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE offer_budgets DROP CONSTRAINT offer_budgets_pkey;
     ALTER TABLE offer_budgets ADD PRIMARY KEY (tenant_id, offer_id, shard);
     "#,
+    // 6: the report of the check run at a version's upload.
+    r#"
+    ALTER TABLE plugin_versions ADD COLUMN check_fits BOOLEAN, ADD COLUMN check_report TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -60,7 +60,7 @@ impl PluginStore for SqliteStore {
     fn version(&self, tenant_id: &str, name: &str, version: &str) -> Result<PluginVersion> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
+            "SELECT name, version, sha256, size, contract, sdk, created_at, check_fits FROM plugin_versions
              WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
             params![tenant_id, name, version],
             version_row,
@@ -75,7 +75,7 @@ impl PluginStore for SqliteStore {
         let (after_name, after_version) = rules::version_cursor(page_request.after.as_deref());
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT name, version, sha256, size, contract, sdk, created_at FROM plugin_versions
+            "SELECT name, version, sha256, size, contract, sdk, created_at, check_fits FROM plugin_versions
              WHERE tenant_id = ?1 AND (name, version) > (?2, ?3) ORDER BY name, version LIMIT ?4",
         )?;
         let versions = stmt
@@ -85,6 +85,29 @@ impl PluginStore for SqliteStore {
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(page(versions, limit, |v| format!("{}@{}", v.name, v.version)))
+    }
+
+    fn put_check(&self, tenant_id: &str, name: &str, version: &str, fits: bool, report: &str) -> Result<()> {
+        let updated = self.conn().execute(
+            "UPDATE plugin_versions SET check_fits = ?4, check_report = ?5
+             WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+            params![tenant_id, name, version, fits, report],
+        )?;
+        if updated == 0 {
+            return Err(RegistryError::NotFound(format!("no plugin {name} {version}")));
+        }
+        Ok(())
+    }
+
+    fn check_report(&self, tenant_id: &str, name: &str, version: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT check_report FROM plugin_versions WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+                params![tenant_id, name, version],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| RegistryError::NotFound(format!("no plugin {name} {version}")))
     }
 
     /// Deletes a version no slot runs. It also leaves every slot's rollback
@@ -259,5 +282,6 @@ pub(super) fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginVersi
         contract: r.get(4)?,
         sdk: r.get(5)?,
         created_at: ts(r.get(6)?),
+        fits: r.get(7)?,
     })
 }

@@ -266,6 +266,11 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX dead_letters_by_tenant ON dead_letters(tenant_id, at);
     "#,
+    // 6: the report of the check run at a version's upload.
+    r#"
+    ALTER TABLE plugin_versions ADD COLUMN check_fits INTEGER;
+    ALTER TABLE plugin_versions ADD COLUMN check_report TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

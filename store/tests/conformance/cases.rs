@@ -45,6 +45,7 @@ fn version(name: &str, version: &str, bytes: &[u8]) -> PluginVersion {
         contract: "0.1.0".into(),
         sdk: None,
         created_at: Timestamp(0),
+        fits: None,
     }
 }
 
@@ -216,6 +217,38 @@ pub fn versions_are_immutable_and_the_same_bytes_again_change_nothing(backend: &
     }
     assert_eq!(seen, ["a@9", "p@1", "p@10", "p@2", "p@3"]);
     assert!(matches!(s.version("t", "p", "4"), Err(RegistryError::NotFound(_))));
+}
+
+pub fn a_versions_check_is_kept_with_it_and_replaced_by_the_next(backend: &Backend) {
+    let s = backend.open();
+    s.create_tenant("operator", &tenant("t")).unwrap();
+    s.put_version("operator", "t", &version("p", "1", b"abc"), b"abc")
+        .unwrap();
+    s.put_version("operator", "t", &version("p", "2", b"def"), b"def")
+        .unwrap();
+    assert_eq!(s.version("t", "p", "1").unwrap().fits, None, "not checked yet");
+    assert_eq!(s.check_report("t", "p", "1").unwrap(), None);
+    s.put_check("t", "p", "1", false, r#"{"fits": false}"#).unwrap();
+    assert_eq!(s.version("t", "p", "1").unwrap().fits, Some(false));
+    s.put_check("t", "p", "1", true, r#"{"fits": true, "runs": 2}"#)
+        .unwrap();
+    assert_eq!(s.version("t", "p", "1").unwrap().fits, Some(true));
+    assert_eq!(
+        s.check_report("t", "p", "1").unwrap().as_deref(),
+        Some(r#"{"fits": true, "runs": 2}"#)
+    );
+    let listed = s.versions("t", &page(10, None)).unwrap().items;
+    let fits: Vec<_> = listed.iter().map(|v| (v.version.as_str(), v.fits)).collect();
+    assert_eq!(fits, [("1", Some(true)), ("2", None)]);
+    assert!(matches!(
+        s.put_check("t", "p", "3", true, "{}"),
+        Err(RegistryError::NotFound(_))
+    ));
+    assert!(matches!(s.check_report("t", "q", "1"), Err(RegistryError::NotFound(_))));
+    // Checks survive reopening.
+    drop(s);
+    let s = backend.open();
+    assert_eq!(s.version("t", "p", "1").unwrap().fits, Some(true));
 }
 
 pub fn a_stored_component_comes_back_as_it_was(backend: &Backend) {

@@ -160,7 +160,8 @@ fn budgets_counted_before_the_shards_survive_the_upgrade_and_keep_counting() {
          ALTER TABLE offer_budgets DROP COLUMN shard;
          ALTER TABLE offer_budgets ADD PRIMARY KEY (tenant_id, offer_id);
          INSERT INTO offer_budgets (tenant_id, offer_id, used) VALUES ('t', 'a', 7);
-         DELETE FROM rulehost_schema WHERE version = 5",
+         ALTER TABLE plugin_versions DROP COLUMN check_fits, DROP COLUMN check_report;
+         DELETE FROM rulehost_schema WHERE version >= 5",
     );
     let s = backend.open();
     assert_eq!(s.budgets_used("t").unwrap()["a"], 7, "what was counted is kept");

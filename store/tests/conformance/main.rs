@@ -19,6 +19,7 @@ macro_rules! conformance {
             identifiers_are_checked_before_anything_is_stored,
             keys_are_issued_listed_revoked_and_checked,
             versions_are_immutable_and_the_same_bytes_again_change_nothing,
+            a_versions_check_is_kept_with_it_and_replaced_by_the_next,
             a_stored_component_comes_back_as_it_was,
             activation_and_rollback_keep_a_history,
             a_version_a_slot_runs_or_tries_out_cannot_be_deleted,

@@ -188,6 +188,13 @@ describe("the console", () => {
     }, [...readFileSync(plugin)]);
     await page.locator(".drop").dispatchEvent("drop", { dataTransfer: dropped });
     await page.getByRole("status").filter({ hasText: "0.9.0-console" }).waitFor({ timeout: 120_000 });
+    // The server checked it at the upload over customers of every shape:
+    // it fits, and the report is one click away on its row.
+    await page.getByRole("status").filter({ hasText: "✓ fits its limits" }).waitFor();
+    const uploaded = page.getByRole("row", { name: /0\.9\.0-console/ }).first();
+    await uploaded.getByText("✓ fits its limits").click();
+    await uploaded.getByRole("cell", { name: "instructions" }).waitFor();
+    assert.match(await uploaded.innerText(), /customers of every shape, \d+ decisions \(each input twice\)/);
     await shot("tenant-versions");
 
     // What the new version would change, before it goes live: a set of
