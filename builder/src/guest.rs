@@ -3,7 +3,7 @@
 //! identity in the component as the Rust SDK's `export!` does, so every
 //! decision's `plugins` list names a plugin alike whatever its language.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -35,18 +35,23 @@ pub(crate) struct Identity<'a> {
     pub version: &'a str,
     /// The SDK as `<package>@<version>`.
     pub sdk: String,
+    /// The engine that runs the plugin's language, if it has one.
+    pub engine: Option<&'static str>,
 }
 
 /// Appends the identity section to `component` and writes it to `out`
 /// (its folder created if need be).
 pub(crate) fn write_component(mut component: Vec<u8>, identity: &Identity<'_>, out: &Path) -> Result<()> {
-    let info = serde_json::json!({
+    let mut info = serde_json::json!({
         "name": identity.name,
         "version": identity.version,
         "contract": CONTRACT,
         "sdk": identity.sdk,
-    })
-    .to_string();
+    });
+    if let Some(engine) = identity.engine {
+        info["engine"] = engine.into();
+    }
+    let info = info.to_string();
     // A component may carry custom sections anywhere at its top level.
     CustomSection {
         name: INFO_SECTION.into(),
@@ -84,4 +89,36 @@ pub(crate) fn run(cmd: &mut Command, quiet: bool, what: impl Fn() -> String) -> 
         );
     }
     Ok(output)
+}
+
+/// A tool installed once per machine into `<cache>/rulehost/<folder>`
+/// (`$XDG_CACHE_HOME`, else `~/.cache`): `install` fills the folder the
+/// first time; builds started together wait for the first one's install,
+/// and an install cut short is redone. Returns `<folder>/<binary>`.
+pub(crate) fn cached_tool(folder: &str, binary: &str, install: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .with_context(|| format!("neither XDG_CACHE_HOME nor HOME is set: nowhere to install {folder}"))?
+        .join("rulehost");
+    let root = cache.join(folder);
+    let tool = root.join(binary);
+    // Written last: an install cut short is redone next time.
+    let stamp = root.join("installed");
+    if stamp.is_file() {
+        return Ok(tool);
+    }
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let lock = std::fs::File::create(cache.join(format!("{folder}.lock"))).context("creating the install lock")?;
+    lock.lock()
+        .with_context(|| format!("waiting for another build's install of {folder}"))?;
+    if stamp.is_file() {
+        return Ok(tool);
+    }
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing a partial install at {}", root.display()))?;
+    }
+    install(&root)?;
+    std::fs::write(&stamp, "").with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(tool)
 }

@@ -22,6 +22,7 @@ use cargo_metadata::Message;
 mod guest;
 mod npm;
 mod python;
+mod qjs;
 
 /// The compilation target of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +44,27 @@ impl Target {
     }
 }
 
+/// The JavaScript engine a TypeScript plugin is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsEngine {
+    /// QuickJS, by componentize-qjs: the default (see README "Limits by
+    /// language" for the measurements that chose it).
+    #[default]
+    QuickJs,
+    /// SpiderMonkey (StarlingMonkey), by componentize-js.
+    SpiderMonkey,
+}
+
+impl JsEngine {
+    /// The name `componentize.mjs` takes.
+    fn as_str(self) -> &'static str {
+        match self {
+            JsEngine::QuickJs => "quickjs",
+            JsEngine::SpiderMonkey => "spidermonkey",
+        }
+    }
+}
+
 /// How to build one plugin project.
 #[derive(Debug, Clone)]
 pub struct Build {
@@ -52,6 +74,7 @@ pub struct Build {
     target_dir: Option<PathBuf>,
     out: Option<PathBuf>,
     quiet: bool,
+    js_engine: JsEngine,
 }
 
 /// A built plugin.
@@ -74,7 +97,14 @@ impl Build {
             target_dir: None,
             out: None,
             quiet: false,
+            js_engine: JsEngine::default(),
         }
+    }
+
+    /// Chooses the engine of a TypeScript plugin.
+    pub fn js_engine(mut self, engine: JsEngine) -> Self {
+        self.js_engine = engine;
+        self
     }
 
     /// Chooses the target (of a Rust crate).
@@ -231,7 +261,7 @@ impl Build {
         let dir = absolute(&self.dir)?;
         let out = self.out.as_deref().map(absolute).transpose()?;
         let (name, path) = match language {
-            Language::TypeScript => npm::build(&dir, out.as_deref(), self.quiet)?,
+            Language::TypeScript => npm::build(&dir, out.as_deref(), self.quiet, self.js_engine)?,
             Language::Python => python::build(&dir, out.as_deref(), self.quiet)?,
         };
         Ok(Built { name, path })

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::guest::{self, Identity, run};
+use crate::{JsEngine, qjs};
 
 /// What the SDK's build script reports.
 #[derive(Deserialize)]
@@ -25,8 +26,12 @@ struct Reported {
 /// Builds the npm package in `dir` into a component at `out` (default
 /// `<dir>/dist/<name>.wasm`); returns the plugin's name (the package's) and
 /// where the component is.
-pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(String, PathBuf)> {
+pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool, engine: JsEngine) -> Result<(String, PathBuf)> {
     let script = componentize_script(dir, quiet)?;
+    let qjs = match engine {
+        JsEngine::QuickJs => Some(qjs::tool(quiet)?),
+        JsEngine::SpiderMonkey => None,
+    };
     let work = tempfile::tempdir().context("a temporary folder for the build")?;
     let wit = work.path().join("wit");
     guest::write_wit(&wit)?;
@@ -40,6 +45,12 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
             .arg(&wit)
             .arg("--out")
             .arg(&partial)
+            .arg("--engine")
+            .arg(engine.as_str())
+            .args(
+                qjs.iter()
+                    .flat_map(|tool| [std::ffi::OsStr::new("--qjs"), tool.as_os_str()]),
+            )
             .current_dir(dir),
         quiet,
         || {
@@ -57,6 +68,10 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
         name: &reported.name,
         version: &reported.version,
         sdk: format!("@rulehost/sdk@{}", reported.sdk),
+        engine: Some(match engine {
+            JsEngine::QuickJs => qjs::ENGINE,
+            JsEngine::SpiderMonkey => "spidermonkey (componentize-js 0.23)",
+        }),
     };
     guest::write_component(component, &identity, &out)?;
     Ok((reported.name, out))

@@ -32,6 +32,9 @@ use crate::guest::{self, Identity, run};
 /// The componentize-py release plugins are built with.
 const COMPONENTIZE_PY: &str = "0.25.1";
 
+/// The engine, as the component records it (keep in step with the above).
+const ENGINE: &str = "cpython (componentize-py 0.25.1)";
+
 #[derive(Deserialize)]
 struct PyProject {
     project: Option<Project>,
@@ -168,6 +171,7 @@ pub(crate) fn build(dir: &Path, out: Option<&Path>, quiet: bool) -> Result<(Stri
         name: &name,
         version: &version,
         sdk: format!("rulehost_sdk@{sdk_version}"),
+        engine: Some(ENGINE),
     };
     guest::write_component(component, &identity, &out)?;
     Ok((name, out))
@@ -223,46 +227,26 @@ fn componentize_py(quiet: bool) -> Result<PathBuf> {
     if let Some(tool) = std::env::var_os("RULEHOST_COMPONENTIZE_PY") {
         return Ok(tool.into());
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .context("neither XDG_CACHE_HOME nor HOME is set: nowhere to install componentize-py")?
-        .join("rulehost");
-    let venv = cache.join(format!("componentize-py-{COMPONENTIZE_PY}"));
-    let tool = venv.join("bin/componentize-py");
-    // Written last: an install cut short is redone next time.
-    let stamp = venv.join("installed");
-    if stamp.is_file() {
-        return Ok(tool);
-    }
-    // One install at a time: builds started together wait for the first.
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let lock = std::fs::File::create(cache.join("componentize-py.lock")).context("creating the install lock")?;
-    lock.lock()
-        .context("waiting for another build's install of componentize-py")?;
-    if stamp.is_file() {
-        return Ok(tool);
-    }
-    let what = || {
-        format!(
-            "installing componentize-py {COMPONENTIZE_PY} from PyPI into {} (with python3 3.11 or later on PATH)",
-            venv.display()
-        )
-    };
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv).with_context(|| format!("removing a partial install at {}", venv.display()))?;
-    }
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv), quiet, what)?;
-    run(
-        Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("componentize-py=={COMPONENTIZE_PY}"),
-        ]),
-        quiet,
-        what,
-    )?;
-    std::fs::write(&stamp, "").with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(tool)
+    let folder = format!("componentize-py-{COMPONENTIZE_PY}");
+    let venv = guest::cached_tool(&folder, "bin/componentize-py", |venv| {
+        let what = || {
+            format!(
+                "installing componentize-py {COMPONENTIZE_PY} from PyPI into {} (with python3 3.11 or later on PATH)",
+                venv.display()
+            )
+        };
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv), quiet, what)?;
+        run(
+            Command::new(venv.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                &format!("componentize-py=={COMPONENTIZE_PY}"),
+            ]),
+            quiet,
+            what,
+        )?;
+        Ok(())
+    })?;
+    Ok(venv)
 }

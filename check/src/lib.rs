@@ -67,6 +67,7 @@ pub struct Setting<'a> {
 
 /// p50, p99 and the largest of a measure over every run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = CheckSpread)]
 pub struct Spread {
     /// The median.
     pub p50: u64,
@@ -93,6 +94,7 @@ impl Spread {
 
 /// The failures of one kind.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = CheckFailures)]
 pub struct Failures {
     /// The error code (`plugin_trap`, `plugin_out_of_fuel`, …).
     pub code: String,
@@ -109,6 +111,7 @@ pub struct Failures {
 
 /// An input whose two runs decided differently.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = CheckNondeterministic)]
 pub struct Nondeterministic {
     /// The customer.
     pub customer: String,
@@ -121,6 +124,7 @@ pub struct Nondeterministic {
 
 /// What a check found.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = CheckReport)]
 pub struct Report {
     /// Customers decided for (fewer than given when it stopped at its
     /// failures).
@@ -148,6 +152,7 @@ pub struct Report {
 
 /// The limits, as the report shows them.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[schema(as = CheckLimits)]
 pub struct LimitsShown {
     /// Fuel per decision.
     pub fuel: u64,

@@ -22,6 +22,10 @@ pub struct PluginInfo {
     /// The SDK version it was built with, when built with the Rust SDK.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdk: Option<String>,
+    /// The engine that runs the plugin's language (TypeScript: QuickJS or
+    /// SpiderMonkey), as `rulehost build` recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Why bytes are not a component, in words a user can act on.

@@ -420,6 +420,7 @@ impl Engine {
                 version: "0.0.0".into(),
                 contract,
                 sdk: None,
+                engine: None,
             },
         };
         Ok(Compiled {

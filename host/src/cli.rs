@@ -310,6 +310,17 @@ struct BuildArgs {
     /// Cargo's target directory [default: the crate's workspace target].
     #[arg(long)]
     target_dir: Option<PathBuf>,
+    /// The JavaScript engine of a TypeScript plugin.
+    #[arg(long, value_enum, default_value = "quickjs")]
+    js_engine: JsEngineArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum JsEngineArg {
+    /// QuickJS (componentize-qjs): the fewest instructions per decision.
+    Quickjs,
+    /// SpiderMonkey (componentize-js).
+    Spidermonkey,
 }
 
 #[derive(Debug, Args)]
@@ -452,7 +463,13 @@ fn build(args: BuildArgs) -> ExitCode {
         BuildTarget::Component => rulehost_builder::Target::Component,
         BuildTarget::Wasip2 => rulehost_builder::Target::WasiP2,
     };
-    let mut build = rulehost_builder::Build::new(&args.crate_dir).target(target);
+    let engine = match args.js_engine {
+        JsEngineArg::Quickjs => rulehost_builder::JsEngine::QuickJs,
+        JsEngineArg::Spidermonkey => rulehost_builder::JsEngine::SpiderMonkey,
+    };
+    let mut build = rulehost_builder::Build::new(&args.crate_dir)
+        .target(target)
+        .js_engine(engine);
     if let Some(out) = args.out {
         build = build.out(out);
     }

@@ -66,10 +66,22 @@ fn an_unexpected_error_is_a_mismatch_even_when_error_is_not_expected() {
 
 /// Runs the coffee fixtures an earlier contract can show (those without a
 /// trigger: the moments and their wake-ups came with 0.3.0).
+/// The fixtures from this one on show fixes made after the frozen builds:
+/// 22, a category too long to be a tag name (issue 26), which the frozen
+/// builds answer with `plugin_invalid_output` as they always did.
+const AFTER_THE_FROZEN_BUILDS: &str = "22-";
+
 fn assert_frozen_passes(artifact: &str) {
     let dir = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
     let mut checked = 0;
     for path in fixtures::files(&dir).expect("fixture files") {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.as_str() >= AFTER_THE_FROZEN_BUILDS {
+            continue;
+        }
         let fixture = Fixture::load(&path).expect("fixture loads");
         if fixture.trigger.is_some() {
             continue;

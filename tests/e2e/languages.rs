@@ -7,7 +7,10 @@
 use std::path::Path;
 
 use rulehost::engine::{Engine, EngineConfig, Limits};
-use rulehost_test_artifacts::{COFFEE_CHAIN, COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, PLUGINS_DIR, PROBE_PY, PROBE_TS};
+use rulehost_test_artifacts::{
+    COFFEE_CHAIN, COFFEE_CHAIN_PY, COFFEE_CHAIN_TS, COFFEE_CHAIN_TS_SPIDERMONKEY, PLUGINS_DIR, PROBE_PY, PROBE_TS,
+    PROBE_TS_SPIDERMONKEY,
+};
 
 use crate::cli::{rulehost, stdout};
 use crate::{NOW, config, decide, heavy, plugin, request};
@@ -55,14 +58,29 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
     // ports must give identical stages, tags, scores, proposals, reasons,
     // rule ids and logs.
     let fixtures = Path::new(PLUGINS_DIR).join("coffee-chain/fixtures");
-    for (component, sdk) in [
-        (COFFEE_CHAIN_TS, "@rulehost/sdk@0.1.0"),
-        (COFFEE_CHAIN_PY, "rulehost_sdk@0.1.0"),
+    for (component, sdk, engine) in [
+        (
+            COFFEE_CHAIN_TS,
+            "@rulehost/sdk@0.1.0",
+            "quickjs (componentize-qjs 0.4.5)",
+        ),
+        (
+            COFFEE_CHAIN_TS_SPIDERMONKEY,
+            "@rulehost/sdk@0.1.0",
+            "spidermonkey (componentize-js 0.23)",
+        ),
+        (
+            COFFEE_CHAIN_PY,
+            "rulehost_sdk@0.1.0",
+            "cpython (componentize-py 0.25.1)",
+        ),
     ] {
         fixtures_pass(component, &fixtures);
         // `rulehost build` recorded the package, the contract and the SDK
-        // in the component, as the Rust SDK's `export!` does.
+        // in the component, as the Rust SDK's `export!` does, and the
+        // engine that runs it.
         let info = plugin(component).info().clone();
+        assert_eq!(info.engine.as_deref(), Some(engine));
         assert_eq!(
             (
                 info.name.as_str(),
@@ -80,9 +98,10 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
 /// as last recorded; a change that moves one by more than
 /// [`FUEL_TOLERANCE`] fails until the figure here is updated on purpose
 /// (as Javy's suite keeps its instruction counts).
-const RECORDED_FUEL: [(&str, &str, u64); 3] = [
+const RECORDED_FUEL: [(&str, &str, u64); 4] = [
     ("Rust", COFFEE_CHAIN, 4_213_658),
-    ("TypeScript", COFFEE_CHAIN_TS, 1_482_141_759),
+    ("TypeScript (QuickJS)", COFFEE_CHAIN_TS, 303_738_299),
+    ("TypeScript (SpiderMonkey)", COFFEE_CHAIN_TS_SPIDERMONKEY, 772_193_285),
     ("Python", COFFEE_CHAIN_PY, 563_665_376),
 ];
 
@@ -301,6 +320,7 @@ fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
     let now_ms = rulehost::model::Timestamp::parse(NOW).expect("now").0;
     for (component, clock, date) in [
         (PROBE_TS, "date-now", "new-date"),
+        (PROBE_TS_SPIDERMONKEY, "date-now", "new-date"),
         (PROBE_PY, "time-time", "datetime-now"),
     ] {
         let limits = ROOMY;
@@ -351,7 +371,7 @@ fn inside_the_sandbox_the_clock_is_the_decisions_now_and_randomness_its_seed() {
 #[test]
 fn misbehaving_typescript_and_python_plugins_get_the_typed_errors_rust_ones_get() {
     let _guard = heavy();
-    for component in [PROBE_TS, PROBE_PY] {
+    for component in [PROBE_TS, PROBE_TS_SPIDERMONKEY, PROBE_PY] {
         let timed = Limits {
             deadline_ms: 200,
             fuel: u64::MAX / 4,

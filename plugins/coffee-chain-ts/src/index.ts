@@ -258,15 +258,14 @@ export default definePlugin(() => {
       const tags: Tag[] = [];
 
       const purchases = profile.eventsOf(kinds.PURCHASE);
-      const first = purchases.next();
-      const second = purchases.next();
-      if (first.done === true) {
+      const first = purchases[0];
+      if (first === undefined) {
         tags.push(new Tag("customer", "new-customer").rule("coffee.tag.new-customer").reason("no purchase yet"));
-      } else if (second.done === true && daysSince(now, first.value.at) <= s.lifecycle.dormantAfterDays) {
+      } else if (purchases.length === 1 && daysSince(now, first.at) <= s.lifecycle.dormantAfterDays) {
         tags.push(
           new Tag("customer", "new-customer")
             .rule("coffee.tag.new-customer")
-            .reason(`first purchase ${daysSince(now, first.value.at)} days ago`),
+            .reason(`first purchase ${daysSince(now, first.at)} days ago`),
         );
       }
 

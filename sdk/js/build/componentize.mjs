@@ -7,12 +7,17 @@
 //      package's default export (`definePlugin`), bundled with the SDK by
 //      esbuild into one ES module (the host interface left as an import);
 //   3. that module made a component of world `rulehost:plugin/plugin` by
-//      componentize-js (StarlingMonkey, pre-initialised with Wizer).
+//      the engine asked for: `spidermonkey`, componentize-js (StarlingMonkey,
+//      pre-initialised with Wizer), or `quickjs`, componentize-qjs (QuickJS,
+//      pre-initialised with Wizer) through the `rulehost-qjs` binary that
+//      rulehost-builder passes as --qjs.
 // Usage: componentize.mjs --package DIR --wit DIR --out FILE
-// Prints one JSON line: {"name", "version", "sdk"}.
+//        [--engine spidermonkey|quickjs --qjs BINARY]
+// Prints one JSON line: {"name", "version", "sdk", "engine"}.
 
 import { spawnSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,11 +27,21 @@ import { componentize } from "@bytecodealliance/componentize-js";
 import { build } from "esbuild";
 
 const { values } = parseArgs({
-  options: { package: { type: "string" }, wit: { type: "string" }, out: { type: "string" } },
+  options: {
+    package: { type: "string" },
+    wit: { type: "string" },
+    out: { type: "string" },
+    engine: { type: "string", default: "spidermonkey" },
+    qjs: { type: "string" },
+  },
 });
 for (const option of ["package", "wit", "out"]) {
   if (values[option] === undefined) fail(`--${option} is required`);
 }
+if (values.engine !== "spidermonkey" && values.engine !== "quickjs") {
+  fail(`--engine ${values.engine}: the engines are spidermonkey and quickjs`);
+}
+if (values.engine === "quickjs" && values.qjs === undefined) fail("--engine quickjs needs --qjs");
 const dir = resolve(values.package);
 const sdkDir = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -49,13 +64,28 @@ const checked = spawnSync(process.execPath, [tsc, "--noEmit", "-p", dir], { stdi
 if (checked.status !== 0) fail(`${manifest.name}: the TypeScript does not type-check (see above)`);
 
 // 2. One ES module: the plugin, the SDK and an entry exporting `rules`.
+// componentize-js gives the host interface as a namespace with `undefined`
+// for a missing option; componentize-qjs as a default export with `null`,
+// and its generator is snapshotted at build time, so each decision
+// reseeds `Math.random` from its own seed.
 const HOST = "rulehost:plugin/host@0.3.0";
-const entry = [
-  `import * as host from ${JSON.stringify(HOST)};`,
-  `import { exportRules } from "@rulehost/sdk";`,
-  `import plugin from ${JSON.stringify(join(dir, main))};`,
-  `export const rules = exportRules(plugin, host);`,
-].join("\n");
+const plugin = `import plugin from ${JSON.stringify(join(dir, main))};`;
+const entry = (
+  values.engine === "spidermonkey"
+    ? [
+        `import * as host from ${JSON.stringify(HOST)};`,
+        `import { exportRules } from "@rulehost/sdk";`,
+        plugin,
+        `export const rules = exportRules(plugin, host);`,
+      ]
+    : [
+        `import host from ${JSON.stringify(HOST)};`,
+        `import { exportRules, seededRandom } from "@rulehost/sdk";`,
+        plugin,
+        `const services = { log: (level, message) => host.log(level, message), config: (key) => host.config(key) ?? undefined };`,
+        `export const rules = exportRules(plugin, services, { begin: (seed) => { Math.random = seededRandom(seed); } });`,
+      ]
+).join("\n");
 const bundled = await build({
   stdin: { contents: entry, resolveDir: dir, sourcefile: "rulehost-entry.js", loader: "js" },
   bundle: true,
@@ -73,10 +103,27 @@ const source = bundled.outputFiles[0].text;
 // component WASI with the decision's frozen `now`, a generator seeded from
 // the decision's seed, and stdout/stderr captured into the decision's log.
 // Nothing of HTTP is linked.
-const { component } = await componentize(source, {
-  witPath: resolve(values.wit),
-  worldName: "plugin",
-  disableFeatures: ["http", "fetch-event"],
-});
-await writeFile(values.out, component);
-process.stdout.write(`${JSON.stringify({ name: manifest.name, version: manifest.version, sdk: sdk.version })}\n`);
+if (values.engine === "spidermonkey") {
+  const { component } = await componentize(source, {
+    witPath: resolve(values.wit),
+    worldName: "plugin",
+    disableFeatures: ["http", "fetch-event"],
+  });
+  await writeFile(values.out, component);
+} else {
+  const work = await mkdtemp(join(tmpdir(), "rulehost-qjs-"));
+  try {
+    const js = join(work, "plugin.js");
+    await writeFile(js, source);
+    const made = spawnSync(
+      values.qjs,
+      ["--wit", resolve(values.wit), "--world", "plugin", "--js", js, "--out", resolve(values.out)],
+      { stdio: ["ignore", 2, 2] },
+    );
+    if (made.status !== 0) fail(`${manifest.name}: componentize-qjs failed (see above)`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+const reported = { name: manifest.name, version: manifest.version, sdk: sdk.version, engine: values.engine };
+process.stdout.write(`${JSON.stringify(reported)}\n`);

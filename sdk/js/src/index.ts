@@ -15,6 +15,8 @@ export {
   TIMER,
   definePlugin,
   exportRules,
+  seededRandom,
+  type EngineHooks,
   type Host,
   type Level,
   type Plugin,

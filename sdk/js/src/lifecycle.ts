@@ -61,7 +61,7 @@ export class Lifecycle {
   classify(profile: Profile, now: number): StageVerdict {
     const verdict = (stage: Stage, reason: string) =>
       new StageVerdict(stage).rule(`${this.rulePrefix}.${stage}`).reason(reason);
-    const purchases = [...profile.eventsOf(PURCHASE)];
+    const purchases = profile.eventsOf(PURCHASE);
     const last = purchases.at(-1);
     if (last === undefined) return verdict("introduction", "no purchase yet");
     const days = daysSince(now, last.at);

@@ -5,7 +5,7 @@
 // Node for unit tests, so tests run exactly the code the guest runs.
 
 import { Config } from "./config.js";
-import { AnswerWriter, FindingsFrame, InputFrame, type Mode } from "./layout.js";
+import { AnswerWriter, FindingsFrame, InputFrame, LayoutError, type Mode } from "./layout.js";
 import { PluginError, type Proposal, type Scoring, type Tag } from "./output.js";
 import { LocalDate, localDate } from "./time.js";
 import { Event, Findings, Offers, Profile } from "./views.js";
@@ -137,6 +137,48 @@ export function definePlugin(plugin: Plugin): Plugin {
 /** What a stage returns across the contract: its frame, or the error. */
 export type WireError = { code: string; message: string };
 
+/**
+ * What an engine's glue may need at the start of each decision: QuickJS
+ * snapshots its generator's state with the rest of the heap at build time,
+ * so its entry replaces `Math.random` with [`seededRandom`] of each
+ * decision's seed (SpiderMonkey draws from WASI, which the host seeds).
+ */
+export interface EngineHooks {
+  begin?(seed: bigint): void;
+}
+
+/**
+ * `Math.random` for one decision: xoshiro128** seeded from `seed` by
+ * splitmix32, the same draws for the same seed on every engine. Not for
+ * secrets.
+ */
+export function seededRandom(seed: bigint): () => number {
+  let x = Number(seed & 0xffffffffn) ^ Number((seed >> 32n) & 0xffffffffn);
+  const next32 = (): number => {
+    x = (x + 0x9e3779b9) | 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  let [a, b, c, d] = [next32(), next32(), next32(), next32()];
+  return () => {
+    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+    const t = b << 9;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    return result / 4294967296;
+  };
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
 /** One decision of one plugin. */
 export class Session {
   readonly #rules: Rules;
@@ -155,11 +197,24 @@ export class Session {
     this.#input = frame;
   }
 
+  /** The decision's seed (0 when the input did not read). */
+  get seed(): bigint {
+    return this.#input instanceof PluginError ? 0n : this.#input.seed;
+  }
+
   #run(stage: (ctx: Ctx, frame: InputFrame, out: AnswerWriter) => void): Uint8Array {
     if (this.#input instanceof PluginError) throw this.#input;
     const out = new AnswerWriter();
     const ctx = new Ctx(this.#input, this.#host);
-    stage(ctx, this.#input, out);
+    try {
+      stage(ctx, this.#input, out);
+    } catch (e) {
+      // A field of the frame is checked where it is read (see layout.ts).
+      if (e instanceof LayoutError) {
+        throw new PluginError("invalid_input", `the host sent an input that does not read: ${e.message}`);
+      }
+      throw e;
+    }
     ctx.writeWakes(out);
     return out.finish();
   }
@@ -206,7 +261,11 @@ function readFindings(bytes: Uint8Array): Findings {
  * error; anything else thrown is a bug, logged at error level and left to
  * fail the call, as a panic does in a Rust plugin.
  */
-export function exportRules(plugin: Plugin, host: Host): { Session: new (input: Uint8Array) => unknown } {
+export function exportRules(
+  plugin: Plugin,
+  host: Host,
+  hooks: EngineHooks = {},
+): { Session: new (input: Uint8Array) => unknown } {
   const wire = <T>(stage: () => T): T => {
     try {
       return stage();
@@ -223,6 +282,7 @@ export function exportRules(plugin: Plugin, host: Host): { Session: new (input: 
 
     constructor(input: Uint8Array) {
       this.#session = wire(() => new Session(plugin, host, input));
+      hooks.begin?.(this.#session.seed);
     }
 
     tag(): Uint8Array {

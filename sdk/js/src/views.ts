@@ -51,10 +51,55 @@ function find(frame: InputFrame, section: Section, key: string): Value | undefin
   return undefined;
 }
 
+/**
+ * What the views of one decision's frame share across its stages: each
+ * event's view made once, and the lists rules ask for (by kind, newest
+ * first) built the first time and handed out again, frozen.
+ */
+interface Shared {
+  /** Every event's view, in time order, after now too. */
+  all: readonly Event[];
+  /** How many are at or before now. */
+  past: number;
+  /** The past ones, and by kind and newest first once asked for. */
+  lists: Map<string, readonly Event[]>;
+}
+
+const shared = new WeakMap<InputFrame, Shared>();
+
+function sharedOf(frame: InputFrame): Shared {
+  let views = shared.get(frame);
+  if (views === undefined) {
+    const all: Event[] = [];
+    for (let i = 0; i < frame.events.count; i++) all.push(new Event(frame, frame.eventAt(frame.events, i)));
+    // Events are in time order: a binary search for the first after now.
+    let [lo, hi] = [0, all.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (all[mid]!.at <= frame.now) lo = mid + 1;
+      else hi = mid;
+    }
+    views = { all: Object.freeze(all), past: lo, lists: new Map() };
+    shared.set(frame, views);
+  }
+  return views;
+}
+
+function list(views: Shared, key: string, make: () => Event[]): readonly Event[] {
+  let found = views.lists.get(key);
+  if (found === undefined) {
+    found = Object.freeze(make());
+    views.lists.set(key, found);
+  }
+  return found;
+}
+
 /** Something the customer did. */
 export class Event {
   readonly #frame: InputFrame;
   readonly #at: number;
+  #kind: string | undefined;
+  #time: number | undefined;
 
   constructor(frame: InputFrame, at: number) {
     this.#frame = frame;
@@ -63,7 +108,7 @@ export class Event {
 
   /** Its kind, e.g. "purchase". */
   get kind(): string {
-    return this.#frame.eventKind(this.#at);
+    return (this.#kind ??= this.#frame.eventKind(this.#at));
   }
 
   /** Whether it is of `kind`. */
@@ -73,7 +118,7 @@ export class Event {
 
   /** When (milliseconds since the epoch). */
   get at(): number {
-    return this.#frame.eventTime(this.#at);
+    return (this.#time ??= this.#frame.eventTime(this.#at));
   }
 
   /** The channel it happened on. */
@@ -113,22 +158,18 @@ export interface TagKey {
   readonly name: string;
 }
 
-/** The customer: identities, attributes, events and the previous decision. */
+/**
+ * The customer: identities, attributes, events and the previous decision.
+ * The event lists are arrays made once per decision and shared by its
+ * stages (frozen: copy one to change it).
+ */
 export class Profile {
   readonly #frame: InputFrame;
-  /** How many events are at or before `now`: the ones rules see. */
-  readonly #past: number;
+  readonly #views: Shared;
 
   constructor(frame: InputFrame) {
     this.#frame = frame;
-    // Events are in time order: a binary search for the first after now.
-    let [lo, hi] = [0, frame.events.count];
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (frame.eventTime(frame.eventAt(frame.events, mid)) <= frame.now) lo = mid + 1;
-      else hi = mid;
-    }
-    this.#past = lo;
+    this.#views = sharedOf(frame);
   }
 
   /** The customer's id. */
@@ -159,35 +200,35 @@ export class Profile {
 
   /** How many events happened up to now. */
   get eventCount(): number {
-    return this.#past;
+    return this.#views.past;
   }
 
   /** The event `i` of those up to now (oldest first). */
   event(i: number): Event | undefined {
-    if (i < 0 || i >= this.#past) return undefined;
-    return new Event(this.#frame, this.#frame.eventAt(this.#frame.events, i));
+    return i >= 0 && i < this.#views.past ? this.#views.all[i] : undefined;
   }
 
   /** The events up to now, oldest first (later ones are the future). */
-  *events(): Generator<Event> {
-    for (let i = 0; i < this.#past; i++) yield new Event(this.#frame, this.#frame.eventAt(this.#frame.events, i));
+  events(): readonly Event[] {
+    const views = this.#views;
+    return list(views, "\u0000past", () => views.all.slice(0, views.past));
   }
 
   /** The events up to now, newest first. */
-  *eventsNewestFirst(): Generator<Event> {
-    for (let i = this.#past - 1; i >= 0; i--) yield new Event(this.#frame, this.#frame.eventAt(this.#frame.events, i));
+  eventsNewestFirst(): readonly Event[] {
+    return list(this.#views, "\u0000newest", () => this.events().slice().reverse());
   }
 
   /** Every event, after now too. */
-  *allEvents(): Generator<Event> {
-    for (let i = 0; i < this.#frame.events.count; i++) {
-      yield new Event(this.#frame, this.#frame.eventAt(this.#frame.events, i));
-    }
+  allEvents(): readonly Event[] {
+    return this.#views.all;
   }
 
   /** The events of one kind up to now, oldest first. */
-  *eventsOf(kind: string): Generator<Event> {
-    for (const e of this.events()) if (e.is(kind)) yield e;
+  eventsOf(kind: string): readonly Event[] {
+    // Keys of the host's own never hold NUL, so these cannot collide with
+    // the lists above.
+    return list(this.#views, kind, () => this.events().filter((e) => e.kind === kind));
   }
 
   /** The tags of the previous decision. */
@@ -238,9 +279,9 @@ export class Offer {
   *channels(): Generator<string> {
     const start = this.#view.getUint32(this.#at + 8, true);
     const count = this.#view.getUint32(this.#at + 12, true);
-    const section = this.#frame.offerChannels;
-    for (let i = start; i < start + count; i++) {
-      yield this.#frame.text(this.#view.getUint32(section.offset + 4 * i, true));
+    const span = this.#frame.span("an offer's channels", this.#frame.offerChannels, 4, start, count);
+    for (let i = 0; i < span.count; i++) {
+      yield this.#frame.text(this.#view.getUint32(span.offset + 4 * i, true));
     }
   }
 

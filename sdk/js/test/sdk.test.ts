@@ -29,6 +29,7 @@ import {
   segmentOf,
   u32,
 } from "../src/index.js";
+import { Utf8Error, decodeUtf8, encodeUtf8Into, utf8Length } from "../src/utf8.js";
 import { InputFrame } from "../src/layout.js";
 import { TestEvent, TestFindings, TestHost, TestInput, TestOffer, TestSession, readAnswer } from "../src/testing.js";
 
@@ -127,7 +128,11 @@ describe("frames", () => {
     const view = new DataView(utf8.buffer);
     const ends = view.getUint32(8 + 32 + 8, true);
     view.setUint32(ends, 1, true);
-    assert.throws(() => new InputFrame(utf8), { message: "string 0 ends at byte 1, not after 0 on a character boundary within 2 bytes" });
+    // Strings are checked where they are read: the frame opens, the string
+    // does not read.
+    const opened = new InputFrame(utf8);
+    assert.throws(() => opened.text(0), (e: unknown) => e instanceof LayoutError && e.message.startsWith("string 0 (bytes 0..1) is not UTF-8"));
+    assert.throws(() => opened.text(99), { message: "string 99 is named; there are 1" });
   });
 });
 
@@ -259,5 +264,30 @@ describe("sessions", () => {
   it("count like the Rust SDK", () => {
     assert.equal(counted(1, "purchase", "purchases"), "1 purchase");
     assert.equal(counted(3n, "purchase", "purchases"), "3 purchases");
+  });
+});
+
+describe("utf8", () => {
+  const samples = ["", "purchase", "拿铁咖啡", "☕️🥐", "👩‍👩‍👧‍👦", "مرحبا", "e\u0301clair", "tab\tand\nnewline", "\u007f\u0080\u07ff\u0800\uffff", "\u{10000}\u{10ffff}"];
+
+  it("writes what TextEncoder writes and reads it back, lone surrogates as U+FFFD", () => {
+    for (const text of [...samples, "lone \ud800 high", "lone \udc00 low", "end \ud83d"]) {
+      const expected = new TextEncoder().encode(text);
+      assert.equal(utf8Length(text), expected.length, text);
+      const buf = new Uint8Array(expected.length + 2);
+      encodeUtf8Into(text, buf, 1);
+      assert.deepEqual(buf.subarray(1, 1 + expected.length), expected, text);
+      assert.equal(decodeUtf8(buf, 1, 1 + expected.length), new TextDecoder().decode(expected), text);
+    }
+  });
+
+  it("refuses what TextDecoder refuses", () => {
+    const fatal = new TextDecoder("utf-8", { fatal: true });
+    const bad = [[0x80], [0xc0, 0x80], [0xc2], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8], [0x61, 0xe6, 0x8b]];
+    for (const bytes of bad) {
+      const b = new Uint8Array(bytes);
+      assert.throws(() => fatal.decode(b));
+      assert.throws(() => decodeUtf8(b, 0, b.length), Utf8Error, bytes.join(","));
+    }
   });
 });

@@ -23,7 +23,7 @@ export default definePlugin(() => ({
   /** A win-back coupon for a customer whose last purchase is long ago. */
   target(ctx, profile, _findings, offers) {
     const after = ctx.config.or("@MODULE@.win_back_after_days", u32, 30);
-    const last = [...profile.eventsOf(kinds.PURCHASE)].at(-1);
+    const last = profile.eventsOf(kinds.PURCHASE).at(-1);
     if (last === undefined) return [];
     const days = daysSince(ctx.now, last.at);
     if (days < after) return [];
