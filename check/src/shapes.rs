@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rulehost_model::{Event, InputLimits, Prior, PriorTag, Profile, Stage, Timestamp, Value};
+use rulehost_model::{Event, InputLimits, Prior, PriorTag, Profile, SplitMix64 as Rng, Stage, Timestamp, Value};
 
 use crate::Customer;
 
@@ -36,24 +36,6 @@ const TEXTS: [&str; 8] = [
     "\u{1b}[31mred",
     "\"quoted\" \\ back",
 ];
-
-/// splitmix64, as in the host's generator: the same shapes on every
-/// platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn event(kind: &str, at: i64, amount: Option<i64>) -> Event {
     Event {
@@ -214,15 +196,7 @@ pub fn shapes(now: Timestamp, limits: &InputLimits) -> Vec<Customer> {
     no_money.events = (0..30).map(|i| event("purchase", now - i * DAY_MS - 1, None)).collect();
     out.push(customer("purchases without amounts", no_money));
 
-    let stages = [
-        Stage::Introduction,
-        Stage::Growth,
-        Stage::Maturity,
-        Stage::Dormancy,
-        Stage::Churned,
-        Stage::Reactivated,
-    ];
-    for stage in stages {
+    for stage in Stage::ALL {
         let name = serde_json::to_value(stage)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

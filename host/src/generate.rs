@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::model::Timestamp;
+use crate::model::{SplitMix64 as Rng, Timestamp};
 
 /// Which brand's customers to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,33 +25,6 @@ pub enum Brand {
 /// The decision time generated profiles are meant for (events lie before
 /// it), unless another is given.
 pub const DEFAULT_NOW: &str = "2026-03-10T10:00:00+08:00";
-
-/// splitmix64: tiny, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let span = (hi - lo + 1).max(1) as u64;
-        lo + (self.next() % span) as i64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 struct BrandData {
     categories: &'static [&'static str],
@@ -187,7 +160,7 @@ pub fn profiles(brand: Brand, n: usize, seed: u64, now: Timestamp) -> impl Itera
 
 fn archetype(data: &BrandData, rng: &mut Rng) -> (&'static str, i64, i64, i64) {
     let total: u32 = data.archetypes.iter().map(|a| a.1).sum();
-    let mut draw = (rng.next() % u64::from(total)) as u32;
+    let mut draw = (rng.next_u64() % u64::from(total)) as u32;
     for &(name, weight, purchases, since_last, spread) in data.archetypes {
         if draw < weight {
             return (
@@ -303,7 +276,7 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
     attributes.insert("consent.wecom_1v1".into(), json!(rng.chance(0.95)));
     attributes.insert("archetype".into(), json!(kind));
     let extra = rng.range(20, 40) as usize;
-    let start = (rng.next() % FILLER.len() as u64) as usize;
+    let start = (rng.next_u64() % FILLER.len() as u64) as usize;
     for k in 0..extra.min(FILLER.len()) {
         let key = FILLER[(start + k) % FILLER.len()];
         let value = match rng.range(0, 3) {
@@ -316,8 +289,8 @@ fn profile(data: &BrandData, rng: &mut Rng, i: usize, now: Timestamp) -> Value {
     json!({
         "customer_id": format!("{}-{:07}", data.prefix, i),
         "identities": {
-            "wechat_openid": format!("o{:016x}", rng.next()),
-            "phone_hash": format!("{:016x}", rng.next()),
+            "wechat_openid": format!("o{:016x}", rng.next_u64()),
+            "phone_hash": format!("{:016x}", rng.next_u64()),
         },
         "attributes": attributes,
         "events": events,

@@ -344,14 +344,7 @@ pub fn build(request: &Request, limits: &InputLimits) -> Result<Vec<u8>, Invalid
 }
 
 /// The stages in the order of [`layout::STAGES`].
-const STAGES: [model::Stage; 6] = [
-    model::Stage::Introduction,
-    model::Stage::Growth,
-    model::Stage::Maturity,
-    model::Stage::Dormancy,
-    model::Stage::Churned,
-    model::Stage::Reactivated,
-];
+const STAGES: [model::Stage; 6] = model::Stage::ALL;
 
 /// A stage's index in a frame.
 pub fn stage_index(stage: model::Stage) -> u8 {

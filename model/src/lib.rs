@@ -9,12 +9,14 @@ pub mod events;
 mod limits;
 pub mod outbox;
 pub mod policy;
+mod rng;
 pub mod schema;
 mod strict;
 pub mod triggers;
 pub mod whole;
 
 pub use limits::InputLimits;
+pub use rng::SplitMix64;
 pub use strict::Strict;
 
 use std::collections::BTreeMap;
@@ -402,6 +404,18 @@ pub enum Stage {
     Churned,
     /// Came back.
     Reactivated,
+}
+
+impl Stage {
+    /// Every stage, in the order the contract numbers them.
+    pub const ALL: [Stage; 6] = [
+        Stage::Introduction,
+        Stage::Growth,
+        Stage::Maturity,
+        Stage::Dormancy,
+        Stage::Churned,
+        Stage::Reactivated,
+    ];
 }
 
 /// Why a decision is made.

@@ -102,7 +102,7 @@ const RECORDED_FUEL: [(&str, &str, u64); 4] = [
     ("Rust", COFFEE_CHAIN, 4_213_658),
     ("TypeScript (QuickJS)", COFFEE_CHAIN_TS, 303_738_299),
     ("TypeScript (SpiderMonkey)", COFFEE_CHAIN_TS_SPIDERMONKEY, 772_193_285),
-    ("Python", COFFEE_CHAIN_PY, 563_665_376),
+    ("Python", COFFEE_CHAIN_PY, 365_618_062),
 ];
 
 /// How far a plugin's fuel may move from its recorded figure, in percent.

@@ -2,10 +2,14 @@
 
 As ``layout/src/lib.rs`` defines it byte by byte: input (``RHI2``) and
 findings (``RHF2``) frames read in place, answer (``RHO2``) frames written.
-A frame is untrusted bytes: reading one checks the header, every section's
-bounds, the strings (UTF-8, ends on character boundaries), every atom,
-span, value kind and stage once, as the Rust reader does; after that every
-read is in bounds. Records are decoded field by field when asked for.
+A frame is untrusted bytes: opening one checks the header, every section's
+bounds, the scalars and stages; every other field is checked where it is
+read (an atom names a string, a string's bytes lie in order and are
+UTF-8, a span lies within its section, a value kind is known), and a field
+that fails raises ``LayoutError``, which the session turns into
+``invalid_input``. A rule pays only for what it reads (the TypeScript SDK
+does the same; see README "Where the TypeScript and Python cost stands").
+Records are decoded field by field when asked for.
 """
 
 from __future__ import annotations
@@ -95,41 +99,34 @@ def i64_at(b: bytes, at: int) -> int:
 
 
 class Strings:
-    """A frame's strings, checked once, decoded (and kept) when asked for."""
+    """A frame's strings: each checked (its bounds, its UTF-8) and decoded
+    the first time a rule asks for it, then kept."""
 
     def __init__(self, frame: bytes, text: Section, ends: Section) -> None:
         self._text = frame[text.offset : text.offset + text.count]
         self._frame = frame
         self._ends = ends
         self._decoded: dict[int, str] = {}
-        try:
-            self._text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise LayoutError("the strings are not UTF-8") from None
-        last = 0
-        for i in range(ends.count):
-            end = u32_at(frame, ends.offset + 4 * i)
-            inside = end < len(self._text) and (self._text[end] & 0xC0) == 0x80
-            if end < last or end > len(self._text) or inside:
-                raise LayoutError(
-                    f"string {i} ends at byte {end}, not after {last} on a character boundary "
-                    f"within {len(self._text)} bytes"
-                )
-            last = end
 
     def __len__(self) -> int:
         return self._ends.count
 
     def get(self, atom: int) -> str:
-        """The string behind ``atom`` ("" for an atom that names none)."""
-        if atom >= self._ends.count:
-            return ""
+        """The string behind ``atom``; raises ``LayoutError`` if it does not read."""
         cached = self._decoded.get(atom)
         if cached is not None:
             return cached
+        if atom >= self._ends.count:
+            raise LayoutError(f"string {atom} is named; there are {self._ends.count}")
         end = u32_at(self._frame, self._ends.offset + 4 * atom)
         start = 0 if atom == 0 else u32_at(self._frame, self._ends.offset + 4 * (atom - 1))
-        text = self._text[start:end].decode("utf-8")
+        if start > end or end > len(self._text):
+            raise LayoutError(f"string {atom} spans bytes {start}..{end} of {len(self._text)}")
+        try:
+            text = self._text[start:end].decode("utf-8")
+        except UnicodeDecodeError as e:
+            # Ends inside a character, or starts inside one.
+            raise LayoutError(f"string {atom} (bytes {start}..{end}) is not UTF-8: {e.reason}") from None
         self._decoded[atom] = text
         return text
 
@@ -171,45 +168,6 @@ def _stage_at(frame: bytes, at: int) -> Stage | None:
     return STAGES[index] if index < len(STAGES) else None
 
 
-def _check_atoms(
-    what: str,
-    frame: bytes,
-    section: Section,
-    stride: int,
-    fields: tuple[int, ...],
-    strings: Strings,
-    optional: bool = False,
-) -> None:
-    for i in range(section.count):
-        for field in fields:
-            atom = u32_at(frame, section.offset + i * stride + field)
-            if atom >= len(strings) and not (optional and field != 0 and atom == NONE):
-                raise LayoutError(f"{what}[{i}] refers to string {atom}; there are {len(strings)}")
-
-
-def _check_spans(what: str, frame: bytes, section: Section, stride: int, field: int, length: int) -> None:
-    for i in range(section.count):
-        at = section.offset + i * stride + field
-        start, count = u32_at(frame, at), u32_at(frame, at + 4)
-        if start + count > length:
-            raise LayoutError(f"{what}[{i}] spans {start}..+{count} of {length} records")
-
-
-def _check_attributes(what: str, frame: bytes, section: Section, strings: Strings) -> None:
-    for i in range(section.count):
-        kind = frame[section.offset + i * ATTRIBUTE + 4]
-        if kind > 4:
-            raise LayoutError(f"{what}[{i}] has value kind {kind}")
-    for i in range(section.count):
-        at = section.offset + i * ATTRIBUTE
-        atoms = [u32_at(frame, at)]
-        if frame[at + 4] == 0:
-            atoms.append(u32_at(frame, at + 8))
-        for atom in atoms:
-            if atom >= len(strings):
-                raise LayoutError(f"{what}[{i}] refers to string {atom}; there are {len(strings)}")
-
-
 class InputFrame:
     """The input frame, checked. Field offsets follow ``layout/src/input.rs``."""
 
@@ -234,19 +192,14 @@ class InputFrame:
         self.prior_tags, self.offers, self.offer_channels, self.trigger = prior_tags, offers, channels, trigger
         if trigger.count > 1:
             raise LayoutError("an input has at most one trigger")
-        strings = self.strings
-        _check_attributes("attributes", frame, attributes, strings)
-        _check_attributes("props", frame, props, strings)
-        if self.customer_id >= len(strings):
+        if self.customer_id >= len(self.strings):
             raise LayoutError("the customer id names no string")
-        _check_atoms("identities", frame, identities, IDENTITY, (0, 4), strings)
-        for what, section in (("events", events), ("trigger", trigger)):
-            _check_atoms(what, frame, section, EVENT, (0, 4, 8, 12), strings, optional=True)
-            _check_spans(what, frame, section, EVENT, 16, props.count)
-        _check_atoms("prior tags", frame, prior_tags, TAG_KEY, (0, 4), strings)
-        _check_atoms("offers", frame, offers, OFFER, (0, 4), strings)
-        _check_spans("offers", frame, offers, OFFER, 8, channels.count)
-        _check_atoms("offer channels", frame, channels, 4, (0,), strings)
+
+    def span(self, what: str, section: Section, stride: int, start: int, count: int) -> Section:
+        """The records ``start..start + count`` of ``section``, or a ``LayoutError`` naming ``what``."""
+        if start + count > section.count:
+            raise LayoutError(f"{what} spans {start}..+{count} of {section.count} records")
+        return Section(section.offset + start * stride, count)
 
     def text(self, atom: int) -> str:
         return self.strings.get(atom)
@@ -276,8 +229,10 @@ class InputFrame:
             value = Float(float(_F64.unpack_from(self.frame, at + 8)[0]))
         elif kind == 3:
             value = Flag(int(_U64.unpack_from(self.frame, at + 8)[0]) != 0)
-        else:
+        elif kind == 4:
             value = Time(i64_at(self.frame, at + 8))
+        else:
+            raise LayoutError(f"{key}: value kind {kind} is not known")
         return key, value
 
     def pair(self, section: Section, i: int) -> tuple[str, str]:
@@ -294,8 +249,6 @@ class FindingsFrame:
         text, ends, tags, scores = _open(frame, b"RHF2", 8, FINDINGS_STRIDES)
         _check_stage(frame[8], "findings stage")
         strings = Strings(frame, text, ends)
-        _check_atoms("tags", frame, tags, TAG_KEY, (0, 4), strings)
-        _check_atoms("scores", frame, scores, SCORE_VALUE, (0,), strings)
         self.stage = _stage_at(frame, 8)
         self.tags = [
             (strings.get(u32_at(frame, at)), strings.get(u32_at(frame, at + 4)))

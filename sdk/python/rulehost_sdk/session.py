@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
 from .config import Config
 from .layout import AnswerWriter, FindingsFrame, InputFrame, LayoutError, Mode, Text
@@ -135,6 +135,23 @@ class Rules:
         return []
 
 
+P = ParamSpec("P")
+S = TypeVar("S")
+
+
+def _reading(stage: Callable[Concatenate[S, P], bytes]) -> Callable[Concatenate[S, P], bytes]:
+    """A stage whose reads of the frame fail as ``invalid_input``: a field is
+    checked where it is read (see ``layout``)."""
+
+    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> bytes:
+        try:
+            return stage(self, *args, **kwargs)
+        except LayoutError as e:
+            raise PluginError("invalid_input", f"the host sent an input that does not read: {e}") from None
+
+    return run
+
+
 class Session:
     """One decision of one plugin."""
 
@@ -157,6 +174,7 @@ class Session:
             raise self._input
         return self._input
 
+    @_reading
     def tag(self) -> bytes:
         frame = self._frame()
         out = AnswerWriter()
@@ -166,6 +184,7 @@ class Session:
         ctx._write_wakes(out)
         return out.finish()
 
+    @_reading
     def score(self, findings: bytes) -> bytes:
         frame = self._frame()
         out = AnswerWriter()
@@ -178,6 +197,7 @@ class Session:
         ctx._write_wakes(out)
         return out.finish()
 
+    @_reading
     def target(self, findings: bytes) -> bytes:
         frame = self._frame()
         out = AnswerWriter()

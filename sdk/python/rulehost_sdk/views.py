@@ -72,7 +72,7 @@ class Event:
     def _props(self) -> Section:
         b = self._frame.frame
         start = u32_at(b, self._at + 16)
-        return Section(self._frame.props.offset + start * 16, u32_at(b, self._at + 20))
+        return self._frame.span("an event's props", self._frame.props, 16, start, u32_at(b, self._at + 20))
 
     def props(self) -> Iterator[tuple[str, Value]]:
         """Every property, in key order."""
@@ -184,9 +184,9 @@ class Offer:
     def channels(self) -> Iterator[str]:
         b = self._frame.frame
         start, count = u32_at(b, self._at + 8), u32_at(b, self._at + 12)
-        base = self._frame.offer_channels.offset
-        for i in range(start, start + count):
-            yield self._frame.text(u32_at(b, base + 4 * i))
+        span = self._frame.span("an offer's channels", self._frame.offer_channels, 4, start, count)
+        for i in range(span.count):
+            yield self._frame.text(u32_at(b, span.offset + 4 * i))
 
     def has_channel(self, channel: str) -> bool:
         return channel in self.channels()
