@@ -165,17 +165,10 @@ impl Build {
         .arg(&self.manifest_path)
         // Plugins ship without debug info: smaller uploads, same code.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        // Settings meant for an outer build (a build script's host
-        // flags, clippy's wrapper) must not leak into the guest build.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .stdout(Stdio::piped())
-        .stderr(if self.quiet { Stdio::piped() } else { Stdio::inherit() });
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+        without_outer_build(&mut cmd)
+            .stdout(Stdio::piped())
+            .stderr(if self.quiet { Stdio::piped() } else { Stdio::inherit() });
         if let Some(dir) = &self.target_dir {
             cmd.arg("--target-dir").arg(dir);
         }
@@ -332,4 +325,16 @@ pub fn componentize(core_module: &[u8]) -> Result<Vec<u8>> {
         .module(core_module)?
         .validate(true)
         .encode()
+}
+
+/// `cmd` (a nested cargo) without the settings meant for an outer build —
+/// a build script's host flags, clippy's wrapper, its target and target
+/// folder — which must not leak into the nested one.
+pub(crate) fn without_outer_build(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
 }

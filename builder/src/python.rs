@@ -30,10 +30,15 @@ use serde::Deserialize;
 use crate::guest::{self, Identity, run};
 
 /// The componentize-py release plugins are built with.
-const COMPONENTIZE_PY: &str = "0.25.1";
+macro_rules! componentize_py {
+    () => {
+        "0.25.1"
+    };
+}
+const COMPONENTIZE_PY: &str = componentize_py!();
 
-/// The engine, as the component records it (keep in step with the above).
-const ENGINE: &str = "cpython (componentize-py 0.25.1)";
+/// The engine, as the component records it.
+const ENGINE: &str = concat!("cpython (componentize-py ", componentize_py!(), ")");
 
 #[derive(Deserialize)]
 struct PyProject {

@@ -11,6 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::guest::{cached_tool, run};
+use crate::without_outer_build;
 
 /// The driver's sources, as committed.
 const SOURCES: [(&str, &str); 3] = [
@@ -45,19 +46,13 @@ pub(crate) fn tool(quiet: bool) -> Result<PathBuf> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let target = work.path().join("target");
         run(
-            Command::new(cargo)
+            without_outer_build(&mut Command::new(cargo))
                 .args(["install", "--locked", "--quiet", "--path"])
                 .arg(work.path())
                 .arg("--root")
                 .arg(root)
                 .arg("--target-dir")
-                .arg(&target)
-                // An outer build's settings (a build script's) stay out.
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .env_remove("RUSTC_WRAPPER")
-                .env_remove("RUSTC_WORKSPACE_WRAPPER")
-                .env_remove("CARGO_TARGET_DIR"),
+                .arg(&target),
             quiet,
             || {
                 format!(

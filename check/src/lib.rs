@@ -132,7 +132,7 @@ pub struct Report {
     /// Decisions run (two per customer).
     pub runs: usize,
     /// The limits the plugin ran under.
-    pub limits: LimitsShown,
+    pub limits: Limits,
     /// Fuel (wasm instructions) per decision that answered.
     pub fuel: Spread,
     /// Wall-clock time per decision that answered, in microseconds.
@@ -150,20 +150,9 @@ pub struct Report {
     pub fits: bool,
 }
 
-/// The limits, as the report shows them.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[schema(as = CheckLimits)]
-pub struct LimitsShown {
-    /// Fuel per decision.
-    pub fuel: u64,
-    /// CPU time per decision, in milliseconds.
-    pub deadline_ms: u64,
-    /// Linear memory per decision, in bytes.
-    pub memory_bytes: u64,
-}
-
-/// The decision's parts that must come out the same from the same input.
-const COMPARED: [&str; 8] = [
+/// The decision's parts that must come out the same from the same input
+/// (and that a fixture may expect, beside the plugins that ran).
+pub const COMPARED: [&str; 8] = [
     "customer_id",
     "stage",
     "tags",
@@ -247,11 +236,7 @@ fn run_with(
     Report {
         customers: checked,
         runs: checked * 2,
-        limits: LimitsShown {
-            fuel: setting.limits.fuel,
-            deadline_ms: setting.limits.deadline_ms,
-            memory_bytes: setting.limits.memory_bytes,
-        },
+        limits: setting.limits,
         fuel: Spread::of(fuel),
         time_us: Spread::of(time),
         memory_bytes: Spread::of(memory),
@@ -336,53 +321,42 @@ impl Report {
         use std::fmt::Write as _;
         let mut out = String::new();
         let l = &self.limits;
-        let share = |value: u64, limit: u64| value as f64 * 100.0 / limit.max(1) as f64;
+        let share = |value: u64, limit: u64| format!("{:.1}% at the max", value as f64 * 100.0 / limit.max(1) as f64);
         let _ = writeln!(
             out,
             "{} customers, {} decisions (each input twice)",
             self.customers, self.runs
         );
-        let _ = writeln!(
-            out,
-            "fuel        p50 {:>12}  p99 {:>12}  max {:>12}  limit {:>12} ({:.1}% at the max)",
-            self.fuel.p50,
-            self.fuel.p99,
-            self.fuel.max,
-            l.fuel,
-            share(self.fuel.max, l.fuel)
-        );
-        let ms = |us: u64| us as f64 / 1000.0;
-        let _ = writeln!(
-            out,
-            "time (ms)   p50 {:>12.2}  p99 {:>12.2}  max {:>12.2}  limit {:>12} (CPU time; wall time shown)",
-            ms(self.time_us.p50),
-            ms(self.time_us.p99),
-            ms(self.time_us.max),
-            l.deadline_ms
-        );
-        let mib = |b: u64| b as f64 / f64::from(1 << 20);
-        let _ = writeln!(
-            out,
-            "memory (MiB) p50 {:>11.1}  p99 {:>12.1}  max {:>12.1}  limit {:>12.1} ({:.1}% at the max)",
-            mib(self.memory_bytes.p50),
-            mib(self.memory_bytes.p99),
-            mib(self.memory_bytes.max),
-            mib(l.memory_bytes),
-            share(self.memory_bytes.max, l.memory_bytes)
-        );
-        for f in &self.failures {
+        let mut row = |label: &str, s: Spread, unit: f64, limit: f64, decimals: usize, note: String| {
+            let v = |x: u64| x as f64 / unit;
             let _ = writeln!(
                 out,
-                "FAILED {} × {}: first for {}: {}",
-                f.count, f.code, f.first, f.message
+                "{label:<13}p50 {:>12.decimals$}  p99 {:>12.decimals$}  max {:>12.decimals$}  limit {limit:>12.decimals$} ({note})",
+                v(s.p50),
+                v(s.p99),
+                v(s.max),
             );
-        }
-        for f in &self.plugin_errors {
-            let _ = writeln!(
-                out,
-                "its own error {} × {}: first for {}: {}",
-                f.count, f.code, f.first, f.message
-            );
+        };
+        row("fuel", self.fuel, 1.0, l.fuel as f64, 0, share(self.fuel.max, l.fuel));
+        let note = "CPU time; wall time shown".to_owned();
+        row("time (ms)", self.time_us, 1e3, l.deadline_ms as f64, 2, note);
+        let (mib, memory) = (f64::from(1 << 20), share(self.memory_bytes.max, l.memory_bytes));
+        row(
+            "memory (MiB)",
+            self.memory_bytes,
+            mib,
+            l.memory_bytes as f64 / mib,
+            1,
+            memory,
+        );
+        for (kind, failures) in [("FAILED", &self.failures), ("its own error", &self.plugin_errors)] {
+            for f in failures {
+                let _ = writeln!(
+                    out,
+                    "{kind} {} × {}: first for {}: {}",
+                    f.count, f.code, f.first, f.message
+                );
+            }
         }
         for n in &self.nondeterministic {
             let _ = writeln!(
@@ -592,6 +566,13 @@ mod tests {
         }
         let stages: Vec<Stage> = customers.iter().filter_map(|c| c.profile.prior.stage).collect();
         assert_eq!(stages.len(), 6);
-        assert_eq!(shapes(Timestamp(1_773_108_000_000), &limits).len(), customers.len());
+        // The same shapes every time: a saved fixture can be made again.
+        let again = shapes(Timestamp(1_773_108_000_000), &limits);
+        let json = |c: &[Customer]| {
+            c.iter()
+                .map(|c| serde_json::to_string(&c.profile).expect("serializes"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(json(&again), json(&customers));
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::ResourceLimiter;
 
 /// Per-decision resource limits; each tenant may have its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Linear memory all of a decision's plugin instances may use together.
@@ -77,7 +77,7 @@ impl Default for OutputLimits {
             tags: 256,
             scores: 64,
             proposals: 64,
-            name_bytes: 128,
+            name_bytes: rulehost_layout::NAME_BYTES,
             reason_bytes: 1024,
             log_lines: 256,
             log_bytes: 64 << 10,

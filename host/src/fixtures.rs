@@ -16,18 +16,11 @@ use crate::engine::{Engine, Limits, Plugin};
 use crate::model::{self, Event, Mode, Offer, Profile, Request, TenantConfig, Timestamp};
 use crate::pipeline;
 
-/// The fields `expect` may hold.
-pub const EXPECTABLE: [&str; 9] = [
-    "customer_id",
-    "stage",
-    "tags",
-    "scores",
-    "proposals",
-    "wakes",
-    "plugins",
-    "logs",
-    "error",
-];
+/// The fields `expect` may hold: the parts of a decision `rulehost check`
+/// compares between two runs, and the plugins that ran.
+pub fn expectable() -> impl Iterator<Item = &'static str> {
+    rulehost_check::COMPARED.into_iter().chain(["plugins"])
+}
 
 /// One fixture file.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,10 +62,10 @@ impl Fixture {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
         let fixture: Fixture = model::from_json("fixture", &text).map_err(|e| e.to_string())?;
-        if let Some(bad) = fixture.expect.keys().find(|k| !EXPECTABLE.contains(&k.as_str())) {
+        if let Some(bad) = fixture.expect.keys().find(|k| !expectable().any(|e| e == k.as_str())) {
             return Err(format!(
                 "expect.{bad} is not checkable; expect may hold {}",
-                EXPECTABLE.join(", ")
+                expectable().collect::<Vec<_>>().join(", ")
             ));
         }
         if fixture.expect.is_empty() {

@@ -44,6 +44,11 @@ pub const REVISION: u16 = 1;
 /// An absent optional atom.
 pub const NONE: u32 = u32::MAX;
 
+/// The most bytes of UTF-8 a name in an answer may hold (a tag's group and
+/// name, a score's name, a rule id), as the host checks answers: a plugin
+/// that makes a name of input text must keep it within this.
+pub const NAME_BYTES: usize = 128;
+
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutError(String);

@@ -57,6 +57,11 @@ pub use session::{Ctx, Mode, TIMER, Woken};
 pub use time::{Date, Timestamp};
 pub use view::{Attribute, ChannelChoice, Event, Findings, Offer, Offers, Profile, TagKey, Value};
 
+/// The most bytes a name in an answer may hold (a tag's group and name, a
+/// score's name, a rule id): a name made of input text must be checked
+/// against it, or the host refuses the answer (`plugin_invalid_output`).
+pub const NAME_BYTES: usize = rulehost_layout::NAME_BYTES;
+
 /// "1 purchase", "3 purchases": a count with its noun, for reasons.
 ///
 /// ```

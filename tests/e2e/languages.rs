@@ -100,8 +100,8 @@ fn the_typescript_and_python_coffee_plugins_pass_the_rust_plugins_fixtures_uncha
 /// (as Javy's suite keeps its instruction counts).
 const RECORDED_FUEL: [(&str, &str, u64); 4] = [
     ("Rust", COFFEE_CHAIN, 4_213_658),
-    ("TypeScript (QuickJS)", COFFEE_CHAIN_TS, 303_738_299),
-    ("TypeScript (SpiderMonkey)", COFFEE_CHAIN_TS_SPIDERMONKEY, 772_193_285),
+    ("TypeScript (QuickJS)", COFFEE_CHAIN_TS, 301_804_746),
+    ("TypeScript (SpiderMonkey)", COFFEE_CHAIN_TS_SPIDERMONKEY, 741_676_617),
     ("Python", COFFEE_CHAIN_PY, 365_618_062),
 ];
 

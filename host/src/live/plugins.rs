@@ -94,7 +94,7 @@ impl Live {
             .blocking(move |r| r.put_version(&actor, &tenant, &stored, &bytes))
             .await?;
         let mut record = record;
-        record.fits = self.check_upload(&snapshot, &record, compiled).await?;
+        record.fits = self.check_upload(&snapshot, &record, created, compiled).await?;
         if snapshot.unavailable.is_some() {
             // The upload may have repaired the blob that made it unavailable.
             let _guard = self.write_lock(&tenant_id).await?;
@@ -107,22 +107,24 @@ impl Live {
     /// `check_customers` generated customers, under the tenant's config,
     /// offers and limits, on its lanes (shared fairly with live decisions),
     /// stopping at the first customer that fails. The report is kept with
-    /// the version; a version checked before (the same upload again) is not
-    /// checked again. Whether it fits, if it was checked.
+    /// the version; a version checked before (the same upload again, not
+    /// `created`) is not checked again. Whether it fits, if it was checked.
     async fn check_upload(
         &self,
         snapshot: &Snapshot,
         record: &PluginVersion,
+        created: bool,
         compiled: Arc<Compiled>,
     ) -> Result<Option<bool>> {
         let customers = self.settings.check_customers;
         if customers == 0 {
             return Ok(None);
         }
-        let (t, n, v) = (snapshot.tenant.id.clone(), record.name.clone(), record.version.clone());
-        let stored = self.blocking(move |r| r.version(&t, &n, &v)).await?;
-        if stored.fits.is_some() {
-            return Ok(stored.fits);
+        if !created {
+            let stored = self.version(&snapshot.tenant.id, &record.name, &record.version).await?;
+            if stored.fits.is_some() {
+                return Ok(stored.fits);
+            }
         }
         let plugin = Arc::new(Plugin::new(compiled, &record.name, &record.version).owned_by(snapshot.owner.clone()));
         let engine = self.engine.clone();
@@ -179,13 +181,11 @@ impl Live {
             .map_err(|e| LiveError::Internal(format!("the stored check of {name} {version} cannot be read: {e}")))
     }
 
-    /// Refuses to run a version whose check at upload failed, if the
+    /// Refuses to run `record` if its check at upload failed and the
     /// server says so (`check_refuses_activation`).
-    async fn refuse_unfit(&self, tenant: &str, name: &str, version: &str) -> Result<()> {
-        if !self.settings.check_refuses_activation {
-            return Ok(());
-        }
-        if self.version(tenant, name, version).await?.fits == Some(false) {
+    fn refuse_unfit(&self, tenant: &str, record: &PluginVersion) -> Result<()> {
+        if self.settings.check_refuses_activation && record.fits == Some(false) {
+            let (name, version) = (&record.name, &record.version);
             return Err(LiveError::Registry(RegistryError::Conflict(format!(
                 "plugin {name} {version} did not fit its limits when it was checked at its upload \
                  (GET /v1/tenants/{tenant}/plugins/{name}/{version}/check says why); this server refuses \
@@ -196,10 +196,14 @@ impl Live {
     }
 
     /// Compiles a stored version (or finds it compiled) before a change
-    /// that runs it is committed: a version that cannot run is refused
-    /// before anything changes.
-    async fn compile_stored(&self, tenant: &str, name: &str, version: &str) -> Result<()> {
+    /// that runs it is committed: a version that cannot run, or that
+    /// `answers` to customers (active, a canary) while the server refuses
+    /// it for its check, is refused before anything changes.
+    async fn compile_stored(&self, tenant: &str, name: &str, version: &str, answers: bool) -> Result<()> {
         let record = self.version(tenant, name, version).await?;
+        if answers {
+            self.refuse_unfit(tenant, &record)?;
+        }
         self.compiled(&record.sha256, || format!("{name} {version} of tenant {tenant}"))
             .await
             .map(drop)
@@ -290,8 +294,7 @@ impl Live {
         version: &str,
     ) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
-        self.refuse_unfit(tenant, name, version).await?;
-        self.compile_stored(tenant, name, version).await?;
+        self.compile_stored(tenant, name, version, true).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),
@@ -333,10 +336,7 @@ impl Live {
         percent: f64,
     ) -> Result<Candidate> {
         let _guard = self.write_lock(tenant).await?;
-        if role == Role::Canary {
-            self.refuse_unfit(tenant, name, version).await?;
-        }
-        self.compile_stored(tenant, name, version).await?;
+        self.compile_stored(tenant, name, version, role == Role::Canary).await?;
         let (actor, t, s, n, v) = (
             caller.actor(),
             tenant.to_owned(),
@@ -366,8 +366,11 @@ impl Live {
     pub async fn promote(&self, caller: &Caller, tenant: &str, role: Role, slot: &str) -> Result<Vec<Slot>> {
         let _guard = self.write_lock(tenant).await?;
         let (t, s) = (tenant.to_owned(), slot.to_owned());
-        if let Some(candidate) = self.blocking(move |r| r.candidate(&t, role, &s)).await? {
-            self.refuse_unfit(tenant, &candidate.name, &candidate.version).await?;
+        if self.settings.check_refuses_activation
+            && let Some(candidate) = self.blocking(move |r| r.candidate(&t, role, &s)).await?
+        {
+            let record = self.version(tenant, &candidate.name, &candidate.version).await?;
+            self.refuse_unfit(tenant, &record)?;
         }
         let (actor, t, s) = (caller.actor(), tenant.to_owned(), slot.to_owned());
         let slots = self.blocking(move |r| r.promote(&actor, &t, role, &s)).await?;

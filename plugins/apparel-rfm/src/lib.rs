@@ -293,14 +293,10 @@ impl Plugin for ApparelRfm {
 
 /// Where the customer came from: the `channel_source` attribute, else the
 /// channel of their first purchase, else of their first event with a
-/// channel.
-/// The most bytes a tag's name may hold (the host refuses longer output): a
-/// source or channel longer than that cannot be a tag, and is not one
-/// (found by `rulehost check`'s long-text customer).
-const TAG_NAME_BYTES: usize = 128;
-
+/// channel; one longer than a tag name holds is passed over (found by
+/// `rulehost check`'s long-text customer).
 fn channel_source<'a>(profile: &Profile<'a>) -> Option<(&'a str, String)> {
-    let fits = |name: &&str| !name.is_empty() && name.len() <= TAG_NAME_BYTES;
+    let fits = |name: &&str| !name.is_empty() && name.len() <= rulehost_sdk::NAME_BYTES;
     if let Some(source) = profile.attr("channel_source").and_then(|v| v.as_str()).filter(fits) {
         return Some((source, format!("profile attribute channel_source is {source:?}")));
     }

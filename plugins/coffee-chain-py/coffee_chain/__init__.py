@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rulehost_sdk import (
+    NAME_BYTES,
     Ctx,
     Event,
     Findings,
@@ -99,12 +100,6 @@ def yuan(minor: int) -> str:
     return f"¥{whole}.{abs(minor) % 100:02}"
 
 
-# The most bytes a tag's name may hold (the host refuses longer output): a
-# category or member level longer than that cannot be a tag, and is not one
-# (found by `rulehost check`'s long-text customer).
-TAG_NAME_BYTES = 128
-
-
 def favourite_category(profile: Profile, now: int, settings: Settings) -> tuple[str, int] | None:
     """The most purchased category in the window: ties go to the one bought most recently."""
     days = settings.lifecycle.window_days
@@ -114,7 +109,7 @@ def favourite_category(profile: Profile, now: int, settings: Settings) -> tuple[
         if since is not None and event.at <= since:
             continue
         category = event.category
-        if category is None or len(category.encode()) > TAG_NAME_BYTES:
+        if category is None or len(category.encode()) > NAME_BYTES:
             continue
         entry = counts.setdefault(category, [0, event.at])
         entry[0] += 1
@@ -248,7 +243,7 @@ class CoffeeChain(Rules):
             )
 
         level = profile.attr("member_level")
-        if isinstance(level, Text) and level.value != "" and len(level.value.encode()) <= TAG_NAME_BYTES:
+        if isinstance(level, Text) and level.value != "" and len(level.value.encode()) <= NAME_BYTES:
             tags.append(
                 Tag("member", level.value)
                 .rule("coffee.tag.member-level")

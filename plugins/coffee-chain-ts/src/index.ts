@@ -7,6 +7,7 @@ import {
   type Ctx,
   type Event,
   Lifecycle,
+  NAME_BYTES,
   type Offer,
   type Offers,
   PluginError,
@@ -28,6 +29,7 @@ import {
   plusDays,
   compareText,
   u32,
+  utf8Length,
 } from "@rulehost/sdk";
 
 /** The tenant settings the rules use. */
@@ -100,26 +102,6 @@ export function yuan(minor: bigint): string {
  * The most purchased category in the window: ties go to the category with
  * the most recent purchase.
  */
-/**
- * The most bytes a tag's name may hold (the host refuses longer output): a
- * category or member level longer than that cannot be a tag, and is not one
- * (found by `rulehost check`'s long-text customer).
- */
-const TAG_NAME_BYTES = 128;
-
-/** The length of `text` in UTF-8 bytes. */
-function utf8Bytes(text: string): number {
-  let bytes = 0;
-  for (const char of text) {
-    const code = char.codePointAt(0) ?? 0;
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code < 0x10000) bytes += 3;
-    else bytes += 4;
-  }
-  return bytes;
-}
-
 function favouriteCategory(profile: Profile, now: number, settings: Settings): [string, number] | undefined {
   const days = settings.lifecycle.windowDays;
   const since = days === undefined ? undefined : plusDays(now, -days);
@@ -127,7 +109,7 @@ function favouriteCategory(profile: Profile, now: number, settings: Settings): [
   for (const event of profile.eventsOf(kinds.PURCHASE)) {
     if (since !== undefined && event.at <= since) continue;
     const category = event.category;
-    if (category === undefined || utf8Bytes(category) > TAG_NAME_BYTES) continue;
+    if (category === undefined || utf8Length(category) > NAME_BYTES) continue;
     const entry = counts.find(([c]) => c === category);
     if (entry !== undefined) {
       entry[1] += 1;
@@ -270,7 +252,7 @@ export default definePlugin(() => {
       }
 
       const level = profile.attr("member_level");
-      if (level?.kind === "text" && level.value !== "" && utf8Bytes(level.value) <= TAG_NAME_BYTES) {
+      if (level?.kind === "text" && level.value !== "" && utf8Length(level.value) <= NAME_BYTES) {
         tags.push(
           new Tag("member", level.value)
             .rule("coffee.tag.member-level")

@@ -130,7 +130,7 @@ impl Plugin for CoffeeChain {
         let level = profile
             .attr("member_level")
             .and_then(|v| v.as_str())
-            .filter(|l| !l.is_empty() && l.len() <= TAG_NAME_BYTES);
+            .filter(|l| !l.is_empty() && l.len() <= rulehost_sdk::NAME_BYTES);
         if let Some(level) = level {
             tags.push(
                 Tag::new("member", level)
@@ -421,12 +421,8 @@ impl<'a> Pick<'a> {
 }
 
 /// The most purchased category in the window: ties go to the category with
-/// the most recent purchase.
-/// The most bytes a tag's name may hold (the host refuses longer output): a
-/// category or member level longer than that cannot be a tag, and is not
-/// one (found by `rulehost check`'s long-text customer).
-const TAG_NAME_BYTES: usize = 128;
-
+/// the most recent purchase. A category longer than a tag name holds is no
+/// category (found by `rulehost check`'s long-text customer).
 fn favourite_category<'a>(profile: &Profile<'a>, now: Timestamp, settings: &Settings) -> Option<(&'a str, usize)> {
     let since = settings.lifecycle.window_days.map(|d| now.plus_days(-i64::from(d)));
     let mut counts: Vec<(&str, usize, Timestamp)> = Vec::new();
@@ -434,7 +430,7 @@ fn favourite_category<'a>(profile: &Profile<'a>, now: Timestamp, settings: &Sett
         if since.is_some_and(|s| event.at() <= s) {
             continue;
         }
-        let Some(category) = event.category().filter(|c| c.len() <= TAG_NAME_BYTES) else {
+        let Some(category) = event.category().filter(|c| c.len() <= rulehost_sdk::NAME_BYTES) else {
             continue;
         };
         match counts.iter_mut().find(|(c, _, _)| *c == category) {

@@ -5,7 +5,7 @@
 
 export * as kinds from "./kinds.js";
 export { Config, bool, f64, i64, text, u32, type ConfigValue } from "./config.js";
-export { LayoutError, STAGES, type Mode, type Stage } from "./layout.js";
+export { LayoutError, NAME_BYTES, STAGES, type Mode, type Stage } from "./layout.js";
 export { Lifecycle } from "./lifecycle.js";
 export { PluginError, Proposal, Score, StageVerdict, Tag, type Scoring } from "./output.js";
 export { Breakpoints, SEGMENTS, computeRfm, saturatingAdd, segmentOf, type Rfm, type Segment } from "./rfm.js";
@@ -24,6 +24,7 @@ export {
   type Woken,
 } from "./session.js";
 export { compareText, counted, debugString } from "./text.js";
+export { utf8Length } from "./utf8.js";
 export { LocalDate, daysSince, endOfLocalDay, localDate, parseRfc3339, plusDays } from "./time.js";
 export {
   Event,

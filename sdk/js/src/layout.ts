@@ -18,6 +18,14 @@ import { decodeUtf8, encodeUtf8Into, utf8Length } from "./utf8.js";
 
 /** The layout revision this SDK reads and writes. */
 export const REVISION = 1;
+
+/**
+ * The most bytes of UTF-8 a name in an answer may hold (a tag's group and
+ * name, a score's name, a rule id), as the host checks answers
+ * (`layout::NAME_BYTES`): a name made of input text must be checked against
+ * it (`utf8Length`), or the host refuses the answer.
+ */
+export const NAME_BYTES = 128;
 /** An absent optional atom. */
 export const NONE = 0xffff_ffff;
 const NO_STAGE = 0xff;

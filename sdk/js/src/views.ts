@@ -52,17 +52,17 @@ function find(frame: InputFrame, section: Section, key: string): Value | undefin
 }
 
 /**
- * What the views of one decision's frame share across its stages: each
- * event's view made once, and the lists rules ask for (by kind, newest
- * first) built the first time and handed out again, frozen.
+ * What the views of one decision's frame share across its stages: how
+ * many events are past, found without making any view; each event's view,
+ * made once when a list is first asked for; and the lists rules ask for,
+ * built once and handed out again (frozen).
  */
 interface Shared {
-  /** Every event's view, in time order, after now too. */
-  all: readonly Event[];
-  /** How many are at or before now. */
-  past: number;
-  /** The past ones, and by kind and newest first once asked for. */
-  lists: Map<string, readonly Event[]>;
+  readonly past: number;
+  all?: readonly Event[];
+  events?: readonly Event[];
+  newestFirst?: readonly Event[];
+  readonly byKind: Map<string, readonly Event[]>;
 }
 
 const shared = new WeakMap<InputFrame, Shared>();
@@ -70,28 +70,26 @@ const shared = new WeakMap<InputFrame, Shared>();
 function sharedOf(frame: InputFrame): Shared {
   let views = shared.get(frame);
   if (views === undefined) {
-    const all: Event[] = [];
-    for (let i = 0; i < frame.events.count; i++) all.push(new Event(frame, frame.eventAt(frame.events, i)));
     // Events are in time order: a binary search for the first after now.
-    let [lo, hi] = [0, all.length];
+    let [lo, hi] = [0, frame.events.count];
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (all[mid]!.at <= frame.now) lo = mid + 1;
+      if (frame.eventTime(frame.eventAt(frame.events, mid)) <= frame.now) lo = mid + 1;
       else hi = mid;
     }
-    views = { all: Object.freeze(all), past: lo, lists: new Map() };
+    views = { past: lo, byKind: new Map() };
     shared.set(frame, views);
   }
   return views;
 }
 
-function list(views: Shared, key: string, make: () => Event[]): readonly Event[] {
-  let found = views.lists.get(key);
-  if (found === undefined) {
-    found = Object.freeze(make());
-    views.lists.set(key, found);
+function allOf(frame: InputFrame, views: Shared): readonly Event[] {
+  if (views.all === undefined) {
+    const all: Event[] = [];
+    for (let i = 0; i < frame.events.count; i++) all.push(new Event(frame, frame.eventAt(frame.events, i)));
+    views.all = Object.freeze(all);
   }
-  return found;
+  return views.all;
 }
 
 /** Something the customer did. */
@@ -205,30 +203,33 @@ export class Profile {
 
   /** The event `i` of those up to now (oldest first). */
   event(i: number): Event | undefined {
-    return i >= 0 && i < this.#views.past ? this.#views.all[i] : undefined;
+    return i >= 0 && i < this.#views.past ? allOf(this.#frame, this.#views)[i] : undefined;
   }
 
   /** The events up to now, oldest first (later ones are the future). */
   events(): readonly Event[] {
     const views = this.#views;
-    return list(views, "\u0000past", () => views.all.slice(0, views.past));
+    return (views.events ??= Object.freeze(allOf(this.#frame, views).slice(0, views.past)));
   }
 
   /** The events up to now, newest first. */
   eventsNewestFirst(): readonly Event[] {
-    return list(this.#views, "\u0000newest", () => this.events().slice().reverse());
+    return (this.#views.newestFirst ??= Object.freeze(this.events().slice().reverse()));
   }
 
   /** Every event, after now too. */
   allEvents(): readonly Event[] {
-    return this.#views.all;
+    return allOf(this.#frame, this.#views);
   }
 
   /** The events of one kind up to now, oldest first. */
   eventsOf(kind: string): readonly Event[] {
-    // Keys of the host's own never hold NUL, so these cannot collide with
-    // the lists above.
-    return list(this.#views, kind, () => this.events().filter((e) => e.kind === kind));
+    let found = this.#views.byKind.get(kind);
+    if (found === undefined) {
+      found = Object.freeze(this.events().filter((e) => e.kind === kind));
+      this.#views.byKind.set(kind, found);
+    }
+    return found;
   }
 
   /** The tags of the previous decision. */

@@ -6,7 +6,7 @@ test it with ``rulehost_sdk.testing``. See README.md.
 
 from . import kinds
 from .config import Config, ConfigValue, boolean, f64, i64, text, u32
-from .layout import STAGES, LayoutError, Mode, Stage, Value
+from .layout import NAME_BYTES, STAGES, LayoutError, Mode, Stage, Value
 from .lifecycle import Lifecycle
 from .output import PluginError, Proposal, Score, Scoring, StageVerdict, Tag
 from .rfm import Breakpoints, Rfm, Segment, saturating_add, segment_of
@@ -18,6 +18,7 @@ from .views import ChannelChoice, Event, Findings, Offer, Offers, Profile, TagKe
 __version__ = "0.1.0"
 
 __all__ = [
+    "NAME_BYTES",
     "STAGES",
     "TIMER",
     "Breakpoints",

@@ -22,6 +22,11 @@ REVISION = 1
 """The layout revision this SDK reads and writes."""
 NONE = 0xFFFF_FFFF
 """An absent optional atom."""
+NAME_BYTES = 128
+"""The most bytes of UTF-8 a name in an answer may hold (a tag's group and
+name, a score's name, a rule id), as the host checks answers
+(``layout::NAME_BYTES``): a name made of input text must be checked against
+it, or the host refuses the answer."""
 NO_STAGE = 0xFF
 
 Stage = Literal["introduction", "growth", "maturity", "dormancy", "churned", "reactivated"]
