@@ -17,6 +17,8 @@ use crate::{
     check_atoms, check_kinds, check_spans, check_stage, event_atoms, frame, i32_at, i64_at, refuse, stage_at, u32_at,
     u64_at,
 };
+use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
 
 const MAGIC: &[u8; 4] = b"RHI2";
 const SCALARS: usize = 32;
@@ -257,12 +259,21 @@ impl Checked {
 #[derive(Default)]
 pub struct InputWriter {
     frame: FrameWriter<10>,
+    /// The short strings written so far, by the hash of their bytes: an
+    /// event's kind, channel, SKU and category, a key, repeat across a
+    /// profile, and a guest that decodes each atom once (the TypeScript
+    /// and Python SDKs cache by atom) then decodes each of them once.
+    interned: FxHashMap<u64, u32>,
 }
+
+/// The longest string written once per frame (see [`InputWriter::text`]).
+pub const INTERNED_BYTES: usize = 64;
 
 impl InputWriter {
     /// Empties it for the next frame.
     pub fn clear(&mut self) {
         self.frame.clear();
+        self.interned.clear();
     }
 
     /// Starts a frame with the profile of `input` — its strings,
@@ -279,11 +290,42 @@ impl InputWriter {
         attributes.extend_from_slice(input.attributes.bytes);
         events.extend_from_slice(input.events.bytes);
         props.extend_from_slice(input.props.bytes);
+        // The short strings it holds, as if written here: the trigger's kind
+        // and the catalog's strings get the atoms they would get had the
+        // profile come in a request, so a decision by id has the frame (and
+        // burns the fuel) of the same decision sent with its profile.
+        let count = (self.frame.sections[1].len() / 4) as u32;
+        for atom in 0..count {
+            let bytes = self.frame.text_at(atom);
+            if bytes.len() <= INTERNED_BYTES {
+                self.interned
+                    .entry(rustc_hash::FxBuildHasher.hash_one(bytes))
+                    .or_insert(atom);
+            }
+        }
     }
 
-    /// Adds a string; returns its atom.
+    /// Adds a string; returns its atom. A string of at most
+    /// [`INTERNED_BYTES`] written before in this frame (since [`clear`], or
+    /// loaded by [`load_profile`]) gets the atom it got then.
+    ///
+    /// [`clear`]: Self::clear
+    /// [`load_profile`]: Self::load_profile
     pub fn text(&mut self, s: &str) -> u32 {
-        self.frame.text(s)
+        if s.len() > INTERNED_BYTES {
+            return self.frame.text(s);
+        }
+        let hash = rustc_hash::FxBuildHasher.hash_one(s.as_bytes());
+        match self.interned.get(&hash) {
+            Some(&atom) if self.frame.text_at(atom) == s.as_bytes() => atom,
+            // A collision keeps the first string's atom in the map.
+            Some(_) => self.frame.text(s),
+            None => {
+                let atom = self.frame.text(s);
+                self.interned.insert(hash, atom);
+                atom
+            }
+        }
     }
 
     /// Adds an identity.

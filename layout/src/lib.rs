@@ -13,7 +13,8 @@
 //!
 //! # Frames
 //!
-//! All integers are little-endian; nothing needs to be aligned.
+//! All integers are little-endian; nothing needs to be aligned, but
+//! writers start each section at a multiple of [`ALIGN`] bytes.
 //!
 //! | bytes | field |
 //! |---|---|
@@ -22,15 +23,18 @@
 //! | 2 | number of sections `n` |
 //! | fixed per kind | the kind's scalars (see [`input`], [`findings`], [`answer`]) |
 //! | `8 × n` | per section: byte offset from the frame's start (u32), record count (u32) |
-//! | … | the sections' records, back to back |
+//! | … | the sections' records, each section from a multiple of [`ALIGN`] (zero bytes between) |
 //!
 //! A reader requires at least the sections it knows and ignores any after
 //! them, so a later revision may add sections at the end. Section 0 is the
 //! frame's strings (UTF-8, back to back, 1-byte records), section 1 their
 //! ends (u32): string `i` is `strings[ends[i-1]..ends[i]]` (from 0 for the
 //! first). Elsewhere a string is referred to by its index, an *atom*; an
-//! absent optional atom is [`NONE`]. Strings are not deduplicated: writing
-//! a string twice is cheaper than hashing every string.
+//! absent optional atom is [`NONE`]. A frame may hold a string more than
+//! once (answers and findings do: writing a string twice is cheaper than
+//! hashing every one); an input frame's writer writes a short string once (an event's kind, channel,
+//! category, a key: see [`input::InputWriter::text`]), so that a guest that
+//! decodes each atom once decodes each of them once.
 //!
 //! Records have a fixed stride per section; their fields are listed with
 //! each type ([`Event`], [`Offer`], …). A span is a start index and a
@@ -302,6 +306,13 @@ fn frame<'a, const N: usize>(
 /// Builds a frame: its strings as they are added, its records section by
 /// section, then the header in front. Keep one per thread and reuse it:
 /// its buffers keep their capacity.
+/// Where a writer starts each section: at a multiple of 8 bytes from the
+/// frame's start, so that a reader may view a section's 32-bit fields as
+/// one typed array (the TypeScript SDK does, where a DataView call per
+/// field costs several times more). Readers take offsets from the table and
+/// must not rely on it.
+pub const ALIGN: usize = 8;
+
 struct FrameWriter<const N: usize> {
     sections: [Vec<u8>; N],
 }
@@ -379,18 +390,20 @@ impl<const N: usize> FrameWriter<N> {
     fn finish(&self, magic: &[u8; 4], scalars: &[u8], strides: [usize; N], out: &mut Vec<u8>) {
         out.clear();
         let header = 8 + scalars.len() + 8 * N;
-        out.reserve(header + self.sections.iter().map(Vec::len).sum::<usize>());
+        out.reserve(header + self.sections.iter().map(|s| s.len() + ALIGN).sum::<usize>());
         out.extend_from_slice(magic);
         out.extend_from_slice(&REVISION.to_le_bytes());
         out.extend_from_slice(&(N as u16).to_le_bytes());
         out.extend_from_slice(scalars);
         let mut offset = header;
         for (section, stride) in self.sections.iter().zip(strides) {
+            offset = offset.next_multiple_of(ALIGN);
             put_u32(out, offset as u32);
             put_u32(out, (section.len() / stride) as u32);
             offset += section.len();
         }
         for section in &self.sections {
+            out.resize(out.len().next_multiple_of(ALIGN), 0);
             out.extend_from_slice(section);
         }
     }

@@ -500,3 +500,58 @@ fn wake_ups_cross_in_a_sixth_answer_section_that_a_five_section_answer_lacks() {
     let err = Answer::read(&bad).err().expect("refused").to_string();
     assert!(err.contains("section 5"), "{err}");
 }
+
+/// Where each section of a frame starts, from its table (`scalars` bytes of
+/// scalars before it).
+fn section_offsets(bytes: &[u8], scalars: usize) -> Vec<usize> {
+    let count = u16::from_le_bytes([bytes[6], bytes[7]]) as usize;
+    (0..count)
+        .map(|i| {
+            let at = 8 + scalars + 8 * i;
+            u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize
+        })
+        .collect()
+}
+
+#[test]
+fn writers_start_every_section_at_a_multiple_of_eight_bytes() {
+    let input = valid();
+    let mut findings = FindingsWriter::default();
+    findings.tag("g", "name");
+    let mut f = Vec::new();
+    findings.finish(None, &mut f);
+    let mut answer = AnswerWriter::default();
+    let k = answer.text("odd-length key");
+    answer.wake(&Wake {
+        key: k,
+        reason: None,
+        at: None,
+    });
+    let mut a = Vec::new();
+    answer.finish(&mut a);
+    for (bytes, scalars) in [(&input, 32), (&f, 8), (&a, 16)] {
+        let offsets = section_offsets(bytes, scalars);
+        assert!(offsets.iter().all(|o| o % rulehost_layout::ALIGN == 0), "{offsets:?}");
+    }
+}
+
+#[test]
+fn an_input_writes_a_short_string_once_and_a_loaded_profile_shares_its_atoms() {
+    let mut w = InputWriter::default();
+    let purchase = w.text("purchase");
+    let long = "x".repeat(rulehost_layout::input::INTERNED_BYTES + 1);
+    let (long1, long2) = (w.text(&long), w.text(&long));
+    assert_eq!(w.text("purchase"), purchase, "a short string is written once");
+    assert_ne!(long1, long2, "a long one each time it is added");
+    assert_ne!(w.text("refund"), purchase);
+    // A kept profile loaded into a writer: the trigger's kind finds the
+    // profile's atom, as it would have in the frame written in one go.
+    let bytes = valid();
+    let input = Input::read(&bytes).expect("reads");
+    let kept = input.events.get(0).expect("an event").kind;
+    let mut w = InputWriter::default();
+    w.load_profile(&input);
+    assert_eq!(w.text(input.text(kept)), kept);
+    w.clear();
+    assert_eq!(w.text("refund"), 0, "clear forgets the strings");
+}

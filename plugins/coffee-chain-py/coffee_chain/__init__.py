@@ -106,15 +106,18 @@ def favourite_category(profile: Profile, now: int, settings: Settings) -> tuple[
     since = None if days is None else plus_days(now, -days)
     counts: dict[str, list[int]] = {}
     for event in profile.events_of(kinds.PURCHASE):
-        if since is not None and event.at <= since:
+        at = event.at
+        if since is not None and at <= since:
             continue
         category = event.category
-        if category is None or len(category.encode()) > NAME_BYTES:
+        if category is None:
             continue
-        entry = counts.setdefault(category, [0, event.at])
+        entry = counts.setdefault(category, [0, at])
         entry[0] += 1
-        entry[1] = event.at
-    best = max_by(counts.items(), lambda a, b: (a[1][0] - b[1][0]) or (a[1][1] > b[1][1]) - (a[1][1] < b[1][1]))
+        entry[1] = at
+    # A category too long for a tag name is not counted (checked once per category).
+    named = [(c, v) for c, v in counts.items() if len(c) * 3 <= NAME_BYTES or len(c.encode()) <= NAME_BYTES]
+    best = max_by(named, lambda a, b: (a[1][0] - b[1][0]) or (a[1][1] > b[1][1]) - (a[1][1] < b[1][1]))
     return None if best is None else (best[0], best[1][0])
 
 

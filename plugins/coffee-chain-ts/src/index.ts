@@ -105,21 +105,37 @@ export function yuan(minor: bigint): string {
 function favouriteCategory(profile: Profile, now: number, settings: Settings): [string, number] | undefined {
   const days = settings.lifecycle.windowDays;
   const since = days === undefined ? undefined : plusDays(now, -days);
-  const counts: [string, number, number][] = [];
+  // Per category: purchases, the latest one's time (in the order first met).
+  const counts = new Map<string, [number, number]>();
   for (const event of profile.eventsOf(kinds.PURCHASE)) {
-    if (since !== undefined && event.at <= since) continue;
+    const at = event.at;
+    if (since !== undefined && at <= since) continue;
     const category = event.category;
-    if (category === undefined || utf8Length(category) > NAME_BYTES) continue;
-    const entry = counts.find(([c]) => c === category);
-    if (entry !== undefined) {
-      entry[1] += 1;
-      entry[2] = event.at;
-    } else {
-      counts.push([category, 1, event.at]);
+    if (category === undefined) continue;
+    const entry = counts.get(category);
+    if (entry === undefined) counts.set(category, [1, at]);
+    else {
+      entry[0] += 1;
+      entry[1] = at;
     }
   }
-  const best = maxBy(counts, (a, b) => a[1] - b[1] || a[2] - b[2]);
+  // A category too long for a tag name is not counted (checked once per category).
+  let best: [string, number, number] | undefined;
+  for (const entry of counts) {
+    const category = entry[0];
+    const count = entry[1][0];
+    const at = entry[1][1];
+    // The last of the greatest, as Rust's max_by.
+    if (fitsName(category) && (best === undefined || count - best[1] > 0 || (count === best[1] && at >= best[2]))) {
+      best = [category, count, at];
+    }
+  }
   return best === undefined ? undefined : [best[0], best[1]];
+}
+
+/** Whether `s` fits a tag name: at most 3 bytes of UTF-8 per UTF-16 unit, counted only when that could be too many. */
+function fitsName(s: string): boolean {
+  return s.length * 3 <= NAME_BYTES || utf8Length(s) <= NAME_BYTES;
 }
 
 /**
@@ -252,7 +268,7 @@ export default definePlugin(() => {
       }
 
       const level = profile.attr("member_level");
-      if (level?.kind === "text" && level.value !== "" && utf8Length(level.value) <= NAME_BYTES) {
+      if (level?.kind === "text" && level.value !== "" && fitsName(level.value)) {
         tags.push(
           new Tag("member", level.value)
             .rule("coffee.tag.member-level")
@@ -271,7 +287,8 @@ export default definePlugin(() => {
 
       const favourite = favouriteCategory(profile, now, s);
       if (favourite !== undefined) {
-        const [category, count] = favourite;
+        const category = favourite[0];
+        const count = favourite[1];
         tags.push(
           new Tag("favourite-category", category)
             .rule("coffee.tag.favourite-category")

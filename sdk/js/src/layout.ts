@@ -11,10 +11,14 @@
 // pays only for what it reads: under QuickJS, checking every record up
 // front cost more than the coffee rules themselves (issue 26: 3.4M of the
 // 4.8M instructions an empty plugin spent on a 57-event customer). Records
-// are decoded field by field when asked for, through one DataView over the
-// frame, and a string the first time a rule asks for it.
+// are decoded field by field when asked for, a string the first time a
+// rule asks for it. The host starts each section at a multiple of 8 bytes
+// (`layout::ALIGN`), so 32-bit fields are read as one typed array over the
+// frame: under QuickJS an element of a Uint32Array costs about a fifth of
+// a DataView call. A frame from a writer that does not align is copied
+// once into one that is (`aligned`), so there is one way to read.
 
-import { decodeUtf8, encodeUtf8Into, utf8Length } from "./utf8.js";
+import { CODEC, encodeStrings } from "./utf8.js";
 
 /** The layout revision this SDK reads and writes. */
 export const REVISION = 1;
@@ -69,6 +73,9 @@ export const INPUT_STRIDES = [
   STRIDE.event,
 ] as const;
 
+/** The record sizes of an answer frame's sections (the sixth, wake-ups, since contract 0.3.0). */
+export const ANSWER_STRIDES = [STRIDE.u8, STRIDE.u32, STRIDE.tag, STRIDE.score, STRIDE.proposal, STRIDE.wake] as const;
+
 /** The record sizes of a findings frame's sections. */
 export const FINDINGS_STRIDES = [STRIDE.u8, STRIDE.u32, STRIDE.tagKey, STRIDE.scoreValue] as const;
 
@@ -80,41 +87,43 @@ export interface Section {
 
 /**
  * A frame's strings: each checked (its bounds, its UTF-8) and decoded the
- * first time a rule asks for it, then kept.
+ * first time a rule asks for it, then kept (the host writes a short string
+ * once per input frame, so an event kind is decoded once per decision).
  */
 export class Strings {
   readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  readonly #ends: Section;
-  readonly #decoded: (string | undefined)[];
+  readonly #words: Uint32Array;
+  /** Where the ends section starts, in words. */
+  readonly #ends: number;
+  readonly length: number;
+  readonly #decoded: (string | undefined)[] = [];
 
-  constructor(bytes: Uint8Array, view: DataView, text: Section, ends: Section) {
-    this.#bytes = bytes.subarray(text.offset, text.offset + text.count);
-    this.#view = view;
-    this.#ends = ends;
-    this.#decoded = new Array<string | undefined>(ends.count);
-  }
-
-  /** How many strings. */
-  get length(): number {
-    return this.#ends.count;
+  /** The strings of an opened frame (`Opened`), from its sections 0 and 1. */
+  constructor(frame: Opened) {
+    // (Indexing, not destructuring: under QuickJS an array pattern walks an iterator.)
+    const text = frame.sections[0]!;
+    const ends = frame.sections[1]!;
+    this.#bytes = frame.bytes.subarray(text.offset, text.offset + text.count);
+    this.#words = frame.u32;
+    this.#ends = ends.offset >> 2;
+    this.length = ends.count;
   }
 
   /** The string behind `atom`; throws `LayoutError` if it does not read. */
   get(atom: number): string {
     const cached = this.#decoded[atom];
     if (cached !== undefined) return cached;
-    if (atom >= this.#ends.count) {
-      throw new LayoutError(`string ${atom} is named; there are ${this.#ends.count}`);
+    if (atom >= this.length) {
+      throw new LayoutError(`string ${atom} is named; there are ${this.length}`);
     }
-    const end = this.#view.getUint32(this.#ends.offset + 4 * atom, true);
-    const start = atom === 0 ? 0 : this.#view.getUint32(this.#ends.offset + 4 * (atom - 1), true);
+    const end = this.#words[this.#ends + atom]!;
+    const start = atom === 0 ? 0 : this.#words[this.#ends + atom - 1]!;
     if (start > end || end > this.#bytes.length) {
       throw new LayoutError(`string ${atom} spans bytes ${start}..${end} of ${this.#bytes.length}`);
     }
     let text: string;
     try {
-      text = decodeUtf8(this.#bytes, start, end);
+      text = CODEC.decode(this.#bytes, start, end);
     } catch (e) {
       // Ends inside a character, or starts inside one: not UTF-8 either way.
       throw new LayoutError(`string ${atom} (bytes ${start}..${end}) is not UTF-8: ${(e as Error).message}`);
@@ -124,53 +133,105 @@ export class Strings {
   }
 }
 
-/** A frame opened: its scalars' offset and its sections. */
-interface Opened {
-  view: DataView;
-  bytes: Uint8Array;
-  scalars: number;
-  sections: Section[];
+/** A frame opened: its bytes, its 32-bit words, where its scalars start, its sections. */
+export interface Opened {
+  readonly bytes: Uint8Array;
+  /** The frame's words, unsigned: the field at byte `at` (a multiple of 4) is `u32[at >> 2]`. */
+  readonly u32: Uint32Array;
+  readonly view: DataView;
+  readonly scalars: number;
+  readonly sections: readonly Section[];
 }
 
-function open(bytes: Uint8Array, magic: string, scalars: number, strides: readonly number[]): Opened {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const found = bytes.length >= 8 ? String.fromCharCode(...bytes.subarray(0, 4)) : "";
-  if (found !== magic) throw new LayoutError(`not a ${magic} frame (magic)`);
-  const revision = view.getUint16(4, true);
+/** A frame's magic as the little-endian word it starts with. */
+function magicWord(magic: string): number {
+  return (magic.charCodeAt(0) | (magic.charCodeAt(1) << 8) | (magic.charCodeAt(2) << 16) | (magic.charCodeAt(3) << 24)) >>> 0;
+}
+
+const MAGIC_WORDS = new Map<string, number>();
+
+/**
+ * Opens a frame: its header and every section's bounds checked, its words
+ * viewed as a Uint32Array. The words must be 4-byte aligned: bytes that
+ * are not, or a section of words that does not start at a multiple of 4
+ * (a writer that does not align), are first copied into a frame laid out
+ * so (`realigned`).
+ */
+export function openFrame(input: Uint8Array, magic: string, scalars: number, strides: readonly number[]): Opened {
+  // A copy starts at offset 0 of its own buffer.
+  const bytes = input.byteOffset % 4 === 0 ? input : input.slice();
+  const u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  let word = MAGIC_WORDS.get(magic);
+  if (word === undefined) MAGIC_WORDS.set(magic, (word = magicWord(magic)));
+  if (bytes.length < 8 || u32[0] !== word) throw new LayoutError(`not a ${magic} frame (magic)`);
+  const revision = u32[1]! & 0xffff;
   if (revision !== REVISION) {
     throw new LayoutError(`${magic} frame of layout revision ${revision}; this reads ${REVISION}`);
   }
-  const count = view.getUint16(6, true);
+  const count = u32[1]! >>> 16;
   if (count < strides.length) {
     throw new LayoutError(`${magic} frame with ${count} sections; ${strides.length} are needed`);
   }
-  const table = 8 + scalars;
-  const header = table + 8 * count;
+  const table = (8 + scalars) >> 2;
+  const header = 8 + scalars + 8 * count;
   if (bytes.length < header) {
     throw new LayoutError(`${magic} frame of ${bytes.length} bytes is shorter than its header`);
   }
-  const sections = strides.map((stride, i) => {
-    const offset = view.getUint32(table + 8 * i, true);
-    const records = view.getUint32(table + 8 * i + 4, true);
+  const sections: Section[] = [];
+  let misaligned = false;
+  for (let i = 0; i < strides.length; i++) {
+    const stride = strides[i]!;
+    const offset = u32[table + 2 * i]!;
+    const records = u32[table + 2 * i + 1]!;
     const end = offset + records * stride;
     if (offset < header || end > bytes.length) {
       throw new LayoutError(
         `${magic} section ${i} (${records} records of ${stride} bytes at ${offset}) is outside the frame's ${bytes.length} bytes`,
       );
     }
-    return { offset, count: records };
+    if (stride !== 1 && offset % 4 !== 0) misaligned = true;
+    sections.push({ offset, count: records });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const opened = { bytes, u32, view, scalars: 8, sections };
+  return misaligned ? realigned(opened, scalars, strides) : opened;
+}
+
+/**
+ * `f` copied with each section at a multiple of 8 bytes (the header and
+ * the known sections; sections after them are dropped, as a reader
+ * ignores them).
+ */
+function realigned(f: Opened, scalars: number, strides: readonly number[]): Opened {
+  const header = 8 + scalars + 8 * strides.length;
+  let size = header;
+  const offsets = f.sections.map((s, i) => {
+    const at = Math.ceil(size / ALIGN) * ALIGN;
+    size = at + s.count * strides[i]!;
+    return at;
   });
-  return { view, bytes, scalars: 8, sections };
+  const bytes = new Uint8Array(Math.ceil(size / ALIGN) * ALIGN);
+  bytes.set(f.bytes.subarray(0, 8 + scalars));
+  const view = new DataView(bytes.buffer);
+  view.setUint16(6, strides.length, true);
+  f.sections.forEach((s, i) => {
+    view.setUint32(8 + scalars + 8 * i, offsets[i]!, true);
+    view.setUint32(8 + scalars + 8 * i + 4, s.count, true);
+    bytes.set(f.bytes.subarray(s.offset, s.offset + s.count * strides[i]!), offsets[i]);
+  });
+  return {
+    bytes,
+    u32: new Uint32Array(bytes.buffer),
+    view,
+    scalars: 8,
+    sections: f.sections.map((s, i) => ({ offset: offsets[i]!, count: s.count })),
+  };
 }
 
 function checkStage(stage: number, what: string): void {
   if (stage !== NO_STAGE && stage >= STAGES.length) {
     throw new LayoutError(`${what}: ${stage} is not a lifecycle stage`);
   }
-}
-
-function stageAt(view: DataView, at: number): Stage | undefined {
-  return STAGES[view.getUint8(at)];
 }
 
 /** Why the decision is being made. */
@@ -188,6 +249,10 @@ export type Value =
 /** The input frame, checked. Field offsets follow `layout/src/input.rs`. */
 export class InputFrame {
   readonly view: DataView;
+  /** The frame's 32-bit words, unsigned (`u32[byteOffset >> 2]`). */
+  readonly u32: Uint32Array;
+  /** The same words, signed. */
+  readonly i32: Int32Array;
   readonly strings: Strings;
   readonly identities: Section;
   readonly attributes: Section;
@@ -198,7 +263,8 @@ export class InputFrame {
   readonly offerChannels: Section;
   readonly trigger: Section;
   readonly now: number;
-  readonly seed: bigint;
+  /** The seed's low and high 32 bits (see `seed`). */
+  readonly seedWords: readonly [number, number];
   readonly tzOffsetMinutes: number;
   readonly customerId: number;
   readonly mode: Mode;
@@ -206,32 +272,40 @@ export class InputFrame {
 
   /** Reads and checks an input frame; throws `LayoutError` if it does not read. */
   constructor(bytes: Uint8Array) {
-    const f = open(bytes, "RHI2", 32, INPUT_STRIDES);
-    const v = f.view;
-    const s = f.scalars;
-    const [text, ends, identities, attributes, events, props, priorTags, offers, offerChannels, trigger] =
-      f.sections as [Section, Section, Section, Section, Section, Section, Section, Section, Section, Section];
-    const mode = MODES[v.getUint8(s + 24)];
-    if (mode === undefined) throw new LayoutError(`input mode ${v.getUint8(s + 24)} is not known`);
-    checkStage(v.getUint8(s + 25), "input prior stage");
-    this.view = v;
-    this.now = Number(v.getBigInt64(s, true));
-    this.seed = v.getBigUint64(s + 8, true);
-    this.tzOffsetMinutes = v.getInt32(s + 16, true);
-    this.customerId = v.getUint32(s + 20, true);
+    const f = openFrame(bytes, "RHI2", 32, INPUT_STRIDES);
+    const u32 = f.u32;
+    const s = f.scalars >> 2;
+    const sections = f.sections;
+    const trigger = sections[9]!;
+    const flags = u32[s + 6]!;
+    const mode = MODES[flags & 0xff];
+    if (mode === undefined) throw new LayoutError(`input mode ${flags & 0xff} is not known`);
+    checkStage((flags >>> 8) & 0xff, "input prior stage");
+    this.view = f.view;
+    this.u32 = u32;
+    this.i32 = new Int32Array(u32.buffer, u32.byteOffset, u32.length);
+    this.now = this.i32[s + 1]! * 4294967296 + u32[s]!;
+    this.seedWords = [u32[s + 2]!, u32[s + 3]!];
+    this.tzOffsetMinutes = this.i32[s + 4]!;
+    this.customerId = u32[s + 5]!;
     this.mode = mode;
-    this.priorStage = stageAt(v, s + 25);
-    this.strings = new Strings(bytes, v, text, ends);
-    this.identities = identities;
-    this.attributes = attributes;
-    this.events = events;
-    this.props = props;
-    this.priorTags = priorTags;
-    this.offers = offers;
-    this.offerChannels = offerChannels;
+    this.priorStage = STAGES[(flags >>> 8) & 0xff];
+    this.strings = new Strings(f);
+    this.identities = sections[2]!;
+    this.attributes = sections[3]!;
+    this.events = sections[4]!;
+    this.props = sections[5]!;
+    this.priorTags = sections[6]!;
+    this.offers = sections[7]!;
+    this.offerChannels = sections[8]!;
     this.trigger = trigger;
     if (trigger.count > 1) throw new LayoutError("an input has at most one trigger");
     if (this.customerId >= this.strings.length) throw new LayoutError("the customer id names no string");
+  }
+
+  /** A seed fixed per decision. */
+  get seed(): bigint {
+    return (BigInt(this.seedWords[1]) << 32n) | BigInt(this.seedWords[0]);
   }
 
   /** The records `start..start + count` of `section`, or a `LayoutError` naming `what`. */
@@ -256,47 +330,57 @@ export class InputFrame {
   eventTime(at: number): number {
     // Two halves instead of a BigInt (an allocation per read): exact for
     // every instant within ±2^53 ms, some 285,000 years.
-    return this.view.getInt32(at + 36, true) * 4294967296 + this.view.getUint32(at + 32, true);
+    return this.i32[(at + 36) >> 2]! * 4294967296 + this.u32[(at + 32) >> 2]!;
   }
 
   /** An optional atom of an event: field 4 channel, 8 SKU, 12 category. */
   eventAtom(at: number, field: 4 | 8 | 12): string | undefined {
-    const atom = this.view.getUint32(at + field, true);
-    return atom === NONE ? undefined : this.text(atom);
+    const atom = this.u32[(at + field) >> 2]!;
+    return atom === NONE ? undefined : this.strings.get(atom);
   }
 
   /** An event's kind. */
   eventKind(at: number): string {
-    return this.text(this.view.getUint32(at, true));
+    return this.strings.get(this.u32[at >> 2]!);
   }
 
   /** An event's amount in minor units. */
   eventAmount(at: number): bigint | undefined {
-    return (this.view.getUint32(at + 24, true) & 1) !== 0 ? this.view.getBigInt64(at + 40, true) : undefined;
+    return (this.u32[(at + 24) >> 2]! & 1) !== 0 ? this.view.getBigInt64(at + 40, true) : undefined;
   }
 
   /** An event's props: its span in the props section. */
   eventProps(at: number): Section {
-    const start = this.view.getUint32(at + 16, true);
-    return this.span("an event's props", this.props, STRIDE.attribute, start, this.view.getUint32(at + 20, true));
+    const start = this.u32[(at + 16) >> 2]!;
+    return this.span("an event's props", this.props, STRIDE.attribute, start, this.u32[(at + 20) >> 2]!);
+  }
+
+  /** The key of the `i`th attribute of `section` (attributes or a run of props). */
+  attributeKey(section: Section, i: number): string {
+    return this.strings.get(this.u32[(section.offset + i * STRIDE.attribute) >> 2]!);
   }
 
   /** The `i`th attribute of `section` (attributes or a run of props). */
   attribute(section: Section, i: number): [string, Value] {
     const at = section.offset + i * STRIDE.attribute;
+    const key = this.attributeKey(section, i);
+    return [key, this.attributeValue(key, at)];
+  }
+
+  /** The value of the attribute at `at`, whose key is `key`. */
+  attributeValue(key: string, at: number): Value {
     const v = this.view;
-    const key = this.text(v.getUint32(at, true));
     switch (v.getUint8(at + 4)) {
       case 0:
-        return [key, { kind: "text", value: this.text(v.getUint32(at + 8, true)) }];
+        return { kind: "text", value: this.strings.get(this.u32[(at + 8) >> 2]!) };
       case 1:
-        return [key, { kind: "int", value: v.getBigInt64(at + 8, true) }];
+        return { kind: "int", value: v.getBigInt64(at + 8, true) };
       case 2:
-        return [key, { kind: "float", value: v.getFloat64(at + 8, true) }];
+        return { kind: "float", value: v.getFloat64(at + 8, true) };
       case 3:
-        return [key, { kind: "flag", value: v.getBigUint64(at + 8, true) !== 0n }];
+        return { kind: "flag", value: (this.u32[(at + 8) >> 2]! | this.u32[(at + 12) >> 2]!) !== 0 };
       case 4:
-        return [key, { kind: "time", value: Number(v.getBigInt64(at + 8, true)) }];
+        return { kind: "time", value: this.i32[(at + 12) >> 2]! * 4294967296 + this.u32[(at + 8) >> 2]! };
       default:
         throw new LayoutError(`${key}: value kind ${v.getUint8(at + 4)} is not known`);
     }
@@ -304,8 +388,8 @@ export class InputFrame {
 
   /** Record `i` of a section of atom pairs (identities, prior tags). */
   pair(section: Section, i: number): [string, string] {
-    const at = section.offset + i * 8;
-    return [this.text(this.view.getUint32(at, true)), this.text(this.view.getUint32(at + 4, true))];
+    const w = (section.offset + i * 8) >> 2;
+    return [this.strings.get(this.u32[w]!), this.strings.get(this.u32[w + 1]!)];
   }
 
   /** Where offer `i` starts. */
@@ -322,48 +406,65 @@ export class FindingsFrame {
 
   /** Reads and checks a findings frame; throws `LayoutError` if it does not read. */
   constructor(bytes: Uint8Array) {
-    const f = open(bytes, "RHF2", 8, FINDINGS_STRIDES);
-    const v = f.view;
-    const [text, ends, tags, scores] = f.sections as [Section, Section, Section, Section];
-    checkStage(v.getUint8(f.scalars), "findings stage");
-    const strings = new Strings(bytes, v, text, ends);
-    this.stage = stageAt(v, f.scalars);
+    const f = openFrame(bytes, "RHF2", 8, FINDINGS_STRIDES);
+    const u32 = f.u32;
+    const tags = f.sections[2]!;
+    const scores = f.sections[3]!;
+    const stage = u32[f.scalars >> 2]! & 0xff;
+    checkStage(stage, "findings stage");
+    this.stage = STAGES[stage];
     const tagList: [string, string][] = [];
-    for (let i = 0; i < tags.count; i++) {
-      const at = tags.offset + i * STRIDE.tagKey;
-      tagList.push([strings.get(v.getUint32(at, true)), strings.get(v.getUint32(at + 4, true))]);
-    }
     const scoreList: [string, number][] = [];
-    for (let i = 0; i < scores.count; i++) {
-      const at = scores.offset + i * STRIDE.scoreValue;
-      scoreList.push([strings.get(v.getUint32(at, true)), v.getFloat64(at + 8, true)]);
+    if (tags.count + scores.count > 0) {
+      const strings = new Strings(f);
+      for (let i = 0, w = tags.offset >> 2; i < tags.count; i++, w += 2) {
+        tagList.push([strings.get(u32[w]!), strings.get(u32[w + 1]!)]);
+      }
+      for (let i = 0; i < scores.count; i++) {
+        const at = scores.offset + i * STRIDE.scoreValue;
+        scoreList.push([strings.get(u32[at >> 2]!), f.view.getFloat64(at + 8, true)]);
+      }
     }
     this.tags = tagList;
     this.scores = scoreList;
   }
 }
 
-/** A growing byte buffer of little-endian fields. */
+/**
+ * A growing byte buffer of little-endian fields, emptied to be used again,
+ * also viewed as 32-bit words and 64-bit floats: a record of the answer
+ * (its size a multiple of 8) is reserved once and its fields stored as
+ * words, each an element store instead of a call.
+ */
 class Bytes {
   buf = new Uint8Array(256);
   view = new DataView(this.buf.buffer);
+  words = new Uint32Array(this.buf.buffer);
+  floats = new Float64Array(this.buf.buffer);
   len = 0;
 
   reserve(n: number): number {
     if (this.len + n > this.buf.length) {
-      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+      const bigger = new Uint8Array(Math.ceil(Math.max(this.buf.length * 2, this.len + n) / 8) * 8);
       bigger.set(this.buf.subarray(0, this.len));
       this.buf = bigger;
       this.view = new DataView(bigger.buffer);
+      this.words = new Uint32Array(bigger.buffer);
+      this.floats = new Float64Array(bigger.buffer);
     }
     const at = this.len;
     this.len += n;
     return at;
   }
 
+  /** Reserves a record of `bytes` (a multiple of 8 in a section of such records); returns its first word's index. */
+  record(bytes: number): number {
+    return this.reserve(bytes) >> 2;
+  }
+
   u8(v: number): void {
     const at = this.reserve(1);
-    this.view.setUint8(at, v);
+    this.buf[at] = v;
   }
 
   u32(v: number): void {
@@ -380,26 +481,28 @@ class Bytes {
     const at = this.reserve(8);
     this.view.setFloat64(at, v, true);
   }
+}
 
-  bytes(b: Uint8Array): void {
-    // Reserve first: it may replace the buffer.
-    const at = this.reserve(b.length);
-    this.buf.set(b, at);
-  }
-
-  get written(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
+/** Stores `v`, a whole number within ±2^53 (an instant), as an i64 in words `w` and `w + 1`. */
+function storeInt(words: Uint32Array, w: number, v: number): void {
+  const lo = v % 4294967296;
+  words[w] = lo < 0 ? lo + 4294967296 : lo;
+  words[w + 1] = Math.floor(v / 4294967296);
 }
 
 /**
  * Writes a frame of any kind: strings as they are added, records section by
- * section, then the header in front (`FrameWriter` in `layout/src/lib.rs`).
+ * section, then the header in front, each section from a multiple of 8
+ * bytes (`FrameWriter` in `layout/src/lib.rs`). `reset` empties it for the
+ * next frame, keeping its buffers.
  */
 export class FrameWriter {
   readonly #magic: string;
+  #magicWord: number | undefined;
   readonly #sections: Bytes[];
   readonly #strides: readonly number[];
+  /** The strings, in atom order: sections 0 and 1 are written from them at `finish`. */
+  readonly #strings: string[] = [];
 
   constructor(magic: string, strides: readonly number[]) {
     this.#magic = magic;
@@ -407,108 +510,132 @@ export class FrameWriter {
     this.#sections = strides.map(() => new Bytes());
   }
 
-  /** Adds a string; returns its atom. */
-  text(s: string): number {
-    const atom = this.#sections[1]!.len / 4;
-    const text = this.#sections[0]!;
-    const at = text.reserve(utf8Length(s));
-    encodeUtf8Into(s, text.buf, at);
-    this.#sections[1]!.u32(this.#sections[0]!.len);
-    return atom;
+  /** Empties every section. */
+  reset(): void {
+    for (const section of this.#sections) section.len = 0;
+    this.#strings.length = 0;
   }
 
-  /** The section `i`, to append a record to. */
+  /** Adds a string; returns its atom. */
+  text(s: string): number {
+    return this.#strings.push(s) - 1;
+  }
+
+  /** The section `i` (from 2), to append a record to. */
   section(i: number): Bytes {
     return this.#sections[i]!;
   }
 
-  /** How many records section `i` holds. */
+  /** How many records section `i` (from 2) holds. */
   count(i: number): number {
     return this.#sections[i]!.len / this.#strides[i]!;
   }
 
-  /** The frame, with `scalars` (already little-endian) in its header. */
+  /** The frame, with `scalars` (already little-endian, a multiple of 4 bytes) in its header. */
   finish(scalars: Uint8Array): Uint8Array {
-    const header = 8 + scalars.length + 8 * this.#sections.length;
-    const out = new Bytes();
-    const magic = out.reserve(this.#magic.length);
-    encodeUtf8Into(this.#magic, out.buf, magic);
-    const revision = out.reserve(4);
-    out.view.setUint16(revision, REVISION, true);
-    out.view.setUint16(revision + 2, this.#sections.length, true);
-    out.bytes(scalars);
-    let offset = header;
-    this.#sections.forEach((section, i) => {
-      out.u32(offset);
-      out.u32(section.len / this.#strides[i]!);
-      offset += section.len;
-    });
-    for (const section of this.#sections) out.bytes(section.written);
-    return out.written.slice();
+    const sections = this.#sections;
+    const { bytes: text, ends } = encodeStrings(this.#strings);
+    const lengths = (i: number) => (i === 0 ? text.length : i === 1 ? 4 * ends.length : sections[i]!.len);
+    const table = 8 + scalars.length;
+    let size = table + 8 * sections.length;
+    const offsets: number[] = [];
+    for (let i = 0; i < sections.length; i++) {
+      size = Math.ceil(size / ALIGN) * ALIGN;
+      offsets.push(size);
+      size += lengths(i);
+    }
+    const out = new Uint8Array(Math.ceil(size / 4) * 4);
+    const words = new Uint32Array(out.buffer);
+    words[0] = (this.#magicWord ??= magicWord(this.#magic));
+    words[1] = REVISION | (sections.length << 16);
+    out.set(scalars, 8);
+    for (let i = 0, w = table >> 2; i < sections.length; i++, w += 2) {
+      words[w] = offsets[i]!;
+      words[w + 1] = lengths(i) / this.#strides[i]!;
+    }
+    out.set(text, offsets[0]);
+    const endsAt = offsets[1]! >> 2;
+    for (let i = 0; i < ends.length; i++) words[endsAt + i] = ends[i]!;
+    for (let i = 2; i < sections.length; i++) {
+      const section = sections[i]!;
+      if (section.len > 0) out.set(section.buf.subarray(0, section.len), offsets[i]);
+    }
+    return out;
   }
 }
 
-/** An answer frame's writer: what one stage returns. */
+/** Where a writer starts each section (`layout::ALIGN`). */
+export const ALIGN = 8;
+
+/**
+ * An answer frame's writer: what one stage returns. One is kept and reset
+ * for each stage (`reset`): its buffers are made once.
+ */
 export class AnswerWriter {
   // Six sections: the sixth holds wake-ups (contract 0.3.0).
-  readonly #frame = new FrameWriter("RHO2", [
-    STRIDE.u8,
-    STRIDE.u32,
-    STRIDE.tag,
-    STRIDE.score,
-    STRIDE.proposal,
-    STRIDE.wake,
-  ]);
-  #stage: [number, number, number] | undefined;
+  readonly #frame = new FrameWriter("RHO2", ANSWER_STRIDES);
+  readonly #scalars = new Uint32Array(4);
+  #stage = NO_STAGE;
+  #stageReason = NONE;
+  #stageRule = NONE;
+
+  /** Empties it for the next answer. */
+  reset(): void {
+    this.#frame.reset();
+    this.#stage = NO_STAGE;
+    this.#stageReason = NONE;
+    this.#stageRule = NONE;
+  }
+
+  /** Reserves a record of `stride` bytes in section `i` with `texts` as its first words (atoms); returns the section and the record's first word. */
+  #record(i: number, stride: number, texts: readonly string[]): { out: Bytes; w: number } {
+    const f = this.#frame;
+    const out = f.section(i);
+    const w = out.record(stride);
+    for (let k = 0; k < texts.length; k++) out.words[w + k] = f.text(texts[k]!);
+    return { out, w };
+  }
 
   tag(group: string, name: string, reason: string, ruleId: string, expiresAt: number | undefined): void {
-    const atoms = [group, name, reason, ruleId].map((s) => this.#frame.text(s));
-    const out = this.#frame.section(2);
-    atoms.forEach((a) => out.u32(a));
-    out.u32(expiresAt === undefined ? 0 : 1);
-    out.u32(0);
-    out.i64(BigInt(expiresAt ?? 0));
+    const { out, w } = this.#record(2, STRIDE.tag, [group, name, reason, ruleId]);
+    out.words[w + 4] = expiresAt === undefined ? 0 : 1;
+    out.words[w + 5] = 0;
+    storeInt(out.words, w + 6, expiresAt ?? 0);
   }
 
   score(name: string, value: number, reason: string, ruleId: string): void {
-    const atoms = [name, reason, ruleId].map((s) => this.#frame.text(s));
-    const out = this.#frame.section(3);
-    atoms.forEach((a) => out.u32(a));
-    out.u32(0);
-    out.f64(value);
+    const { out, w } = this.#record(3, STRIDE.score, [name, reason, ruleId]);
+    out.words[w + 3] = 0;
+    out.floats[(w + 4) >> 1] = value;
   }
 
   proposal(offerId: string, channel: string, reason: string, ruleId: string, score: number): void {
-    const atoms = [offerId, channel, reason, ruleId].map((s) => this.#frame.text(s));
-    const out = this.#frame.section(4);
-    atoms.forEach((a) => out.u32(a));
-    out.f64(score);
+    const { out, w } = this.#record(4, STRIDE.proposal, [offerId, channel, reason, ruleId]);
+    out.floats[(w + 4) >> 1] = score;
   }
 
   stage(stage: Stage, reason: string, ruleId: string): void {
-    this.#stage = [STAGES.indexOf(stage), this.#frame.text(reason), this.#frame.text(ruleId)];
+    this.#stage = STAGES.indexOf(stage);
+    this.#stageReason = this.#frame.text(reason);
+    this.#stageRule = this.#frame.text(ruleId);
   }
 
   /** A wake-up at `at` (ms since the epoch), or `undefined` to clear the key's. */
   wake(key: string, at: number | undefined, reason: string | undefined): void {
-    const k = this.#frame.text(key);
-    const r = at === undefined || reason === undefined ? NONE : this.#frame.text(reason);
-    const out = this.#frame.section(5);
-    out.u32(k);
-    out.u32(r);
-    out.u32(at === undefined ? 1 : 0);
-    out.u32(0);
-    out.i64(BigInt(at ?? 0));
+    const { out, w } = this.#record(5, STRIDE.wake, [key]);
+    out.words[w + 1] = at === undefined || reason === undefined ? NONE : this.#frame.text(reason);
+    out.words[w + 2] = at === undefined ? 1 : 0;
+    out.words[w + 3] = 0;
+    storeInt(out.words, w + 4, at ?? 0);
   }
 
   finish(): Uint8Array {
-    const scalars = new Uint8Array(16);
-    const v = new DataView(scalars.buffer);
-    const [stage, reason, rule] = this.#stage ?? [NO_STAGE, NONE, NONE];
-    v.setUint8(0, stage);
-    v.setUint32(4, reason, true);
-    v.setUint32(8, rule, true);
-    return this.#frame.finish(scalars);
+    // The stage (a byte, then three of padding), its reason and rule (atoms), four bytes of padding.
+    const scalars = this.#scalars;
+    scalars[0] = this.#stage;
+    scalars[1] = this.#stageReason;
+    scalars[2] = this.#stageRule;
+    return this.#frame.finish(new Uint8Array(scalars.buffer));
   }
 }
 

@@ -28,29 +28,42 @@ export interface Rfm {
 
 /**
  * Computes RFM at `now` over the last `windowDays` days (all time when
- * undefined). Negative amounts count as zero; sums saturate.
+ * undefined). Negative amounts count as zero; sums saturate. Computed once
+ * per decision for the same arguments (the stages share the result).
  */
 export function computeRfm(profile: Profile, now: number, windowDays: number | undefined): Rfm {
+  // The stages of a decision share one profile: each asks once.
+  let known = computed.get(profile);
+  if (known === undefined) computed.set(profile, (known = new Map<string, Rfm>()));
+  const key = `${now}/${windowDays}`;
+  let rfm = known.get(key);
+  if (rfm === undefined) known.set(key, (rfm = rfmOf(profile, now, windowDays)));
+  return rfm;
+}
+
+const computed = new WeakMap<Profile, Map<string, Rfm>>();
+
+function rfmOf(profile: Profile, now: number, windowDays: number | undefined): Rfm {
   const since = windowDays === undefined ? undefined : plusDays(now, -windowDays);
   const inWindow = (at: number) => since === undefined || at > since;
-  let lastPurchase: number | undefined;
+  // The two kinds it counts, each a list the decision keeps: no view of
+  // any other event is made.
+  const purchases = profile.eventsOf(PURCHASE);
+  const last = purchases[purchases.length - 1];
   let frequency = 0;
   let spent = 0n;
-  let refunded = 0n;
-  for (const event of profile.events()) {
-    const raw = event.amountMinor ?? 0n;
-    const amount = raw > 0n ? raw : 0n;
-    const kind = event.kind;
-    if (kind === PURCHASE) {
-      lastPurchase = event.at;
-      if (inWindow(event.at)) {
-        frequency = Math.min(frequency + 1, U32_MAX);
-        spent = saturatingAdd(spent, amount);
-      }
-    } else if (kind === REFUND && inWindow(event.at)) {
-      refunded = saturatingAdd(refunded, amount);
-    }
+  for (const event of purchases) {
+    if (!inWindow(event.at)) continue;
+    frequency = Math.min(frequency + 1, U32_MAX);
+    const amount = event.amountMinor;
+    if (amount !== undefined && amount > 0n) spent = saturatingAdd(spent, amount);
   }
+  let refunded = 0n;
+  for (const event of profile.eventsOf(REFUND)) {
+    const amount = event.amountMinor;
+    if (amount !== undefined && amount > 0n && inWindow(event.at)) refunded = saturatingAdd(refunded, amount);
+  }
+  const lastPurchase = last?.at;
   const net = saturatingAdd(spent, -refunded);
   return {
     recencyDays: lastPurchase === undefined ? undefined : daysSince(now, lastPurchase),

@@ -113,9 +113,15 @@ export class Ctx {
     return { key: text("key"), reason: text("reason"), dueAt: t.at };
   }
 
-  /** @internal Writes the wake-ups asked for into a stage's answer (the session calls it). */
+  /** @internal Writes the wake-ups asked for in a stage into its answer (the session calls it). */
   writeWakes(out: AnswerWriter): void {
-    for (const w of this.#wakes.splice(0)) out.wake(w.key, w.at, w.reason);
+    for (const w of this.#wakes) out.wake(w.key, w.at, w.reason);
+    this.#wakes.length = 0;
+  }
+
+  /** @internal Forgets the wake-ups of a stage that failed. */
+  dropWakes(): void {
+    this.#wakes.length = 0;
   }
 }
 
@@ -144,16 +150,25 @@ export type WireError = { code: string; message: string };
  * decision's seed (SpiderMonkey draws from WASI, which the host seeds).
  */
 export interface EngineHooks {
-  begin?(seed: bigint): void;
+  /** The decision's seed as its low and high 32 bits. */
+  begin?(seed: readonly [number, number]): void;
 }
 
 /**
- * `Math.random` for one decision: xoshiro128** seeded from `seed` by
- * splitmix32, the same draws for the same seed on every engine. Not for
- * secrets.
+ * `Math.random` for one decision: xoshiro128** seeded from `seed` (a bigint,
+ * or its low and high 32 bits) by splitmix32, the same draws for the same
+ * seed on every engine. Not for secrets. Seeded at the first draw: a
+ * decision that draws nothing pays nothing.
  */
-export function seededRandom(seed: bigint): () => number {
-  let x = Number(seed & 0xffffffffn) ^ Number((seed >> 32n) & 0xffffffffn);
+export function seededRandom(seed: bigint | readonly [number, number]): () => number {
+  const [lo, hi] =
+    typeof seed === "bigint" ? [Number(seed & 0xffffffffn), Number((seed >> 32n) & 0xffffffffn)] : seed;
+  let next: (() => number) | undefined;
+  return () => (next ??= xoshiro128(lo ^ hi))();
+}
+
+function xoshiro128(seed: number): () => number {
+  let x = seed;
   const next32 = (): number => {
     x = (x + 0x9e3779b9) | 0;
     let z = x;
@@ -179,70 +194,88 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
+/** What a session reads through: made once, shared by its three stages. */
+interface Opened {
+  readonly frame: InputFrame;
+  readonly ctx: Ctx;
+  readonly profile: Profile;
+  readonly offers: Offers;
+}
+
+/**
+ * The answer writer the sessions share: a stage runs to its end before
+ * another starts, and `finish` copies the answer out, so its buffers are
+ * made once (in a pre-initialised engine, before the first decision).
+ */
+const ANSWER = new AnswerWriter();
+
 /** One decision of one plugin. */
 export class Session {
   readonly #rules: Rules;
-  readonly #host: Host;
-  readonly #input: InputFrame | PluginError;
+  readonly #input: Opened | PluginError;
 
   constructor(plugin: Plugin, host: Host, input: Uint8Array) {
-    this.#host = host;
     this.#rules = plugin();
-    let frame: InputFrame | PluginError;
+    let opened: Opened | PluginError;
     try {
-      frame = new InputFrame(input);
+      const frame = new InputFrame(input);
+      opened = { frame, ctx: new Ctx(frame, host), profile: new Profile(frame), offers: new Offers(frame) };
     } catch (e) {
-      frame = new PluginError("invalid_input", `the host sent an input that does not read: ${(e as Error).message}`);
+      opened = new PluginError("invalid_input", `the host sent an input that does not read: ${(e as Error).message}`);
     }
-    this.#input = frame;
+    this.#input = opened;
   }
 
-  /** The decision's seed (0 when the input did not read). */
-  get seed(): bigint {
-    return this.#input instanceof PluginError ? 0n : this.#input.seed;
+  /** The decision's seed as its low and high 32 bits (0 when the input did not read). */
+  get seedWords(): readonly [number, number] {
+    return this.#input instanceof PluginError ? [0, 0] : this.#input.frame.seedWords;
   }
 
-  #run(stage: (ctx: Ctx, frame: InputFrame, out: AnswerWriter) => void): Uint8Array {
-    if (this.#input instanceof PluginError) throw this.#input;
-    const out = new AnswerWriter();
-    const ctx = new Ctx(this.#input, this.#host);
+  #run(stage: (opened: Opened, out: AnswerWriter) => void): Uint8Array {
+    const opened = this.#input;
+    if (opened instanceof PluginError) throw opened;
+    const out = ANSWER;
+    out.reset();
     try {
-      stage(ctx, this.#input, out);
+      stage(opened, out);
     } catch (e) {
+      opened.ctx.dropWakes();
       // A field of the frame is checked where it is read (see layout.ts).
       if (e instanceof LayoutError) {
         throw new PluginError("invalid_input", `the host sent an input that does not read: ${e.message}`);
       }
       throw e;
     }
-    ctx.writeWakes(out);
+    opened.ctx.writeWakes(out);
     return out.finish();
   }
 
   /** The tag stage's answer frame. */
   tag(): Uint8Array {
-    return this.#run((ctx, frame, out) => {
-      for (const t of this.#rules.tag?.(ctx, new Profile(frame)) ?? []) {
-        out.tag(t.group, t.name, t.reasonText, t.ruleId, t.expiresAt);
-      }
+    return this.#run(({ ctx, profile }, out) => {
+      const tags = this.#rules.tag?.(ctx, profile);
+      if (tags === undefined) return;
+      for (const t of tags) out.tag(t.group, t.name, t.reasonText, t.ruleId, t.expiresAt);
     });
   }
 
   /** The score stage's answer frame. */
   score(findings: Uint8Array): Uint8Array {
-    return this.#run((ctx, frame, out) => {
-      const scoring = this.#rules.score?.(ctx, new Profile(frame), readFindings(findings));
-      for (const s of scoring?.scores ?? []) out.score(s.name, s.value, s.reasonText, s.ruleId);
-      const stage = scoring?.stage;
+    return this.#run(({ ctx, profile }, out) => {
+      const scoring = this.#rules.score?.(ctx, profile, readFindings(findings));
+      if (scoring === undefined) return;
+      for (const s of scoring.scores) out.score(s.name, s.value, s.reasonText, s.ruleId);
+      const stage = scoring.stage;
       if (stage !== undefined) out.stage(stage.stage, stage.reasonText, stage.ruleId);
     });
   }
 
   /** The target stage's answer frame. */
   target(findings: Uint8Array): Uint8Array {
-    return this.#run((ctx, frame, out) => {
-      const proposals = this.#rules.target?.(ctx, new Profile(frame), readFindings(findings), new Offers(frame));
-      for (const p of proposals ?? []) out.proposal(p.offerId, p.channel, p.reasonText, p.ruleId, p.scoreValue);
+    return this.#run(({ ctx, profile, offers }, out) => {
+      const proposals = this.#rules.target?.(ctx, profile, readFindings(findings), offers);
+      if (proposals === undefined) return;
+      for (const p of proposals) out.proposal(p.offerId, p.channel, p.reasonText, p.ruleId, p.scoreValue);
     });
   }
 }
@@ -282,7 +315,7 @@ export function exportRules(
 
     constructor(input: Uint8Array) {
       this.#session = wire(() => new Session(plugin, host, input));
-      hooks.begin?.(this.#session.seed);
+      hooks.begin?.(this.#session.seedWords);
     }
 
     tag(): Uint8Array {

@@ -12,6 +12,8 @@ import {
   STAGES,
   STRIDE,
   Strings,
+  ANSWER_STRIDES,
+  openFrame,
   type Mode,
   type Stage,
   type Value,
@@ -359,11 +361,12 @@ export interface Answer {
 
 /** Reads an answer frame (`RHO2`) as the host does, minus its policy checks. */
 export function readAnswer(bytes: Uint8Array): Answer {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (String.fromCharCode(...bytes.subarray(0, 4)) !== "RHO2") throw new Error("not an answer frame");
-  const table = 8 + 16;
-  const section = (i: number) => ({ offset: v.getUint32(table + 8 * i, true), count: v.getUint32(table + 8 * i + 4, true) });
-  const strings = new Strings(bytes, v, section(0), section(1));
+  // Before contract 0.3.0 an answer had five sections.
+  const sections = bytes.length >= 8 ? Math.min(bytes[6]! | (bytes[7]! << 8), ANSWER_STRIDES.length) : 0;
+  const f = openFrame(bytes, "RHO2", 16, ANSWER_STRIDES.slice(0, Math.max(sections, 5)));
+  const v = f.view;
+  const section = (i: number) => f.sections[i]!;
+  const strings = new Strings(f);
   const text = (at: number) => strings.get(v.getUint32(at, true));
   const rows = <T>(i: number, stride: number, row: (at: number) => T): T[] => {
     const s = section(i);
@@ -394,7 +397,7 @@ export function readAnswer(bytes: Uint8Array): Answer {
       score: v.getFloat64(at + 16, true),
     })),
     wakes:
-      v.getUint16(6, true) < 6
+      sections < 6
         ? []
         : rows(5, STRIDE.wake, (at) => {
             const clear = (v.getUint32(at + 8, true) & 1) !== 0;

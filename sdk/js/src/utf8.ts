@@ -1,9 +1,187 @@
-// UTF-8 by hand, for every engine: QuickJS has no TextDecoder or
-// TextEncoder, and a frame's strings are mostly short and ASCII, where a
-// loop over the bytes costs less than a call into either.
+// UTF-8 for every engine, done natively where the engine can: a loop in
+// JavaScript costs QuickJS some 1,900 wasm instructions per character
+// (issue 26: writing the answers' strings was half of a coffee decision),
+// a native call about 360 per character of a whole string.
+// - Node and SpiderMonkey have TextEncoder and TextDecoder.
+// - QuickJS has neither, but it has btoa/atob and Uint8Array's base64
+//   methods (fromBase64, toBase64), and the URI functions, which between
+//   them turn text into UTF-8 and back: encodeURIComponent writes a
+//   string's UTF-8 as %XX escapes, unescape makes each a character of a
+//   "binary" string (one byte per character), btoa and fromBase64 make
+//   those bytes; decoding reverses it, with decodeURIComponent refusing
+//   what is not UTF-8.
+// - Anything else: the loops below (also what every path is tested against).
 
 /** Thrown for bytes that are not UTF-8. */
 export class Utf8Error extends Error {}
+
+/** A frame's string table: the strings' UTF-8 back to back, and where each ends. */
+export interface Table {
+  readonly bytes: Uint8Array;
+  readonly ends: number[];
+}
+
+/** A way to turn text into UTF-8 and back. */
+export interface Codec {
+  readonly name: "web" | "base64" | "js";
+  /** `s` as UTF-8, a lone surrogate as U+FFFD. */
+  encode(s: string): Uint8Array;
+  /** The string table of `strings`, each encoded as `encode` does. */
+  table(strings: readonly string[]): Table;
+  /** `bytes[start..end]` decoded; throws [`Utf8Error`] unless it is UTF-8. */
+  decode(bytes: Uint8Array, start: number, end: number): string;
+}
+
+/** The loops below: for an engine with nothing native. */
+export const JS_CODEC: Codec = {
+  name: "js",
+  encode(s) {
+    const bytes = new Uint8Array(utf8Length(s));
+    encodeUtf8Into(s, bytes, 0);
+    return bytes;
+  },
+  table: (strings) => writeTable(strings, encodeUtf8Into),
+  decode: decodeUtf8,
+};
+
+/**
+ * A string table written string by string into room for 3 bytes per UTF-16
+ * unit, `write` returning where each string's bytes end.
+ */
+function writeTable(strings: readonly string[], write: (s: string, bytes: Uint8Array, at: number) => number): Table {
+  let size = 0;
+  for (const s of strings) size += 3 * s.length;
+  const bytes = new Uint8Array(size);
+  const ends: number[] = [];
+  let end = 0;
+  for (const s of strings) ends.push((end = write(s, bytes, end)));
+  return { bytes: bytes.subarray(0, end), ends };
+}
+
+/** TextEncoder and a fatal TextDecoder, where the engine has them. */
+export function webCodec(): Codec | undefined {
+  if (typeof TextEncoder !== "function" || typeof TextDecoder !== "function") return undefined;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  return {
+    name: "web",
+    encode: (s) => encoder.encode(s),
+    table: (strings) => writeTable(strings, (s, bytes, at) => at + encoder.encodeInto(s, bytes.subarray(at)).written),
+    decode(bytes, start, end) {
+      try {
+        return decoder.decode(bytes.subarray(start, end));
+      } catch (e) {
+        throw new Utf8Error((e as Error).message);
+      }
+    },
+  };
+}
+
+/** What the base64 codec needs of an engine (ES2026's Uint8Array base64 methods, and btoa/atob). */
+interface Base64Natives {
+  fromBase64: (text: string) => Uint8Array;
+  toBase64: (bytes: Uint8Array) => string;
+  btoa: (binary: string) => string;
+  atob: (base64: string) => string;
+}
+
+/** A byte past ASCII, in a binary string (one byte per character). */
+const NOT_ASCII = /[\u0080-\u00ff]/;
+
+/**
+ * UTF-8 through base64 and the URI functions, for QuickJS (see the top of
+ * this file); `natives` are the engine's own unless given (tests give Node's).
+ * A string table is each string made a binary string (its length is its
+ * UTF-8's), the binary strings joined, and the whole made bytes at once.
+ */
+export function base64Codec(natives: Base64Natives | undefined = engineBase64()): Codec | undefined {
+  if (natives === undefined) return undefined;
+  const { fromBase64, toBase64, btoa, atob } = natives;
+  // `s` as a binary string of its UTF-8.
+  const binaryOf = (s: string): string => {
+    let binary: string;
+    try {
+      // Legacy, but the one native way from %XX to a byte per character.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      binary = unescape(encodeURIComponent(s));
+    } catch {
+      // A lone surrogate, which encodeURIComponent refuses: the loop writes U+FFFD.
+      const bytes = JS_CODEC.encode(s);
+      binary = "";
+      for (let i = 0; i < bytes.length; i += CHUNK) {
+        binary += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
+      }
+    }
+    return binary;
+  };
+  return {
+    name: "base64",
+    encode: (s) => fromBase64(btoa(binaryOf(s))),
+    table(strings) {
+      const all = strings.join("");
+      const whole = binaryOf(all);
+      const ends: number[] = [];
+      let end = 0;
+      if (whole.length === all.length) {
+        // As many bytes as UTF-16 units: every string is ASCII.
+        for (const s of strings) ends.push((end += s.length));
+        return { bytes: fromBase64(btoa(whole)), ends };
+      }
+      // A string is its own binary string where it is ASCII (compared
+      // natively); the others are made binary to be measured.
+      for (const s of strings) {
+        end += whole.slice(end, end + s.length) === s ? s.length : binaryOf(s).length;
+        ends.push(end);
+      }
+      if (end === whole.length) return { bytes: fromBase64(btoa(whole)), ends };
+      // Not the whole's bytes: a lone surrogate ending one string and one
+      // starting the next made a pair in it (or a string of Latin-1 letters
+      // read as bytes compared equal). Each string on its own.
+      const binaries = strings.map(binaryOf);
+      end = 0;
+      ends.length = 0;
+      for (const b of binaries) ends.push((end += b.length));
+      return { bytes: fromBase64(btoa(binaries.join(""))), ends };
+    },
+    decode(bytes, start, end) {
+      const binary = atob(toBase64(bytes.subarray(start, end)));
+      if (!NOT_ASCII.test(binary)) return binary;
+      let text: string;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-deprecated
+        text = decodeURIComponent(escape(binary));
+      } catch {
+        // Not UTF-8: the loop says where and why.
+        return decodeUtf8(bytes, start, end);
+      }
+      return text;
+    },
+  };
+}
+
+function engineBase64(): Base64Natives | undefined {
+  const u8 = Uint8Array as unknown as { fromBase64?: (text: string) => Uint8Array };
+  const proto = Uint8Array.prototype as unknown as { toBase64?: (this: Uint8Array) => string };
+  const g = globalThis as unknown as { btoa?: (s: string) => string; atob?: (s: string) => string };
+  const { fromBase64 } = u8;
+  const { toBase64 } = proto;
+  const { btoa, atob } = g;
+  if (fromBase64 === undefined || toBase64 === undefined || btoa === undefined || atob === undefined) return undefined;
+  return {
+    fromBase64: (text) => fromBase64.call(Uint8Array, text),
+    toBase64: (bytes) => toBase64.call(bytes),
+    btoa,
+    atob,
+  };
+}
+
+/** The engine's best codec, chosen once. */
+export const CODEC: Codec = webCodec() ?? base64Codec() ?? JS_CODEC;
+
+/** The string table of `strings` (see `Codec.table`). */
+export function encodeStrings(strings: readonly string[], codec: Codec = CODEC): Table {
+  return strings.length === 0 ? { bytes: new Uint8Array(0), ends: [] } : codec.table(strings);
+}
 
 /** The code units of one chunk, handed to `String.fromCharCode` at once. */
 const CHUNK = 4096;
@@ -78,9 +256,9 @@ export function utf8Length(s: string): number {
 /**
  * Writes `s` as UTF-8 into `buf` from `at` (which has room for
  * [`utf8Length`] bytes); a lone surrogate becomes U+FFFD, as TextEncoder
- * writes it.
+ * writes it. Returns where the writing ended.
  */
-export function encodeUtf8Into(s: string, buf: Uint8Array, at: number): void {
+export function encodeUtf8Into(s: string, buf: Uint8Array, at: number): number {
   let o = at;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
@@ -110,4 +288,5 @@ export function encodeUtf8Into(s: string, buf: Uint8Array, at: number): void {
     buf[o++] = 0x80 | ((c >> 6) & 0x3f);
     buf[o++] = 0x80 | (c & 0x3f);
   }
+  return o;
 }

@@ -45,8 +45,7 @@ function* attributes(frame: InputFrame, section: Section): Generator<[string, Va
 
 function find(frame: InputFrame, section: Section, key: string): Value | undefined {
   for (let i = 0; i < section.count; i++) {
-    const [k, v] = frame.attribute(section, i);
-    if (k === key) return v;
+    if (frame.attributeKey(section, i) === key) return frame.attribute(section, i)[1];
   }
   return undefined;
 }
@@ -54,11 +53,14 @@ function find(frame: InputFrame, section: Section, key: string): Value | undefin
 /**
  * What the views of one decision's frame share across its stages: how
  * many events are past, found without making any view; each event's view,
- * made once when a list is first asked for; and the lists rules ask for,
- * built once and handed out again (frozen).
+ * made the first time a list holds it; and the lists rules ask for, built
+ * once and handed out again (frozen).
  */
 interface Shared {
   readonly past: number;
+  readonly views: (Event | undefined)[];
+  /** The past events' indices by kind atom, in time order, and the atoms in the order first met. */
+  kinds?: { readonly byAtom: number[][]; readonly atoms: number[] };
   all?: readonly Event[];
   events?: readonly Event[];
   newestFirst?: readonly Event[];
@@ -71,52 +73,77 @@ function sharedOf(frame: InputFrame): Shared {
   let views = shared.get(frame);
   if (views === undefined) {
     // Events are in time order: a binary search for the first after now.
-    let [lo, hi] = [0, frame.events.count];
+    let lo = 0;
+    let hi = frame.events.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (frame.eventTime(frame.eventAt(frame.events, mid)) <= frame.now) lo = mid + 1;
       else hi = mid;
     }
-    views = { past: lo, byKind: new Map() };
+    views = { past: lo, views: new Array<Event | undefined>(frame.events.count), byKind: new Map() };
     shared.set(frame, views);
   }
   return views;
 }
 
-function allOf(frame: InputFrame, views: Shared): readonly Event[] {
-  if (views.all === undefined) {
-    const all: Event[] = [];
-    for (let i = 0; i < frame.events.count; i++) all.push(new Event(frame, frame.eventAt(frame.events, i)));
-    views.all = Object.freeze(all);
+/** The indices of events `0..past` by their kind's atom. */
+function kindsOf(frame: InputFrame, past: number): { byAtom: number[][]; atoms: number[] } {
+  const u32 = frame.u32;
+  const byAtom: number[][] = [];
+  const atoms: number[] = [];
+  let w = frame.events.offset >> 2;
+  for (let i = 0; i < past; i++, w += STRIDE_WORDS) {
+    const atom = u32[w]!;
+    const bucket = byAtom[atom];
+    if (bucket === undefined) {
+      byAtom[atom] = [i];
+      atoms.push(atom);
+    } else bucket.push(i);
   }
-  return views.all;
+  return { byAtom, atoms };
+}
+
+/** An event record's size in 32-bit words. */
+const STRIDE_WORDS = 12;
+
+/** The view of event `i` of the frame's events. */
+function viewOf(frame: InputFrame, views: Shared, i: number): Event {
+  return (views.views[i] ??= new Event(frame, frame.eventAt(frame.events, i)));
+}
+
+/** The views of events `0..end`. */
+function viewsUpTo(frame: InputFrame, views: Shared, end: number): readonly Event[] {
+  const list: Event[] = [];
+  for (let i = 0; i < end; i++) list.push(viewOf(frame, views, i));
+  return Object.freeze(list);
 }
 
 /** Something the customer did. */
 export class Event {
   readonly #frame: InputFrame;
   readonly #at: number;
-  #kind: string | undefined;
-  #time: number | undefined;
+  /** When: read as the view is made (nearly every rule reads it, often more than once). */
+  readonly #time: number;
 
   constructor(frame: InputFrame, at: number) {
     this.#frame = frame;
     this.#at = at;
+    this.#time = frame.eventTime(at);
   }
 
   /** Its kind, e.g. "purchase". */
   get kind(): string {
-    return (this.#kind ??= this.#frame.eventKind(this.#at));
+    return this.#frame.eventKind(this.#at);
   }
 
   /** Whether it is of `kind`. */
   is(kind: string): boolean {
-    return this.kind === kind;
+    return this.#frame.eventKind(this.#at) === kind;
   }
 
   /** When (milliseconds since the epoch). */
   get at(): number {
-    return (this.#time ??= this.#frame.eventTime(this.#at));
+    return this.#time;
   }
 
   /** The channel it happened on. */
@@ -203,13 +230,13 @@ export class Profile {
 
   /** The event `i` of those up to now (oldest first). */
   event(i: number): Event | undefined {
-    return i >= 0 && i < this.#views.past ? allOf(this.#frame, this.#views)[i] : undefined;
+    return i >= 0 && i < this.#views.past ? viewOf(this.#frame, this.#views, i) : undefined;
   }
 
   /** The events up to now, oldest first (later ones are the future). */
   events(): readonly Event[] {
     const views = this.#views;
-    return (views.events ??= Object.freeze(allOf(this.#frame, views).slice(0, views.past)));
+    return (views.events ??= viewsUpTo(this.#frame, views, views.past));
   }
 
   /** The events up to now, newest first. */
@@ -219,17 +246,46 @@ export class Profile {
 
   /** Every event, after now too. */
   allEvents(): readonly Event[] {
-    return allOf(this.#frame, this.#views);
+    const views = this.#views;
+    return (views.all ??= viewsUpTo(this.#frame, views, this.#frame.events.count));
   }
 
-  /** The events of one kind up to now, oldest first. */
+  /**
+   * The events of one kind up to now, oldest first. The first call sorts
+   * the past events by kind in one pass over their atoms (the host writes
+   * a kind once per frame, so a kind is one atom and is decoded once); a
+   * view is made only for an event of a kind asked for.
+   */
   eventsOf(kind: string): readonly Event[] {
-    let found = this.#views.byKind.get(kind);
+    const views = this.#views;
+    let found = views.byKind.get(kind);
     if (found === undefined) {
-      found = Object.freeze(this.events().filter((e) => e.kind === kind));
-      this.#views.byKind.set(kind, found);
+      const frame = this.#frame;
+      const kinds = (views.kinds ??= kindsOf(frame, views.past));
+      let indices: number[] = [];
+      let atoms = 0;
+      for (const atom of kinds.atoms) {
+        if (frame.text(atom) !== kind) continue;
+        indices = atoms++ === 0 ? kinds.byAtom[atom]! : indices.concat(kinds.byAtom[atom]!);
+      }
+      // The same kind under two atoms (a writer that writes it twice): back in time order.
+      if (atoms > 1) indices.sort((a, b) => a - b);
+      const list: Event[] = [];
+      for (const i of indices) list.push(viewOf(frame, views, i));
+      found = Object.freeze(list);
+      views.byKind.set(kind, found);
     }
     return found;
+  }
+
+  /** The channel of the latest event up to now that has one. */
+  lastChannel(): string | undefined {
+    const frame = this.#frame;
+    for (let i = this.#views.past - 1; i >= 0; i--) {
+      const channel = frame.eventAtom(frame.eventAt(frame.events, i), 4);
+      if (channel !== undefined) return channel;
+    }
+    return undefined;
   }
 
   /** The tags of the previous decision. */
@@ -268,28 +324,36 @@ export class Offer {
 
   /** Its id. */
   get id(): string {
-    return this.#frame.text(this.#view.getUint32(this.#at, true));
+    return this.#frame.text(this.#frame.u32[this.#at >> 2]!);
   }
 
   /** Its kind, e.g. "win_back_coupon". */
   get kind(): string {
-    return this.#frame.text(this.#view.getUint32(this.#at + 4, true));
+    return this.#frame.text(this.#frame.u32[(this.#at + 4) >> 2]!);
+  }
+
+  #channels: readonly string[] | undefined;
+
+  #channelList(): readonly string[] {
+    if (this.#channels === undefined) {
+      const frame = this.#frame;
+      const start = frame.u32[(this.#at + 8) >> 2]!;
+      const span = frame.span("an offer's channels", frame.offerChannels, 4, start, frame.u32[(this.#at + 12) >> 2]!);
+      const list: string[] = [];
+      for (let i = 0; i < span.count; i++) list.push(frame.text(frame.u32[(span.offset >> 2) + i]!));
+      this.#channels = Object.freeze(list);
+    }
+    return this.#channels;
   }
 
   /** The channels it may be sent on, in the catalog's order. */
-  *channels(): Generator<string> {
-    const start = this.#view.getUint32(this.#at + 8, true);
-    const count = this.#view.getUint32(this.#at + 12, true);
-    const span = this.#frame.span("an offer's channels", this.#frame.offerChannels, 4, start, count);
-    for (let i = 0; i < span.count; i++) {
-      yield this.#frame.text(this.#view.getUint32(span.offset + 4 * i, true));
-    }
+  channels(): readonly string[] {
+    return this.#channelList();
   }
 
   /** Whether it may be sent on `channel`. */
   hasChannel(channel: string): boolean {
-    for (const c of this.channels()) if (c === channel) return true;
-    return false;
+    return this.#channelList().includes(channel);
   }
 
   /** Its value in minor units. */
@@ -299,25 +363,31 @@ export class Offer {
 
   /** Its priority. */
   get priority(): number {
-    return this.#view.getInt32(this.#at + 16, true);
+    return this.#frame.i32[(this.#at + 16) >> 2]!;
+  }
+
+  /** An instant of the record: its two 32-bit halves at `field`. */
+  #time(field: number): number {
+    const w = (this.#at + field) >> 2;
+    return this.#frame.i32[w + 1]! * 4294967296 + this.#frame.u32[w]!;
   }
 
   /** From when it may be sent. */
   get startsAt(): number | undefined {
-    const present = (this.#view.getUint32(this.#at + 20, true) & 1) !== 0;
-    return present ? Number(this.#view.getBigInt64(this.#at + 32, true)) : undefined;
+    return (this.#frame.u32[(this.#at + 20) >> 2]! & 1) !== 0 ? this.#time(32) : undefined;
   }
 
   /** Until when it may be sent (exclusive). */
   get endsAt(): number | undefined {
-    const present = (this.#view.getUint32(this.#at + 20, true) & 2) !== 0;
-    return present ? Number(this.#view.getBigInt64(this.#at + 40, true)) : undefined;
+    return (this.#frame.u32[(this.#at + 20) >> 2]! & 2) !== 0 ? this.#time(40) : undefined;
   }
 
   /** Whether it may be sent at `at`. */
   isValidAt(at: number): boolean {
-    const [starts, ends] = [this.startsAt, this.endsAt];
-    return (starts === undefined || starts <= at) && (ends === undefined || at < ends);
+    const starts = this.startsAt;
+    if (starts !== undefined && starts > at) return false;
+    const ends = this.endsAt;
+    return ends === undefined || at < ends;
   }
 
   /**
@@ -325,14 +395,10 @@ export class Offer {
    * offer allows it, else the offer's first channel.
    */
   channelFor(profile: Profile): ChannelChoice | undefined {
-    let last: string | undefined;
-    for (const e of profile.eventsNewestFirst()) {
-      last = e.channel;
-      if (last !== undefined) break;
-    }
+    const last = profile.lastChannel();
     if (last !== undefined && this.hasChannel(last)) return { channel: last, why: "last active there" };
-    for (const channel of this.channels()) return { channel, why: "the offer's first channel" };
-    return undefined;
+    const first = this.#channelList()[0];
+    return first === undefined ? undefined : { channel: first, why: "the offer's first channel" };
   }
 }
 
@@ -344,9 +410,20 @@ export function byPriority(a: Offer, b: Offer): number {
 /** The catalog. */
 export class Offers {
   readonly #frame: InputFrame;
+  #list: readonly Offer[] | undefined;
 
   constructor(frame: InputFrame) {
     this.#frame = frame;
+  }
+
+  /** Every offer's view, made the first time the catalog is read. */
+  #offers(): readonly Offer[] {
+    if (this.#list === undefined) {
+      const list: Offer[] = [];
+      for (let i = 0; i < this.#frame.offers.count; i++) list.push(new Offer(this.#frame, this.#frame.offerAt(i)));
+      this.#list = Object.freeze(list);
+    }
+    return this.#list;
   }
 
   /** How many offers. */
@@ -355,19 +432,22 @@ export class Offers {
   }
 
   /** Every offer, in the catalog's order. */
-  *[Symbol.iterator](): Generator<Offer> {
-    for (let i = 0; i < this.#frame.offers.count; i++) yield new Offer(this.#frame, this.#frame.offerAt(i));
+  [Symbol.iterator](): Iterator<Offer> {
+    return this.#offers()[Symbol.iterator]();
   }
 
   /** The offer with `id`. */
   get(id: string): Offer | undefined {
-    for (const o of this) if (o.id === id) return o;
-    return undefined;
+    return this.#offers().find((o) => o.id === id);
   }
 
   /** The valid offer of `kind` with the highest priority (ties: lowest id). */
   bestOfKind(kind: string, at: number): Offer | undefined {
-    return maxBy([...this].filter((o) => o.kind === kind && o.isValidAt(at)), byPriority);
+    let best: Offer | undefined;
+    for (const o of this.#offers()) {
+      if (o.kind === kind && o.isValidAt(at) && (best === undefined || byPriority(o, best) >= 0)) best = o;
+    }
+    return best;
   }
 }
 
@@ -392,17 +472,19 @@ export class Findings {
 
   /** Every tag so far. */
   *tags(): Generator<TagKey> {
-    for (const [group, name] of this.#frame.tags) yield { group, name };
+    for (const tag of this.#frame.tags) yield { group: tag[0], name: tag[1] };
   }
 
   /** Whether a tag is set. */
   hasTag(group: string, name: string): boolean {
-    return this.#frame.tags.some(([g, n]) => g === group && n === name);
+    return this.#frame.tags.some((tag) => tag[0] === group && tag[1] === name);
   }
 
   /** The names of the tags in `group`. */
   tagsIn(group: string): string[] {
-    return this.#frame.tags.filter(([g]) => g === group).map(([, n]) => n);
+    const names: string[] = [];
+    for (const tag of this.#frame.tags) if (tag[0] === group) names.push(tag[1]);
+    return names;
   }
 
   /** Every score so far as `[name, value]`. */
@@ -413,7 +495,7 @@ export class Findings {
   /** A score's latest value. */
   score(name: string): number | undefined {
     let value: number | undefined;
-    for (const [n, v] of this.#frame.scores) if (n === name) value = v;
+    for (const score of this.#frame.scores) if (score[0] === name) value = score[1];
     return value;
   }
 

@@ -29,8 +29,8 @@ import {
   segmentOf,
   u32,
 } from "../src/index.js";
-import { Utf8Error, decodeUtf8, encodeUtf8Into, utf8Length } from "../src/utf8.js";
-import { InputFrame } from "../src/layout.js";
+import { JS_CODEC, Utf8Error, base64Codec, decodeUtf8, encodeStrings, encodeUtf8Into, utf8Length, webCodec, type Codec } from "../src/utf8.js";
+import { INPUT_STRIDES, InputFrame } from "../src/layout.js";
 import { TestEvent, TestFindings, TestHost, TestInput, TestOffer, TestSession, readAnswer } from "../src/testing.js";
 
 const config = (settings: Record<string, string>) => new Config((key) => settings[key]);
@@ -213,6 +213,41 @@ describe("sessions", () => {
     assert.deepEqual(readAnswer(empty.tag()), { tags: [], scores: [], stage: undefined, proposals: [], wakes: [] });
   });
 
+  it("read a frame whose sections are not aligned, or whose bytes start at an odd offset, as its aligned copy", () => {
+    const rules = definePlugin(() => ({
+      tag: (ctx, p) =>
+        p.eventsOf("purchase").map((e) => new Tag("bought", e.category ?? "-").rule("r").reason(`${e.at} ${e.amountMinor ?? 0n} ${e.channel ?? ""}`)),
+    }));
+    const input = TestInput.at("2026-03-07T10:00:00Z")
+      .event(new TestEvent("purchase", "2026-03-01T09:00:00Z").amountMinor(2850).category("latte").channel("store"))
+      .event(new TestEvent("view", "2026-03-02T09:00:00Z").category("tea"))
+      .event(new TestEvent("purchase", "2026-03-03T09:00:00Z").amountMinor(990).category("bagel"));
+    const aligned = input.toFrame();
+    // The same frame as a writer that packs sections back to back writes it.
+    const view = new DataView(aligned.buffer, aligned.byteOffset);
+    const table = 8 + 32;
+    const count = view.getUint16(6, true);
+    let at = table + 8 * count;
+    const packed = new Uint8Array(aligned.length);
+    packed.set(aligned.subarray(0, at));
+    const out = new DataView(packed.buffer);
+    for (let i = 0; i < count; i++) {
+      const offset = view.getUint32(table + 8 * i, true);
+      const piece = aligned.subarray(offset, offset + view.getUint32(table + 8 * i + 4, true) * INPUT_STRIDES[i]!);
+      out.setUint32(table + 8 * i, at, true);
+      packed.set(piece, at);
+      at += piece.length;
+    }
+    const unaligned = packed.subarray(0, at);
+    assert.ok([...Array(count).keys()].some((i) => out.getUint32(table + 8 * i, true) % 4 !== 0), "a section is unaligned");
+    const odd = new Uint8Array(unaligned.length + 1);
+    odd.set(unaligned, 1);
+    const expected = new TestSession(rules, aligned).tag();
+    assert.equal(expected.length, 2);
+    assert.deepEqual(new TestSession(rules, unaligned).tag(), expected);
+    assert.deepEqual(new TestSession(rules, odd.subarray(1)).tag(), expected);
+  });
+
   it("fail every stage with invalid_input when the input does not read", () => {
     const frame = TestInput.at("2026-03-07T10:00:00Z").toFrame();
     const session = new TestSession(hello, frame.subarray(0, frame.length - 3));
@@ -288,6 +323,50 @@ describe("utf8", () => {
       const b = new Uint8Array(bytes);
       assert.throws(() => fatal.decode(b));
       assert.throws(() => decodeUtf8(b, 0, b.length), Utf8Error, bytes.join(","));
+      for (const codec of codecs()) assert.throws(() => codec.decode(b, 0, b.length), Utf8Error, `${codec.name}: ${bytes.join(",")}`);
+    }
+  });
+
+  // Every codec an engine may get: QuickJS's base64 one is given Node's
+  // base64 (Node 20 has no Uint8Array.fromBase64), the rest is the same code.
+  function codecs(): Codec[] {
+    const base64 = base64Codec({
+      fromBase64: (text) => new Uint8Array(Buffer.from(text, "base64")),
+      toBase64: (bytes) => Buffer.from(bytes).toString("base64"),
+      btoa,
+      atob,
+    });
+    return [JS_CODEC, webCodec()!, base64!];
+  }
+
+  it("encodes and decodes alike with every codec", () => {
+    for (const codec of codecs()) {
+      for (const text of [...samples, "lone \ud800 high", "lone \udc00 low", "end \ud83d"]) {
+        const expected = new TextEncoder().encode(text);
+        assert.deepEqual(codec.encode(text), expected, `${codec.name}: ${text}`);
+        const framed = new Uint8Array([0x21, ...expected, 0x21]);
+        assert.equal(codec.decode(framed, 1, 1 + expected.length), new TextDecoder().decode(expected), `${codec.name}: ${text}`);
+      }
+    }
+  });
+
+  it("writes a string table as each string on its own would be", () => {
+    const tables = [
+      ["purchase", "", "store", "coffee.tag.new-customer"],
+      ["拿铁", "a", "☕️🥐", "spent ¥628.66"],
+      ["half \ud83d", "\ude00 half", "x"],
+      // Latin-1 letters that read as the start of their own UTF-8.
+      ["é", "\u00c3\u0083", "\u00c3\u0083\u00c2\u0083", "a"],
+      [],
+    ];
+    for (const codec of codecs()) {
+      for (const strings of tables) {
+        const { bytes, ends } = encodeStrings(strings, codec);
+        const pieces = strings.map((s) => new TextEncoder().encode(s));
+        let end = 0;
+        assert.deepEqual(ends, pieces.map((p) => (end += p.length)), `${codec.name}: ${strings.join("|")}`);
+        assert.deepEqual(bytes, new Uint8Array(pieces.flatMap((p) => [...p])), `${codec.name}: ${strings.join("|")}`);
+      }
     }
   });
 });

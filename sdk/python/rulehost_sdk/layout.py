@@ -9,7 +9,9 @@ UTF-8, a span lies within its section, a value kind is known), and a field
 that fails raises ``LayoutError``, which the session turns into
 ``invalid_input``. A rule pays only for what it reads (the TypeScript SDK
 does the same; see README "Where the TypeScript and Python cost stands").
-Records are decoded field by field when asked for.
+Events, read by nearly every rule, are unpacked a section at a time
+(``InputFrame.event_records``: one ``struct.iter_unpack`` call for all of
+them); other records are decoded field by field when asked for.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ name, a score's name, a rule id), as the host checks answers
 (``layout::NAME_BYTES``): a name made of input text must be checked against
 it, or the host refuses the answer."""
 NO_STAGE = 0xFF
+ALIGN = 8
+"""Where a writer starts each section: at a multiple of 8 bytes (``layout::ALIGN``)."""
 
 Stage = Literal["introduction", "growth", "maturity", "dormancy", "churned", "reactivated"]
 STAGES: tuple[Stage, ...] = ("introduction", "growth", "maturity", "dormancy", "churned", "reactivated")
@@ -50,6 +54,9 @@ _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
+_EVENT = struct.Struct("<8Iqq")
+"""An event record: kind, channel, SKU, category (atoms), props start and
+count, flags (bit 0: amount present), padding, at, amount."""
 
 
 class LayoutError(ValueError):
@@ -199,6 +206,20 @@ class InputFrame:
             raise LayoutError("an input has at most one trigger")
         if self.customer_id >= len(self.strings):
             raise LayoutError("the customer id names no string")
+        self._event_records: list[tuple[int, ...]] | None = None
+
+    @property
+    def event_records(self) -> list[tuple[int, ...]]:
+        """Every event's record as a tuple (see ``_EVENT``), unpacked the first time it is asked for."""
+        if self._event_records is None:
+            start = self.events.offset
+            section = memoryview(self.frame)[start : start + self.events.count * EVENT]
+            self._event_records = list(_EVENT.iter_unpack(section))
+        return self._event_records
+
+    def event_record(self, at: int) -> tuple[int, ...]:
+        """The record of the event that starts at byte ``at`` (of the events or the trigger)."""
+        return _EVENT.unpack_from(self.frame, at)
 
     def span(self, what: str, section: Section, stride: int, start: int, count: int) -> Section:
         """The records ``start..start + count`` of ``section``, or a ``LayoutError`` naming ``what``."""
@@ -219,6 +240,10 @@ class InputFrame:
 
     def event_time(self, at: int) -> int:
         return i64_at(self.frame, at + 32)
+
+    def attribute_key(self, section: Section, i: int) -> str:
+        """The key of the ``i``th attribute of ``section``."""
+        return self.text(u32_at(self.frame, section.offset + i * ATTRIBUTE))
 
     def attribute(self, section: Section, i: int) -> tuple[str, Value]:
         """The ``i``th attribute of ``section`` (attributes or a run of props)."""
@@ -284,14 +309,19 @@ class FrameWriter:
         return len(self.sections[i]) // self._strides[i]
 
     def finish(self, scalars: bytes) -> bytes:
+        """The frame, each section from a multiple of ``ALIGN`` bytes (``layout::ALIGN``)."""
         header = 8 + len(scalars) + 8 * len(self.sections)
         out = bytearray(self._magic)
         out += _U16.pack(REVISION) + _U16.pack(len(self.sections)) + scalars
         offset = header
+        offsets = []
         for section, stride in zip(self.sections, self._strides, strict=True):
+            offset = -(-offset // ALIGN) * ALIGN
+            offsets.append(offset)
             out += _U32.pack(offset) + _U32.pack(len(section) // stride)
             offset += len(section)
-        for section in self.sections:
+        for section, at in zip(self.sections, offsets, strict=True):
+            out += bytes(at - len(out))
             out += section
         return bytes(out)
 
@@ -309,11 +339,16 @@ def pack_f64(value: float) -> bytes:
 
 
 class AnswerWriter:
-    """An answer frame's writer: what one stage returns."""
+    """An answer frame's writer: what one stage returns (``reset`` empties it for the next)."""
 
     def __init__(self) -> None:
         self._frame = FrameWriter(b"RHO2", ANSWER_STRIDES)
         self._stage: tuple[int, int, int] | None = None
+
+    def reset(self) -> None:
+        for section in self._frame.sections:
+            section.clear()
+        self._stage = None
 
     def tag(self, group: str, name: str, reason: str, rule_id: str, expires_at: int | None) -> None:
         atoms = [self._frame.text(s) for s in (group, name, reason, rule_id)]

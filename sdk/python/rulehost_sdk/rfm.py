@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,26 +33,39 @@ class Rfm:
 
     @staticmethod
     def compute(profile: Profile, now: int, window_days: int | None) -> Rfm:
-        """RFM at ``now`` over the last ``window_days`` days (all time when None)."""
-        since = None if window_days is None else plus_days(now, -window_days)
-        last_purchase = None
-        frequency = spent = refunded = 0
-        for event in profile.events():
-            amount = max(event.amount_minor or 0, 0)
-            kind, at = event.kind, event.at
-            in_window = since is None or at > since
-            if kind == PURCHASE:
-                last_purchase = at
-                if in_window:
-                    frequency = min(frequency + 1, U32_MAX)
-                    spent = saturating_add(spent, amount)
-            elif kind == REFUND and in_window:
-                refunded = saturating_add(refunded, amount)
-        return Rfm(
-            recency_days=None if last_purchase is None else days_since(now, last_purchase),
-            frequency=frequency,
-            monetary_minor=max(saturating_add(spent, -refunded), 0),
-        )
+        """RFM at ``now`` over the last ``window_days`` days (all time when None).
+
+        Computed once per decision for the same arguments (the stages share the result).
+        """
+        known = _COMPUTED.setdefault(profile, {})
+        rfm = known.get((now, window_days))
+        if rfm is None:
+            rfm = known[(now, window_days)] = _rfm(profile, now, window_days)
+        return rfm
+
+
+_COMPUTED: weakref.WeakKeyDictionary[Profile, dict[tuple[int, int | None], Rfm]] = weakref.WeakKeyDictionary()
+
+
+def _rfm(profile: Profile, now: int, window_days: int | None) -> Rfm:
+    # The two kinds it counts, each a list the decision keeps: no view of
+    # any other event is made.
+    since = None if window_days is None else plus_days(now, -window_days)
+    last_purchase = None
+    frequency = spent = refunded = 0
+    for event in profile.events_of(PURCHASE):
+        at = last_purchase = event.at
+        if since is None or at > since:
+            frequency = min(frequency + 1, U32_MAX)
+            spent = saturating_add(spent, max(event.amount_minor or 0, 0))
+    for event in profile.events_of(REFUND):
+        if since is None or event.at > since:
+            refunded = saturating_add(refunded, max(event.amount_minor or 0, 0))
+    return Rfm(
+        recency_days=None if last_purchase is None else days_since(now, last_purchase),
+        frequency=frequency,
+        monetary_minor=max(saturating_add(spent, -refunded), 0),
+    )
 
 
 class Breakpoints:

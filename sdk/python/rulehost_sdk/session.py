@@ -153,7 +153,8 @@ def _reading(stage: Callable[Concatenate[S, P], bytes]) -> Callable[Concatenate[
 
 
 class Session:
-    """One decision of one plugin."""
+    """One decision of one plugin: the frame read once, one context and one
+    profile for the three stages, one answer writer emptied for each."""
 
     def __init__(self, plugin: Callable[[], Rules], host: Host, input: bytes) -> None:
         self._rules = plugin()
@@ -161,6 +162,7 @@ class Session:
         frame: InputFrame | PluginError
         try:
             frame = InputFrame(input)
+            self._ctx, self._profile = Ctx(frame, host), Profile(frame)
         except LayoutError as e:
             frame = PluginError("invalid_input", f"the host sent an input that does not read: {e}")
         else:
@@ -168,28 +170,33 @@ class Session:
             # decision's seed (in the sandbox, the clocks read its ``now``).
             random.seed(frame.seed)
         self._input = frame
+        self._out = AnswerWriter()
 
     def _frame(self) -> InputFrame:
         if isinstance(self._input, PluginError):
             raise self._input
         return self._input
 
+    def _answer(self) -> AnswerWriter:
+        # Wake-ups asked for by a stage that failed are not this one's.
+        self._ctx._wakes.clear()
+        self._out.reset()
+        return self._out
+
     @_reading
     def tag(self) -> bytes:
-        frame = self._frame()
-        out = AnswerWriter()
-        ctx = Ctx(frame, self._host)
-        for t in self._rules.tag(ctx, Profile(frame)):
+        self._frame()
+        out, ctx = self._answer(), self._ctx
+        for t in self._rules.tag(ctx, self._profile):
             out.tag(t.group, t.name, t.reason_text, t.rule_id, t.expires_at)
         ctx._write_wakes(out)
         return out.finish()
 
     @_reading
     def score(self, findings: bytes) -> bytes:
-        frame = self._frame()
-        out = AnswerWriter()
-        ctx = Ctx(frame, self._host)
-        scoring = self._rules.score(ctx, Profile(frame), _findings(findings))
+        self._frame()
+        out, ctx = self._answer(), self._ctx
+        scoring = self._rules.score(ctx, self._profile, _findings(findings))
         for s in scoring.scores:
             out.score(s.name, s.value, s.reason_text, s.rule_id)
         if scoring.stage is not None:
@@ -200,9 +207,8 @@ class Session:
     @_reading
     def target(self, findings: bytes) -> bytes:
         frame = self._frame()
-        out = AnswerWriter()
-        ctx, profile = Ctx(frame, self._host), Profile(frame)
-        for p in self._rules.target(ctx, profile, _findings(findings), Offers(frame)):
+        out, ctx = self._answer(), self._ctx
+        for p in self._rules.target(ctx, self._profile, _findings(findings), Offers(frame)):
             out.proposal(p.offer_id, p.channel, p.reason_text, p.rule_id, p.score_value)
         ctx._write_wakes(out)
         return out.finish()

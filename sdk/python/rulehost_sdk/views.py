@@ -8,12 +8,14 @@ ints (milliseconds since the epoch; minor units).
 from __future__ import annotations
 
 import bisect
+import operator
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cmp_to_key
 from typing import TypeVar
 
-from .layout import FindingsFrame, InputFrame, Section, Stage, Value, i64_at, u32_at
+from .layout import NONE, FindingsFrame, InputFrame, Section, Stage, Value, i64_at, u32_at
 
 T = TypeVar("T")
 
@@ -24,24 +26,30 @@ def _attributes(frame: InputFrame, section: Section) -> Iterator[tuple[str, Valu
 
 
 def _find(frame: InputFrame, section: Section, key: str) -> Value | None:
-    for k, v in _attributes(frame, section):
-        if k == key:
-            return v
+    # Keys first: only the value found is decoded.
+    for i in range(section.count):
+        if frame.attribute_key(section, i) == key:
+            return frame.attribute(section, i)[1]
     return None
 
 
 class Event:
     """Something the customer did."""
 
-    __slots__ = ("_at", "_frame")
+    __slots__ = ("_at", "_frame", "_record")
 
-    def __init__(self, frame: InputFrame, at: int) -> None:
+    def __init__(self, frame: InputFrame, at: int, record: tuple[int, ...] | None = None) -> None:
         self._frame = frame
         self._at = at
+        self._record = frame.event_record(at) if record is None else record
+
+    def _atom(self, i: int) -> str | None:
+        atom = self._record[i]
+        return None if atom == NONE else self._frame.text(atom)
 
     @property
     def kind(self) -> str:
-        return self._frame.text(u32_at(self._frame.frame, self._at))
+        return self._frame.text(self._record[0])
 
     def is_kind(self, kind: str) -> bool:
         return self.kind == kind
@@ -49,30 +57,27 @@ class Event:
     @property
     def at(self) -> int:
         """When (milliseconds since the epoch)."""
-        return self._frame.event_time(self._at)
+        return self._record[8]
 
     @property
     def channel(self) -> str | None:
-        return self._frame.optional_text(self._at + 4)
+        return self._atom(1)
 
     @property
     def sku(self) -> str | None:
-        return self._frame.optional_text(self._at + 8)
+        return self._atom(2)
 
     @property
     def category(self) -> str | None:
-        return self._frame.optional_text(self._at + 12)
+        return self._atom(3)
 
     @property
     def amount_minor(self) -> int | None:
         """Money in minor units."""
-        b = self._frame.frame
-        return i64_at(b, self._at + 40) if u32_at(b, self._at + 24) & 1 else None
+        return self._record[9] if self._record[6] & 1 else None
 
     def _props(self) -> Section:
-        b = self._frame.frame
-        start = u32_at(b, self._at + 16)
-        return self._frame.span("an event's props", self._frame.props, 16, start, u32_at(b, self._at + 20))
+        return self._frame.span("an event's props", self._frame.props, 16, self._record[4], self._record[5])
 
     def props(self) -> Iterator[tuple[str, Value]]:
         """Every property, in key order."""
@@ -80,6 +85,47 @@ class Event:
 
     def prop(self, key: str) -> Value | None:
         return _find(self._frame, self._props(), key)
+
+
+class _Shared:
+    """What the views of one decision's frame share across its stages: how
+    many events are past, each event's view (made the first time a list
+    holds it), the past events' indices by kind atom, and the lists rules
+    asked for."""
+
+    def __init__(self, frame: InputFrame) -> None:
+        records = frame.event_records
+        # Events are in time order: those at or before now are a prefix.
+        self.past = bisect.bisect_right(records, frame.now, key=_AT)
+        self.views: list[Event | None] = [None] * len(records)
+        self.lists: dict[object, tuple[Event, ...]] = {}
+        self._kinds: dict[int, list[int]] | None = None
+
+    def kinds(self, frame: InputFrame) -> dict[int, list[int]]:
+        """The past events' indices by the atom of their kind (one pass, the first time)."""
+        if self._kinds is None:
+            kinds: dict[int, list[int]] = {}
+            for i, record in enumerate(frame.event_records[: self.past]):
+                kinds.setdefault(record[0], []).append(i)
+            self._kinds = kinds
+        return self._kinds
+
+    def view(self, frame: InputFrame, i: int) -> Event:
+        view = self.views[i]
+        if view is None:
+            view = self.views[i] = Event(frame, frame.event_at(frame.events, i), frame.event_records[i])
+        return view
+
+
+_AT = operator.itemgetter(8)
+_SHARED: weakref.WeakKeyDictionary[InputFrame, _Shared] = weakref.WeakKeyDictionary()
+
+
+def _shared(frame: InputFrame) -> _Shared:
+    shared = _SHARED.get(frame)
+    if shared is None:
+        shared = _SHARED[frame] = _Shared(frame)
+    return shared
 
 
 @dataclass(frozen=True)
@@ -91,13 +137,15 @@ class TagKey:
 
 
 class Profile:
-    """The customer: identities, attributes, events and the previous decision."""
+    """The customer: identities, attributes, events and the previous decision.
+
+    The event lists are made once per decision and shared by its stages.
+    """
 
     def __init__(self, frame: InputFrame) -> None:
         self._frame = frame
-        # Events are in time order: those at or before now are a prefix.
-        times = _EventTimes(frame)
-        self._past = bisect.bisect_right(times, frame.now)
+        self._shared = _shared(frame)
+        self._past = self._shared.past
 
     @property
     def customer_id(self) -> str:
@@ -116,23 +164,48 @@ class Profile:
     def attr(self, key: str) -> Value | None:
         return _find(self._frame, self._frame.attributes, key)
 
-    def _event(self, i: int) -> Event:
-        return Event(self._frame, self._frame.event_at(self._frame.events, i))
+    def _list(self, key: object, indices: Iterable[int]) -> tuple[Event, ...]:
+        shared = self._shared
+        found = shared.lists.get(key)
+        if found is None:
+            found = shared.lists[key] = tuple(shared.view(self._frame, i) for i in indices)
+        return found
 
     def events(self) -> Iterator[Event]:
         """The events up to now, oldest first (later ones are the future)."""
-        return (self._event(i) for i in range(self._past))
+        return iter(self._list("events", range(self._past)))
 
     def events_newest_first(self) -> Iterator[Event]:
-        return (self._event(i) for i in range(self._past - 1, -1, -1))
+        return reversed(self._list("events", range(self._past)))
 
     def all_events(self) -> Iterator[Event]:
         """Every event, after now too."""
-        return (self._event(i) for i in range(self._frame.events.count))
+        return iter(self._list("all", range(self._frame.events.count)))
 
     def events_of(self, kind: str) -> Iterator[Event]:
-        """The events of one kind up to now, oldest first."""
-        return (e for e in self.events() if e.kind == kind)
+        """The events of one kind up to now, oldest first.
+
+        The first call sorts the past events by kind in one pass over their
+        atoms (the host writes a kind once per frame); a view is made only
+        for an event of a kind asked for.
+        """
+        found = self._shared.lists.get(("kind", kind))
+        if found is None:
+            kinds = self._shared.kinds(self._frame)
+            matching = [atom for atom in kinds if self._frame.text(atom) == kind]
+            # The same kind under two atoms (a writer that writes it twice): back in time order.
+            indices = kinds[matching[0]] if len(matching) == 1 else sorted(i for a in matching for i in kinds[a])
+            found = self._list(("kind", kind), indices)
+        return iter(found)
+
+    def last_channel(self) -> str | None:
+        """The channel of the latest event up to now that has one."""
+        records = self._frame.event_records
+        for i in range(self._past - 1, -1, -1):
+            atom = records[i][1]
+            if atom != NONE:
+                return self._frame.text(atom)
+        return None
 
     def prior_tags(self) -> Iterator[TagKey]:
         for i in range(self._frame.prior_tags.count):
@@ -141,19 +214,6 @@ class Profile:
     @property
     def prior_stage(self) -> Stage | None:
         return self._frame.prior_stage
-
-
-class _EventTimes:
-    """The events' times as a sequence, for bisect."""
-
-    def __init__(self, frame: InputFrame) -> None:
-        self._frame = frame
-
-    def __len__(self) -> int:
-        return self._frame.events.count
-
-    def __getitem__(self, i: int) -> int:
-        return self._frame.event_time(self._frame.event_at(self._frame.events, i))
 
 
 @dataclass(frozen=True)
@@ -215,7 +275,7 @@ class Offer:
 
     def channel_for(self, profile: Profile) -> ChannelChoice | None:
         """Where the customer was last active, if the offer allows it, else its first channel."""
-        last = next((e.channel for e in profile.events_newest_first() if e.channel is not None), None)
+        last = profile.last_channel()
         if last is not None and self.has_channel(last):
             return ChannelChoice(last, "last active there")
         first = next(self.channels(), None)
@@ -246,13 +306,14 @@ class Offers:
 
     def __init__(self, frame: InputFrame) -> None:
         self._frame = frame
+        base = frame.offers.offset
+        self._offers = tuple(Offer(frame, base + i * 48) for i in range(frame.offers.count))
 
     def __len__(self) -> int:
         return self._frame.offers.count
 
     def __iter__(self) -> Iterator[Offer]:
-        base = self._frame.offers.offset
-        return (Offer(self._frame, base + i * 48) for i in range(self._frame.offers.count))
+        return iter(self._offers)
 
     def get(self, offer_id: str) -> Offer | None:
         return next((o for o in self if o.id == offer_id), None)
