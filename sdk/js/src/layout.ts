@@ -587,30 +587,44 @@ export class AnswerWriter {
     this.#stageRule = NONE;
   }
 
-  /** Reserves a record of `stride` bytes in section `i` with `texts` as its first words (atoms); returns the section and the record's first word. */
-  #record(i: number, stride: number, texts: readonly string[]): { out: Bytes; w: number } {
-    const f = this.#frame;
-    const out = f.section(i);
-    const w = out.record(stride);
-    for (let k = 0; k < texts.length; k++) out.words[w + k] = f.text(texts[k]!);
-    return { out, w };
-  }
-
+  // Each record's fields are stored as words one by one: under QuickJS a
+  // helper taking them as an array or returning an object costs an
+  // allocation per record (+3.8% on the recorded coffee fuel).
   tag(group: string, name: string, reason: string, ruleId: string, expiresAt: number | undefined): void {
-    const { out, w } = this.#record(2, STRIDE.tag, [group, name, reason, ruleId]);
-    out.words[w + 4] = expiresAt === undefined ? 0 : 1;
-    out.words[w + 5] = 0;
-    storeInt(out.words, w + 6, expiresAt ?? 0);
+    const f = this.#frame;
+    const out = f.section(2);
+    const w = out.record(STRIDE.tag);
+    const words = out.words;
+    words[w] = f.text(group);
+    words[w + 1] = f.text(name);
+    words[w + 2] = f.text(reason);
+    words[w + 3] = f.text(ruleId);
+    words[w + 4] = expiresAt === undefined ? 0 : 1;
+    words[w + 5] = 0;
+    storeInt(words, w + 6, expiresAt ?? 0);
   }
 
   score(name: string, value: number, reason: string, ruleId: string): void {
-    const { out, w } = this.#record(3, STRIDE.score, [name, reason, ruleId]);
-    out.words[w + 3] = 0;
+    const f = this.#frame;
+    const out = f.section(3);
+    const w = out.record(STRIDE.score);
+    const words = out.words;
+    words[w] = f.text(name);
+    words[w + 1] = f.text(reason);
+    words[w + 2] = f.text(ruleId);
+    words[w + 3] = 0;
     out.floats[(w + 4) >> 1] = value;
   }
 
   proposal(offerId: string, channel: string, reason: string, ruleId: string, score: number): void {
-    const { out, w } = this.#record(4, STRIDE.proposal, [offerId, channel, reason, ruleId]);
+    const f = this.#frame;
+    const out = f.section(4);
+    const w = out.record(STRIDE.proposal);
+    const words = out.words;
+    words[w] = f.text(offerId);
+    words[w + 1] = f.text(channel);
+    words[w + 2] = f.text(reason);
+    words[w + 3] = f.text(ruleId);
     out.floats[(w + 4) >> 1] = score;
   }
 
@@ -622,11 +636,15 @@ export class AnswerWriter {
 
   /** A wake-up at `at` (ms since the epoch), or `undefined` to clear the key's. */
   wake(key: string, at: number | undefined, reason: string | undefined): void {
-    const { out, w } = this.#record(5, STRIDE.wake, [key]);
-    out.words[w + 1] = at === undefined || reason === undefined ? NONE : this.#frame.text(reason);
-    out.words[w + 2] = at === undefined ? 1 : 0;
-    out.words[w + 3] = 0;
-    storeInt(out.words, w + 4, at ?? 0);
+    const f = this.#frame;
+    const out = f.section(5);
+    const w = out.record(STRIDE.wake);
+    const words = out.words;
+    words[w] = f.text(key);
+    words[w + 1] = at === undefined || reason === undefined ? NONE : f.text(reason);
+    words[w + 2] = at === undefined ? 1 : 0;
+    words[w + 3] = 0;
+    storeInt(words, w + 4, at ?? 0);
   }
 
   finish(): Uint8Array {
