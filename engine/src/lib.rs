@@ -75,7 +75,10 @@ pub struct EngineConfig {
     /// decision's memory stays mapped for the next one in that pool slot:
     /// no `madvise`, no TLB flush, no page faults. Used only where the
     /// kernel reports dirtied pages (PAGEMAP_SCAN); costs up to this much
-    /// resident memory per warm slot.
+    /// resident memory per warm slot (what its plugins actually wrote: a
+    /// Python decision ~3 MiB, a Rust one a few pages). 16 MiB: a CPython
+    /// or QuickJS decision's writes, scattered over its heap, fit (with
+    /// the vendored wasmtime's 1024 regions: vendor/wasmtime/RULEHOST-PATCH.md).
     pub keep_resident_bytes: usize,
     /// Decisions whose plugins run at once, shared fairly between tenants
     /// (see [`lanes`]); default one per core.
@@ -91,7 +94,7 @@ impl Default for EngineConfig {
             pool_instances: 256,
             max_plugin_bytes: 64 << 20,
             output: OutputLimits::default(),
-            keep_resident_bytes: 1 << 20,
+            keep_resident_bytes: 16 << 20,
             lanes: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
