@@ -259,15 +259,22 @@ impl Checked {
 #[derive(Default)]
 pub struct InputWriter {
     frame: FrameWriter<10>,
-    /// The short strings written so far, by the hash of their bytes: an
-    /// event's kind, channel, SKU and category, a key, repeat across a
-    /// profile, and a guest that decodes each atom once (the TypeScript
-    /// and Python SDKs cache by atom) then decodes each of them once.
+    /// The short strings written so far, by [`short_hash`] of their bytes.
+    /// An event's kind, channel, SKU and category and the keys repeat
+    /// across a profile; written once, each is one atom, which a guest
+    /// that caches decoded strings by atom (the TypeScript and Python
+    /// SDKs) decodes once.
     interned: FxHashMap<u64, u32>,
 }
 
 /// The longest string written once per frame (see [`InputWriter::text`]).
 pub const INTERNED_BYTES: usize = 64;
+
+/// The key under which a short string's atom is kept: one hash for the
+/// strings a writer adds and those a loaded profile brings.
+fn short_hash(bytes: &[u8]) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(bytes)
+}
 
 impl InputWriter {
     /// Empties it for the next frame.
@@ -298,9 +305,7 @@ impl InputWriter {
         for atom in 0..count {
             let bytes = self.frame.text_at(atom);
             if bytes.len() <= INTERNED_BYTES {
-                self.interned
-                    .entry(rustc_hash::FxBuildHasher.hash_one(bytes))
-                    .or_insert(atom);
+                self.interned.entry(short_hash(bytes)).or_insert(atom);
             }
         }
     }
@@ -315,7 +320,7 @@ impl InputWriter {
         if s.len() > INTERNED_BYTES {
             return self.frame.text(s);
         }
-        let hash = rustc_hash::FxBuildHasher.hash_one(s.as_bytes());
+        let hash = short_hash(s.as_bytes());
         match self.interned.get(&hash) {
             Some(&atom) if self.frame.text_at(atom) == s.as_bytes() => atom,
             // A collision keeps the first string's atom in the map.
