@@ -149,7 +149,11 @@ impl Build {
             };
             return self.run_guest(language);
         }
-        let crate_dir = self.manifest_path.parent().unwrap_or(Path::new("."));
+        // Cargo finds a member's workspace by walking up the path it is
+        // given: a crate reached through a symbolic link is built from
+        // where it really is.
+        let manifest_path = std::fs::canonicalize(&self.manifest_path).unwrap_or_else(|_| self.manifest_path.clone());
+        let crate_dir = manifest_path.parent().unwrap_or(Path::new("."));
         ensure_target_installed(self.target, crate_dir)?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
@@ -162,7 +166,7 @@ impl Build {
         .arg("--target")
         .arg(self.target.triple())
         .arg("--manifest-path")
-        .arg(&self.manifest_path)
+        .arg(&manifest_path)
         // Plugins ship without debug info: smaller uploads, same code.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");

@@ -40,6 +40,8 @@
 //! each type ([`Event`], [`Offer`], …). A span is a start index and a
 //! count in another section.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 /// The layout revision this crate reads and writes.

@@ -32,6 +32,8 @@
 //! The same crate compiles natively, so its logic can be unit-tested with
 //! `cargo test` using [`testing::TestInput`] and [`native::Session`].
 
+#![warn(missing_docs)]
+
 extern crate self as rulehost_sdk;
 
 #[cfg(all(target_arch = "wasm32", feature = "allocator"))]

@@ -15,7 +15,7 @@ use rulehost_test_artifacts::{
 use crate::cli::{rulehost, stdout};
 use crate::{NOW, config, decide, heavy, plugin, request};
 
-/// The limits README "Limits by language" gives a tenant running a
+/// The limits the book's "Limits by language" (docs/src/plugins/limits.md) gives a tenant running a
 /// TypeScript or Python plugin: its runtime's work does not fit the
 /// defaults, which are sized for Rust plugins.
 const ROOMY: Limits = Limits {
@@ -172,7 +172,7 @@ fn rulehost_new_makes_projects_that_build_pass_their_fixtures_and_decide_on_the_
     let server = ChildServer::spawn(data.path(), None, &[], &["--demo"]);
     server.wait_ready(std::time::Duration::from_secs(120));
     let url = server.url("");
-    // The tenant is given the limits README "Limits by language" gives a
+    // The tenant is given the limits the book's "Limits by language" gives a
     // tenant running a TypeScript or Python plugin.
     // Only the deadline and the fuel change: the plugin size and the
     // compile time stay the server's defaults, which the uploads must fit.

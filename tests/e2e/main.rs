@@ -4,6 +4,7 @@
 //! component by the `rulehost-test-artifacts` build script; nothing stands
 //! in for the engine, the plugins or the CLI.
 
+mod book;
 mod canary;
 mod cli;
 mod console;

@@ -121,7 +121,7 @@ fn thousands_of_logged_decisions_replay_exactly_and_another_version_shows_its_ch
     );
     eprintln!("{} exact replays in {:?}", ids.len(), started.elapsed());
 
-    // Another version of the plugin: the README's candidate, uploaded but
+    // Another version of the plugin: the book's candidate (docs/src/decisions/before-live.md), uploaded but
     // not active. Customers 11 to 13 days past their last purchase change
     // stage; everyone else replays the same.
     let candidate = std::fs::read(COFFEE_CHAIN_DORMANT_10).expect("the candidate");

@@ -127,6 +127,12 @@ impl TestServer {
 
     /// Starts the server with extra `RULEHOST_*` settings.
     pub fn start_with_settings(data_dir: &Path, settings: &[(&str, &str)]) -> Self {
+        // The servers' warnings and errors (an `internal` answer's detail)
+        // go to the output of the test that meets them, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .try_init();
         let overrides = Overrides {
             config_file: None,
             listen: Some("127.0.0.1:0".into()),

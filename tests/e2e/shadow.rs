@@ -1,4 +1,4 @@
-//! Shadow runs over real HTTP: the README's candidate beside the active
+//! Shadow runs over real HTTP: the book's candidate (docs/src/decisions/before-live.md) beside the active
 //! coffee plugin on live decisions, its report, and promotion.
 
 use std::time::{Duration, Instant};

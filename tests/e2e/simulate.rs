@@ -1,4 +1,4 @@
-//! Simulation: the coffee plugin against its README candidate (dormant
+//! Simulation: the coffee plugin against the book's candidate (dormant
 //! after 10 days instead of 14) over generated customers, in the library and
 //! through `rulehost simulate`, and the HTML report rendered by Chromium.
 
