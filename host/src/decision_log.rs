@@ -29,7 +29,7 @@ use crate::request::{Framed, Sent};
 /// What the log keeps of a decision, as `GET …/decisions/{id}` shows it:
 /// everything needed to replay it exactly. (`P` and `E` are the profile's
 /// and the trigger's form: the model, or the JSON that arrived.)
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogRecord<P = Profile, E = Event> {
     /// The decision's id.
     pub id: String,
@@ -74,11 +74,12 @@ pub struct LogRecord<P = Profile, E = Event> {
 
 /// The parts of a request that make it this request: the profile and
 /// the trigger are logged as the JSON that arrived.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestContent<P = Profile, E = Event> {
     /// The customer.
     pub profile: P,
     /// The triggering event.
+    #[schema(value_type = Option<Event>)]
     pub trigger: Option<E>,
 }
 

@@ -307,7 +307,7 @@ impl Policy {
 }
 
 /// A past or scheduled touch of the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LedgerTouch {
     /// The offer.
     pub offer_id: String,
@@ -321,7 +321,7 @@ pub struct LedgerTouch {
 
 /// What the ledger knows that the policy needs (the decision log keeps it,
 /// so a replay sees what the decision saw).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Ledger {
     /// The customer's touches since `now - ledger_days`.
     pub touches: Vec<LedgerTouch>,

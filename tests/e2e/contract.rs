@@ -103,10 +103,8 @@ fn the_openapi_document_holds_against_the_server_under_every_check() {
     );
 }
 
-#[test]
-fn a_client_generated_from_the_document_creates_a_tenant_uploads_activates_and_decides() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = ChildServer::start(&dir.path().join("data"));
+/// The server's `/openapi.json`, written to `openapi.json` in `dir`.
+fn served_document(server: &ChildServer, dir: &Path) -> PathBuf {
     let document = agent()
         .get(&server.url("/openapi.json"))
         .call()
@@ -114,8 +112,16 @@ fn a_client_generated_from_the_document_creates_a_tenant_uploads_activates_and_d
         .body_mut()
         .read_to_string()
         .expect("its text");
-    let doc = dir.path().join("openapi.json");
+    let doc = dir.join("openapi.json");
     std::fs::write(&doc, document).expect("write the document");
+    doc
+}
+
+#[test]
+fn a_client_generated_from_the_document_creates_a_tenant_uploads_activates_and_decides() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ChildServer::start(&dir.path().join("data"));
+    let doc = served_document(&server, dir.path());
     let packages = dir.path().join("packages");
     let tools = tools();
     // The tools' folder first on PATH: the generator formats with ruff.
@@ -163,4 +169,61 @@ fn a_client_generated_from_the_document_creates_a_tenant_uploads_activates_and_d
         serde_json::json!(["pastry-pairing"]),
         "{decision}"
     );
+}
+
+#[test]
+fn a_typescript_client_typed_from_the_document_type_checks_and_decides_and_reads_the_log_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ChildServer::spawn(&dir.path().join("data"), None, &[], &["--demo"]);
+    server.wait_ready(Duration::from_secs(120));
+    let doc = served_document(&server, dir.path());
+    // The npm tools of the root workspace (openapi-typescript, openapi-fetch,
+    // TypeScript, tsx), installed by the test command; the generated types
+    // and the compiler's settings in a folder of the test's own, which
+    // finds them through a link to node_modules.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+    let modules = root.join("node_modules");
+    let bin = modules.join(".bin");
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).expect("link node_modules");
+    let types = dir.path().join("rulehost-api.d.ts");
+    run(
+        "openapi-typescript",
+        Command::new(bin.join("openapi-typescript"))
+            .arg(&doc)
+            .arg("-o")
+            .arg(&types),
+    );
+    let flow = Path::new(CONTRACT).join("ts/flow.ts");
+    let tsconfig = serde_json::json!({
+        "compilerOptions": {
+            "strict": true, "noEmit": true, "target": "ES2022", "module": "NodeNext",
+            "moduleResolution": "NodeNext", "skipLibCheck": true, "types": ["node"],
+            "noUncheckedIndexedAccess": true, "exactOptionalPropertyTypes": true,
+            "typeRoots": [modules.join("@types")],
+            "paths": {"rulehost-api": [types]},
+        },
+        "files": [flow, types],
+    });
+    let config = dir.path().join("tsconfig.json");
+    std::fs::write(&config, tsconfig.to_string()).expect("tsconfig");
+    run(
+        "tsc on the TypeScript client",
+        Command::new(bin.join("tsc")).arg("-p").arg(&config),
+    );
+    let output = run(
+        "the TypeScript client's flow",
+        Command::new("node")
+            .current_dir(dir.path())
+            .args(["--import", "tsx"])
+            .arg(&flow)
+            .arg(server.url(""))
+            .arg("rh_coffeedemo_demo-secret-coffee")
+            .arg(Path::new(PLUGINS_DIR).join("coffee-chain/sample/decide.json")),
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the flow prints JSON");
+    assert_eq!(answer["stage"], "growth", "{answer}");
+    assert_eq!(answer["logged_stage"], "growth", "{answer}");
+    assert_eq!(answer["logged_id"], answer["decision_id"], "{answer}");
+    assert_eq!(answer["customer_id"], "c-2026-0042", "{answer}");
+    assert_eq!(answer["plugins"], serde_json::json!(["coffee-chain@0.1.0"]), "{answer}");
 }

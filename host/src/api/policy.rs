@@ -11,7 +11,9 @@ use super::tenant::Versioned;
 use super::{ApiError, ApiJson, AppState};
 use crate::ErrorBody;
 use crate::compare::Replay;
+use crate::decision_log::LogRecord;
 use crate::live::NewTouch;
+use crate::model::{Event, Profile};
 use crate::policy::Policy;
 use crate::registry::{DecisionSummary, Page};
 
@@ -124,7 +126,7 @@ pub(super) async fn list_decisions(
 /// proposal was sent or dropped.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/decisions/{id}", tag = "policy",
     params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Decision id")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = LogRecord<Profile, Event>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn get_decision(
     State(state): State<AppState>,
     _: Auth,
