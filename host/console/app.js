@@ -86,6 +86,30 @@ function pageOf(first, second, third, fourth) {
   return undefined;
 }
 
+/** The chapter of the book (served at /book/) that explains each page. */
+const HELP = {
+  tenants: "running/server.md",
+  health: "running/server.md",
+  pipeline: "decisions/before-live.md",
+  versions: "plugins/check.md",
+  decisions: "decisions/contact-policy.md",
+  customers: "running/events.md",
+  simulate: "decisions/before-live.md",
+  config: "reference/json.md",
+  audit: "running/console.md",
+};
+
+/**
+ * The help link of the page open now: its chapter of the book.
+ * @returns {string}
+ */
+function helpLink() {
+  const segments = route();
+  const page = segments[0] === "t" ? segments[2] : segments[0];
+  const chapter = page !== undefined && page in HELP ? HELP[/** @type {keyof typeof HELP} */ (page)] : "running/console.md";
+  return `/book/${chapter}`;
+}
+
 /**
  * The header: who is signed in and the pages they may open.
  * @param {Me} caller
@@ -114,6 +138,8 @@ function renderChrome(caller, tenant) {
   fill(
     who,
     caller.role === "operator" ? t("signin.as.operator") : t("signin.as.tenant", { tenant: caller.tenant, key: caller.key }),
+    " ",
+    h("a", { href: helpLink(), target: "_blank", rel: "noopener", class: "help" }, t("nav.help")),
     " ",
     h("button", { type: "button", class: "secondary", onclick: signOut }, t("signin.out")),
   );

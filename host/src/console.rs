@@ -41,8 +41,9 @@ const SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-s
                                script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                                base-uri 'none'; form-action 'self'";
 
-/// The console's routes, for any state.
+/// The console's routes, and the book its help links open, for any state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    use rulehost_book::{FIRST, PATH as BOOK};
     Router::new()
         .route("/console", get(|| async { Redirect::permanent(PATH) }))
         .route(PATH, get(|| async { asset("index.html") }))
@@ -50,7 +51,46 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/console/{file}",
             get(|Path(file): Path<String>| async move { asset(&file) }),
         )
+        .route("/book", get(|| async { Redirect::permanent(BOOK) }))
+        .route(BOOK, get(|| async { Redirect::temporary(&format!("{BOOK}{FIRST}")) }))
+        .route(
+            "/book/{*page}",
+            get(|Path(page): Path<String>| async move { book_page(&page) }),
+        )
 }
+
+/// A page of the book (see [`rulehost_book`]) or its style sheet.
+fn book_page(path: &str) -> Response {
+    let (media_type, body) = if path == "book.css" {
+        ("text/css; charset=utf-8", rulehost_book::CSS.to_owned())
+    } else {
+        match rulehost_book::page(path) {
+            Some(html) => ("text/html; charset=utf-8", html),
+            None => {
+                return crate::api::ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_route",
+                    format!("the book has no page {path:?}"),
+                )
+                .into_response();
+            }
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, media_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_SECURITY_POLICY, BOOK_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The book's pages run no script at all.
+const BOOK_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
+                           base-uri 'none'; form-action 'none'";
 
 fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(n, ..)| *n == name) {

@@ -12,7 +12,7 @@
 //! binary under test, and `http://127.0.0.1:8080` is the test's demo
 //! server.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -66,46 +66,9 @@ fn rendered(path: &Path) -> String {
         .collect()
 }
 
-/// mdBook's id of a heading: lower case, spaces as `-`, only letters,
-/// digits, `-` and `_` kept; a repeated id gets `-1`, `-2`….
+/// The ids mdBook gives a text's headings.
 fn heading_ids(text: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut heading: Option<String> = None;
-    for event in Parser::new_ext(text, Options::all()) {
-        match event {
-            Event::Start(Tag::Heading { id: Some(id), .. }) => {
-                ids.insert(id.to_string());
-            }
-            Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
-            Event::Text(t) | Event::Code(t) => {
-                if let Some(h) = heading.as_mut() {
-                    h.push_str(&t);
-                }
-            }
-            Event::End(TagEnd::Heading(_)) => {
-                if let Some(h) = heading.take() {
-                    let id: String = h
-                        .chars()
-                        .filter_map(|c| {
-                            if c.is_alphanumeric() || c == '_' || c == '-' {
-                                Some(c.to_ascii_lowercase())
-                            } else if c.is_whitespace() {
-                                Some('-')
-                            } else {
-                                None
-                            }
-                        })
-                        .collect();
-                    let seen = counts.entry(id.clone()).or_default();
-                    ids.insert(if *seen == 0 { id.clone() } else { format!("{id}-{seen}") });
-                    *seen += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    ids
+    rulehost_book::heading_ids(text).into_iter().collect()
 }
 
 /// The links of a Markdown text (destinations as written).
@@ -420,4 +383,57 @@ fn the_example_matcher_takes_wildcards_as_trycmd_does() {
     ));
     assert!(!line_matches("x[..]y[..]z", "xyy"));
     assert!(line_matches("x[..]y[..]z", "xyyz"));
+}
+
+#[test]
+fn the_server_serves_every_chapter_and_each_console_page_links_to_its_own() {
+    let book = book();
+    let mut chapters = Vec::new();
+    markdown_under(&book, &mut chapters);
+    let mut on_disk: Vec<String> = chapters
+        .iter()
+        .map(|c| c.strip_prefix(&book).expect("in the book").display().to_string())
+        .collect();
+    on_disk.sort();
+    let mut built_in: Vec<String> = rulehost_book::PAGES.iter().map(|(p, _)| (*p).to_owned()).collect();
+    built_in.sort();
+    assert_eq!(
+        built_in, on_disk,
+        "rulehost_book::PAGES must list every file of docs/src"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = crate::serve::TestServer::start(dir.path());
+    let get = |path: &str| {
+        let mut response = crate::serve::agent().get(&server.url(path)).call().expect("a page");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap_or_default())
+    };
+    for page in &on_disk {
+        let (status, html) = get(&format!("/book/{page}"));
+        assert_eq!(status, 200, "/book/{page}");
+        assert!(html.starts_with("<!doctype html>"), "/book/{page}");
+        for id in rulehost_book::heading_ids(&rulehost_book::markdown(page).expect("markdown")) {
+            assert!(
+                html.contains(&format!(" id=\"{id}\"")),
+                "/book/{page} lacks the heading id {id}"
+            );
+        }
+    }
+    assert_eq!(get("/book/nothing.md").0, 404);
+    assert_eq!(get("/book/../Cargo.toml").0, 404);
+
+    // The console's help links: each one a chapter the server serves.
+    let app = std::fs::read_to_string(root().join("host/console/app.js")).expect("app.js");
+    let linked: BTreeSet<&str> = app
+        .split('"')
+        .filter(|s| s.ends_with(".md") && !s.contains(' '))
+        .collect();
+    assert!(linked.len() >= 5, "the console links to {linked:?}");
+    for chapter in linked {
+        assert!(
+            on_disk.iter().any(|p| p == chapter),
+            "the console links to {chapter}, not a chapter"
+        );
+    }
 }

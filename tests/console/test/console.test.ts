@@ -290,6 +290,17 @@ describe("the console", () => {
     await page.getByRole("cell", { name: "pipeline.activate" }).first().waitFor();
     await shot("tenant-audit");
 
+    // Help opens the page's chapter of the book, served by the same server.
+    await page.getByRole("link", { name: "Config & offers" }).click();
+    const help = page.getByRole("link", { name: "Help" });
+    assert.equal(await help.getAttribute("href"), "/book/reference/json.md");
+    const [book] = await Promise.all([page.context().waitForEvent("page"), help.click()]);
+    await book.getByRole("heading", { level: 1, name: "JSON formats" }).waitFor();
+    await book.getByRole("navigation", { name: "Contents" }).getByRole("link", { name: "Getting started" }).click();
+    await book.getByRole("heading", { level: 1, name: "Getting started" }).waitFor();
+    await book.screenshot({ path: join(shots, "book-getting-started.png"), fullPage: false });
+    await book.close();
+
     // Rolled back: the version before runs again.
     await page.getByRole("link", { name: "Pipeline" }).click();
     await page.getByRole("button", { name: /Roll back/ }).click();
