@@ -10,7 +10,10 @@
 //! directory where the repository's files are seen as they are from its
 //! root, and each must exit 0. `cargo run -q -p rulehost --` runs the
 //! binary under test, and `http://127.0.0.1:8080` is the test's demo
-//! server.
+//! server (no demo customers generated); other `127.0.0.1:808N` addresses
+//! become free ports, servers a page starts are stopped when it ends, and a
+//! page that starts servers or names `RULEHOST_DATABASE_URL` gets a
+//! throwaway PostgreSQL database there.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -236,7 +239,9 @@ fn examples(page: &Path) -> Vec<Example> {
                     expected: Vec::new(),
                 });
                 continued = command.ends_with('\\');
-            } else if continued {
+            } else if continued || line.starts_with("> ") {
+                // After a `\`, or bash's `> ` prompt of a command going on.
+                let line = line.strip_prefix("> ").unwrap_or(line);
                 let example = out.last_mut().expect("a command");
                 example.command.push('\n');
                 example.command.push_str(line);
@@ -288,7 +293,7 @@ fn the_console_examples_of_the_how_to_chapters_run_against_a_demo_server_and_pri
     let _heavy = crate::heavy();
     let book = book();
     let mut pages = vec![book.join("getting-started.md")];
-    for folder in ["plugins", "running"] {
+    for folder in ["plugins", "running", "decisions"] {
         let mut found = Vec::new();
         markdown_under(&book.join(folder), &mut found);
         found.sort();
@@ -325,9 +330,20 @@ fn the_console_examples_of_the_how_to_chapters_run_against_a_demo_server_and_pri
         }
         let out = work.join(".out");
         std::fs::create_dir_all(&out).expect("an output folder");
-        let mut script = String::from("set -o pipefail\n");
+        // Servers a page starts itself (a fleet's hosts) get free ports for
+        // the ones the page names, and are stopped when the page ends.
+        let ports: Vec<(String, String)> = (8081..8090)
+            .map(|port| {
+                let free = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("a free port")
+                    .port();
+                (format!("127.0.0.1:{port}"), format!("127.0.0.1:{free}"))
+            })
+            .collect();
+        let mut script = String::from("set -o pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n");
         for (i, example) in page.iter().enumerate() {
-            let command = example
+            let mut command = example
                 .command
                 .replace("cargo run -q -p rulehost --", "\"$RULEHOST_BIN\"")
                 .replace(
@@ -335,18 +351,34 @@ fn the_console_examples_of_the_how_to_chapters_run_against_a_demo_server_and_pri
                     "\"$RULEHOST_BIN\"",
                 )
                 .replace("http://127.0.0.1:8080", &url);
+            for (named, free) in &ports {
+                command = command.replace(named, free);
+            }
             script.push_str(&format!(
                 "{{\n{command}\n}} > {out}/{i} 2> {out}/{i}.err < /dev/null; echo $? > {out}/{i}.rc\n",
                 out = out.display()
             ));
         }
-        let ran = std::process::Command::new("timeout")
-            .args(["900", "bash", "-c", &script])
+        // A page that starts servers or names `RULEHOST_DATABASE_URL` gets
+        // a throwaway database there (on the test command's cluster).
+        let database = page
+            .iter()
+            .any(|e| e.command.contains("RULEHOST_DATABASE_URL") || e.command.contains(" serve "))
+            .then(|| rulehost::registry::testing::fresh_database("book"));
+        let mut bash = std::process::Command::new("timeout");
+        bash.args(["900", "bash", "-c", &script])
             .current_dir(&work)
             .env("RULEHOST_BIN", env!("CARGO_BIN_EXE_rulehost"))
             .env("RULEHOST_SERVER", &url)
-            .status()
-            .expect("bash runs");
+            .env("RULEHOST_DEMO_CUSTOMERS", "0")
+            .env_remove("RULEHOST_DATABASE_URL");
+        if let Some((database_url, _)) = &database {
+            bash.env("RULEHOST_DATABASE_URL", database_url);
+        }
+        let ran = bash.status().expect("bash runs");
+        if let Some((_, name)) = &database {
+            rulehost::registry::testing::drop_database(name);
+        }
         assert!(
             ran.success(),
             "{}: the page's commands did not finish: {ran}",
