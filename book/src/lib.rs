@@ -41,6 +41,7 @@ pub const PAGES: &[(&str, &str)] = &[
     page!("running/console.md"),
     page!("running/events.md"),
     page!("running/fleet.md"),
+    page!("running/metrics.md"),
     page!("running/upgrades.md"),
     page!("decisions/contact-policy.md"),
     page!("decisions/before-live.md"),

@@ -3,7 +3,7 @@
 //!
 //! Scalars (16 bytes): `stage` (u8, an index of [`STAGES`](crate::STAGES)
 //! or 255; only a `score` answer sets one), 3 bytes of padding, the
-//! stage's `reason` and `rule_id` (atoms; [`NONE`](crate::NONE) without a
+//! stage's `reason` and `rule_id` (atoms; [`NONE`] without a
 //! stage), 4 bytes of padding. Sections: 0 strings, 1 ends, 2 tags
 //! ([`Tag`]), 3 scores ([`Score`]), 4 proposals ([`Proposal`]), and since
 //! contract 0.3.0 5 wake-ups ([`Wake`]): a frame of five sections (a 0.2.0

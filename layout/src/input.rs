@@ -348,7 +348,7 @@ impl InputWriter {
         self.frame.record(4, r);
     }
 
-    /// Adds an event property; events refer to a run of them by [`Span`].
+    /// Adds an event property; events refer to a run of them by [`Span`](crate::Span).
     pub fn prop(&mut self, r: &Attribute) {
         self.frame.record(5, r);
     }
@@ -368,7 +368,7 @@ impl InputWriter {
         self.frame.record(7, r);
     }
 
-    /// Adds an offer's channel; offers refer to a run of them by [`Span`].
+    /// Adds an offer's channel; offers refer to a run of them by [`Span`](crate::Span).
     pub fn offer_channel(&mut self, atom: u32) {
         self.frame.record(8, &atom);
     }

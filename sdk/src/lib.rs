@@ -29,8 +29,89 @@
 //! rulehost_sdk::export!(MyBrand);
 //! ```
 //!
-//! The same crate compiles natively, so its logic can be unit-tested with
-//! `cargo test` using [`testing::TestInput`] and [`native::Session`].
+//! # A guide
+//!
+//! **The three stages.** A tenant's pipeline runs every plugin's
+//! [`Plugin::tag`], then every [`Plugin::score`] (which sees all the tags,
+//! in its [`Findings`]), then every [`Plugin::target`] (which sees the tags,
+//! the scores and the lifecycle [`Stage`], and proposes offers from the
+//! catalog). Implement the ones you need; the others answer nothing. One
+//! value of your type is made per decision with `Default`.
+//!
+//! **Reading the customer.** [`Profile`] reads the decision's input in
+//! place, copying nothing: [`Profile::events`] (past events, oldest first),
+//! [`Profile::events_of`] a kind ([`kinds`] names the common ones),
+//! [`Profile::attr`] as a typed [`Value`], [`Profile::identity`],
+//! [`Profile::prior_tags`] and [`Profile::prior_stage`] (what the last
+//! committed decision concluded). [`Offers`] is the tenant's catalog:
+//! [`Offers::best_of_kind`], [`Offer::channel_for`] the customer.
+//!
+//! **Config.** [`Ctx::config`] reads the tenant's config document:
+//! [`Config::required`], [`Config::optional`], [`Config::or`] (a default),
+//! [`Config::list`]; a missing or mistyped key is an [`Error`] naming it
+//! (`config_missing`, `config_invalid`), so a brand sees which key to fix.
+//!
+//! **Time and chance.** There is no clock and no randomness but the
+//! decision's: [`Ctx::now`] and [`Ctx::seed`], the same on every replay,
+//! so the same input always gives the same answer. [`Timestamp`] and
+//! [`Date`] count days and read the local date in the tenant's time zone.
+//!
+//! **Helpers.** [`rfm::Rfm::compute`] (recency, frequency and monetary
+//! value over a window, refunds netted), [`rfm::Segment`] (the ten RFM
+//! segments), [`lifecycle::Lifecycle`] (introduction → growth → maturity →
+//! dormancy → churn, and reactivation, from configured thresholds),
+//! [`counted`] for reasons.
+//!
+//! **Answers.** [`Tag`], [`Score`], [`StageVerdict`] and [`Proposal`] are
+//! built with a rule id ([`Tag::rule`]) and a reason ([`Tag::reason`]): the
+//! host refuses an answer without them, because every decision is
+//! explained to the people who act on it. A rule can ask to decide again
+//! later ([`Ctx::wake_at`], [`Ctx::clear_wake`]; [`Ctx::woken`] says which
+//! wake-up this is).
+//!
+//! **Testing natively.** The crate also compiles natively, so `cargo test`
+//! runs your rules as the guest runs them: [`testing::TestInput`] builds a
+//! customer and writes the input frame exactly as the host does, and
+//! [`native::Session`] runs the stages on it ([`native::set_config`] sets
+//! the config):
+//!
+//! ```
+//! # use rulehost_sdk::{Ctx, Error, Plugin, Profile, Tag};
+//! # #[derive(Default)]
+//! # struct MyBrand;
+//! # impl Plugin for MyBrand {
+//! #     fn tag(&self, ctx: &Ctx<'_>, profile: &Profile<'_>) -> Result<Vec<Tag>, Error> {
+//! #         let min: u32 = ctx.config().or("mybrand.regular_min_purchases", 3)?;
+//! #         let purchases = profile.events_of(rulehost_sdk::kinds::PURCHASE).count();
+//! #         if purchases < min as usize {
+//! #             return Ok(Vec::new());
+//! #         }
+//! #         Ok(vec![Tag::new("behaviour", "regular")
+//! #             .rule("mybrand.regular")
+//! #             .reason(format!("{purchases} purchases (regular from {min})"))])
+//! #     }
+//! # }
+//! use rulehost_sdk::native::{self, Session};
+//! use rulehost_sdk::testing::TestInput;
+//!
+//! native::set_config([("mybrand.regular_min_purchases", "2")]);
+//! let input = TestInput::at("2026-03-10T10:00:00+08:00")
+//!     .customer("c-1")
+//!     .purchase("2026-03-01T09:00:00+08:00", 3200)
+//!     .purchase("2026-03-08T09:00:00+08:00", 2800)
+//!     .to_frame();
+//! let tags = Session::<MyBrand>::new(input).tag().unwrap();
+//! assert_eq!(tags[0].name, "regular");
+//! assert_eq!(tags[0].reason, "2 purchases (regular from 2)");
+//! ```
+//!
+//! **Building and publishing.** `rulehost build` makes the crate a
+//! component (`wasm32-unknown-unknown`, no WASI); `rulehost test` runs its
+//! fixtures in the real engine; `rulehost check` runs it over customers of
+//! every shape against the limits it would run under; `rulehost plugin
+//! push` uploads it. The book's chapter "Writing plugins" (`docs/src` in
+//! the rulehost repository, or `/book/` on a running server) walks through
+//! each, beside the same rules in TypeScript and Python.
 
 #![warn(missing_docs)]
 
