@@ -43,6 +43,7 @@ pub const PAGES: &[(&str, &str)] = &[
     page!("running/fleet.md"),
     page!("running/metrics.md"),
     page!("running/upgrades.md"),
+    page!("decisions/pipeline.md"),
     page!("decisions/contact-policy.md"),
     page!("decisions/before-live.md"),
     page!("reference/limits.md"),

@@ -92,7 +92,7 @@ const HELP = {
   health: "running/server.md",
   pipeline: "decisions/before-live.md",
   versions: "plugins/check.md",
-  decisions: "decisions/contact-policy.md",
+  decisions: "decisions/pipeline.md",
   customers: "running/events.md",
   simulate: "decisions/before-live.md",
   config: "reference/json.md",
