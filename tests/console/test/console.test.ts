@@ -291,9 +291,12 @@ describe("the console", () => {
     await shot("tenant-audit");
 
     // Help opens the page's chapter of the book, served by the same server.
+    // (The header is drawn again once the page's route is taken: wait for
+    // the link of this page, not the one of the page before.)
     await page.getByRole("link", { name: "Config & offers" }).click();
-    const help = page.getByRole("link", { name: "Help" });
-    assert.equal(await help.getAttribute("href"), "/book/reference/json.md");
+    const help = page.locator('header a.help[href="/book/reference/json.md"]');
+    await help.waitFor();
+    assert.equal(await help.innerText(), "Help");
     const [book] = await Promise.all([page.context().waitForEvent("page"), help.click()]);
     await book.getByRole("heading", { level: 1, name: "JSON formats" }).waitFor();
     await book.getByRole("navigation", { name: "Contents" }).getByRole("link", { name: "Getting started" }).click();
