@@ -1056,12 +1056,12 @@ impl Drop for ChildServer {
 }
 
 #[test]
-fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
+fn a_batch_of_twenty_thousand_profiles_streams_with_flat_memory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let child = ChildServer::start(dir.path());
     let server = TestServer::remote(child.addr);
     let key = server.coffee_tenant("brand");
-    const LINES: usize = 10_000;
+    const LINES: usize = 20_000;
     // The body is generated as it is sent and the answer read as it arrives:
     // neither side ever holds the whole batch.
     struct Lines {
@@ -1114,29 +1114,33 @@ fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
     };
     // Sends a batch of `total` lines and reads the answers as they arrive,
     // sampling the server's resident memory every `every` lines: the
-    // answers, and the peak.
+    // answers, and the samples (line, bytes).
     let run = |total: usize, every: usize| {
         let mut response = send(total);
         let reader = std::io::BufReader::new(response.body_mut().as_reader());
-        let (mut answers, mut peak) = (Vec::new(), child.resident_bytes());
+        let (mut answers, mut samples) = (Vec::new(), vec![(0, child.resident_bytes())]);
         for (i, line) in std::io::BufRead::lines(reader).enumerate() {
             answers.push(serde_json::from_str::<Value>(&line.expect("a line")).expect("each line is JSON"));
             if i % every == 0 {
-                peak = peak.max(child.resident_bytes());
+                samples.push((i, child.resident_bytes()));
             }
         }
-        (answers, peak)
+        (answers, samples)
     };
-    // A warm-up through the same path, a tenth as long, sets the baseline:
-    // its peak includes the compiled plugin, the threads and the store's
-    // connections a batch uses. (Not the memory held after it: the
-    // allocator gives freed pages back on its own schedule, and after the
-    // same warm-up the server held 63–88 MiB of anonymous memory, by the
-    // machine's load; measured from the low end, a batch on a busy machine
-    // "grew" 18 MiB that it never held for long.)
-    let (warm_up, baseline) = run(1_000, 50);
+    let peak = |samples: &[(usize, u64)], lines: std::ops::Range<usize>| {
+        samples
+            .iter()
+            .filter(|(i, _)| lines.contains(i))
+            .map(|(_, bytes)| *bytes)
+            .max()
+            .unwrap_or(0)
+    };
+    // A warm-up through the same path compiles the plugin and starts the
+    // threads and the store's connections a batch uses.
+    let (warm_up, warm_up_samples) = run(1_000, 50);
     assert_eq!(warm_up.len(), 1_000);
-    let (answers, peak) = run(LINES, 500);
+    let baseline = peak(&warm_up_samples, 0..usize::MAX);
+    let (answers, samples) = run(LINES, 500);
     let (mut decisions, mut errors) = (0usize, Vec::new());
     for (i, value) in answers.into_iter().enumerate() {
         if value.get("error").is_some() {
@@ -1150,18 +1154,32 @@ fn a_batch_of_ten_thousand_profiles_streams_with_flat_memory() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["line"], 5_001);
     assert_eq!(errors[0]["error"]["code"], "invalid_input");
-    // Holding the batch (its input or its ~20 MiB of decisions, where the
-    // warm-up's are ~2 MiB) would show.
-    let growth = peak.saturating_sub(baseline);
+    // Flat: the second half of the batch needs no more memory than the
+    // first. Holding the batch (its input, or its decisions: ~2 KiB a
+    // line) would add ~20 MiB over the second half's 10,000 lines. What a
+    // batch may hold is bounded and reached early: the decision log's
+    // queue (a batch is paced to stay within 1,024 entries of its writer)
+    // and the writer's transaction of up to 512 entries. On a loaded
+    // machine, whose database falls behind, those fill — up to ~22 MiB
+    // over the warm-up's peak, whose short run leaves them nearly empty:
+    // measured against the warm-up, a busy CI run failed a flat batch.
+    let (first, second) = (peak(&samples, 0..LINES / 2), peak(&samples, LINES / 2..usize::MAX));
     eprintln!(
-        "resident memory at the peak: {} MiB in the warm-up, {} MiB in the batch",
+        "resident memory at the peak: {} MiB in the warm-up, {} MiB in the batch's first half, {} MiB in its second",
         baseline >> 20,
-        peak >> 20
+        first >> 20,
+        second >> 20
     );
     assert!(
-        growth < 16 << 20,
-        "server memory grew by {} MiB during the batch (the warm-up's peak {} MiB)",
-        growth >> 20,
+        second.saturating_sub(first) < 8 << 20,
+        "server memory grew by {} MiB over the batch's second half (first half's peak {} MiB)",
+        second.saturating_sub(first) >> 20,
+        first >> 20
+    );
+    assert!(
+        first.max(second).saturating_sub(baseline) < 48 << 20,
+        "a batch took {} MiB more than the warm-up (peak {} MiB): more than the log's queue and writer hold",
+        first.max(second).saturating_sub(baseline) >> 20,
         baseline >> 20
     );
 }
